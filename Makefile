@@ -1,0 +1,57 @@
+# The two commands a newcomer needs are `make demo` and `make test`; both set
+# up everything themselves (virtual environment, Debian packages, the local
+# cluster built from pinned Go modules) and are safe to run again.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv lint typecheck test test-unit test-cluster crds cluster cluster-down demo clean
+
+help:
+	@echo "make demo          run the main job on the local cluster (started if needed)"
+	@echo "make test          ruff, mypy and every test (unit and cluster tiers)"
+	@echo "make test-unit     the fast tier alone (no cluster)"
+	@echo "make crds          regenerate crds/ from the pydantic models"
+	@echo "make cluster       start the local cluster; make cluster-down stops it"
+
+$(STAMP): pyproject.toml
+	@echo ">> preparing $(VENV) (Python packages are cached under ~/.cache/pip)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not cluster"
+
+test-cluster: $(STAMP)
+	$(BIN)/pytest -m cluster
+
+test: lint typecheck $(STAMP)
+	$(BIN)/pytest
+
+crds: $(STAMP)
+	$(BIN)/shakedown crds --write crds/
+
+cluster: $(STAMP)
+	$(BIN)/shakedown cluster up
+
+cluster-down: $(STAMP)
+	$(BIN)/shakedown cluster down
+
+demo: $(STAMP)
+	$(BIN)/python -m shakedown.demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

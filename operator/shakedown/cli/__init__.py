@@ -1,0 +1,1 @@
+"""Command-line interface: ``shakedown`` (also usable as ``kubectl shakedown``)."""

@@ -51,12 +51,7 @@ REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 Duration = Annotated[
     str,
-    Field(
-        pattern=DURATION_PATTERN,
-        min_length=2,
-        max_length=32,
-        json_schema_extra={"example": "1h30m"},
-    ),
+    Field(pattern=DURATION_PATTERN, min_length=2, max_length=32),
 ]
 ImageRepository = Annotated[str, Field(pattern=IMAGE_REPOSITORY_PATTERN, max_length=255)]
 ImageReference = Annotated[str, Field(pattern=IMAGE_REFERENCE_PATTERN, max_length=400)]

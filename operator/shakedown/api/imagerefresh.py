@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from shakedown.api.common import (
     ApiModel,
@@ -41,6 +41,7 @@ from shakedown.api.common import (
     cel,
     list_map,
     rule,
+    short_digest,
 )
 
 KIND = "ContainerImageRefresh"
@@ -387,6 +388,12 @@ class ContainerImageRefreshStatus(StatusModel):
     """Ready, Reconciling, Stalled (kstatus) and kind-specific conditions."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The metadata.generation the status reflects."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def promoted_digest_short(self) -> str | None:
+        """promotedDigest shortened for `kubectl get` (derived; written with the status)."""
+        return short_digest(self.promoted_digest) or None
 
 
 class ContainerImageRefresh(ApiModel):

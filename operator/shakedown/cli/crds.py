@@ -1,0 +1,66 @@
+"""``shakedown crds``: print, write or check the CRDs generated from the models.
+
+``--write DIR`` is what ``make crds`` runs; ``--check DIR`` exits non-zero when
+the files in DIR differ from freshly generated output (useful in CI and in
+pre-commit hooks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shakedown.api.crdgen import render_all
+from shakedown.cli.main import UserError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "crds",
+        help="print the CustomResourceDefinitions (or write/check them in a directory)",
+        description="Print the CRDs generated from the pydantic models.",
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", metavar="DIR", type=Path, help="write one file per kind")
+    group.add_argument(
+        "--check", metavar="DIR", type=Path, help="fail when DIR is stale (run make crds)"
+    )
+    parser.set_defaults(func=run)
+
+
+def stale_files(directory: Path) -> list[str]:
+    """Names of generated files that are missing from or differ in ``directory``."""
+    stale = []
+    for name, text in render_all().items():
+        path = directory / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    return stale
+
+
+def run(args: argparse.Namespace) -> int:
+    files = render_all()
+    if args.write is not None:
+        directory: Path = args.write
+        if directory.exists() and not directory.is_dir():
+            raise UserError(f"--write {directory}: not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (directory / name).write_text(text, encoding="utf-8")
+            print(f"wrote {directory / name}")
+        return 0
+    if args.check is not None:
+        if not args.check.is_dir():
+            raise UserError(f"--check {args.check}: not a directory")
+        stale = stale_files(args.check)
+        if stale:
+            print(
+                f"stale CRDs in {args.check}: {', '.join(stale)}; run `make crds`",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{args.check}: up to date")
+        return 0
+    sys.stdout.write("".join(files.values()))
+    return 0

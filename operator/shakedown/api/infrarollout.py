@@ -411,11 +411,13 @@ class InfraRolloutSpec(ApiModel):
     @model_validator(mode="after")
     def _consistent(self) -> InfraRolloutSpec:
         if not any(t.kind.is_workload for t in self.targets):
-            raise ValueError("spec.targets needs at least one Deployment, StatefulSet or DaemonSet")
+            raise ValueError(
+                "spec.targets: needs at least one Deployment, StatefulSet or DaemonSet"
+            )
         change = self.change
         if self.image_from is None and not (change.images or change.patches or change.manifests):
             raise ValueError(
-                "spec.change (images, patches or manifests) or spec.imageFrom must be set"
+                "spec.change: set images, patches or manifests (or set spec.imageFrom)"
             )
         return self
 

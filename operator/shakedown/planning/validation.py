@@ -1,0 +1,384 @@
+"""Semantic checks of a spec: what the CRD schema cannot say.
+
+The API server refuses malformed objects (patterns, enums, CEL rules). What it
+lets through but the operator cannot act on — a cron expression that parses but
+never fires, a time zone that does not exist, a target kind a strategy cannot
+shift, a patch that does not fit its type — is found here. Every problem names
+the field path (``spec.targets[1].kind``) so the Stalled condition tells the
+user exactly what to fix.
+
+Pure: a raw spec mapping (or a parsed model) in, a tuple of ``Problem`` out.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
+from pydantic import BaseModel, ValidationError
+
+from shakedown.api.common import parse_duration
+from shakedown.api.imagerefresh import ContainerImageRefreshSpec
+from shakedown.api.infrarollout import (
+    InfraRolloutSpec,
+    PatchType,
+    StrategyType,
+    TargetKind,
+)
+
+#: Condition reason for a spec the operator cannot act on.
+INVALID_SPEC = "InvalidSpec"
+
+#: Kinds each shift strategy can move (Replace moves every workload kind).
+STRATEGY_KINDS: Mapping[StrategyType, frozenset[TargetKind]] = {
+    StrategyType.REPLACE: frozenset(
+        {TargetKind.DEPLOYMENT, TargetKind.STATEFUL_SET, TargetKind.DAEMON_SET}
+    ),
+    StrategyType.CANARY: frozenset({TargetKind.DEPLOYMENT, TargetKind.STATEFUL_SET}),
+    StrategyType.BLUE_GREEN: frozenset({TargetKind.DEPLOYMENT}),
+}
+
+_BUILD_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One thing wrong with a spec, at a field path."""
+
+    field: str
+    """Path of the offending field, e.g. ``spec.targets[1].kind``."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def summarize(problems: Sequence[Problem]) -> str:
+    """One line for a condition message or an Event."""
+    return "; ".join(str(p) for p in problems)
+
+
+# --------------------------------------------------------------------------- parsing
+def field_path(loc: Sequence[int | str], prefix: str = "spec") -> str:
+    """pydantic error location -> ``spec.tests[0].timeout``."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def parse(model: type[M], raw: Mapping[str, Any] | None) -> tuple[M | None, tuple[Problem, ...]]:
+    """Parse a raw spec into ``model``; problems name the field when it does not fit."""
+    try:
+        return model.model_validate(dict(raw or {})), ()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            loc = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]
+            path = field_path(loc)
+            # Messages of model-level rules already start with their own path.
+            if message.startswith("spec."):
+                path, _, message = message.partition(": ")
+                if not message:
+                    path, message = field_path(loc), path
+            problems.append(Problem(field=path, message=message))
+        return None, tuple(problems)
+
+
+def check_duration_positive(value: str, path: str) -> list[Problem]:
+    if parse_duration(value) == 0:
+        return [Problem(field=path, message=f"{value!r} must be longer than 0s")]
+    return []
+
+
+# --------------------------------------------------------------------------- ContainerImageRefresh
+def check_schedule(
+    schedule: str | None, time_zone: str, *, now: datetime | None = None
+) -> list[Problem]:
+    """The time zone exists and the cron expression fires at least once in the years ahead."""
+    problems: list[Problem] = []
+    try:
+        zone: zoneinfo.ZoneInfo | None = zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = None
+        problems.append(
+            Problem(
+                field="spec.timeZone",
+                message=f"unknown time zone {time_zone!r} (use an IANA name such as "
+                "UTC or Europe/Berlin)",
+            )
+        )
+    if schedule is None:
+        return problems
+    start = (now or datetime.now(UTC)).astimezone(zone or UTC)
+    try:
+        croniter(schedule, start).get_next(datetime)
+    except CroniterBadDateError:
+        problems.append(
+            Problem(
+                field="spec.schedule",
+                message=f"{schedule!r} never fires (no such date, e.g. 30 February)",
+            )
+        )
+    except (CroniterBadCronError, CroniterError, ValueError, KeyError) as exc:
+        problems.append(
+            Problem(field="spec.schedule", message=f"{schedule!r} is not a cron expression: {exc}")
+        )
+    return problems
+
+
+def check_image_refresh(
+    spec: ContainerImageRefreshSpec, *, now: datetime | None = None
+) -> tuple[Problem, ...]:
+    problems = check_schedule(spec.schedule, spec.time_zone, now=now)
+    for name in spec.source.build_args:
+        if not _BUILD_ARG.match(name):
+            problems.append(
+                Problem(
+                    field=f"spec.source.buildArgs.{name}",
+                    message="build argument names are letters, digits and _",
+                )
+            )
+    problems += check_duration_positive(spec.build_timeout, "spec.buildTimeout")
+    for index, test in enumerate(spec.tests):
+        base = f"spec.tests[{index}]"
+        problems += check_duration_positive(test.timeout, f"{base}.timeout")
+        seen: set[str] = set()
+        for env_index, env in enumerate(test.env):
+            if env.name in seen:
+                problems.append(
+                    Problem(
+                        field=f"{base}.env[{env_index}].name",
+                        message=f"duplicate variable {env.name!r}",
+                    )
+                )
+            seen.add(env.name)
+    return tuple(problems)
+
+
+def validate_image_refresh(
+    raw_spec: Mapping[str, Any] | None, *, now: datetime | None = None
+) -> tuple[ContainerImageRefreshSpec | None, tuple[Problem, ...]]:
+    """Parse and check a ContainerImageRefresh spec."""
+    spec, problems = parse(ContainerImageRefreshSpec, raw_spec)
+    if spec is None:
+        return None, problems
+    return spec, check_image_refresh(spec, now=now)
+
+
+# --------------------------------------------------------------------------- InfraRollout
+def check_infra_rollout(
+    spec: InfraRolloutSpec,
+    *,
+    containers: Mapping[tuple[TargetKind, str], frozenset[str]] | None = None,
+) -> tuple[Problem, ...]:
+    """Check an InfraRollout spec.
+
+    ``containers`` (workload target -> its container names), when the caller
+    has read the targets, lets the check name image changes for containers no
+    target has.
+    """
+    problems: list[Problem] = []
+    keys = [(t.kind, t.name) for t in spec.targets]
+    strategy = spec.strategy.type
+
+    for index, target in enumerate(spec.targets):
+        first = keys.index((target.kind, target.name))
+        if first != index:
+            problems.append(
+                Problem(
+                    field=f"spec.targets[{index}]",
+                    message=f"duplicate of spec.targets[{first}] ({target.kind} {target.name})",
+                )
+            )
+        if target.kind.is_workload and target.kind not in STRATEGY_KINDS[strategy]:
+            supported = ", ".join(sorted(STRATEGY_KINDS[strategy]))
+            problems.append(
+                Problem(
+                    field=f"spec.targets[{index}].kind",
+                    message=f"{target.kind} is not supported with strategy {strategy} "
+                    f"(supported: {supported})",
+                )
+            )
+
+    problems += _check_patches(spec, keys)
+    problems += _check_manifests(spec, keys)
+    problems += _check_images(spec, containers)
+    problems += _check_smoke_tests(spec, keys)
+    problems += _check_blue_green(spec, keys)
+    for path, value in (
+        ("spec.timeout", spec.timeout),
+        ("spec.rollback.notReadyFor", spec.rollback.not_ready_for),
+        ("spec.smokeTests.readyFor", spec.smoke_tests.ready_for),
+    ):
+        problems += check_duration_positive(value, path)
+    if parse_duration(spec.shadow.ttl) < parse_duration(spec.smoke_tests.ready_for):
+        problems.append(
+            Problem(
+                field="spec.shadow.ttl",
+                message=f"{spec.shadow.ttl} is shorter than spec.smokeTests.readyFor "
+                f"({spec.smoke_tests.ready_for}); the shadow would expire before it is proven",
+            )
+        )
+    return tuple(problems)
+
+
+def _check_patches(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]]) -> list[Problem]:
+    problems = []
+    for index, patch in enumerate(spec.change.patches):
+        base = f"spec.change.patches[{index}]"
+        if (patch.target.kind, patch.target.name) not in keys:
+            problems.append(
+                Problem(
+                    field=f"{base}.target",
+                    message=f"{patch.target.kind} {patch.target.name} is not in spec.targets",
+                )
+            )
+        if patch.type is PatchType.JSON:
+            if not isinstance(patch.patch, list) or not all(
+                isinstance(op, dict) and "op" in op and "path" in op for op in patch.patch
+            ):
+                problems.append(
+                    Problem(
+                        field=f"{base}.patch",
+                        message="a json patch is a list of operations with op and path",
+                    )
+                )
+        elif not isinstance(patch.patch, dict):
+            problems.append(
+                Problem(
+                    field=f"{base}.patch",
+                    message=f"a {patch.type} patch is an object",
+                )
+            )
+    return problems
+
+
+def _check_manifests(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]]) -> list[Problem]:
+    problems = []
+    for index, manifest in enumerate(spec.change.manifests):
+        base = f"spec.change.manifests[{index}]"
+        metadata = manifest.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        kind = manifest.get("kind")
+        if not manifest.get("apiVersion") or not kind or not name:
+            problems.append(
+                Problem(field=base, message="a manifest needs apiVersion, kind and metadata.name")
+            )
+            continue
+        if kind not in TargetKind.__members__.values() or (TargetKind(kind), name) not in keys:
+            problems.append(
+                Problem(field=f"{base}.kind", message=f"{kind} {name} is not in spec.targets")
+            )
+    return problems
+
+
+def _check_images(
+    spec: InfraRolloutSpec,
+    containers: Mapping[tuple[TargetKind, str], frozenset[str]] | None,
+) -> list[Problem]:
+    if containers is None:
+        return []
+    known = frozenset().union(*containers.values()) if containers else frozenset()
+    problems = []
+    for index, image in enumerate(spec.change.images):
+        if image.container not in known:
+            problems.append(
+                Problem(
+                    field=f"spec.change.images[{index}].container",
+                    message=f"no workload target has a container {image.container!r} "
+                    f"(containers: {', '.join(sorted(known)) or 'none'})",
+                )
+            )
+    if spec.image_from is not None and spec.image_from.container not in known:
+        problems.append(
+            Problem(
+                field="spec.imageFrom.container",
+                message=f"no workload target has a container {spec.image_from.container!r} "
+                f"(containers: {', '.join(sorted(known)) or 'none'})",
+            )
+        )
+    return problems
+
+
+def _changed_containers(spec: InfraRolloutSpec) -> set[str]:
+    names = {i.container for i in spec.change.images}
+    if spec.image_from is not None:
+        names.add(spec.image_from.container)
+    return names
+
+
+def _check_smoke_tests(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]]) -> list[Problem]:
+    problems = []
+    for index, http in enumerate(spec.smoke_tests.http):
+        if (TargetKind.SERVICE, http.service) not in keys:
+            problems.append(
+                Problem(
+                    field=f"spec.smokeTests.http[{index}].service",
+                    message=f"Service {http.service!r} is not in spec.targets "
+                    "(only targets are copied into the shadow namespace)",
+                )
+            )
+    changed = _changed_containers(spec)
+    for index, job in enumerate(spec.smoke_tests.jobs):
+        if job.image is None and job.container is not None and job.container not in changed:
+            problems.append(
+                Problem(
+                    field=f"spec.smokeTests.jobs[{index}].container",
+                    message=f"container {job.container!r} gets no new image "
+                    "(not in spec.change.images or spec.imageFrom); set image",
+                )
+            )
+        if job.image is None and job.container is None and not changed:
+            problems.append(
+                Problem(
+                    field=f"spec.smokeTests.jobs[{index}].image",
+                    message="no candidate image to run (the change sets no image); set image",
+                )
+            )
+    return problems
+
+
+def _check_blue_green(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]]) -> list[Problem]:
+    if spec.strategy.type is not StrategyType.BLUE_GREEN:
+        return []
+    services = [name for kind, name in keys if kind is TargetKind.SERVICE]
+    chosen = spec.strategy.blue_green.service if spec.strategy.blue_green else None
+    if chosen is None:
+        if len(services) != 1:
+            return [
+                Problem(
+                    field="spec.strategy.blueGreen.service",
+                    message="name the Service to switch (spec.targets lists "
+                    f"{len(services)} Services)",
+                )
+            ]
+        return []
+    if chosen not in services:
+        return [
+            Problem(
+                field="spec.strategy.blueGreen.service",
+                message=f"Service {chosen!r} is not in spec.targets (it must be snapshotted)",
+            )
+        ]
+    return []
+
+
+def validate_infra_rollout(
+    raw_spec: Mapping[str, Any] | None,
+    *,
+    containers: Mapping[tuple[TargetKind, str], frozenset[str]] | None = None,
+) -> tuple[InfraRolloutSpec | None, tuple[Problem, ...]]:
+    """Parse and check an InfraRollout spec."""
+    spec, problems = parse(InfraRolloutSpec, raw_spec)
+    if spec is None:
+        return None, problems
+    return spec, check_infra_rollout(spec, containers=containers)

@@ -276,6 +276,14 @@ class FailedTest(StatusModel):
     """Last lines of the scenario's log."""
 
 
+class PhaseTiming(StatusModel):
+    """When one phase of a run (Build, Test, Promote) started and ended."""
+
+    name: ShortString
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class RunSummary(StatusModel):
     """The outcome of one run, as users read it."""
 
@@ -295,6 +303,8 @@ class RunSummary(StatusModel):
     """Scenarios that failed."""
     message: Message = ""
     """One line for people."""
+    phases: Annotated[list[PhaseTiming], Field(max_length=8)] = Field(default_factory=list)
+    """Start and end of each phase that ran (Build, Test, Promote)."""
 
 
 class HistoryEntry(StatusModel):
@@ -342,6 +352,8 @@ class CurrentRun(StatusModel):
     notified: bool = False
     """The notification for this run went out."""
     message: Message = ""
+    phases: Annotated[list[PhaseTiming], Field(max_length=8)] = Field(default_factory=list)
+    """Start and end of each phase so far (Build, Test, Promote)."""
 
 
 class PendingTrigger(StatusModel):
@@ -370,6 +382,8 @@ class ContainerImageRefreshStatus(StatusModel):
     """Digest of the last built candidate."""
     last_run: RunSummary | None = None
     """The last finished (or current) run."""
+    recent_runs: Annotated[list[RunSummary], Field(max_length=10)] = Field(default_factory=list)
+    """The last finished runs, newest first, without log tails."""
     history: list[HistoryEntry] = Field(default_factory=list)
     """Promoted digests, newest first, at most spec.historyLimit."""
     next_run_at: datetime | None = None

@@ -1,0 +1,161 @@
+"""The ContainerImageRefresh planner: observed state in, next status and actions out.
+
+``plan`` is the only entry point the handler needs. It combines the concerns
+kept in separate modules: ``triggers`` (what starts a run), ``run`` (the
+build -> test -> promote state machine), ``history`` (promoted digests and
+rollback). It performs no I/O and reads no clock: the same status and
+observation always give the same plan, which is what the unit tests pin down
+and what makes a restarted operator continue exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shakedown.api.common import Condition, ConditionStatus
+from shakedown.api.imagerefresh import (
+    ContainerImageRefreshSpec,
+    ContainerImageRefreshStatus,
+    RunPhase,
+)
+from shakedown.planning.imagerefresh import history, run, triggers
+from shakedown.planning.imagerefresh.observed import (
+    Action,
+    DeleteJob,
+    EmitEvent,
+    Observation,
+)
+from shakedown.planning.imagerefresh.run import Resource
+
+__all__ = ["Plan", "Resource", "plan"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """Store ``status`` first, then carry out ``actions`` in order."""
+
+    status: ContainerImageRefreshStatus
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def progressing(self) -> bool:
+        """Whether acting on this plan can change what the next observation shows."""
+        return any(not isinstance(a, EmitEvent) for a in self.actions)
+
+
+def plan(
+    spec: ContainerImageRefreshSpec,
+    status: ContainerImageRefreshStatus,
+    obs: Observation,
+    resource: Resource,
+) -> Plan:
+    """The next status and actions for one resource."""
+    actions: list[Action] = []
+
+    detected = triggers.detect(spec, status, obs)
+    status = detected.status
+    if detected.ignored:
+        kinds = ", ".join(str(t.trigger) for t in detected.ignored)
+        actions.append(
+            EmitEvent(
+                type="Normal",
+                reason="Suspended",
+                message=f"spec.suspend is true: no run started for {kinds}",
+            )
+        )
+
+    rollback = history.plan_rollback(spec, status, obs)
+    status = rollback.status
+    actions.extend(rollback.actions)
+
+    if status.current_run is None and status.pending_triggers and not spec.suspend:
+        first, *rest = status.pending_triggers
+        step = run.start(spec, status.model_copy(update={"pending_triggers": rest}), first, obs.now)
+    else:
+        step = run.advance(spec, status, obs, resource)
+    status = step.status
+    actions.extend(step.actions)
+
+    # Jobs of any run but the one in flight are leftovers: remove them.
+    current = status.current_run.id if status.current_run is not None else None
+    deleting = {a.job_name for a in actions if isinstance(a, DeleteJob)}
+    for job in obs.jobs:
+        if job.run_id != current and job.name not in deleting:
+            actions.append(DeleteJob(job_name=job.name))
+            deleting.add(job.name)
+
+    conditions = _conditions(spec, status, obs, detected.error, rollback.condition)
+    status = status.model_copy(
+        update={"conditions": conditions, "observed_generation": obs.generation}
+    )
+    return Plan(status=status, actions=tuple(actions))
+
+
+def _conditions(
+    spec: ContainerImageRefreshSpec,
+    status: ContainerImageRefreshStatus,
+    obs: Observation,
+    schedule_error: str,
+    rollback: tuple[str, str, str] | None,
+) -> list[Condition]:
+    conditions = list(status.conditions)
+
+    def put(type_: str, value: str, reason: str, message: str) -> None:
+        nonlocal conditions
+        conditions = set_condition(
+            conditions,
+            Condition(
+                type=type_,
+                status=ConditionStatus(value),
+                reason=reason,
+                message=message[:32768],
+                observed_generation=obs.generation,
+                last_transition_time=obs.now,
+            ),
+        )
+
+    current = status.current_run
+    last = status.last_run
+    finished = last if last is not None and last.phase.finished else None
+    if finished is None and status.recent_runs:
+        finished = status.recent_runs[0]
+    if current is not None:
+        put("Reconciling", "True", str(current.phase), f"run {current.id}: {current.message}")
+    else:
+        put("Reconciling", "False", "Idle", "no run in flight")
+    if finished is None:
+        put("Ready", "Unknown", "AwaitingFirstRun", "no run has finished yet")
+    elif finished.phase == RunPhase.SUCCEEDED:
+        put("Ready", "True", "Promoted", f"run {finished.id}: {finished.message}")
+    elif finished.phase == RunPhase.VALIDATED:
+        put("Ready", "True", "Validated", f"run {finished.id}: {finished.message}")
+    else:
+        put("Ready", "False", "RunFailed", f"run {finished.id}: {finished.message}"[:2000])
+    if schedule_error:
+        put("Stalled", "True", "InvalidSchedule", schedule_error)
+    else:
+        put("Stalled", "False", "AsExpected", "")
+    if spec.suspend:
+        put("Suspended", "True", "Suspended", "spec.suspend is true: no new runs start")
+    elif any(c.type == "Suspended" for c in conditions):
+        put("Suspended", "False", "Resumed", "")
+    if rollback is not None:
+        put("Rollback", *rollback)
+    return conditions
+
+
+def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
+    """Replace the condition of the same type, keeping lastTransitionTime if status is unchanged."""
+    out: list[Condition] = []
+    found = False
+    for old in conditions:
+        if old.type == new.type:
+            found = True
+            if old.status == new.status:
+                new = new.model_copy(update={"last_transition_time": old.last_transition_time})
+            out.append(new)
+        else:
+            out.append(old)
+    if not found:
+        out.append(new)
+    return out

@@ -1,0 +1,324 @@
+"""The cluster's footprint on the host, and how to take it away again.
+
+``up`` records what it is about to change (sysctls the kubelet, kube-proxy and
+the CNI bridge set; host directories containerd and CNI create) and adds the
+node interface; ``down`` removes everything the cluster made: mounts under the
+state directory, pod network namespaces, veths, the pod bridge, the node
+interface, the iptables chains of kube-proxy, the kubelet and CNI, the pod
+cgroups, and puts the recorded values back. ``leftovers`` lists whatever is
+still there, which is what tests and ``down`` check.
+
+The node address lives on a bridge without ports named ``shakedown0``: this
+kernel is built without the dummy interface driver (CONFIG_DUMMY is not set,
+and there are no loadable modules), and an empty bridge is the closest
+equivalent: an interface of our own, up, whose address is delivered locally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from shakedown.localcluster.errors import ClusterError
+from shakedown.localcluster.layout import Layout
+
+#: Sysctls that the kubelet, kube-proxy or the CNI bridge plugin may change.
+SYSCTLS: tuple[str, ...] = (
+    "net.ipv4.ip_forward",
+    "net.ipv4.conf.all.route_localnet",
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+    "net.netfilter.nf_conntrack_max",
+)
+
+#: Host directories that containerd and CNI create on first use.
+HOST_DIRS: tuple[str, ...] = (
+    "/run/containerd",
+    "/var/lib/cni",
+    "/run/netns",
+    "/var/log/containers",
+    "/var/log/pods",
+)
+
+CHAIN_PREFIXES: tuple[str, ...] = ("KUBE-", "CNI-", "SHAKEDOWN-")
+ISOLATE_CHAIN = "SHAKEDOWN-ISOLATE"
+
+
+def _run(args: list[str], *, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=check)
+
+
+def _sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name.replace(".", "/")
+
+
+def read_sysctls() -> dict[str, str]:
+    values = {}
+    for name in SYSCTLS:
+        with contextlib.suppress(OSError):
+            values[name] = _sysctl_path(name).read_text().strip()
+    return values
+
+
+def write_sysctl(name: str, value: str) -> None:
+    with contextlib.suppress(OSError):
+        path = _sysctl_path(name)
+        if path.read_text().strip() != value:
+            path.write_text(value + "\n")
+
+
+def snapshot(layout: Layout) -> None:
+    """Record the host's values before ``up`` changes anything (kept if already recorded)."""
+    if layout.host_snapshot.exists():
+        return  # a crashed run's record is the one that describes the untouched host
+    layout.host_snapshot.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "sysctls": read_sysctls(),
+        "dirs": {d: os.path.exists(d) for d in HOST_DIRS},
+        "netns": sorted(_netns()),
+    }
+    layout.host_snapshot.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _load_snapshot(layout: Layout) -> dict[str, object]:
+    try:
+        data: dict[str, object] = json.loads(layout.host_snapshot.read_text())
+        return data
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+# -- interfaces ------------------------------------------------------------------------
+def link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()
+
+
+def ensure_node_interface(layout: Layout) -> None:
+    """Create the node interface with the node address (idempotent)."""
+    net = layout.network
+    if not link_exists(net.node_interface):
+        proc = _run(["ip", "link", "add", net.node_interface, "type", "bridge"])
+        if proc.returncode != 0:
+            raise ClusterError(
+                f"cannot create interface {net.node_interface}: {proc.stderr.strip()}; run as root"
+            )
+    addrs = _run(["ip", "-o", "-4", "addr", "show", "dev", net.node_interface]).stdout
+    if f" {net.node_ip}/32 " not in addrs:
+        _run(["ip", "addr", "add", f"{net.node_ip}/32", "dev", net.node_interface], check=True)
+    _run(["ip", "link", "set", net.node_interface, "up"], check=True)
+
+
+def ensure_isolation(layout: Layout) -> None:
+    """Pods may talk to each other and to the node, never be forwarded off the machine."""
+    bridge = layout.network.pod_bridge
+    ipt = "iptables"
+    if _run([ipt, "-t", "filter", "-n", "-L", ISOLATE_CHAIN]).returncode != 0:
+        _run([ipt, "-t", "filter", "-N", ISOLATE_CHAIN], check=True)
+        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-o", bridge,
+              "-j", "RETURN"], check=True)  # fmt: skip
+        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-j", "REJECT"],
+             check=True)  # fmt: skip
+        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-o", bridge, "-j", "REJECT"],
+             check=True)  # fmt: skip
+    if _run([ipt, "-t", "filter", "-C", "FORWARD", "-j", ISOLATE_CHAIN]).returncode != 0:
+        _run([ipt, "-t", "filter", "-I", "FORWARD", "1", "-j", ISOLATE_CHAIN], check=True)
+
+
+# -- iptables --------------------------------------------------------------------------
+def _ours(chain: str) -> bool:
+    return chain.startswith(CHAIN_PREFIXES)
+
+
+def our_chains() -> list[str]:
+    """``family/table/chain`` of every KUBE-/CNI-/SHAKEDOWN- chain on the host."""
+    found = []
+    for family in ("iptables", "ip6tables"):
+        save = shutil.which(f"{family}-save")
+        if save is None:
+            continue
+        table = ""
+        for line in _run([save]).stdout.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":") and _ours(line[1:].split()[0]):
+                found.append(f"{family}/{table}/{line[1:].split()[0]}")
+    return found
+
+
+def remove_chains() -> None:
+    """Delete every rule that jumps to one of our chains, then the chains themselves."""
+    for family in ("iptables", "ip6tables"):
+        save = shutil.which(f"{family}-save")
+        if save is None:
+            continue
+        table = ""
+        chains: dict[str, list[str]] = {}
+        rules: list[tuple[str, list[str]]] = []
+        for line in _run([save]).stdout.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":"):
+                name = line[1:].split()[0]
+                if _ours(name):
+                    chains.setdefault(table, []).append(name)
+            elif line.startswith("-A "):
+                spec = shlex.split(line)
+                chain = spec[1]
+                target = spec[spec.index("-j") + 1] if "-j" in spec else ""
+                if not _ours(chain) and _ours(target):
+                    rules.append((table, spec))
+        for tbl, spec in rules:
+            _run([family, "-t", tbl, "-D", *spec[1:]])
+        for tbl, names in chains.items():
+            for name in names:
+                _run([family, "-t", tbl, "-F", name])
+            for name in names:
+                _run([family, "-t", tbl, "-X", name])
+
+
+# -- network namespaces, links, mounts ------------------------------------------------------
+def _netns() -> set[str]:
+    try:
+        return {p.name for p in Path("/run/netns").iterdir()}
+    except FileNotFoundError:
+        return set()
+
+
+def our_netns(layout: Layout) -> list[str]:
+    """Pod network namespaces containerd made (``cni-*``) that were not there before ``up``."""
+    before = set(_load_snapshot(layout).get("netns", []) or [])  # type: ignore[call-overload]
+    return sorted(n for n in _netns() if n.startswith("cni-") and n not in before)
+
+
+def mounts_under(roots: Iterable[Path]) -> list[str]:
+    """Mount points below any of ``roots`` (deepest first)."""
+    prefixes = [str(r.resolve()) for r in roots]
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == p or point.startswith(p + "/") for p in prefixes):
+            found.append(point)
+    return sorted(set(found), key=lambda p: (-p.count("/"), p))
+
+
+def unmount_all(roots: Iterable[Path]) -> None:
+    for _ in range(3):
+        points = mounts_under(roots)
+        if not points:
+            return
+        for point in points:
+            if _run(["umount", point]).returncode != 0:
+                _run(["umount", "-l", point])
+
+
+def remove_netns(names: Iterable[str]) -> None:
+    for name in names:
+        path = Path("/run/netns") / name
+        if _run(["ip", "netns", "delete", name]).returncode != 0:
+            _run(["umount", "-l", str(path)])
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def veths_on(bridge: str) -> list[str]:
+    out = _run(["ip", "-o", "link", "show", "type", "veth"]).stdout
+    return [
+        line.split(":")[1].strip().split("@")[0]
+        for line in out.splitlines()
+        if f" master {bridge} " in line
+    ]
+
+
+def remove_links(layout: Layout) -> None:
+    net = layout.network
+    for veth in veths_on(net.pod_bridge):
+        _run(["ip", "link", "delete", veth])
+    for link in (net.pod_bridge, net.node_interface):
+        if link_exists(link):
+            _run(["ip", "link", "delete", link])
+
+
+# -- cgroups -------------------------------------------------------------------------
+def cgroup_dirs(layout: Layout) -> list[Path]:
+    """The cluster's cgroup in each mounted v1 hierarchy that has it."""
+    root = Path("/sys/fs/cgroup")
+    name = layout.network.cgroup_root
+    return [h / name for h in sorted(root.iterdir()) if (h / name).is_dir()]
+
+
+def ensure_cgroups(layout: Layout) -> None:
+    """Create the kubelet's cgroup root in every v1 hierarchy (cpuset needs cpus/mems)."""
+    name = layout.network.cgroup_root
+    for hierarchy in sorted(Path("/sys/fs/cgroup").iterdir()):
+        if hierarchy.name == "unified" or not (hierarchy / "cgroup.procs").exists():
+            continue
+        target = hierarchy / name
+        target.mkdir(exist_ok=True)
+        if hierarchy.name == "cpuset":
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if not (target / knob).read_text().strip():
+                    (target / knob).write_text((hierarchy / knob).read_text())
+
+
+def cgroup_pids(layout: Layout) -> list[int]:
+    pids: set[int] = set()
+    for top in cgroup_dirs(layout):
+        for procs in top.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                pids.update(int(x) for x in procs.read_text().split())
+    return sorted(pids)
+
+
+def remove_cgroups(layout: Layout) -> None:
+    for top in cgroup_dirs(layout):
+        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for sub in [*dirs, top]:
+            with contextlib.suppress(OSError):
+                sub.rmdir()
+
+
+# -- restore -------------------------------------------------------------------------
+def restore(layout: Layout) -> None:
+    """Put back the sysctls and remove host directories that did not exist before."""
+    record = _load_snapshot(layout)
+    sysctls = record.get("sysctls", {})
+    assert isinstance(sysctls, dict)
+    for name, value in sysctls.items():
+        write_sysctl(name, str(value))
+    dirs = record.get("dirs", {})
+    assert isinstance(dirs, dict)
+    logs = str(layout.pod_logs.resolve())
+    containers = Path("/var/log/containers")
+    if containers.is_dir():
+        for link in containers.iterdir():
+            if link.is_symlink() and os.readlink(link).startswith(logs):
+                link.unlink()
+    for path, existed in dirs.items():
+        if not existed and os.path.isdir(path):
+            if path == "/run/netns" and any(Path(path).iterdir()):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+    # containerd's shim sockets of this cluster (the directory is shared by design).
+    layout.host_snapshot.unlink(missing_ok=True)
+
+
+def changed_sysctls(layout: Layout) -> list[str]:
+    record = _load_snapshot(layout)
+    if not record:
+        return []
+    now = read_sysctls()
+    sysctls = record.get("sysctls", {})
+    assert isinstance(sysctls, dict)
+    return [f"{k}={now.get(k)} (was {v})" for k, v in sysctls.items() if now.get(k) != v]

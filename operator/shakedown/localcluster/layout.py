@@ -1,0 +1,234 @@
+"""Where the local cluster keeps things, and which addresses it uses.
+
+Two places: the *state* directory (``.shakedown/`` at the repository root:
+PID files, logs, certificates, etcd data, kubelet and containerd state; thrown
+away by ``down``) and the *cache* directory (``~/.cache/shakedown``: binaries
+built from the pinned Go modules, the Go build cache, buildah's image store,
+debootstrap tarballs; kept between runs so a warm start is fast).
+
+Every address lives inside 198.18.0.0/15 or on loopback. The node address
+(198.19.255.1) sits on an interface the cluster creates, so the host, containerd
+and pods all reach the API server and the registry at the same address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from shakedown.localcluster.errors import ClusterError
+
+#: Kubernetes commands built from the pinned module (plus etcd from hack/kube/etcd).
+KUBE_COMMANDS: tuple[str, ...] = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "kubelet",
+    "kubectl",
+)
+
+
+def repo_root() -> Path:
+    """The repository root: the first parent holding ``hack/kube/go.mod``."""
+    env = os.environ.get("SHAKEDOWN_REPO")
+    if env:
+        return Path(env).resolve()
+    for parent in [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]:
+        if (parent / "hack" / "kube" / "go.mod").is_file():
+            return parent
+    raise ClusterError(
+        "cannot find the shakedown repository (hack/kube/go.mod); run from inside it "
+        "or set SHAKEDOWN_REPO"
+    )
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/shakedown`` (``~/.cache/shakedown`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "shakedown"
+
+
+def module_version(go_mod: Path, module: str) -> str:
+    """The version ``go_mod`` requires for ``module`` (the one place it is pinned)."""
+    text = go_mod.read_text()
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.MULTILINE)
+    if match is None:
+        raise ClusterError(f"{go_mod} does not require {module}; restore the file from git")
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class Network:
+    """Addresses and ports of one local cluster (all inside 198.18.0.0/15)."""
+
+    node_ip: str = "198.19.255.1"
+    node_interface: str = "shakedown0"
+    pod_cidr: str = "198.18.0.0/16"
+    node_pod_cidr: str = "198.18.0.0/24"
+    pod_gateway: str = "198.18.0.1"
+    pod_bridge: str = "cni0"
+    service_cidr: str = "198.19.0.0/17"
+    kubernetes_service_ip: str = "198.19.0.1"
+    dns_service_ip: str = "198.19.0.10"
+    cluster_domain: str = "cluster.local"
+    apiserver_port: int = 6443
+    registry_port: int = 5000
+    etcd_client_port: int = 2379
+    etcd_peer_port: int = 2380
+    kubelet_port: int = 10250
+    kubelet_healthz_port: int = 10248
+    controller_manager_port: int = 10257
+    scheduler_port: int = 10259
+    proxy_healthz_port: int = 10256
+    proxy_metrics_port: int = 10249
+    node_name: str = "shakedown"
+    cgroup_root: str = "shakedown"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://{self.node_ip}:{self.apiserver_port}"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.node_ip}:{self.registry_port}"
+
+    def listeners(self) -> list[tuple[str, str, int]]:
+        """(component, address, port) of every TCP port the cluster listens on."""
+        return [
+            ("etcd", "127.0.0.1", self.etcd_client_port),
+            ("etcd", "127.0.0.1", self.etcd_peer_port),
+            ("kube-apiserver", self.node_ip, self.apiserver_port),
+            ("registry", self.node_ip, self.registry_port),
+            ("kubelet", self.node_ip, self.kubelet_port),
+            ("kubelet", "127.0.0.1", self.kubelet_healthz_port),
+            ("kube-controller-manager", "127.0.0.1", self.controller_manager_port),
+            ("kube-scheduler", "127.0.0.1", self.scheduler_port),
+            ("kube-proxy", "127.0.0.1", self.proxy_healthz_port),
+            ("kube-proxy", "127.0.0.1", self.proxy_metrics_port),
+        ]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one local cluster: its state directory and the shared cache."""
+
+    repo: Path
+    state: Path
+    cache: Path
+    network: Network = field(default_factory=Network)
+
+    @classmethod
+    def default(cls) -> Layout:
+        repo = repo_root()
+        state = Path(os.environ.get("SHAKEDOWN_STATE") or repo / ".shakedown")
+        return cls(repo=repo, state=state, cache=cache_root())
+
+    # -- versions and binaries (cache) -------------------------------------------------
+    @property
+    def kube_module_dir(self) -> Path:
+        return self.repo / "hack" / "kube"
+
+    @cached_property
+    def kube_version(self) -> str:
+        return module_version(self.kube_module_dir / "go.mod", "k8s.io/kubernetes")
+
+    @property
+    def kube_bin(self) -> Path:
+        return self.cache / "kube" / self.kube_version / "bin"
+
+    def binary(self, name: str) -> Path:
+        return self.kube_bin / name
+
+    @property
+    def images_cache(self) -> Path:
+        return self.cache / "images"
+
+    @property
+    def buildah_root(self) -> Path:
+        return self.cache / "buildah" / "root"
+
+    @property
+    def buildah_runroot(self) -> Path:
+        return self.cache / "buildah" / "runroot"
+
+    # -- state ----------------------------------------------------------------------
+    @property
+    def pids(self) -> Path:
+        return self.state / "pids"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def pki(self) -> Path:
+        return self.state / "pki"
+
+    @property
+    def config(self) -> Path:
+        return self.state / "config"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.state / "etcd"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.state / "kubelet"
+
+    @property
+    def pod_logs(self) -> Path:
+        return self.state / "pod-logs"
+
+    @property
+    def containerd_root(self) -> Path:
+        return self.state / "containerd" / "root"
+
+    @property
+    def containerd_state(self) -> Path:
+        return self.state / "containerd" / "state"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.state / "containerd" / "containerd.sock"
+
+    @property
+    def runc_root(self) -> Path:
+        return self.state / "containerd" / "runc"
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        return self.state / "cni" / "net.d"
+
+    @property
+    def cni_ipam_dir(self) -> Path:
+        return self.state / "cni" / "ipam"
+
+    @property
+    def registry_data(self) -> Path:
+        return self.state / "registry"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state / "kubeconfig"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state / "env"
+
+    @property
+    def host_snapshot(self) -> Path:
+        """What the host looked like before ``up`` (sysctls, directories), for ``down``."""
+        return self.state / "host.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state.parent / f"{self.state.name}.lock"
+
+    def mount_roots(self) -> list[Path]:
+        """Directories under which the cluster's mounts live."""
+        return [self.state]

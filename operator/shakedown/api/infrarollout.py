@@ -483,6 +483,8 @@ class Snapshot(StatusModel):
 
     config_map: ObjectName | None = None
     """ConfigMap holding the snapshot (one key per target)."""
+    secret: ObjectName | None = None
+    """Secret holding the snapshot (one key per object; a Secret because targets may be Secrets)."""
     taken_at: datetime | None = None
     targets: list[SnapshotTarget] = Field(default_factory=list)
 
@@ -545,6 +547,10 @@ class InfraRolloutStatus(StatusModel):
     checks: list[CheckStatus] = Field(default_factory=list)
     shift_started: bool = False
     """Production was touched; failures from now on roll back."""
+    shift_started_at: datetime | None = None
+    """When production was first touched (restarts before it are not this change's)."""
+    failure_observed_at: datetime | None = None
+    """When the failure that started the rollback became observable."""
     waiting_for: Message | None = None
     """What the rollout waits for, in words (a pause, pods Ready, a check)."""
     handled_promote: ShortString | None = None

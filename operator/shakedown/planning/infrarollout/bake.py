@@ -1,0 +1,105 @@
+"""Phase 5, Bake: is production healthy? A judgement over the pods as observed.
+
+The operator feeds this the pods of the shifted workloads every time a watch
+event arrives; the verdict is a failure with the moment it became observable
+(so the metrics can time the reaction), or health with the next moment the
+verdict could change by the clock alone (a pod NotReady that will cross
+``notReadyFor``). Pods that existed before the shift are judged on readiness
+only: their old restarts are not this change's fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shakedown.planning.infrarollout.objects import parse_time
+
+
+@dataclass(frozen=True)
+class Verdict:
+    failed: bool
+    reason: str = ""
+    """CamelCase cause: NotReady, Restarts, MetricCheckFailed."""
+    message: str = ""
+    observable_at: datetime | None = None
+    """When the failure became observable by the rules (for latency metrics)."""
+    recheck_at: datetime | None = None
+    """When the clock alone could turn health into failure."""
+
+
+def ready_condition(pod: Mapping[str, Any]) -> tuple[bool, datetime | None]:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition.get("status") == "True", parse_time(
+                condition.get("lastTransitionTime")
+            )
+    return False, parse_time(pod.get("metadata", {}).get("creationTimestamp"))
+
+
+def restarts(pod: Mapping[str, Any]) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return sum(int(s.get("restartCount", 0)) for s in statuses)
+
+
+def is_live(pod: Mapping[str, Any]) -> bool:
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def judge_pods(
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    not_ready_for: float,
+    max_restarts: int,
+    since: datetime,
+    now: datetime,
+) -> Verdict:
+    """Fail on a pod NotReady for ``not_ready_for`` seconds, or restarting too often."""
+    recheck: datetime | None = None
+    for pod in sorted(pods, key=lambda p: str(p.get("metadata", {}).get("name"))):
+        if not is_live(pod):
+            continue
+        name = pod.get("metadata", {}).get("name")
+        created = parse_time(pod.get("metadata", {}).get("creationTimestamp")) or since
+        count = restarts(pod)
+        if created >= since and count > max_restarts:
+            return Verdict(
+                True,
+                "Restarts",
+                f"pod {name} restarted {count} times (rollback.maxRestarts is {max_restarts})",
+                observable_at=now,
+            )
+        ready, changed = ready_condition(pod)
+        if ready:
+            continue
+        not_ready_since = max(changed or since, since)
+        deadline = not_ready_since + timedelta(seconds=not_ready_for)
+        if now >= deadline:
+            waited = (now - not_ready_since).total_seconds()
+            return Verdict(
+                True,
+                "NotReady",
+                f"pod {name} not Ready for {waited:.0f}s"
+                f" (rollback.notReadyFor is {not_ready_for:.0f}s)",
+                observable_at=deadline,
+            )
+        recheck = deadline if recheck is None else min(recheck, deadline)
+    return Verdict(False, recheck_at=recheck)
+
+
+def ready_since(pods: Iterable[Mapping[str, Any]], *, expected: int) -> datetime | None:
+    """Since when all ``expected`` live pods have been Ready without a break (None: not now)."""
+    live = [p for p in pods if is_live(p)]
+    if len(live) < expected or expected == 0:
+        return None
+    since: datetime | None = None
+    for pod in live:
+        ready, changed = ready_condition(pod)
+        if not ready or changed is None:
+            return None
+        since = changed if since is None else max(since, changed)
+    return since

@@ -1,0 +1,168 @@
+"""Phase 3, Smoke tests in the shadow: readiness first, then HTTP, Job and metric checks.
+
+Readiness is judged here from the observed shadow pods (all Ready, without a
+break, for ``readyFor``; a pod that cannot start fails at once). The other
+checks run as tasks in the operator (``shakedown.checks``); their outcomes come
+back as observations and are written to ``status.checks``, so a restarted
+operator knows which passed. Any failure ends the revision as Failed before
+production is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shakedown.api.common import parse_duration
+from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType, InfraRolloutSpec
+from shakedown.planning.infrarollout.actions import RunCheck
+from shakedown.planning.infrarollout.bake import is_live, ready_since, restarts
+from shakedown.planning.infrarollout.change import ResolvedChange
+from shakedown.planning.infrarollout.objects import (
+    WORKLOAD_KINDS,
+    Obj,
+    ObjKey,
+    labels_match,
+    selector_labels,
+)
+from shakedown.planning.infrarollout.progress import rollout_progress
+
+READY_CHECK = "ready"
+#: Container states that will not fix themselves: fail the smoke test at once.
+FATAL_WAITING = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CrashLoopBackOff",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What a finished check task reports."""
+
+    passed: bool
+    message: str
+    successes: int = 0
+    failures: int = 0
+    job: str | None = None
+
+
+def initial_checks(spec: InfraRolloutSpec) -> list[CheckStatus]:
+    tests = spec.smoke_tests
+    checks = [CheckStatus(name=READY_CHECK, type=CheckType.READY)]
+    checks += [CheckStatus(name=c.name, type=CheckType.HTTP) for c in tests.http]
+    checks += [CheckStatus(name=c.name, type=CheckType.JOB) for c in tests.jobs]
+    checks += [CheckStatus(name=c.name, type=CheckType.METRIC) for c in tests.metrics]
+    return checks
+
+
+@dataclass(frozen=True)
+class ReadyJudgement:
+    passed: bool
+    failed: bool
+    message: str
+    recheck_at: datetime | None = None
+
+
+def judge_ready(
+    shadow_objects: Mapping[ObjKey, Obj | None],
+    pods: Sequence[Obj],
+    *,
+    ready_for: float,
+    max_restarts: int,
+    now: datetime,
+) -> ReadyJudgement:
+    latest: datetime | None = None
+    for key, obj in sorted(shadow_objects.items()):
+        if key.kind not in WORKLOAD_KINDS:
+            continue
+        selector = selector_labels(obj or {})
+        mine = [p for p in pods if labels_match(selector, p.get("metadata", {}).get("labels"))]
+        for pod in mine:
+            if not is_live(pod):
+                continue
+            name = pod.get("metadata", {}).get("name")
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
+                if reason in FATAL_WAITING:
+                    message = ((status.get("state") or {}).get("waiting") or {}).get("message", "")
+                    return ReadyJudgement(
+                        False, True, f"shadow pod {name}: {reason} {message}".strip()
+                    )
+            if restarts(pod) > max_restarts:
+                return ReadyJudgement(
+                    False, True, f"shadow pod {name} restarted {restarts(pod)} times"
+                )
+        progress = rollout_progress(obj)
+        if not progress.done:
+            return ReadyJudgement(False, False, progress.message)
+        expected = int((obj or {}).get("status", {}).get("replicas", 0) or 0)
+        if key.kind == "DaemonSet":
+            expected = int((obj or {}).get("status", {}).get("desiredNumberScheduled", 0) or 0)
+        since = ready_since([p for p in mine if is_live(p)], expected=expected)
+        if since is None:
+            return ReadyJudgement(False, False, f"{key}: pods not all Ready")
+        latest = since if latest is None else max(latest, since)
+    if latest is None:
+        return ReadyJudgement(False, False, "no shadow workloads yet")
+    until = latest + timedelta(seconds=ready_for)
+    if now >= until:
+        return ReadyJudgement(True, False, f"Ready for {ready_for:.0f}s")
+    return ReadyJudgement(
+        False, False, f"Ready since {latest:%H:%M:%S}, need {ready_for:.0f}s", until
+    )
+
+
+def candidate_image(
+    change: ResolvedChange, container: str | None, shadow_objects: Mapping[ObjKey, Obj | None]
+) -> str | None:
+    """The image a Job check runs by default: the changed image of ``container``."""
+    if container is not None:
+        image = change.image_for(container)
+        if image:
+            return image
+    elif change.images:
+        return change.images[0][1]
+    for key, obj in sorted(shadow_objects.items()):
+        if obj is None or key.kind not in WORKLOAD_KINDS:
+            continue
+        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []:
+            if container is None or c.get("name") == container:
+                return str(c.get("image"))
+    return None
+
+
+def check_requests(
+    spec: InfraRolloutSpec,
+    checks: Sequence[CheckStatus],
+    *,
+    namespace: str,
+    revision: int,
+    image: str | None,
+) -> list[RunCheck]:
+    """RunCheck for every non-readiness check not yet finished (running ones are re-requested)."""
+    specs: dict[str, tuple[str, Obj]] = {}
+    for http in spec.smoke_tests.http:
+        specs[http.name] = (CheckType.HTTP.value, http.to_api())
+    for job in spec.smoke_tests.jobs:
+        specs[job.name] = (CheckType.JOB.value, job.to_api())
+    for metric in spec.smoke_tests.metrics:
+        specs[metric.name] = (CheckType.METRIC.value, metric.to_api())
+    out = []
+    for check in checks:
+        if check.type is CheckType.READY or check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
+            continue
+        if check.name not in specs:
+            continue
+        kind, body = specs[check.name]
+        out.append(RunCheck(check.name, kind, namespace, revision, body, image))
+    return out
+
+
+def ready_for_seconds(spec: InfraRolloutSpec) -> float:
+    return float(parse_duration(spec.smoke_tests.ready_for))

@@ -100,13 +100,20 @@ def test_cir_schema_details() -> None:
     assert props["tests"]["x-kubernetes-list-type"] == "map"
     assert props["tests"]["x-kubernetes-list-map-keys"] == ["name"]
     assert "pattern" in props["schedule"]
-    assert props["triggers"]["default"] == {}
+    # Sub-objects default to their fields' defaults (the API server checks CEL rules
+    # against the default as written), required ones get no default at all.
+    assert props["triggers"]["default"] == {"baseImage": True, "source": True, "pollInterval": "5m"}
+    assert "default" not in props["source"]
+    assert props["source"]["properties"]["containerfile"]["default"] == "Containerfile"
     assert props["triggers"]["properties"]["pollInterval"]["default"] == "5m"
     rules = [r["rule"] for r in props["source"]["x-kubernetes-validations"]]
     assert "has(self.git) != has(self.configMap)" in rules
     status = root_schema("cir")["properties"]["status"]["properties"]
     assert status["promotedDigest"]["pattern"].startswith("^sha256:")
     assert "promotedDigestShort" in status
+    assert "promotedDigestShort" not in root_schema("cir")["properties"]["status"].get(
+        "required", []
+    ), "computed fields are written by the operator, never required"
     assert "default" not in status["history"]
     cond = status["conditions"]["items"]
     assert set(cond["required"]) >= {"type", "status", "reason", "lastTransitionTime"}

@@ -215,9 +215,14 @@ def _convert(
             continue
         if key == "properties":
             out[key] = {}
+            required = set(node.get("required", ()))
             for name, prop in value.items():
                 out[key][name] = _property(
-                    prop, defs, keep_defaults=keep_defaults, path=f"{path}.{name}"
+                    prop,
+                    defs,
+                    keep_defaults=keep_defaults,
+                    required=name in required,
+                    path=f"{path}.{name}",
                 )
         elif key == "items":
             out[key] = _convert(value, defs, keep_defaults=keep_defaults, path=f"{path}[]")
@@ -227,8 +232,11 @@ def _convert(
         elif key == "default" and not keep_defaults:
             continue
         elif key == "required":
-            if value:
-                out[key] = list(value)
+            # Computed (read-only) fields are written by the operator, never required.
+            props = node.get("properties", {})
+            names = [n for n in value if not props.get(n, {}).get("readOnly")]
+            if names:
+                out[key] = names
         else:
             out[key] = copy.deepcopy(value)
     if out.get("x-kubernetes-preserve-unknown-fields"):
@@ -239,20 +247,32 @@ def _convert(
 
 
 def _property(
-    prop: Mapping[str, Any], defs: Mapping[str, Any], *, keep_defaults: bool, path: str
+    prop: Mapping[str, Any],
+    defs: Mapping[str, Any],
+    *,
+    keep_defaults: bool,
+    required: bool,
+    path: str,
 ) -> dict[str, Any]:
     resolved, was_ref = _resolve(prop, defs)
     schema = _convert(resolved, defs, keep_defaults=keep_defaults, path=path)
-    # A sub-object with default_factory: default it to {} so its own defaults show up.
+    # A sub-object with default_factory defaults to the object its fields' defaults
+    # make up. The API server checks a default against the CEL rules as written,
+    # without applying nested defaults, so ``{}`` would not do.
     if (
         keep_defaults
+        and not required
         and was_ref
         and schema.get("type") == "object"
         and "properties" in schema
         and "default" not in schema
         and not schema.get("required")
     ):
-        schema["default"] = {}
+        schema["default"] = {
+            name: prop["default"]
+            for name, prop in schema["properties"].items()
+            if "default" in prop
+        }
     return _ordered(schema)
 
 

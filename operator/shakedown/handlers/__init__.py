@@ -1,0 +1,45 @@
+"""kopf wiring for both kinds.
+
+Importing this package registers every handler with kopf's default registry
+(``shakedown run`` imports it). The handlers only wire: they read the object,
+call the pure validation and planners, hand actions to the adapters and write
+the result to the status subresource. One module per kind; ``reporting`` holds
+what both do with conditions and Events.
+
+Operator-wide settings live here too: kopf keeps its bookkeeping in
+``shakedown.dev/`` annotations (the status has a strict schema, and kopf's own
+fields would be pruned from it), the finalizer is ``shakedown.dev/finalizer``,
+and the operator runs standalone (one replica; no peering objects needed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from shakedown import GROUP
+from shakedown.handlers import imagerefresh, infrarollout
+
+FINALIZER = f"{GROUP}/finalizer"
+REPORTING_COMPONENT = "shakedown"
+
+__all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Operator-wide kopf settings."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.posting.event_name_prefix = "shakedown-"
+    settings.peering.standalone = True
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60

@@ -6,6 +6,8 @@ changes the image of a container no target has is reported with its field path.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -42,3 +44,266 @@ def container_names(
         names |= {c.name for c in pod_spec.init_containers or []}
         found[(target.kind, target.name)] = frozenset(names)
     return found
+
+
+# --------------------------------------------------------------------------- InfraRollout I/O
+# Everything below carries out the InfraRollout planner's actions on production
+# objects: plain JSON in and out (the objects are snapshotted and restored
+# byte for byte, so no typed models in between), each call idempotent.
+
+_RESOURCES: dict[str, tuple[str, str, bool]] = {
+    # kind: (API prefix, plural, namespaced)
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
+    "ReplicaSet": ("/apis/apps/v1", "replicasets", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "Service": ("/api/v1", "services", True),
+    "Pod": ("/api/v1", "pods", True),
+    "Event": ("/api/v1", "events", True),
+    "Namespace": ("/api/v1", "namespaces", False),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "Job": ("/apis/batch/v1", "jobs", True),
+    "InfraRollout": ("/apis/shakedown.dev/v1alpha1", "infrarollouts", True),
+    "ContainerImageRefresh": ("/apis/shakedown.dev/v1alpha1", "containerimagerefreshes", True),
+}
+
+_API_VERSION = {kind: prefix.split("/", 2)[-1] for kind, (prefix, _, _) in _RESOURCES.items()}
+_API_VERSION.update({k: "v1" for k, (p, _, _) in _RESOURCES.items() if p == "/api/v1"})
+
+
+def api_version(kind: str) -> str:
+    return _API_VERSION[kind]
+
+
+class Conflict(Exception):
+    """The object exists already, or changed under us (HTTP 409)."""
+
+
+class Kube:
+    """A small JSON client over ``kubernetes.client.ApiClient`` for any kind above."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+
+    def path(self, kind: str, namespace: str | None, name: str | None = None) -> str:
+        prefix, plural, namespaced = _RESOURCES[kind]
+        path = prefix
+        if namespaced and namespace:
+            path += f"/namespaces/{namespace}"
+        path += f"/{plural}"
+        if name:
+            path += f"/{name}"
+        return path
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        request = self.api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request, _request_timeout=30)
+        data: bytes = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            text = data.decode("utf-8", "replace") if data else ""
+            if response.status == 409:
+                raise Conflict(f"{method} {path}: {_message(text) or response.reason}")
+            reason = _message(text) or response.reason
+            raise ApiException(status=response.status, reason=reason, body=text)
+        return json.loads(data) if data else None
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.call("GET", self.path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _with_kind(result, kind)
+
+    def list(
+        self, kind: str, namespace: str | None, *, labels: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = {"labelSelector": labels} if labels else None
+        try:
+            result = self.call("GET", self.path(kind, namespace), query=query)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [_with_kind(item, kind) for item in result.get("items") or []]
+
+    def create(self, kind: str, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": api_version(kind), "kind": kind, **obj}
+        result: dict[str, Any] = self.call("POST", self.path(kind, namespace), body=body)
+        return result
+
+    def replace(self, kind: str, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
+        name = obj["metadata"]["name"]
+        body = {"apiVersion": api_version(kind), "kind": kind, **obj}
+        result: dict[str, Any] = self.call("PUT", self.path(kind, namespace, name), body=body)
+        return result
+
+    def merge_patch(
+        self, kind: str, namespace: str | None, name: str, patch: Any, *, subresource: str = ""
+    ) -> dict[str, Any]:
+        path = self.path(kind, namespace, name) + (f"/{subresource}" if subresource else "")
+        result: dict[str, Any] = self.call(
+            "PATCH", path, body=patch, content_type="application/merge-patch+json"
+        )
+        return result
+
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete; False when it was already gone."""
+        body: dict[str, Any] = {"propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.call("DELETE", self.path(kind, namespace, name), body=body)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
+def _message(text: str) -> str:
+    try:
+        return str(json.loads(text).get("message", ""))
+    except (ValueError, AttributeError):
+        return text[:200]
+
+
+def _with_kind(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    obj.setdefault("kind", kind)
+    obj.setdefault("apiVersion", api_version(kind))
+    return obj
+
+
+def apply_object(kube: Kube, namespace: str, desired: Mapping[str, Any]) -> dict[str, Any]:
+    """Make the object equal ``desired``: create it, or replace it at its current version.
+
+    A replace with unchanged content is a no-op on the API server (no new
+    generation, no rollout), which is what makes repeating it harmless.
+    """
+    kind = str(desired["kind"])
+    name = str(desired["metadata"]["name"])
+    for _ in range(5):
+        current = kube.get(kind, namespace, name)
+        body = dict(desired)
+        meta = dict(body.get("metadata") or {})
+        meta["namespace"] = namespace
+        if current is None:
+            body["metadata"] = meta
+            try:
+                return kube.create(kind, namespace, body)
+            except Conflict:
+                continue
+        current_meta = current.get("metadata", {})
+        meta["resourceVersion"] = current_meta.get("resourceVersion")
+        for keep in ("ownerReferences", "finalizers"):
+            if keep not in meta and current_meta.get(keep):
+                meta[keep] = current_meta[keep]
+        body["metadata"] = meta
+        if kind == "Service":
+            _keep_allocated(body, current)
+        try:
+            return kube.replace(kind, namespace, body)
+        except Conflict:
+            continue
+    raise Conflict(f"{kind}/{name} in {namespace} keeps changing; giving up for now")
+
+
+def _keep_allocated(body: dict[str, Any], current: Mapping[str, Any]) -> None:
+    spec = body.setdefault("spec", {})
+    live = current.get("spec", {})
+    for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+        if field not in spec and field in live:
+            spec[field] = live[field]
+
+
+def delete_object(kube: Kube, namespace: str, kind: str, name: str) -> bool:
+    return kube.delete(kind, namespace, name)
+
+
+def store_snapshot(
+    kube: Kube,
+    namespace: str,
+    *,
+    name: str,
+    data: Mapping[str, str],
+    labels: Mapping[str, str],
+    owner: Mapping[str, Any],
+) -> None:
+    """Create the snapshot Secret; when it exists already it is kept as it is."""
+    body = {
+        "metadata": {"name": name, "labels": dict(labels), "ownerReferences": [dict(owner)]},
+        "type": "shakedown.dev/snapshot",
+        "data": dict(data),
+    }
+    with contextlib.suppress(Conflict):
+        kube.create("Secret", namespace, body)
+
+
+def load_snapshot(kube: Kube, namespace: str, name: str) -> Mapping[str, str] | None:
+    secret = kube.get("Secret", namespace, name)
+    if secret is None:
+        return None
+    data: Mapping[str, str] = secret.get("data") or {}
+    return data
+
+
+def lease_holder(kube: Kube, namespace: str, lease: str) -> str | None:
+    obj = kube.get("Lease", namespace, lease)
+    if obj is None or obj.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    holder = obj.get("spec", {}).get("holderIdentity")
+    return str(holder) if holder else None
+
+
+def acquire_lease(
+    kube: Kube, namespace: str, *, lease: str, holder: str, owner: Mapping[str, Any], about: str
+) -> bool:
+    body = {
+        "metadata": {
+            "name": lease,
+            "labels": {"app.kubernetes.io/managed-by": "shakedown"},
+            "annotations": {"shakedown.dev/locks": about},
+            "ownerReferences": [dict(owner)],
+        },
+        "spec": {"holderIdentity": holder},
+    }
+    try:
+        kube.create("Lease", namespace, body)
+    except Conflict:
+        return lease_holder(kube, namespace, lease) == holder
+    return True
+
+
+def release_lease(kube: Kube, namespace: str, *, lease: str, holder: str) -> None:
+    obj = kube.get("Lease", namespace, lease)
+    if obj is None or obj.get("spec", {}).get("holderIdentity") != holder:
+        return
+    with contextlib.suppress(Conflict):
+        kube.delete("Lease", namespace, lease, uid=obj["metadata"]["uid"])

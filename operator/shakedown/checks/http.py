@@ -1,0 +1,107 @@
+"""HTTP: a request through a Service, made from inside the cluster.
+
+The operator may run outside the cluster (and the shadow is isolated), so the
+request is made by a short-lived pod in the checked namespace: busybox ``wget``
+against the Service's ClusterIP, retried ``attempts`` times. The pod writes
+its verdict to its termination message, which the API server keeps, so no log
+streaming from the kubelet is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from shakedown.api.common import parse_duration
+from shakedown.checks.base import (
+    CheckContext,
+    CheckOutcome,
+    object_name,
+    probe_image,
+    termination_message,
+)
+
+_SCRIPT = r"""
+i=0; last=""
+while [ "$i" -lt {attempts} ]; do
+  i=$((i+1))
+  out=$(wget -S -q -O /tmp/body -T {timeout} {url} 2>&1)
+  code=$(echo "$out" | sed -n 's/.*HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+  if [ "$code" = "{expect}" ]; then
+    if [ -z {body} ] || grep -q -F -- {body} /tmp/body; then
+      echo "HTTP $code from {url} (attempt $i)" > /dev/termination-log; exit 0
+    fi
+    last="HTTP $code from {url} but the body lacks the expected text"
+  else
+    detail=$(echo "$out" | tail -n 2 | tr '\n' ' ')
+    last="expected HTTP {expect} from {url}, got ${{code:-no response}}: $detail"
+  fi
+  sleep 1
+done
+echo "$last (after $i attempts)" | tail -c 900 > /dev/termination-log; exit 1
+"""
+
+
+class HttpCheck:
+    async def run(self, ctx: CheckContext, spec: Mapping[str, Any]) -> CheckOutcome:
+        service_name = str(spec["service"])
+        service = await ctx.call(ctx.kube.get, "Service", ctx.namespace, service_name)
+        if service is None:
+            return CheckOutcome(False, f"Service {service_name} not found in {ctx.namespace}")
+        address = service.get("spec", {}).get("clusterIP")
+        if not address or address == "None":
+            address = f"{service_name}.{ctx.namespace}.svc"
+        scheme = str(spec.get("scheme", "HTTP")).lower()
+        url = f"{scheme}://{address}:{spec['port']}{spec.get('path', '/')}"
+        timeout = parse_duration(str(spec.get("timeout", "5s")))
+        attempts = int(spec.get("attempts", 3))
+        script = _SCRIPT.format(
+            attempts=attempts,
+            timeout=max(1, timeout),
+            url=shlex.quote(url),
+            expect=int(spec.get("expectStatus", 200)),
+            body=shlex.quote(str(spec.get("expectBody") or "")),
+        )
+        name = object_name("shakedown-http", str(spec["name"]), ctx.revision)
+        pod = {
+            "metadata": {
+                "name": name,
+                "labels": {**ctx.labels, "shakedown.dev/check": str(spec["name"])},
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "containers": [
+                    {
+                        "name": "http",
+                        "image": probe_image(),
+                        "command": ["sh", "-c", script],
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }
+                ],
+            },
+        }
+        if await ctx.call(ctx.kube.get, "Pod", ctx.namespace, name) is None:
+            await ctx.call(ctx.kube.create, "Pod", ctx.namespace, pod)
+        budget = attempts * (timeout + 2) + 120
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        while loop.time() < deadline:
+            current = await ctx.call(ctx.kube.get, "Pod", ctx.namespace, name)
+            phase = (current or {}).get("status", {}).get("phase")
+            if phase == "Succeeded":
+                return CheckOutcome(
+                    True, termination_message(current or {}) or f"HTTP OK from {url}"
+                )
+            if phase == "Failed":
+                return CheckOutcome(
+                    False, termination_message(current or {}) or f"request to {url} failed"
+                )
+            await asyncio.sleep(1.0)
+        return CheckOutcome(False, f"HTTP check pod {name} did not finish in {budget}s")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shakedown.api.infrarollout import TargetKind
 from shakedown.planning.validation import (
@@ -305,3 +307,31 @@ def test_field_path_and_summary() -> None:
         Problem(field="spec.b[1]", message="worse"),
     )
     assert summarize(problems) == "spec.a: bad; spec.b[1]: worse"
+
+
+# --------------------------------------------------------------------------- examples
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+def example_objects() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in EXAMPLES:
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc and doc.get("apiVersion", "").startswith("shakedown.dev/"):
+                found.append((f"{path.name}:{doc['metadata']['name']}", doc))
+    return found
+
+
+def test_there_are_examples_of_both_kinds() -> None:
+    kinds = {doc["kind"] for _, doc in example_objects()}
+    assert kinds == {"ContainerImageRefresh", "InfraRollout"}
+
+
+@pytest.mark.parametrize(("name", "doc"), example_objects(), ids=[n for n, _ in example_objects()])
+def test_examples_pass_semantic_validation(name: str, doc: dict[str, Any]) -> None:
+    validate = {
+        "ContainerImageRefresh": validate_image_refresh,
+        "InfraRollout": validate_infra_rollout,
+    }[doc["kind"]]
+    spec, problems = validate(doc["spec"])
+    assert spec is not None and problems == (), f"{name}: {summarize(problems)}"

@@ -167,10 +167,10 @@ class Notify(ApiModel):
 
     webhook: Webhook | None = None
     """POST a JSON summary to this URL."""
-    on: Annotated[list[NotifyEvent], Field(max_length=3)] = Field(
+    events: Annotated[list[NotifyEvent], Field(max_length=3)] = Field(
         default_factory=lambda: [NotifyEvent.FAILED]
     )
-    """Outcomes that send a notification."""
+    """Outcomes that send a notification (not `on`: YAML 1.1 reads that key as true)."""
 
 
 class ContainerImageRefreshSpec(ApiModel):

@@ -1,17 +1,24 @@
-"""kopf handlers for InfraRollout.
+"""kopf handlers for InfraRollout: wiring only.
 
-``reconcile`` runs when an object is created, changed and when the operator
-resumes. It validates the spec (reading the workload targets' container names
-so an image for a container no target has is named), and either reports
-Stalled (InvalidSpec, naming the field) or asks ``decide`` for the state.
-``decide`` is the extension point for the rollout planner
-(``shakedown.planning.infrarollout``): keep this module to wiring.
+- ``reconcile`` (create/update/resume) validates the spec and reports Stalled
+  (InvalidSpec, naming the field) when it cannot be acted on; a valid spec
+  wakes the rollout's runner, which owns the conditions from then on.
+- ``drive`` is a daemon per InfraRollout running ``RolloutRunner`` (observe,
+  plan, record, act) until the object goes away.
+- ``finalize`` (the finalizer) steps the same runner in deletion mode: roll
+  back a rollout that had begun shifting, remove the shadow namespace, release
+  the locks.
+- Watch events on pods, workloads, Jobs, Leases and ContainerImageRefreshes
+  wake the runners of that namespace, which is how the bake reacts to a pod
+  turning NotReady without a polling loop.
+- ``sweep`` deletes shadow namespaces that outlived their TTL or their owner.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -19,15 +26,22 @@ from pydantic import ValidationError
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, workloads
+from shakedown.adapters.infrarollout import WAKERS, RolloutRunner, sweep_shadows
+from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import (
     PLURAL,
     InfraRolloutSpec,
     InfraRolloutStatus,
     TargetKind,
 )
-from shakedown.conditions import Health
 from shakedown.handlers.reporting import Verdict, report
+from shakedown.planning.infrarollout.actions import EventNote
+from shakedown.planning.infrarollout.objects import Obj
+from shakedown.planning.infrarollout.shadow import SHADOW_LABEL
 from shakedown.planning.validation import check_infra_rollout, parse
+
+#: One runner per InfraRollout, shared by its daemon and its finalizer.
+RUNNERS: dict[tuple[str, str], RolloutRunner] = {}
 
 
 def read_status(raw: Mapping[str, Any] | None) -> InfraRolloutStatus:
@@ -50,20 +64,21 @@ def target_containers(
     return found or None
 
 
-def decide(spec: InfraRolloutSpec, status: InfraRolloutStatus) -> Verdict:
-    """The kstatus state of a valid object (until the rollout planner takes over)."""
-    if status.phase.finished:
-        health = Health.READY if status.phase.value == "Succeeded" else Health.STALLED
-        return Verdict(
-            health=health,
-            reason=status.phase.value,
-            message=status.message or f"revision {status.revision} {status.phase.value}",
-        )
-    return Verdict(
-        health=Health.RECONCILING,
-        reason="Accepted",
-        message=f"spec is valid; rollout of {len(spec.targets)} target(s) is {status.phase.value}",
+def post_event(body: Obj, note: EventNote) -> None:
+    kopf.event(
+        cast(kopf.Body, body), type=note.type, reason=note.reason, message=note.message[:1000]
     )
+
+
+def runner_for(namespace: str, name: str) -> RolloutRunner:
+    key = (namespace, name)
+    runner = RUNNERS.get(key)
+    if runner is None:
+        runner = RolloutRunner(
+            Kube(kubeclient.api_client()), namespace, name, post_event=post_event
+        )
+        RUNNERS[key] = runner
+    return runner
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -73,6 +88,7 @@ def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
     spec: kopf.Spec,
+    name: str | None,
     namespace: str | None,
     patch: kopf.Patch,
     logger: kopf.Logger,
@@ -92,11 +108,55 @@ def reconcile(
             logger=logger,
         )
         return
-    status = read_status(body.get("status"))
-    report(
-        body=body,
-        patch=patch,
-        verdict=decide(model, status),
-        generation=generation,
-        logger=logger,
-    )
+    WAKERS.wake(namespace or "default", name or "")
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def drive(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """Run the rollout until the object is deleted or the operator stops."""
+    runner = runner_for(namespace or "default", name)
+    await runner.run(lambda: bool(stopped))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def finalize(name: str, namespace: str | None, logger: kopf.Logger, **_: Any) -> None:
+    """Leave production on a consistent revision and remove the shadow namespace."""
+    namespace = namespace or "default"
+    runner = runner_for(namespace, name)
+    while True:
+        async with runner.lock:
+            decision = await runner.step(deleting=True)
+        if decision is None or decision.finished:
+            break
+        if not decision.again:
+            await asyncio.sleep(0.5)
+    RUNNERS.pop((namespace, name), None)
+    logger.info("finalized: production consistent, shadow removed, locks released")
+
+
+# --------------------------------------------------------------------------- wake-ups
+def _wake(namespace: str | None, **_: Any) -> None:
+    WAKERS.wake_namespace(namespace)
+
+
+for _group, _version, _plural in (
+    ("", "v1", "pods"),
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "daemonsets"),
+    ("batch", "v1", "jobs"),
+    ("coordination.k8s.io", "v1", "leases"),
+    (GROUP, VERSION, "containerimagerefreshes"),
+):
+    kopf.on.event(_group, _version, _plural, id=f"wake-infrarollouts-{_plural}")(_wake)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-infrarollout")
+def _wake_rollout(name: str | None, namespace: str | None, **_: Any) -> None:
+    WAKERS.wake(namespace or "", name or "")
+
+
+@kopf.timer("", "v1", "namespaces", labels={SHADOW_LABEL: "true"}, interval=60, idle=0)
+def sweep(**_: Any) -> None:
+    """Shadow namespaces past their TTL or whose InfraRollout is gone are deleted."""
+    sweep_shadows(Kube(kubeclient.api_client()))

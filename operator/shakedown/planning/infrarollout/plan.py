@@ -772,7 +772,9 @@ def _plan_deletion(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> D
         )
         return step.decision()
     _cleanup(observed, step)
-    done = not step.actions and observed.shadow_namespace is None
+    ns = observed.shadow_namespace
+    gone = ns is None or bool(ns.get("metadata", {}).get("deletionTimestamp"))
+    done = not step.actions and gone
     if not done:
         step.poll()
     return step.decision(finished=done)

@@ -1,28 +1,58 @@
 """kopf handlers for ContainerImageRefresh.
 
-``reconcile`` runs when an object is created, changed (spec, labels or the
-steering annotations) and when the operator resumes. It validates the spec,
-and either reports Stalled (InvalidSpec, naming the field) or asks ``decide``
-for the state. ``decide`` is the extension point for the refresh-run planner
-(``shakedown.planning.imagerefresh``): keep this module to wiring.
+``reconcile`` (create, update, resume) only validates: an invalid spec is
+reported Stalled with the field named. Everything else happens in the
+``refresh`` timer, one resource at a time: observe (the resource's Jobs, the
+registry, the source), ask the pure planner (``shakedown.planning.
+imagerefresh``) for the next status and actions, store the status, then carry
+the actions out through the adapters. Storing first is what makes the
+operator restartable at any point: every action is idempotent, and the next
+pass decides again from status and what it observes.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from shakedown import GROUP, VERSION
+from shakedown import GROUP, VERSION, conditions
+from shakedown.adapters import kubeclient, notify
+from shakedown.adapters.builder import build_job
+from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
+from shakedown.adapters.jobs import Jobs, owner_reference, test_job
+from shakedown.adapters.registry import (
+    ImageRef,
+    RegistryClient,
+    RegistryError,
+    credentials_from_dockerconfig,
+)
 from shakedown.api.imagerefresh import (
     PLURAL,
     ContainerImageRefreshSpec,
     ContainerImageRefreshStatus,
+    RunPhase,
 )
-from shakedown.conditions import Health
 from shakedown.handlers.reporting import Verdict, report
+from shakedown.metrics import imagerefresh as refresh_metrics
+from shakedown.planning.imagerefresh import Resource, history, plan, run, triggers
+from shakedown.planning.imagerefresh.observed import (
+    Action,
+    CreateBuildJob,
+    CreateTestJob,
+    DeleteJob,
+    EmitEvent,
+    JobObservation,
+    MoveTag,
+    Observation,
+    RunFinished,
+)
 from shakedown.planning.validation import validate_image_refresh
 
 
@@ -32,27 +62,6 @@ def read_status(raw: Mapping[str, Any] | None) -> ContainerImageRefreshStatus:
         return ContainerImageRefreshStatus.model_validate(dict(raw or {}))
     except ValidationError:
         return ContainerImageRefreshStatus()
-
-
-def decide(spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus) -> Verdict:
-    """The kstatus state of a valid object (until the run planner takes over)."""
-    if spec.suspend:
-        return Verdict(
-            health=Health.READY,
-            reason="Suspended",
-            message="spec.suspend is true: no new runs start",
-        )
-    if status.promoted_digest is None:
-        return Verdict(
-            health=Health.RECONCILING,
-            reason="Accepted",
-            message=f"spec is valid; waiting for the first refresh run of {spec.image}:{spec.tag}",
-        )
-    return Verdict(
-        health=Health.READY,
-        reason="Promoted",
-        message=f"{spec.image}:{spec.tag} is {status.promoted_digest}",
-    )
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -77,11 +86,352 @@ def reconcile(
             logger=logger,
         )
         return
-    status = read_status(body.get("status"))
-    report(
-        body=body,
-        patch=patch,
-        verdict=decide(model, status),
-        generation=generation,
-        logger=logger,
-    )
+    # A valid spec: the refresh timer owns status (conditions, observedGeneration).
+
+
+# --------------------------------------------------------------------------- refresh runs
+#: Seconds between reconcile passes of each resource (Job changes are noticed this fast).
+TICK_SECONDS = 2.0
+#: Plan/act rounds in one pass: enough to go from "trigger" to "Job created".
+MAX_ROUNDS = 6
+RUN_REQUESTED = f"{GROUP}/run-requested"
+ROLLBACK_TO = f"{GROUP}/rollback-to"
+
+_last_errors: dict[tuple[str, str], str] = {}
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS)
+def refresh(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """One reconcile pass: observe, plan, store status, act (repeated while it progresses)."""
+    model, problems = validate_image_refresh(spec)
+    if model is None or problems:
+        return  # reconcile reports Stalled with the field named
+    engine = _Engine(body=body, spec=model, logger=logger)
+    try:
+        engine.run()
+    except _PassFailed as exc:
+        engine.complain(str(exc))
+        return
+    _last_errors.pop(engine.key, None)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+def forget(meta: kopf.Meta, **_: Any) -> None:
+    refresh_metrics.forget(namespace=str(meta.get("namespace")), name=str(meta.get("name")))
+
+
+class _PassFailed(Exception):
+    """An I/O step failed; the pass stops and the next one retries from status."""
+
+
+class _Engine:
+    """Observation and action for one pass over one resource."""
+
+    def __init__(
+        self, *, body: kopf.Body, spec: ContainerImageRefreshSpec, logger: kopf.Logger
+    ) -> None:
+        self.body = body
+        self.spec = spec
+        self.logger = logger
+        meta = body["metadata"]
+        self.namespace = str(meta["namespace"])
+        self.name = str(meta["name"])
+        self.key = (self.namespace, self.name)
+        self.generation = int(meta.get("generation") or 0)
+        self.annotations: Mapping[str, str] = meta.get("annotations") or {}
+        self.resource = Resource(namespace=self.namespace, name=self.name)
+        self.api = kubeclient.api_client()
+        self.jobs = Jobs(self.api, self.namespace)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
+        self.image = ImageRef.parse(spec.image + ":" + spec.tag)
+        self._clients: dict[str, RegistryClient] = {}
+        self._dockerconfig: bytes | None = None
+        self._dockerconfig_read = False
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> None:
+        status = read_status(self.body.get("status"))
+        stored = status
+        for _ in range(MAX_ROUNDS):
+            obs = self.observe(status)
+            step = plan(self.spec, status, obs, self.resource)
+            if step.status != stored:
+                self.store(stored, step.status)
+                stored = step.status
+            status = step.status
+            for action in step.actions:
+                self.act(action, status)
+            if not step.progressing:
+                return
+
+    def store(
+        self, before: ContainerImageRefreshStatus, after: ContainerImageRefreshStatus
+    ) -> None:
+        patch = merge_patch(before.to_api(), after.to_api())
+        if not patch:
+            return
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, self.namespace, PLURAL, self.name, {"status": patch}
+            )
+        except ApiException as exc:
+            raise _PassFailed(f"cannot store status: {exc.status} {exc.reason}") from None
+
+    # ------------------------------------------------------------------ observe
+    def observe(self, status: ContainerImageRefreshStatus) -> Observation:
+        now = conditions.now()
+        try:
+            jobs = self.jobs.observe(
+                self.name, run.logs_wanted(self.spec, status, self.resource, now)
+            )
+        except ApiException as exc:
+            raise _PassFailed(f"cannot list Jobs: {exc.status} {exc.reason}") from None
+        jobs = self._resolve_reported_bases(status, jobs)
+        fields: dict[str, Any] = {}
+        if triggers.poll_due(self.spec, status, now):
+            fields.update(self._poll(status))
+        rollback_to = self.annotations.get(ROLLBACK_TO)
+        current = status.current_run
+        if (current is not None and current.phase == RunPhase.PROMOTING) or (
+            history.rollback_pending(status, rollback_to)
+        ):
+            try:
+                fields["tag_digest"] = self.registry(self.image.registry).resolve(
+                    self.image.repository, self.spec.tag
+                )
+            except RegistryError as exc:
+                raise _PassFailed(str(exc)) from None
+            fields["tag_resolved"] = True
+        return Observation(
+            now=now,
+            generation=self.generation,
+            run_requested=self.annotations.get(RUN_REQUESTED),
+            rollback_to=rollback_to,
+            jobs=jobs,
+            **fields,
+        )
+
+    def _poll(self, status: ContainerImageRefreshStatus) -> dict[str, Any]:
+        errors: list[str] = []
+        revision: str | None = None
+        source = self.spec.source
+        try:
+            if source.git is not None:
+                revision = resolve_git_revision(source.git.url, source.git.revision)
+            elif source.config_map is not None:
+                cm: Any = self.core.read_namespaced_config_map(
+                    source.config_map.name, self.namespace
+                )
+                revision = configmap_revision(cm.data, cm.binary_data)
+        except SourceError as exc:
+            errors.append(str(exc))
+        except ApiException as exc:
+            errors.append(f"spec.source.configMap: {exc.status} {exc.reason}")
+        bases: dict[str, str] = {}
+        known = status.observed.base_image_digests if status.observed else {}
+        for ref in known:
+            try:
+                digest = self._resolve_ref(ref)
+            except RegistryError as exc:
+                errors.append(f"base image {ref}: {exc}")
+                continue
+            if digest:
+                bases[ref] = digest
+        return {
+            "polled": True,
+            "source_revision": revision,
+            "base_image_digests": bases,
+            "poll_error": "; ".join(errors),
+        }
+
+    def _resolve_reported_bases(
+        self, status: ContainerImageRefreshStatus, jobs: tuple[JobObservation, ...]
+    ) -> tuple[JobObservation, ...]:
+        """Fill in digests of the base images a finished build named (while Building)."""
+        current = status.current_run
+        if current is None or current.phase != RunPhase.BUILDING:
+            return jobs
+        out = []
+        for job in jobs:
+            report = job.report
+            if report is not None and job.run_id == current.id and report.base_images:
+                resolved: dict[str, str] = {}
+                for ref in report.base_images:
+                    try:
+                        digest = self._resolve_ref(ref)
+                    except RegistryError as exc:
+                        self.logger.warning("cannot resolve base image %s: %s", ref, exc)
+                        continue
+                    if digest:
+                        resolved[ref] = digest
+                job = replace(job, report=replace(report, base_images=resolved))
+            out.append(job)
+        return tuple(out)
+
+    def _resolve_ref(self, ref: str) -> str | None:
+        parsed = ImageRef.parse(ref)
+        if parsed.digest:
+            return parsed.digest
+        return self.registry(parsed.registry).resolve(parsed.repository, parsed.reference)
+
+    def registry(self, host: str) -> RegistryClient:
+        if host not in self._clients:
+            self._clients[host] = RegistryClient(
+                host, insecure=self.spec.insecure_registry, credentials=self._credentials(host)
+            )
+        return self._clients[host]
+
+    def _credentials(self, host: str) -> tuple[str, str] | None:
+        ref = self.spec.push_secret_ref
+        if ref is None:
+            return None
+        if not self._dockerconfig_read:
+            self._dockerconfig_read = True
+            try:
+                secret: Any = self.core.read_namespaced_secret(ref.name, self.namespace)
+            except ApiException as exc:
+                raise _PassFailed(
+                    f"spec.pushSecretRef: cannot read Secret {ref.name}: {exc.status} {exc.reason}"
+                ) from None
+            raw = (secret.data or {}).get(".dockerconfigjson")
+            if not raw:
+                raise _PassFailed(
+                    f"spec.pushSecretRef: Secret {ref.name} has no .dockerconfigjson key"
+                )
+            self._dockerconfig = base64.b64decode(raw)
+        if self._dockerconfig is None:
+            return None
+        try:
+            return credentials_from_dockerconfig(self._dockerconfig, host)
+        except RegistryError as exc:
+            raise _PassFailed(str(exc)) from None
+
+    # ------------------------------------------------------------------ act
+    def act(self, action: Action, status: ContainerImageRefreshStatus) -> None:
+        try:
+            self._act(action, status)
+        except ApiException as exc:
+            raise _PassFailed(
+                f"{type(action).__name__}: API error {exc.status} {exc.reason}"
+            ) from None
+        except RegistryError as exc:
+            raise _PassFailed(f"{type(action).__name__}: {exc}") from None
+
+    def _act(self, action: Action, status: ContainerImageRefreshStatus) -> None:
+        owner = owner_reference(self.body)
+        if isinstance(action, EmitEvent):
+            kopf.event(
+                self.body, type=action.type, reason=action.reason, message=_clip(action.message)
+            )
+            log = self.logger.warning if action.type == "Warning" else self.logger.info
+            log("%s: %s", action.reason, action.message)
+        elif isinstance(action, CreateBuildJob):
+            manifest = build_job(
+                spec=self.spec,
+                name=action.job_name,
+                namespace=self.namespace,
+                owner=owner,
+                resource=self.name,
+                run_id=action.run_id,
+                source_revision=action.source_revision,
+                candidate_tag=action.candidate_tag,
+            )
+            if self.jobs.create(manifest):
+                self.logger.info("created build Job %s", action.job_name)
+        elif isinstance(action, CreateTestJob):
+            manifest = test_job(
+                spec=self.spec,
+                scenario=action.scenario,
+                name=action.job_name,
+                namespace=self.namespace,
+                image=action.image,
+                owner=owner,
+                resource=self.name,
+                run_id=action.run_id,
+            )
+            if self.jobs.create(manifest):
+                self.logger.info("created test Job %s", action.job_name)
+        elif isinstance(action, DeleteJob):
+            self.jobs.delete(action.job_name)
+        elif isinstance(action, MoveTag):
+            moved = self.registry(self.image.registry).move_tag(
+                self.image.repository, self.spec.tag, action.digest
+            )
+            if moved:
+                refresh_metrics.tag_moved(namespace=self.namespace, name=self.name, why=action.why)
+                self.logger.info("moved %s:%s to %s", self.spec.image, self.spec.tag, action.digest)
+        elif isinstance(action, RunFinished):
+            self._finished(action, status)
+
+    def _finished(self, action: RunFinished, status: ContainerImageRefreshStatus) -> None:
+        summary = action.summary
+        promoted_at = None
+        if summary.phase == RunPhase.SUCCEEDED and summary.finished_at is not None:
+            promoted_at = summary.finished_at.timestamp()
+        refresh_metrics.run_finished(
+            namespace=self.namespace,
+            name=self.name,
+            trigger=str(summary.trigger),
+            result=str(summary.phase),
+            phase_seconds=action.phase_seconds,
+            promoted_at=promoted_at,
+        )
+        settings = self.spec.notify
+        if settings is None or settings.webhook is None or action.notify not in settings.events:
+            return
+        token = None
+        if settings.webhook.secret_ref is not None:
+            ref = settings.webhook.secret_ref
+            try:
+                secret: Any = self.core.read_namespaced_secret(ref.name, self.namespace)
+                token = base64.b64decode((secret.data or {})[ref.key]).decode()
+            except (ApiException, KeyError) as exc:
+                self.complain(
+                    f"spec.notify.webhook.secretRef: cannot read {ref.name}/{ref.key}: {exc}"
+                )
+        document = notify.payload(
+            namespace=self.namespace,
+            name=self.name,
+            image=self.spec.image,
+            tag=self.spec.tag,
+            result=str(action.notify),
+            summary=summary,
+        )
+        try:
+            notify.post(settings.webhook.url, document, token=token)
+        except notify.NotifyError as exc:
+            self.complain(f"notification not delivered: {exc}")
+
+    def complain(self, message: str) -> None:
+        """Log a failed step; post a Warning Event when the message is new."""
+        self.logger.warning("%s", message)
+        if _last_errors.get(self.key) != message:
+            _last_errors[self.key] = message
+            kopf.event(self.body, type="Warning", reason="ReconcileError", message=_clip(message))
+
+
+def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7396) turning ``before`` into ``after``."""
+    patch: dict[str, Any] = {}
+    for key in before:
+        if key not in after:
+            patch[key] = None
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            nested = merge_patch(old, value)
+            if nested:
+                patch[key] = nested
+        elif value != old or key not in before:
+            patch[key] = value
+    return patch
+
+
+def _clip(message: str, limit: int = 1000) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"

@@ -18,6 +18,7 @@ from shakedown.api.imagerefresh import (
     ContainerImageRefreshStatus,
     RunPhase,
 )
+from shakedown.conditions import set_condition
 from shakedown.planning.imagerefresh import history, run, triggers
 from shakedown.planning.imagerefresh.observed import (
     Action,
@@ -142,20 +143,3 @@ def _conditions(
     if rollback is not None:
         put("Rollback", *rollback)
     return conditions
-
-
-def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
-    """Replace the condition of the same type, keeping lastTransitionTime if status is unchanged."""
-    out: list[Condition] = []
-    found = False
-    for old in conditions:
-        if old.type == new.type:
-            found = True
-            if old.status == new.status:
-                new = new.model_copy(update={"last_transition_time": old.last_transition_time})
-            out.append(new)
-        else:
-            out.append(old)
-    if not found:
-        out.append(new)
-    return out

@@ -1,0 +1,239 @@
+"""The in-cluster image build: a Job that runs buildah and pushes the candidate.
+
+The build pod runs the project's builder image (Debian's buildah, git and
+ca-certificates; see ``build_builder_image``). It fetches the source — the
+Git repository at the exact revision resolved when the run started, or the
+files of a ConfigMap — runs ``buildah bud`` with the spec's containerfile and
+build arguments, pushes the result under the run's own candidate tag and
+writes a one-line JSON report to its termination message: the pushed
+manifest digest, the commit it built and the base images (FROM) it used.
+
+Privileges: buildah uses the ``vfs`` storage driver (no overlay mounts) and
+``chroot`` isolation (no user namespaces), so the pod runs as root with the
+runtime's default capabilities plus ``SYS_ADMIN`` (mounts of /proc and /dev
+inside the chroot for RUN steps) and no seccomp or AppArmor profile (buildah
+calls unshare and mount, which the runtime default profiles refuse). It does
+not need ``privileged: true``, host namespaces or host paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from shakedown.adapters.jobs import job_manifest, labels
+from shakedown.api.common import parse_duration
+from shakedown.api.imagerefresh import ContainerImageRefreshSpec
+from shakedown.planning.imagerefresh.observed import BuildReport
+from shakedown.planning.imagerefresh.run import DEADLINE_GRACE_SECONDS
+
+#: Debian packages of the builder image (debootstrap does not resolve virtual
+#: packages, so containernetworking-plugins stands in for container-network-stack).
+BUILDER_PACKAGES = ("buildah", "ca-certificates", "containernetworking-plugins", "git")
+#: Repository of the builder image in the local registry.
+BUILDER_REPOSITORY = "builder"
+#: Environment variable naming the builder image the operator uses.
+BUILDER_IMAGE_ENV = "SHAKEDOWN_BUILDER_IMAGE"
+
+AUTH_DIR = "/run/shakedown/auth"
+
+#: The build pod's script. Build arguments arrive as its positional parameters.
+BUILD_SCRIPT = r"""
+set -eu
+say() { echo "[shakedown-build] $*"; }
+STORAGE="--storage-driver=vfs --root=/workspace/storage --runroot=/workspace/run"
+AUTH=""
+if [ -f __AUTH__/config.json ]; then AUTH="--authfile=__AUTH__/config.json"; fi
+REVISION=""
+if [ -n "${SD_GIT_URL:-}" ]; then
+  say "fetching $SD_GIT_URL at $SD_GIT_REVISION"
+  git init -q /workspace/src
+  cd /workspace/src
+  git remote add origin "$SD_GIT_URL"
+  if git fetch -q --depth 1 origin "$SD_GIT_REVISION" 2>/dev/null; then
+    git checkout -q --detach FETCH_HEAD
+  else
+    git fetch -q origin '+refs/heads/*:refs/remotes/origin/*' '+refs/tags/*:refs/tags/*'
+    git checkout -q --detach "$SD_GIT_REVISION" 2>/dev/null \
+      || git checkout -q --detach "origin/$SD_GIT_REVISION"
+  fi
+  REVISION=$(git rev-parse HEAD)
+  CONTEXT="/workspace/src/${SD_CONTEXT_DIR:-.}"
+else
+  mkdir -p /workspace/context
+  for f in /context/*; do cp -L "$f" /workspace/context/; done
+  CONTEXT=/workspace/context
+fi
+CF="$CONTEXT/$SD_CONTAINERFILE"
+if [ ! -f "$CF" ]; then
+  echo "containerfile $SD_CONTAINERFILE not found in the build context" >&2
+  exit 2
+fi
+say "building $SD_CONTAINERFILE${REVISION:+ at $REVISION}"
+buildah $STORAGE bud --isolation=chroot --layers=false --tls-verify="$SD_TLS_VERIFY" $AUTH \
+  -f "$CF" -t localhost/shakedown-candidate "$@" "$CONTEXT"
+say "pushing $SD_IMAGE:$SD_CANDIDATE_TAG"
+buildah $STORAGE push --tls-verify="$SD_TLS_VERIFY" $AUTH --digestfile /workspace/digest \
+  localhost/shakedown-candidate "docker://$SD_IMAGE:$SD_CANDIDATE_TAG"
+DIGEST=$(cat /workspace/digest)
+FROMS=$(grep -iE '^[[:space:]]*FROM[[:space:]]' "$CF" | tr -d '"\\' | tr '\t\n' ' |')
+printf '{"digest":"%s","revision":"%s","from":"%s"}' "$DIGEST" "$REVISION" "$FROMS" \
+  > /dev/termination-log
+say "pushed $SD_IMAGE@$DIGEST"
+""".replace("__AUTH__", AUTH_DIR)
+
+
+def builder_image() -> str:
+    """The builder image the operator puts in build Jobs."""
+    image = os.environ.get(BUILDER_IMAGE_ENV)
+    if image:
+        return image
+    registry = os.environ.get("REGISTRY")
+    if registry:
+        return f"{registry}/shakedown/{BUILDER_REPOSITORY}:latest"
+    raise RuntimeError(
+        f"no builder image: set {BUILDER_IMAGE_ENV} (or REGISTRY for the local cluster's)"
+    )
+
+
+def build_builder_image() -> str:
+    """Build the builder image from Debian packages into the local registry; its by-digest ref.
+
+    Cached by inputs: when the registry already holds it, nothing is rebuilt.
+    """
+    from shakedown.localcluster.images import build_debian_image
+    from shakedown.localcluster.layout import Layout
+
+    ref = build_debian_image(
+        Layout.default(),
+        BUILDER_REPOSITORY,
+        packages=BUILDER_PACKAGES,
+        entrypoint=["/bin/sh", "-c"],
+        say=lambda _: None,
+    )
+    return ref.by_digest
+
+
+def build_job(
+    *,
+    spec: ContainerImageRefreshSpec,
+    name: str,
+    namespace: str,
+    owner: Mapping[str, Any],
+    resource: str,
+    run_id: str,
+    source_revision: str | None,
+    candidate_tag: str,
+    image: str | None = None,
+) -> dict[str, Any]:
+    """The Job that builds and pushes the candidate of a run."""
+    source = spec.source
+    env: list[dict[str, str]] = [
+        {"name": "SD_IMAGE", "value": spec.image},
+        {"name": "SD_CANDIDATE_TAG", "value": candidate_tag},
+        {"name": "SD_CONTAINERFILE", "value": source.containerfile},
+        {"name": "SD_TLS_VERIFY", "value": "false" if spec.insecure_registry else "true"},
+    ]
+    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": "/workspace"}]
+    if source.git is not None:
+        env += [
+            {"name": "SD_GIT_URL", "value": source.git.url},
+            {"name": "SD_GIT_REVISION", "value": source_revision or source.git.revision},
+            {"name": "SD_CONTEXT_DIR", "value": source.git.context_dir or "."},
+        ]
+    else:
+        assert source.config_map is not None
+        volumes.append({"name": "context", "configMap": {"name": source.config_map.name}})
+        mounts.append({"name": "context", "mountPath": "/context", "readOnly": True})
+    if spec.push_secret_ref is not None:
+        volumes.append(
+            {
+                "name": "auth",
+                "secret": {
+                    "secretName": spec.push_secret_ref.name,
+                    "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+                },
+            }
+        )
+        mounts.append({"name": "auth", "mountPath": AUTH_DIR, "readOnly": True})
+    build_args: list[str] = []
+    for key, value in sorted(source.build_args.items()):
+        build_args += ["--build-arg", f"{key}={value}"]
+    container = {
+        "name": "build",
+        "image": image or builder_image(),
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", BUILD_SCRIPT, "shakedown-build", *build_args],
+        "env": env,
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "File",
+        "securityContext": {
+            "runAsUser": 0,
+            "privileged": False,
+            "allowPrivilegeEscalation": True,
+            "capabilities": {"add": ["SYS_ADMIN"]},
+            "seccompProfile": {"type": "Unconfined"},
+        },
+    }
+    pod = {
+        "containers": [container],
+        "volumes": volumes,
+        "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 5,
+    }
+    return job_manifest(
+        name=name,
+        namespace=namespace,
+        owner=owner,
+        job_labels=labels(resource, run_id, "build"),
+        pod_spec=pod,
+        deadline_seconds=parse_duration(spec.build_timeout) + DEADLINE_GRACE_SECONDS,
+    )
+
+
+_STAGE_RE = re.compile(r"\s+as\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def parse_report(message: str) -> BuildReport | None:
+    """The build pod's report, or None when the message is not one."""
+    try:
+        doc = json.loads(message)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    digest = str(doc.get("digest") or "").strip() or None
+    revision = str(doc.get("revision") or "").strip() or None
+    return BuildReport(
+        digest=digest,
+        revision=revision,
+        base_images=dict.fromkeys(base_images(str(doc.get("from") or "")), ""),
+    )
+
+
+def base_images(from_lines: str) -> list[str]:
+    """Registry images named by FROM lines (``|``-separated), without stages and ``scratch``."""
+    stages: set[str] = set()
+    images: list[str] = []
+    for line in from_lines.split("|"):
+        words = shlex.split(line.strip(), posix=True) if line.strip() else []
+        if not words or words[0].upper() != "FROM":
+            continue
+        args = [w for w in words[1:] if not w.startswith("--")]
+        if not args:
+            continue
+        ref = args[0]
+        match = _STAGE_RE.search(line)
+        if match:
+            stages.add(match.group(1).lower())
+        if ref.lower() == "scratch" or ref.lower() in stages or "$" in ref:
+            continue
+        if ref not in images:
+            images.append(ref)
+    return images

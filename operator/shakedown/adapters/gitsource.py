@@ -1,0 +1,112 @@
+"""Resolving a Git revision to a commit without cloning, and hashing ConfigMap contexts.
+
+A run builds exactly the commit that was current when it started, and the
+source trigger compares commits between polls. Both need "which commit is
+``main`` now?", which the smart HTTP protocol answers with one GET of
+``info/refs`` (what ``git ls-remote`` does). Other URL schemes fall back to
+``git ls-remote`` itself when git is installed.
+
+For a ConfigMap context the "revision" is a hash of its files, so editing a
+file is a source change while relabelling the ConfigMap is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class SourceError(Exception):
+    """The revision cannot be resolved; one line for status."""
+
+
+def resolve_git_revision(url: str, revision: str, *, timeout: float = 15.0) -> str:
+    """The commit ``revision`` (branch, tag, ref, HEAD or a full sha) names at ``url``."""
+    if _SHA_RE.match(revision):
+        return revision
+    if url.startswith(("http://", "https://")):
+        refs = _http_refs(url, timeout=timeout)
+    else:
+        refs = _ls_remote(url, timeout=timeout)
+    for candidate in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
+        peeled = refs.get(candidate + "^{}")
+        if peeled:
+            return peeled
+        if candidate in refs:
+            return refs[candidate]
+    raise SourceError(f"spec.source.git.revision: {revision!r} not found at {url}")
+
+
+def _http_refs(url: str, *, timeout: float) -> dict[str, str]:
+    target = url.rstrip("/") + "/info/refs?service=git-upload-pack"
+    request = urllib.request.Request(target, headers={"User-Agent": "git/2 shakedown"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data: bytes = response.read()
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"{url}: HTTP {exc.code} listing refs") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SourceError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    return parse_advertisement(data)
+
+
+def parse_advertisement(data: bytes) -> dict[str, str]:
+    """Ref name -> commit from a smart-HTTP ``info/refs`` answer (pkt-lines)."""
+    refs: dict[str, str] = {}
+    pos = 0
+    while pos + 4 <= len(data):
+        try:
+            length = int(data[pos : pos + 4], 16)
+        except ValueError:
+            raise SourceError("malformed ref advertisement") from None
+        if length == 0:
+            pos += 4
+            continue
+        line = data[pos + 4 : pos + length].decode(errors="replace").rstrip("\n")
+        pos += length
+        if line.startswith("#"):
+            continue
+        line = line.split("\0", 1)[0]
+        sha, _, name = line.partition(" ")
+        if _SHA_RE.match(sha) and name:
+            refs[name] = sha
+    return refs
+
+
+def _ls_remote(url: str, *, timeout: float) -> dict[str, str]:
+    git = shutil.which("git")
+    if git is None:
+        raise SourceError(f"{url}: only http(s) URLs can be polled without git installed")
+    try:
+        proc = subprocess.run(
+            [git, "ls-remote", url],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"{url}: git ls-remote timed out") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise SourceError(f"{url}: git ls-remote: {last}")
+    refs: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if _SHA_RE.match(sha):
+            refs[name] = sha
+    return refs
+
+
+def configmap_revision(data: Mapping[str, str] | None, binary: Mapping[str, str] | None) -> str:
+    """A short content hash of a ConfigMap's files."""
+    doc = json.dumps([sorted((data or {}).items()), sorted((binary or {}).items())])
+    return "configmap-" + hashlib.sha256(doc.encode()).hexdigest()[:16]

@@ -1,0 +1,308 @@
+"""A small client for the Docker Registry HTTP API v2 (the OCI distribution API).
+
+shakedown needs four things from a registry: the digest a tag points to, the
+digest of a base image, a manifest by digest, and a manifest PUT under a tag.
+Promotion and rollback are exactly "GET the manifest by digest, PUT the same
+bytes under the tag with the same media type": no layers move and nothing is
+rebuilt, so the tag ends up at the very digest the tests ran against.
+
+Credentials come from a ``kubernetes.io/dockerconfigjson`` Secret; both the
+basic-auth and the bearer-token challenge are answered. Plain HTTP is refused
+unless the spec allows it (``insecureRegistry``), in which case HTTPS is tried
+first without verification and plain HTTP after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Manifest media types asked for, most specific first. Asking for indexes too
+#: keeps multi-platform images whole when a tag is moved.
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+class RegistryError(Exception):
+    """A registry request failed; the message is one line for status and Events."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRef:
+    """``registry/repository[:tag][@digest]`` split into its parts."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, reference: str) -> ImageRef:
+        rest, _, digest = reference.partition("@")
+        first, slash, remainder = rest.partition("/")
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            registry, path = first, remainder
+        else:
+            registry, path = "docker.io", rest
+            if "/" not in path:
+                path = f"library/{path}"
+        tag: str | None = None
+        if ":" in path.rsplit("/", 1)[-1]:
+            path, _, tag = path.rpartition(":")
+        if not path:
+            raise RegistryError(f"invalid image reference {reference!r}")
+        if not digest and tag is None:
+            tag = "latest"
+        return cls(registry=registry, repository=path, tag=tag, digest=digest or None)
+
+    @property
+    def reference(self) -> str:
+        """The tag or digest to ask the registry for (digest wins)."""
+        return self.digest or self.tag or "latest"
+
+
+def credentials_from_dockerconfig(
+    dockerconfigjson: bytes | str, registry: str
+) -> tuple[str, str] | None:
+    """Username and password for ``registry`` from a .dockerconfigjson document."""
+    try:
+        doc = json.loads(dockerconfigjson)
+    except ValueError as exc:
+        raise RegistryError(f"pushSecretRef: .dockerconfigjson is not JSON: {exc}") from None
+    auths: Mapping[str, Any] = doc.get("auths") or {}
+    for key, entry in auths.items():
+        host = urllib.parse.urlsplit(key).netloc if "://" in key else key.split("/", 1)[0]
+        if host != registry or not isinstance(entry, Mapping):
+            continue
+        if entry.get("username") is not None:
+            return str(entry["username"]), str(entry.get("password", ""))
+        if entry.get("auth"):
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            return user, password
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    body: bytes
+    media_type: str
+    digest: str
+
+
+class RegistryClient:
+    """Talks to one registry host; keeps the chosen scheme and bearer tokens."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: bool = False,
+        credentials: tuple[str, str] | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self.registry = registry
+        self.insecure = insecure
+        self.credentials = credentials
+        self.timeout = timeout
+        self._scheme: str | None = None
+        self._tokens: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ public
+    def resolve(self, repository: str, reference: str) -> str | None:
+        """The digest ``repository:reference`` points to, or None when it does not exist."""
+        try:
+            _, headers, _ = self._request(
+                "HEAD", repository, f"/v2/{repository}/manifests/{reference}", {"Accept": ACCEPT}
+            )
+        except _NotFound:
+            return None
+        digest = headers.get("Docker-Content-Digest")
+        if digest and _DIGEST_RE.match(digest):
+            return digest
+        return self.get_manifest(repository, reference).digest
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        """The manifest stored under a tag or digest, byte for byte."""
+        try:
+            _, headers, body = self._request(
+                "GET", repository, f"/v2/{repository}/manifests/{reference}", {"Accept": ACCEPT}
+            )
+        except _NotFound:
+            raise RegistryError(f"{self.registry}/{repository}: no manifest {reference}") from None
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(
+                f"{self.registry}/{repository}: manifest {reference} has content digest {digest}"
+            )
+        media_type = headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in MANIFEST_TYPES:
+            media_type = str(json.loads(body).get("mediaType") or media_type)
+        return Manifest(body=body, media_type=media_type, digest=digest)
+
+    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
+        """Store ``manifest`` under ``tag``; returns the digest the registry reports."""
+        _, headers, _ = self._request(
+            "PUT",
+            repository,
+            f"/v2/{repository}/manifests/{tag}",
+            {"Content-Type": manifest.media_type},
+            body=manifest.body,
+            push=True,
+        )
+        return headers.get("Docker-Content-Digest") or manifest.digest
+
+    def move_tag(self, repository: str, tag: str, digest: str) -> bool:
+        """Point ``tag`` at ``digest`` (already in the repository). False when it already does."""
+        if self.resolve(repository, tag) == digest:
+            return False
+        manifest = self.get_manifest(repository, digest)
+        stored = self.put_manifest(repository, tag, manifest)
+        if stored != digest:
+            raise RegistryError(
+                f"{self.registry}/{repository}:{tag}: registry stored {stored}, expected {digest}"
+            )
+        return True
+
+    def tags(self, repository: str) -> list[str]:
+        """Tags of a repository (empty when it does not exist)."""
+        try:
+            _, _, body = self._request("GET", repository, f"/v2/{repository}/tags/list", {})
+        except _NotFound:
+            return []
+        return list(json.loads(body).get("tags") or [])
+
+    # ------------------------------------------------------------------ plumbing
+    def _base(self) -> str:
+        if self._scheme is None:
+            self._scheme = self._pick_scheme()
+        return f"{self._scheme}://{self.registry}"
+
+    def _pick_scheme(self) -> str:
+        try:
+            self._open(urllib.request.Request(f"https://{self.registry}/v2/", method="GET"))
+            return "https"
+        except urllib.error.HTTPError:
+            return "https"  # it answered over TLS (401 and the like are fine here)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if not self.insecure:
+                if isinstance(reason, ssl.SSLError):
+                    raise RegistryError(
+                        f"registry {self.registry} does not speak HTTPS ({reason}); "
+                        "set spec.insecureRegistry: true to allow plain HTTP"
+                    ) from None
+                raise RegistryError(f"registry {self.registry} unreachable: {reason}") from None
+        try:
+            self._open(urllib.request.Request(f"http://{self.registry}/v2/", method="GET"))
+        except urllib.error.HTTPError:
+            pass
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RegistryError(f"registry {self.registry} unreachable: {reason}") from None
+        return "http"
+
+    def _open(self, request: urllib.request.Request) -> Any:
+        context = None
+        if request.full_url.startswith("https://") and self.insecure:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return urllib.request.urlopen(request, timeout=self.timeout, context=context)
+
+    def _request(
+        self,
+        method: str,
+        repository: str,
+        path: str,
+        headers: Mapping[str, str],
+        *,
+        body: bytes | None = None,
+        push: bool = False,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
+        url = self._base() + path
+        for attempt in range(2):
+            all_headers = dict(headers)
+            token = self._tokens.get(scope)
+            if token:
+                all_headers["Authorization"] = token
+            request = urllib.request.Request(url, data=body, method=method, headers=all_headers)
+            try:
+                with self._open(request) as response:
+                    return response.status, dict(response.headers), response.read()
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise _NotFound from None
+                if exc.code == 401 and attempt == 0:
+                    self._tokens[scope] = self._authorize(
+                        exc.headers.get("WWW-Authenticate", ""), scope
+                    )
+                    continue
+                detail = _error_detail(exc)
+                raise RegistryError(
+                    f"{method} {self.registry}{path}: HTTP {exc.code} {detail}".strip()
+                ) from None
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise RegistryError(f"{method} {self.registry}{path}: {reason}") from None
+        raise RegistryError(f"{method} {self.registry}{path}: not authorized")
+
+    def _authorize(self, challenge: str, scope: str) -> str:
+        kind, _, params_text = challenge.partition(" ")
+        params = dict(re.findall(r'(\w+)="([^"]*)"', params_text))
+        if kind.lower() == "basic":
+            if self.credentials is None:
+                raise RegistryError(
+                    f"registry {self.registry} wants credentials: set spec.pushSecretRef"
+                )
+            return "Basic " + _basic(self.credentials)
+        if kind.lower() != "bearer" or "realm" not in params:
+            raise RegistryError(f"registry {self.registry}: unsupported challenge {challenge!r}")
+        query = {"scope": params.get("scope", scope)}
+        if "service" in params:
+            query["service"] = params["service"]
+        request = urllib.request.Request(params["realm"] + "?" + urllib.parse.urlencode(query))
+        if self.credentials is not None:
+            request.add_header("Authorization", "Basic " + _basic(self.credentials))
+        try:
+            with self._open(request) as response:
+                doc = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise RegistryError(f"registry {self.registry}: token request failed: {exc}") from None
+        token = doc.get("token") or doc.get("access_token")
+        if not token:
+            raise RegistryError(f"registry {self.registry}: token endpoint returned no token")
+        return f"Bearer {token}"
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    return base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        doc = json.loads(exc.read() or b"{}")
+        errors = doc.get("errors") or []
+        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+    except (ValueError, AttributeError, OSError):
+        return ""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shakedown.localcluster import api, configs, gobuild, hostnet, images, packages, pki, procs
+from shakedown.localcluster import api, configs, dns, gobuild, hostnet, images, packages, pki, procs
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout
 
@@ -254,6 +254,7 @@ def _up(layout: Layout, *, say: Say) -> Timings:
     _wait(layout, "the registry", lambda: api.registry_up(layout), running, timeout=30, say=say)
     pause = images.build_pause(layout, pause_binary, say=say)
     images.build_busybox(layout, say=say)
+    coredns = dns.build_image(layout, say=say)
     configs.write(
         layout.config / "containerd.toml",
         configs.containerd_config(layout, sandbox_image=pause.by_digest),
@@ -287,6 +288,10 @@ def _up(layout: Layout, *, say: Say) -> Timings:
         timeout=60,
         say=None,
     )
+    say("starting cluster DNS (CoreDNS)")
+    dns.apply(layout, coredns.by_digest)
+    _wait(layout, "CoreDNS", lambda: dns.ready(layout), running, timeout=90, say=None)
+    say(f"cluster DNS ready in {time.monotonic() - started:.1f}s")
     configs.write(layout.env_file, env_text(layout))
     return Timings(readyz=readyz, node_ready=node_ready)
 
@@ -374,6 +379,7 @@ def _down(layout: Layout, *, say: Say) -> None:
                                   "kube-controller-manager") if n in tracked]  # fmt: skip
     say("stopping kubelet, kube-proxy, scheduler and controller-manager")
     procs.stop_all(first, grace=10)
+    pod_netns = hostnet.our_netns(layout)
     _kill_pods(layout)
     rest = [
         tracked[n] for n in ("containerd", "kube-apiserver", "etcd", "registry") if n in tracked
@@ -384,7 +390,7 @@ def _down(layout: Layout, *, say: Say) -> None:
     _kill_pods(layout)
     say("removing mounts, network namespaces, interfaces and iptables chains")
     hostnet.unmount_all([layout.state])
-    hostnet.remove_netns(hostnet.our_netns(layout))
+    hostnet.remove_netns(sorted(set(pod_netns) | set(hostnet.our_netns(layout))))
     hostnet.remove_links(layout)
     hostnet.remove_chains()
     hostnet.remove_cgroups(layout)

@@ -102,7 +102,8 @@ def _load_snapshot(layout: Layout) -> dict[str, object]:
 
 # -- interfaces ------------------------------------------------------------------------
 def link_exists(name: str) -> bool:
-    return Path(f"/sys/class/net/{name}").exists()
+    """Whether the link exists in this process's network namespace (netlink, not sysfs)."""
+    return _run(["ip", "link", "show", "dev", name]).returncode == 0
 
 
 def ensure_node_interface(layout: Layout) -> None:
@@ -196,10 +197,31 @@ def _netns() -> set[str]:
         return set()
 
 
+def _ns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
 def our_netns(layout: Layout) -> list[str]:
-    """Pod network namespaces containerd made (``cni-*``) that were not there before ``up``."""
+    """Pod network namespaces (``cni-*``) of this cluster.
+
+    Those a process in the cluster's cgroups uses, plus those no process uses that
+    were not there before ``up`` (left by killed pods). A namespace another
+    cluster's pod uses is never counted.
+    """
+    ours = {_ns_inode(f"/proc/{pid}/ns/net") for pid in cgroup_pids(layout)}
+    in_use = {_ns_inode(str(p / "ns" / "net")) for p in Path("/proc").iterdir() if p.name.isdigit()}
     before = set(_load_snapshot(layout).get("netns", []) or [])  # type: ignore[call-overload]
-    return sorted(n for n in _netns() if n.startswith("cni-") and n not in before)
+    found = []
+    for name in _netns():
+        if not name.startswith("cni-"):
+            continue
+        inode = _ns_inode(f"/run/netns/{name}")
+        if inode in ours or (inode not in in_use and name not in before):
+            found.append(name)
+    return sorted(found)
 
 
 def mounts_under(roots: Iterable[Path]) -> list[str]:

@@ -258,12 +258,11 @@ def busybox_rootfs() -> bytes:
     applets = subprocess.run(
         [str(busybox), "--list-full"], capture_output=True, text=True, check=True
     ).stdout.split()
-    links = {}
-    for applet in applets:
-        if applet in ("bin/busybox", "usr/bin/busybox"):
-            continue
-        depth = applet.count("/")
-        links[applet] = "../" * (depth - 1) + "bin/busybox" if depth > 1 else "busybox"
+    links = {
+        applet: "/bin/busybox"
+        for applet in applets
+        if applet not in ("bin/busybox", "usr/bin/busybox")
+    }
     files: dict[str, FileSource] = {
         "bin/busybox": (busybox.read_bytes(), 0o755),
         "etc/passwd": b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",

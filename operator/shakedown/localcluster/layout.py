@@ -125,7 +125,8 @@ class Layout:
     def default(cls) -> Layout:
         repo = repo_root()
         state = Path(os.environ.get("SHAKEDOWN_STATE") or repo / ".shakedown")
-        return cls(repo=repo, state=state, cache=cache_root())
+        network = Network(cgroup_root=os.environ.get("SHAKEDOWN_CGROUP_ROOT") or "shakedown")
+        return cls(repo=repo, state=state.resolve(), cache=cache_root(), network=network)
 
     # -- versions and binaries (cache) -------------------------------------------------
     @property

@@ -235,6 +235,7 @@ def _up(layout: Layout, *, say: Say) -> Timings:
     layout.pids.mkdir(parents=True, exist_ok=True)
     hostnet.snapshot(layout)
     hostnet.ensure_node_interface(layout)
+    hostnet.ensure_netns_dir()
     _check_ports(layout)
     hostnet.ensure_cgroups(layout)
     hostnet.ensure_isolation(layout)

@@ -88,6 +88,7 @@ def snapshot(layout: Layout) -> None:
         "sysctls": read_sysctls(),
         "dirs": {d: os.path.exists(d) for d in HOST_DIRS},
         "netns": sorted(_netns()),
+        "netns_mounted": is_mount_point(NETNS_DIR),
     }
     layout.host_snapshot.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -190,9 +191,38 @@ def remove_chains() -> None:
 
 
 # -- network namespaces, links, mounts ------------------------------------------------------
+NETNS_DIR = "/run/netns"
+
+
+def is_mount_point(path: str) -> bool:
+    return any(
+        line.split()[4] == path for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
+
+
+def ensure_netns_dir() -> None:
+    """Make /run/netns a shared mount of itself before containerd puts pods' namespaces there.
+
+    ``ip netns add`` does this itself when /run/netns is not a mount point yet; if
+    it did so while pods run, it would hide their namespace mounts under the new
+    one, and containerd could no longer remove them (``unlinkat ...: device or
+    resource busy``, pods stuck in Terminating). Doing it first makes any later
+    ``ip netns`` harmless.
+    """
+    if is_mount_point(NETNS_DIR):
+        return
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    _run(["mount", "--bind", NETNS_DIR, NETNS_DIR], check=True)
+    _run(["mount", "--make-shared", NETNS_DIR], check=True)
+
+
+def _nsfs_dev() -> int:
+    return os.stat("/proc/self/ns/net").st_dev
+
+
 def _netns() -> set[str]:
     try:
-        return {p.name for p in Path("/run/netns").iterdir()}
+        return {p.name for p in Path(NETNS_DIR).iterdir()}
     except FileNotFoundError:
         return set()
 
@@ -215,11 +245,17 @@ def our_netns(layout: Layout) -> list[str]:
     in_use = {_ns_inode(str(p / "ns" / "net")) for p in Path("/proc").iterdir() if p.name.isdigit()}
     before = set(_load_snapshot(layout).get("netns", []) or [])  # type: ignore[call-overload]
     found = []
+    nsfs = _nsfs_dev()
     for name in _netns():
         if not name.startswith("cni-"):
             continue
-        inode = _ns_inode(f"/run/netns/{name}")
-        if inode in ours or (inode not in in_use and name not in before):
+        try:
+            info = os.stat(f"{NETNS_DIR}/{name}")
+        except OSError:
+            continue
+        if info.st_dev != nsfs:
+            continue  # a plain file: no namespace is mounted there (any more)
+        if info.st_ino in ours or (info.st_ino not in in_use and name not in before):
             found.append(name)
     return sorted(found)
 
@@ -247,7 +283,7 @@ def unmount_all(roots: Iterable[Path]) -> None:
 
 def remove_netns(names: Iterable[str]) -> None:
     for name in names:
-        path = Path("/run/netns") / name
+        path = Path(NETNS_DIR) / name
         if _run(["ip", "netns", "delete", name]).returncode != 0:
             _run(["umount", "-l", str(path)])
             with contextlib.suppress(OSError):
@@ -327,9 +363,12 @@ def restore(layout: Layout) -> None:
         for link in containers.iterdir():
             if link.is_symlink() and os.readlink(link).startswith(logs):
                 link.unlink()
+    netns_left = os.path.isdir(NETNS_DIR) and any(Path(NETNS_DIR).iterdir())
+    if not record.get("netns_mounted", False) and is_mount_point(NETNS_DIR) and not netns_left:
+        _run(["umount", NETNS_DIR])
     for path, existed in dirs.items():
         if not existed and os.path.isdir(path):
-            if path == "/run/netns" and any(Path(path).iterdir()):
+            if path == NETNS_DIR and (netns_left or is_mount_point(NETNS_DIR)):
                 continue
             shutil.rmtree(path, ignore_errors=True)
     # containerd's shim sockets of this cluster (the directory is shared by design).

@@ -1,0 +1,214 @@
+"""``shakedown cluster down`` leaves nothing behind.
+
+This needs a cluster it may destroy, and the shared local cluster is in use by
+other test sessions and people during the day, so the test starts a second,
+private cluster: its own state directory (a temporary directory), its own
+cgroup root, and its own network namespace (bound to a file in the temporary
+directory, not with ``ip netns add``, and entered with ``nsenter --net`` only,
+so mounts, processes and cgroups stay visible from here). Inside that
+namespace the same addresses and ports are free. The test puts a pod with a
+Service and a hostPort on it, checks that the traces it is about to look for
+exist (processes, mounts, pod network namespace, veth, bridge, node interface,
+iptables chains, cgroups), runs ``down``, and checks each of them is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cluster
+
+CGROUP = "shakedown-downtest"
+SHAKEDOWN = str(Path(sys.executable).with_name("shakedown"))
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: %(registry)s/shakedown/busybox:latest
+    command: [sh, -c, "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{containerPort: 8080, hostPort: 18080}]
+    readinessProbe: {httpGet: {path: /index.html, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+#: The private cluster's network namespace (a bind mount of nsfs on this file).
+NETNS_FILE = Path(tempfile.gettempdir()) / "shakedown-downtest.netns"
+
+
+def in_netns(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["nsenter", f"--net={NETNS_FILE}", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What a cluster leaves on the machine, looked up independently of the code under test."""
+
+    processes: list[str]
+    mounts: list[str]
+    pod_netns: list[str]
+    links: list[str]
+    chains: list[str]
+    cgroups: list[str]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def look(state: Path, watched_netns: list[str]) -> Traces:
+    processes = []
+    for pid_file in (state / "pids").glob("*.pid"):
+        pid = int(pid_file.read_text().split()[0])
+        if _alive(pid):
+            processes.append(f"{pid_file.stem}:{pid}")
+    sock = state / "containerd" / "containerd.sock"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if f"-address {sock}" in cmdline and _alive(int(entry.name)):
+                processes.append(f"shim:{entry.name}")
+    mounts = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(str(state))
+    ]
+    netns = [n for n in watched_netns if Path("/run/netns", n).exists()]
+    links = [
+        line.split(":")[1].strip().split("@")[0]
+        for line in in_netns("ip", "-o", "link", "show").stdout.splitlines()
+    ]
+    links = [link for link in links if link != "lo"]
+    chains = []
+    for save in ("iptables-save", "ip6tables-save"):
+        for line in in_netns(save).stdout.splitlines():
+            name = line[1:].split()[0] if line.startswith(":") else ""
+            if name.startswith(("KUBE-", "CNI-", "SHAKEDOWN-")):
+                chains.append(f"{save}:{name}")
+    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP}")]
+    return Traces(processes, mounts, netns, links, chains, cgroups)
+
+
+def pod_netns_names(state: Path) -> list[str]:
+    """Names under /run/netns of the network namespaces the private cluster's pods use."""
+    inodes = set()
+    for procs in Path("/sys/fs/cgroup/pids", CGROUP).rglob("cgroup.procs"):
+        for pid in procs.read_text().split():
+            try:
+                inodes.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
+            except OSError:
+                continue
+    names = []
+    for entry in Path("/run/netns").iterdir():
+        try:
+            if os.stat(entry).st_ino in inodes:
+                names.append(entry.name)
+        except OSError:
+            continue
+    return names
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[tuple[Path, dict[str, str]]]:
+    if os.geteuid() != 0:
+        pytest.fail("the local cluster needs root", pytrace=False)
+    _remove_netns_file()
+    NETNS_FILE.touch()
+    subprocess.run(["unshare", f"--net={NETNS_FILE}", "true"], check=True)
+    in_netns("ip", "link", "set", "lo", "up")
+    state = Path(tempfile.mkdtemp(prefix="sd-down-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "REGISTRY")}
+    env |= {"SHAKEDOWN_STATE": str(state / "s"), "SHAKEDOWN_CGROUP_ROOT": CGROUP}
+    try:
+        yield state / "s", env
+    finally:
+        if (state / "s" / "pids").is_dir() and any((state / "s" / "pids").glob("*.pid")):
+            in_netns(SHAKEDOWN, "cluster", "down", env=env)
+        _remove_netns_file()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _remove_netns_file() -> None:
+    subprocess.run(["umount", str(NETNS_FILE)], capture_output=True, check=False)
+    NETNS_FILE.unlink(missing_ok=True)
+
+
+def test_cluster_down_leaves_nothing_behind(private_cluster: tuple[Path, dict[str, str]]) -> None:
+    state, env = private_cluster
+    # A new namespace inherits IPv4 settings from the host's: record, then compare.
+    forwarding_before = in_netns("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
+    started = in_netns(SHAKEDOWN, "cluster", "up", env=env)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr
+
+    kubectl = next(str(p) for p in Path.home().glob(".cache/shakedown/kube/v*/bin/kubectl"))
+    kenv = {**env, "KUBECONFIG": str(state / "kubeconfig")}
+    manifest = state / "web.yaml"
+    manifest.write_text(POD % {"registry": "198.19.255.1:5000"})
+    applied = in_netns(kubectl, "apply", "-f", str(manifest), env=kenv)
+    assert applied.returncode == 0, applied.stderr
+    ready = in_netns(kubectl, "wait", "--for=condition=Ready", "pod/web", "--timeout=90s", env=kenv)
+    assert ready.returncode == 0, ready.stderr
+    # The Service's rules and the hostPort's chains are in place once kube-proxy synced.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        before = look(state, pod_netns_names(state))
+        if any("KUBE-SVC-" in c for c in before.chains) and any(
+            "CNI-HOSTPORT" in c or "CNI-DN-" in c for c in before.chains
+        ):
+            break
+        time.sleep(0.5)
+
+    # What down must remove is really there (so the check below can fail).
+    assert len(before.processes) >= 9, before.processes  # 8 components and a shim
+    assert before.mounts, "no mounts under the state directory while running"
+    assert before.pod_netns, "no pod network namespace while running"
+    assert {"cni0", "shakedown0"} <= set(before.links), before.links
+    assert any(link.startswith("veth") for link in before.links), before.links
+    assert any("KUBE-SVC-" in c for c in before.chains), before.chains
+    assert any("CNI-" in c for c in before.chains), before.chains
+    assert before.cgroups, "no cgroups while running"
+    assert in_netns("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+
+    stopped = in_netns(SHAKEDOWN, "cluster", "down", env=env)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "nothing left behind" in stopped.stdout
+
+    after = look(state, before.pod_netns)
+    assert after == Traces([], [], [], [], [], []), after
+    forwarding = in_netns("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
+    assert forwarding == forwarding_before, "ip_forward in the namespace was not restored"

@@ -47,6 +47,7 @@ from shakedown.planning.infrarollout.actions import (
 )
 from shakedown.planning.infrarollout.locking import lease_name
 from shakedown.planning.infrarollout.objects import (
+    ROLE_LABEL,
     ROLLOUT_LABEL,
     WORKLOAD_KINDS,
     Obj,
@@ -64,6 +65,7 @@ from shakedown.planning.infrarollout.revision import ImageSource
 from shakedown.planning.infrarollout.shadow import shadow_namespace_name
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_name
+from shakedown.planning.validation import check_infra_rollout
 
 log = logging.getLogger("shakedown.infrarollout")
 
@@ -217,6 +219,8 @@ class RolloutRunner:
             spec = InfraRolloutSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             return None  # the reconcile handler reports the invalid spec
+        if check_infra_rollout(spec):
+            return None  # likewise: Stalled with the field named, nothing done
         status = _read_status(body.get("status"))
         gone = bool(body["metadata"].get("deletionTimestamp")) if deleting is None else deleting
         observed = await asyncio.to_thread(self._observe, body, spec, status, gone)
@@ -259,7 +263,7 @@ class RolloutRunner:
                         production[ref] = kube.get(ref.kind, ns, ref.name)
         if in_flight or deleting:
             for kind in _COPY_KINDS:
-                for obj in kube.list(kind, ns, labels=f"{ROLLOUT_LABEL}={self.name}"):
+                for obj in kube.list(kind, ns, labels=f"{ROLLOUT_LABEL}={self.name},{ROLE_LABEL}"):
                     production[ObjKey.of(obj)] = obj
         services: list[Obj] = []
         if phase is RolloutPhase.SNAPSHOTTING:

@@ -61,6 +61,7 @@ _RESOURCES: dict[str, tuple[str, str, bool]] = {
     "Secret": ("/api/v1", "secrets", True),
     "Service": ("/api/v1", "services", True),
     "Pod": ("/api/v1", "pods", True),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
     "Event": ("/api/v1", "events", True),
     "Namespace": ("/api/v1", "namespaces", False),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),

@@ -1,8 +1,10 @@
 """HTTP: a request through a Service, made from inside the cluster.
 
 The operator may run outside the cluster (and the shadow is isolated), so the
-request is made by a short-lived pod in the checked namespace: busybox ``wget``
-against the Service's ClusterIP, retried ``attempts`` times. The pod writes
+request is made by a short-lived pod in the checked namespace: a plain HTTP/1.0
+request written with busybox ``nc`` to the Service's ClusterIP (busybox's
+static ``wget`` crashes resolving addresses without NSS), retried ``attempts``
+times. The pod writes
 its verdict to its termination message, which the API server keeps, so no log
 streaming from the kubelet is needed.
 """
@@ -27,16 +29,17 @@ _SCRIPT = r"""
 i=0; last=""
 while [ "$i" -lt {attempts} ]; do
   i=$((i+1))
-  out=$(wget -S -q -O /tmp/body -T {timeout} {url} 2>&1)
-  code=$(echo "$out" | sed -n 's/.*HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+  resp=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: shakedown\r\n\r\n' {path} {host} \
+         | nc -w {timeout} {address} {port} 2>&1)
+  code=$(printf '%s\n' "$resp" | head -n 1 | sed -n 's/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p')
   if [ "$code" = "{expect}" ]; then
-    if [ -z {body} ] || grep -q -F -- {body} /tmp/body; then
+    if [ -z {body} ] || printf '%s\n' "$resp" | awk 'f;/^\r?$/{{f=1}}' | grep -q -F -- {body}; then
       echo "HTTP $code from {url} (attempt $i)" > /dev/termination-log; exit 0
     fi
-    last="HTTP $code from {url} but the body lacks the expected text"
+    last="HTTP $code from {url} but the body lacks "{body}
   else
-    detail=$(echo "$out" | tail -n 2 | tr '\n' ' ')
-    last="expected HTTP {expect} from {url}, got ${{code:-no response}}: $detail"
+    detail=$(printf '%s\n' "$resp" | head -n 1 | tr -d '\r')
+    last="expected HTTP {expect} from {url}, got ${{code:-no response}} ${{detail}}"
   fi
   sleep 1
 done
@@ -53,14 +56,20 @@ class HttpCheck:
         address = service.get("spec", {}).get("clusterIP")
         if not address or address == "None":
             address = f"{service_name}.{ctx.namespace}.svc"
-        scheme = str(spec.get("scheme", "HTTP")).lower()
-        url = f"{scheme}://{address}:{spec['port']}{spec.get('path', '/')}"
+        if str(spec.get("scheme", "HTTP")).upper() != "HTTP":
+            return CheckOutcome(False, "scheme HTTPS is not supported by the in-cluster probe yet")
+        path = str(spec.get("path", "/"))
+        url = f"http://{service_name}:{spec['port']}{path}"
         timeout = parse_duration(str(spec.get("timeout", "5s")))
         attempts = int(spec.get("attempts", 3))
         script = _SCRIPT.format(
             attempts=attempts,
             timeout=max(1, timeout),
             url=shlex.quote(url),
+            path=shlex.quote(path),
+            host=shlex.quote(service_name),
+            address=shlex.quote(address),
+            port=int(spec["port"]),
             expect=int(spec.get("expectStatus", 200)),
             body=shlex.quote(str(spec.get("expectBody") or "")),
         )

@@ -336,7 +336,8 @@ def _plan_snapshotting(spec: InfraRolloutSpec, observed: Observed, step: _Step) 
         keys = snapshot_keys(
             targets, observed.production, observed.services, spec.shadow.copy_secrets
         )
-        content = SnapshotContent.capture(keys, observed.production)
+        known = {**{ObjKey.of(s): s for s in observed.services}, **observed.production}
+        content = SnapshotContent.capture(keys, known)
         step.actions.append(
             StoreSnapshot(name, content.to_secret_data(), who.labels(), who.owner_reference())
         )

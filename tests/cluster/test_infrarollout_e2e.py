@@ -1,0 +1,419 @@
+"""InfraRollout end to end on the real cluster: busybox httpd workloads, real probes.
+
+The workload serves ``/healthz`` (what its readiness probe checks) and an
+index page with the ``MESSAGE`` from its ConfigMap. A "bad" change sets
+``FAIL_AFTER`` in that ConfigMap: pods start Ready (and pass the shadow) and
+remove ``/healthz`` after that many seconds, so production fails during the
+bake. This module runs an operator of its own (watching only its namespaces)
+so it can kill and restart it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient
+
+from shakedown.adapters.workloads import Kube
+from tests.fixtures.operator import SHAKEDOWN, free_port
+
+pytestmark = pytest.mark.cluster
+
+PREFIX = f"iro{secrets.token_hex(2)}"
+REPO = Path(__file__).resolve().parents[2]
+
+SCRIPT = (
+    'mkdir -p /www && echo ok > /www/healthz && echo "$MESSAGE" > /www/index.html && '
+    'if [ -n "$FAIL_AFTER" ]; then (sleep "$FAIL_AFTER"; rm -f /www/healthz) & fi; '
+    "exec httpd -f -p 8080 -h /www"
+)
+
+
+# --------------------------------------------------------------------------- operator
+@dataclass
+class Operator:
+    kubeconfig: Path
+    log_dir: Path
+    probe_image: str
+    proc: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    def start(self) -> None:
+        log_path = self.log_dir / f"operator-{len(self.logs)}.log"
+        self.logs.append(log_path)
+        liveness = free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            "SHAKEDOWN_PROBE_IMAGE": self.probe_image,
+        }
+        with log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(SHAKEDOWN),
+                    "run",
+                    "--namespace",
+                    f"{PREFIX}-*",
+                    "--metrics-port",
+                    str(free_port()),
+                    "--metrics-address",
+                    "127.0.0.1",
+                    "--liveness",
+                    f"http://127.0.0.1:{liveness}/healthz",
+                    "--verbose",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+            )
+        deadline = time.monotonic() + 60
+        import urllib.request
+
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError("operator not healthy")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye (what a crash or an OOM kill looks like)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+
+@pytest.fixture(scope="module")
+def iro_operator(
+    kubeconfig: Path, crds: list[str], busybox_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    op = Operator(kubeconfig, tmp_path_factory.mktemp("iro-operator"), busybox_image)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print(f"[iro operator] logs: {[str(p) for p in op.logs]}", file=sys.stderr)
+
+
+@pytest.fixture
+def kube(k8s_api: ApiClient) -> Kube:
+    return Kube(k8s_api)
+
+
+@pytest.fixture
+def ns(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    slug = request.node.name.lower().replace("_", "-")[5:30].strip("-")
+    name = f"{PREFIX}-{slug}-{secrets.token_hex(2)}"
+    kube.create("Namespace", None, {"metadata": {"name": name}})
+    deadline = time.monotonic() + 30
+    while kube.get("ServiceAccount", name, "default") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    yield name
+    for rollout in kube.list("InfraRollout", name):
+        kube.merge_patch(
+            "InfraRollout", name, rollout["metadata"]["name"], {"metadata": {"finalizers": None}}
+        )
+    for shadow in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
+        if shadow["metadata"]["name"].startswith(name):
+            kube.delete("Namespace", None, shadow["metadata"]["name"])
+    kube.delete("Namespace", None, name)
+
+
+# --------------------------------------------------------------------------- workload
+def workload(kube: Kube, ns: str, image: str, *, name: str = "web", replicas: int = 2) -> None:
+    labels = {"app": name}
+    kube.create(
+        "ConfigMap", ns, {"metadata": {"name": f"{name}-config"}, "data": {"MESSAGE": "v1"}}
+    )
+    kube.create(
+        "Service",
+        ns,
+        {
+            "metadata": {"name": name},
+            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
+        },
+    )
+    kube.create(
+        "Deployment",
+        ns,
+        {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": image,
+                                "command": ["sh", "-c", SCRIPT],
+                                "envFrom": [{"configMapRef": {"name": f"{name}-config"}}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": 8080},
+                                    "periodSeconds": 1,
+                                    "failureThreshold": 1,
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    )
+    wait_for(lambda: deployment_ready(kube, ns, name), 90, f"Deployment {name} ready")
+
+
+def deployment_ready(kube: Kube, ns: str, name: str) -> bool:
+    obj = kube.get("Deployment", ns, name) or {}
+    status = obj.get("status", {})
+    want = obj.get("spec", {}).get("replicas", 1)
+    return (
+        status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 1)
+        and status.get("readyReplicas", 0) == want
+        and status.get("updatedReplicas", 0) == want
+        and status.get("replicas", 0) == want
+    )
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def rollout(
+    kube: Kube,
+    ns: str,
+    *,
+    name: str = "change",
+    message: str = "v2",
+    fail_after: int | None = None,
+    strategy: dict[str, Any] | None = None,
+    bake: str = "6s",
+    http: bool = True,
+    extra: dict[str, Any] | None = None,
+    workload_name: str = "web",
+) -> None:
+    data: dict[str, str] = {"MESSAGE": message}
+    if fail_after is not None:
+        data["FAIL_AFTER"] = str(fail_after)
+    spec: dict[str, Any] = {
+        "targets": [
+            {"kind": "Deployment", "name": workload_name},
+            {"kind": "ConfigMap", "name": f"{workload_name}-config"},
+            {"kind": "Service", "name": workload_name},
+        ],
+        "change": {
+            "patches": [
+                {
+                    "target": {"kind": "ConfigMap", "name": f"{workload_name}-config"},
+                    "type": "merge",
+                    "patch": {"data": data},
+                }
+            ]
+        },
+        "shadow": {"ttl": "10m", "replicas": 1, "isolate": True},
+        "smokeTests": {"readyFor": "3s"},
+        "bake": bake,
+        "rollback": {"automatic": True, "notReadyFor": "2s", "maxRestarts": 2},
+        "timeout": "5m",
+    }
+    if http:
+        spec["smokeTests"]["http"] = [
+            {
+                "name": "index",
+                "service": workload_name,
+                "port": 8080,
+                "path": "/index.html",
+                "expectStatus": 200,
+                "expectBody": message,
+                "attempts": 5,
+            }
+        ]
+    if strategy:
+        spec["strategy"] = strategy
+    spec.update(extra or {})
+    kube.create(
+        "InfraRollout",
+        ns,
+        {
+            "apiVersion": "shakedown.dev/v1alpha1",
+            "kind": "InfraRollout",
+            "metadata": {"name": name},
+            "spec": spec,
+        },
+    )
+
+
+def status(kube: Kube, ns: str, name: str = "change") -> dict[str, Any]:
+    return (kube.get("InfraRollout", ns, name) or {}).get("status") or {}
+
+
+def wait_phase(
+    kube: Kube, ns: str, phases: set[str], timeout: float = 180, name: str = "change"
+) -> dict[str, Any]:
+    seen: list[str] = []
+
+    def check() -> dict[str, Any] | None:
+        current = status(kube, ns, name)
+        phase = current.get("phase")
+        if phase and (not seen or seen[-1] != phase):
+            seen.append(phase)
+        return current if phase in phases else None
+
+    try:
+        result: dict[str, Any] = wait_for(check, timeout, f"phase in {phases}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; phases seen {seen}; status {status(kube, ns, name)}") from exc
+    return result
+
+
+def template_of(kube: Kube, ns: str, name: str = "web") -> dict[str, Any]:
+    return (kube.get("Deployment", ns, name) or {})["spec"]["template"]
+
+
+def config_data(kube: Kube, ns: str, name: str = "web-config") -> dict[str, str]:
+    return dict((kube.get("ConfigMap", ns, name) or {}).get("data") or {})
+
+
+def events(kube: Kube, ns: str) -> list[str]:
+    return [
+        f"{e.get('reason')}: {e.get('message')}"
+        for e in kube.list("Event", ns)
+        if e.get("involvedObject", {}).get("kind") == "InfraRollout"
+    ]
+
+
+def snapshot_objects(kube: Kube, ns: str, revision: int = 1) -> dict[str, Any]:
+    secret = kube.get("Secret", ns, f"change-snapshot-{revision}") or {}
+    return {k: json.loads(base64.b64decode(v)) for k, v in (secret.get("data") or {}).items()}
+
+
+def comparable(obj: dict[str, Any]) -> Any:
+    """What a user compares to say 'production is as it was': spec or data."""
+    return obj.get("spec", obj.get("data"))
+
+
+# --------------------------------------------------------------------------- tests
+def test_replace_succeeds(iro_operator: Operator, kube: Kube, ns: str, busybox_image: str) -> None:
+    workload(kube, ns, busybox_image)
+    before = template_of(kube, ns)
+    rollout(kube, ns, message="v2")
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "Succeeded", final
+    assert config_data(kube, ns)["MESSAGE"] == "v2"
+    after = template_of(kube, ns)
+    # The ConfigMap-only change rolled the pods: a configuration hash in the template.
+    assert "shakedown.dev/config-hash" in after["metadata"].get("annotations", {})
+    assert after["spec"] == before["spec"]
+    assert deployment_ready(kube, ns, "web")
+    checks = {c["name"]: c["phase"] for c in final["checks"]}
+    assert checks == {"ready": "Passed", "index": "Passed"}
+    # The shadow namespace is removed when the revision ends.
+    shadow = final["shadowNamespace"]
+    wait_for(
+        lambda: (kube.get("Namespace", None, shadow) or {"metadata": {"deletionTimestamp": 1}})[
+            "metadata"
+        ].get("deletionTimestamp"),
+        30,
+        "shadow namespace deleted",
+    )
+    reasons = [e.split(":")[0] for e in events(kube, ns)]
+    for reason in (
+        "RevisionStarted",
+        "Snapshotting",
+        "Shadowing",
+        "SmokeTesting",
+        "Shifting",
+        "Baking",
+        "Succeeded",
+    ):
+        assert reason in reasons, reasons
+
+
+def test_smoke_failure_leaves_production_untouched(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    before = {
+        kind_name: kube.get(*kind_name.split("/", 1)[:1], ns, kind_name.split("/", 1)[1])
+        for kind_name in ("Deployment/web", "ConfigMap/web-config", "Service/web")
+    }
+    # The shadow serves "v2", but the HTTP smoke test expects text it will not find.
+    rollout(kube, ns, message="v2", extra={})
+    iro = kube.get("InfraRollout", ns, "change")
+    assert iro is not None
+    iro["spec"]["smokeTests"]["http"][0]["expectBody"] = "never-served"
+    kube.replace("InfraRollout", ns, {k: iro[k] for k in ("metadata", "spec")})
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "Failed", final
+    assert "index" in final["message"], final["message"]
+    for key, old in before.items():
+        kind, name = key.split("/")
+        now = kube.get(kind, ns, name)
+        assert now is not None
+        assert now["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"], key
+        assert comparable(now) == comparable(old), key
+
+
+def test_bake_failure_restores_deployment_and_configmap(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    template_before = template_of(kube, ns)
+    rollout(kube, ns, message="v2", fail_after=12, bake="40s", http=False)
+    wait_phase(kube, ns, {"Baking", "RollingBack", "RolledBack", "Failed"}, timeout=120)
+    final = wait_phase(kube, ns, {"RolledBack", "Succeeded", "Failed"}, timeout=120)
+    assert final["phase"] == "RolledBack", final
+    assert final["rollbackReason"].startswith("NotReady"), final["rollbackReason"]
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    assert template_of(kube, ns) == template_before
+    assert deployment_ready(kube, ns, "web")
+    pods = [
+        p
+        for p in kube.list("Pod", ns, labels="app=web")
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+    for pod in pods:
+        env = pod["spec"]["containers"][0].get("envFrom")
+        assert env == [{"configMapRef": {"name": "web-config"}}]
+    assert final["history"][0]["result"] == "RolledBack"

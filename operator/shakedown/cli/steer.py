@@ -1,0 +1,228 @@
+"""Steering commands: trigger, rollback, promote, abort.
+
+People steer shakedown with annotations, never by editing spec or status (a
+GitOps tool would see the drift). Each command sets one annotation on the
+object; the operator acts on every *new* value and records the last value it
+handled in status:
+
+- ``shakedown trigger cir NAME``      shakedown.dev/run-requested = a fresh timestamp
+- ``shakedown rollback cir NAME``     shakedown.dev/rollback-to = previous promoted digest
+  (``--to DIGEST`` picks another one from status.history)
+- ``shakedown promote iro NAME``      shakedown.dev/promote = a fresh timestamp
+- ``shakedown abort iro NAME``        shakedown.dev/abort = a fresh timestamp
+
+``plan_*`` functions are pure (object in, annotation out) and unit tested; ``run``
+only reads the object and patches its metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shakedown import GROUP, VERSION
+from shakedown.api.common import DIGEST_PATTERN
+from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.cli.main import UserError
+
+RUN_REQUESTED = f"{GROUP}/run-requested"
+ROLLBACK_TO = f"{GROUP}/rollback-to"
+PROMOTE = f"{GROUP}/promote"
+ABORT = f"{GROUP}/abort"
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Steer:
+    """One annotation to set, and what to tell the user."""
+
+    annotation: str
+    value: str
+    says: str
+
+
+def fresh_value(now: datetime | None = None) -> str:
+    """A value that differs from every earlier one: the time to the microsecond."""
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _annotations(obj: Obj) -> Mapping[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def plan_trigger(obj: Obj, *, now: datetime | None = None) -> Steer:
+    name = obj["metadata"]["name"]
+    return Steer(
+        annotation=RUN_REQUESTED,
+        value=fresh_value(now),
+        says=f"containerimagerefresh/{name}: run requested",
+    )
+
+
+def plan_rollback(obj: Obj, *, to: str | None = None, now: datetime | None = None) -> Steer:
+    """Roll the tag back to ``to`` or to the previous promoted digest in status.history."""
+    name = obj["metadata"]["name"]
+    status = obj.get("status") or {}
+    promoted = status.get("promotedDigest")
+    history = [h.get("digest") for h in status.get("history") or [] if h.get("digest")]
+    if to is not None:
+        if not re.match(DIGEST_PATTERN, to):
+            raise UserError(f"--to {to}: not a digest (expected sha256:<64 hex digits>)")
+        if to not in history:
+            known = ", ".join(history) or "none"
+            raise UserError(f"--to {to}: not in status.history of {name} (known: {known})")
+        target = to
+    else:
+        earlier = [d for d in history if d != promoted]
+        if not earlier:
+            raise UserError(
+                f"containerimagerefresh/{name}: no earlier promoted digest in status.history"
+            )
+        target = earlier[0]
+    if target == promoted:
+        raise UserError(f"containerimagerefresh/{name}: the tag already points to {target}")
+    value = target
+    if _annotations(obj).get(ROLLBACK_TO, "").split(" ")[0] == target:
+        # The same digest was requested before and handled; a new value is a new request.
+        value = f"{target} requested-at={fresh_value(now)}"
+    return Steer(
+        annotation=ROLLBACK_TO,
+        value=value,
+        says=f"containerimagerefresh/{name}: rollback to {target} requested",
+    )
+
+
+def plan_promote(obj: Obj, *, now: datetime | None = None) -> Steer:
+    name = obj["metadata"]["name"]
+    return Steer(
+        annotation=PROMOTE,
+        value=fresh_value(now),
+        says=f"infrarollout/{name}: promote requested (the current pause is skipped)",
+    )
+
+
+def plan_abort(obj: Obj, *, now: datetime | None = None) -> Steer:
+    name = obj["metadata"]["name"]
+    return Steer(
+        annotation=ABORT,
+        value=fresh_value(now),
+        says=f"infrarollout/{name}: abort requested (production is rolled back)",
+    )
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    help: str
+    kind: str
+    plan: Callable[[argparse.Namespace, Obj], Steer]
+
+
+VERBS = (
+    Verb(
+        "trigger",
+        "start a refresh run now (ContainerImageRefresh)",
+        "ContainerImageRefresh",
+        lambda args, obj: plan_trigger(obj),
+    ),
+    Verb(
+        "rollback",
+        "point the tag back to an earlier promoted digest (ContainerImageRefresh)",
+        "ContainerImageRefresh",
+        lambda args, obj: plan_rollback(obj, to=args.to),
+    ),
+    Verb(
+        "promote",
+        "skip the current pause of a rollout (InfraRollout)",
+        "InfraRollout",
+        lambda args, obj: plan_promote(obj),
+    ),
+    Verb(
+        "abort",
+        "stop a rollout and roll production back now (InfraRollout)",
+        "InfraRollout",
+        lambda args, obj: plan_abort(obj),
+    ),
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for verb in VERBS:
+        short = kind_spec(verb.kind).short_names[0]
+        parser = subparsers.add_parser(
+            verb.name,
+            help=verb.help,
+            description=f"{verb.help[0].upper()}{verb.help[1:]}. Sets an annotation only.",
+        )
+        parser.add_argument(
+            "kind", metavar="KIND", help=f"{short} (the only kind {verb.name} takes)"
+        )
+        parser.add_argument("name", metavar="NAME")
+        parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+        if verb.name == "rollback":
+            parser.add_argument(
+                "--to", metavar="DIGEST", help="a digest from status.history (default: previous)"
+            )
+        parser.set_defaults(func=_runner(verb))
+
+
+def _runner(verb: Verb) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return steer(args, verb)
+
+    return run
+
+
+def check_kind(verb: Verb, given: str) -> KindSpec:
+    try:
+        spec = kind_spec(given.lower())
+    except KeyError:
+        raise UserError(f"unknown kind {given!r}: use cir or iro") from None
+    if spec.kind != verb.kind:
+        wanted = kind_spec(verb.kind).short_names[0]
+        hint = (
+            " (use `shakedown abort iro NAME` to roll a rollout back)"
+            if verb.name == "rollback"
+            else ""
+        )
+        raise UserError(f"{verb.name} works on {wanted} only, not {given}{hint}")
+    return spec
+
+
+def steer(args: argparse.Namespace, verb: Verb) -> int:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from shakedown.adapters import kubeclient
+    from shakedown.cli.get import current_namespace
+
+    spec = check_kind(verb, args.kind)
+    try:
+        api: Any = client.CustomObjectsApi(kubeclient.api_client())
+    except kubeclient.NoCluster as exc:
+        raise UserError(str(exc)) from None
+    namespace = args.namespace or current_namespace()
+    try:
+        obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, args.name)
+        action = verb.plan(args, obj)
+        api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            spec.plural,
+            args.name,
+            {"metadata": {"annotations": {action.annotation: action.value}}},
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            raise UserError(
+                f'{spec.singular} "{args.name}" not found in namespace {namespace}'
+            ) from None
+        raise UserError(f"{exc.status} {exc.reason}") from None
+    print(action.says)
+    return 0

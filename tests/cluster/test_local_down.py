@@ -15,21 +15,16 @@ iptables chains, cgroups), runs ``down``, and checks each of them is gone.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.cluster import PrivateCluster
+
 pytestmark = pytest.mark.cluster
 
-CGROUP = "shakedown-downtest"
-SHAKEDOWN = str(Path(sys.executable).with_name("shakedown"))
 
 POD = """\
 apiVersion: v1
@@ -53,21 +48,6 @@ spec:
 """
 
 
-#: The private cluster's network namespace (a bind mount of nsfs on this file).
-NETNS_FILE = Path(tempfile.gettempdir()) / "shakedown-downtest.netns"
-
-
-def in_netns(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["nsenter", f"--net={NETNS_FILE}", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=600,
-    )
-
-
 @dataclass(frozen=True)
 class Traces:
     """What a cluster leaves on the machine, looked up independently of the code under test."""
@@ -88,7 +68,8 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def look(state: Path, watched_netns: list[str]) -> Traces:
+def look(private: PrivateCluster, watched_netns: list[str]) -> Traces:
+    state = private.state
     processes = []
     for pid_file in (state / "pids").glob("*.pid"):
         pid = int(pid_file.read_text().split()[0])
@@ -111,23 +92,23 @@ def look(state: Path, watched_netns: list[str]) -> Traces:
     netns = [n for n in watched_netns if Path("/run/netns", n).exists()]
     links = [
         line.split(":")[1].strip().split("@")[0]
-        for line in in_netns("ip", "-o", "link", "show").stdout.splitlines()
+        for line in private.run("ip", "-o", "link", "show").stdout.splitlines()
     ]
     links = [link for link in links if link != "lo"]
     chains = []
     for save in ("iptables-save", "ip6tables-save"):
-        for line in in_netns(save).stdout.splitlines():
+        for line in private.run(save).stdout.splitlines():
             name = line[1:].split()[0] if line.startswith(":") else ""
             if name.startswith(("KUBE-", "CNI-", "SHAKEDOWN-")):
                 chains.append(f"{save}:{name}")
-    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP}")]
+    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{PrivateCluster.CGROUP}")]
     return Traces(processes, mounts, netns, links, chains, cgroups)
 
 
-def pod_netns_names(state: Path) -> list[str]:
+def pod_netns_names() -> list[str]:
     """Names under /run/netns of the network namespaces the private cluster's pods use."""
     inodes = set()
-    for procs in Path("/sys/fs/cgroup/pids", CGROUP).rglob("cgroup.procs"):
+    for procs in Path("/sys/fs/cgroup/pids", PrivateCluster.CGROUP).rglob("cgroup.procs"):
         for pid in procs.read_text().split():
             try:
                 inodes.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
@@ -143,50 +124,23 @@ def pod_netns_names(state: Path) -> list[str]:
     return names
 
 
-@pytest.fixture
-def private_cluster() -> Iterator[tuple[Path, dict[str, str]]]:
-    if os.geteuid() != 0:
-        pytest.fail("the local cluster needs root", pytrace=False)
-    _remove_netns_file()
-    NETNS_FILE.touch()
-    subprocess.run(["unshare", f"--net={NETNS_FILE}", "true"], check=True)
-    in_netns("ip", "link", "set", "lo", "up")
-    state = Path(tempfile.mkdtemp(prefix="sd-down-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "REGISTRY")}
-    env |= {"SHAKEDOWN_STATE": str(state / "s"), "SHAKEDOWN_CGROUP_ROOT": CGROUP}
-    try:
-        yield state / "s", env
-    finally:
-        if (state / "s" / "pids").is_dir() and any((state / "s" / "pids").glob("*.pid")):
-            in_netns(SHAKEDOWN, "cluster", "down", env=env)
-        _remove_netns_file()
-        shutil.rmtree(state, ignore_errors=True)
-
-
-def _remove_netns_file() -> None:
-    subprocess.run(["umount", str(NETNS_FILE)], capture_output=True, check=False)
-    NETNS_FILE.unlink(missing_ok=True)
-
-
-def test_cluster_down_leaves_nothing_behind(private_cluster: tuple[Path, dict[str, str]]) -> None:
-    state, env = private_cluster
+def test_cluster_down_leaves_nothing_behind(private_cluster: PrivateCluster) -> None:
+    private = private_cluster
     # A new namespace inherits IPv4 settings from the host's: record, then compare.
-    forwarding_before = in_netns("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
-    started = in_netns(SHAKEDOWN, "cluster", "up", env=env)
+    forwarding_before = private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
+    started = private.shakedown("cluster", "up")
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr
 
-    kubectl = next(str(p) for p in Path.home().glob(".cache/shakedown/kube/v*/bin/kubectl"))
-    kenv = {**env, "KUBECONFIG": str(state / "kubeconfig")}
-    manifest = state / "web.yaml"
+    manifest = private.base / "web.yaml"
     manifest.write_text(POD % {"registry": "198.19.255.1:5000"})
-    applied = in_netns(kubectl, "apply", "-f", str(manifest), env=kenv)
+    applied = private.kubectl("apply", "-f", str(manifest))
     assert applied.returncode == 0, applied.stderr
-    ready = in_netns(kubectl, "wait", "--for=condition=Ready", "pod/web", "--timeout=90s", env=kenv)
+    ready = private.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=90s")
     assert ready.returncode == 0, ready.stderr
     # The Service's rules and the hostPort's chains are in place once kube-proxy synced.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        before = look(state, pod_netns_names(state))
+        before = look(private, pod_netns_names())
         if any("KUBE-SVC-" in c for c in before.chains) and any(
             "CNI-HOSTPORT" in c or "CNI-DN-" in c for c in before.chains
         ):
@@ -202,13 +156,13 @@ def test_cluster_down_leaves_nothing_behind(private_cluster: tuple[Path, dict[st
     assert any("KUBE-SVC-" in c for c in before.chains), before.chains
     assert any("CNI-" in c for c in before.chains), before.chains
     assert before.cgroups, "no cgroups while running"
-    assert in_netns("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    assert private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
 
-    stopped = in_netns(SHAKEDOWN, "cluster", "down", env=env)
+    stopped = private.shakedown("cluster", "down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "nothing left behind" in stopped.stdout
 
-    after = look(state, before.pod_netns)
+    after = look(private, before.pod_netns)
     assert after == Traces([], [], [], [], [], []), after
-    forwarding = in_netns("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
+    forwarding = private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
     assert forwarding == forwarding_before, "ip_forward in the namespace was not restored"

@@ -98,15 +98,32 @@ def has_remains(layout: Layout) -> bool:
     return bool(list(procs.tracked(layout.pids))) or bool(leftovers(layout))
 
 
+def owns_network(layout: Layout) -> bool:
+    """Whether this state directory set up the network it finds (its host record exists).
+
+    Interfaces and iptables chains carry no owner; the record written before they
+    are made is what ties them to one state directory, so a cluster started from
+    another state directory in the same network namespace is never torn down.
+    """
+    return layout.host_snapshot.exists()
+
+
+def foreign_network(layout: Layout) -> bool:
+    """The node interface exists but another state directory made it."""
+    return not owns_network(layout) and hostnet.link_exists(layout.network.node_interface)
+
+
 def leftovers(layout: Layout) -> list[str]:
     """What the cluster left on this machine; empty when it is fully down."""
     net = layout.network
     found = [f"process {t.name} (pid {t.pid})" for t in procs.tracked(layout.pids) if t.alive()]
     found += [f"shim process pid {t.pid}" for t in _shims(layout)]
-    found += [f"pod process pid {pid}" for pid in hostnet.cgroup_pids(layout)]
-    found += [f"cgroup {d}" for d in hostnet.cgroup_dirs(layout)]
     if layout.state.exists():
         found += [f"mount {m}" for m in hostnet.mounts_under([layout.state])]
+    if not owns_network(layout):
+        return found  # cgroups, namespaces, links and chains belong to someone else
+    found += [f"pod process pid {pid}" for pid in hostnet.cgroup_pids(layout)]
+    found += [f"cgroup {d}" for d in hostnet.cgroup_dirs(layout)]
     found += [f"netns {n}" for n in hostnet.our_netns(layout)]
     found += [f"veth {v}" for v in hostnet.veths_on(net.pod_bridge)]
     found += [
@@ -136,6 +153,12 @@ def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
     if healthy(layout):
         say("local cluster already running and healthy")
         return None
+    if foreign_network(layout):
+        raise ClusterError(
+            f"interface {layout.network.node_interface} ({layout.network.node_ip}) belongs to "
+            f"another local cluster, not the one in {layout.state}; stop that one first "
+            "('make cluster-down' from its checkout)"
+        )
     if has_remains(layout):
         say("cleaning up a half-started cluster from an earlier run")
         _down(layout, say=say)
@@ -375,27 +398,30 @@ def down(layout: Layout, *, say: Say = print) -> None:
 
 
 def _down(layout: Layout, *, say: Say) -> None:
+    owned = owns_network(layout)
     tracked = {t.name: t for t in procs.tracked(layout.pids)}
     first = [tracked[n] for n in ("kubelet", "kube-proxy", "kube-scheduler",
                                   "kube-controller-manager") if n in tracked]  # fmt: skip
     say("stopping kubelet, kube-proxy, scheduler and controller-manager")
     procs.stop_all(first, grace=10)
-    pod_netns = hostnet.our_netns(layout)
-    _kill_pods(layout)
+    pod_netns = hostnet.our_netns(layout) if owned else []
+    if owned:
+        _kill_pods(layout)
     rest = [
         tracked[n] for n in ("containerd", "kube-apiserver", "etcd", "registry") if n in tracked
     ]
     say("stopping containerd, API server, etcd and the registry")
     procs.stop_all(rest, grace=10)
     procs.stop_all(_shims(layout), grace=3)
-    _kill_pods(layout)
     say("removing mounts, network namespaces, interfaces and iptables chains")
     hostnet.unmount_all([layout.state])
-    hostnet.remove_netns(sorted(set(pod_netns) | set(hostnet.our_netns(layout))))
-    hostnet.remove_links(layout)
-    hostnet.remove_chains()
-    hostnet.remove_cgroups(layout)
-    hostnet.restore(layout)
+    if owned:
+        _kill_pods(layout)
+        hostnet.remove_netns(sorted(set(pod_netns) | set(hostnet.our_netns(layout))))
+        hostnet.remove_links(layout)
+        hostnet.remove_chains()
+        hostnet.remove_cgroups(layout)
+        hostnet.restore(layout)
     remains = leftovers(layout) + [f"sysctl {s}" for s in hostnet.changed_sysctls(layout)]
     if remains:
         raise ClusterError(

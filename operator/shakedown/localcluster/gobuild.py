@@ -29,6 +29,10 @@ _DOWNLOAD_HINTS = (
     "TLS handshake timeout",
     "verifying module",
     "reading https://",
+    "module lookup disabled",
+    "unrecognized import path",
+    "404 Not Found",
+    "410 Gone",
 )
 
 

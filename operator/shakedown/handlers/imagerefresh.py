@@ -12,7 +12,9 @@ pass decides again from status and what it observes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -26,7 +28,7 @@ from shakedown import GROUP, VERSION, conditions
 from shakedown.adapters import kubeclient, notify
 from shakedown.adapters.builder import build_job
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
-from shakedown.adapters.jobs import Jobs, owner_reference, test_job
+from shakedown.adapters.jobs import LABEL_RESOURCE, Jobs, owner_reference, test_job
 from shakedown.adapters.registry import (
     ImageRef,
     RegistryClient,
@@ -90,34 +92,80 @@ def reconcile(
 
 
 # --------------------------------------------------------------------------- refresh runs
-#: Seconds between reconcile passes of each resource (Job changes are noticed this fast).
-TICK_SECONDS = 2.0
+#: Seconds between reconcile passes of each resource without any wake-up (Job and
+#: resource events wake it at once; this bounds schedule and poll latency).
+TICK_SECONDS = 5.0
 #: Plan/act rounds in one pass: enough to go from "trigger" to "Job created".
 MAX_ROUNDS = 6
 RUN_REQUESTED = f"{GROUP}/run-requested"
 ROLLBACK_TO = f"{GROUP}/rollback-to"
 
 _last_errors: dict[tuple[str, str], str] = {}
+#: Wake-up events of the running daemons, by (namespace, name).
+_WAKE: dict[tuple[str, str], asyncio.Event] = {}
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS)
-def refresh(
-    body: kopf.Body,
-    spec: kopf.Spec,
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def refresh(
+    name: str,
+    namespace: str | None,
+    stopped: kopf.DaemonStopped,
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    """One reconcile pass: observe, plan, store status, act (repeated while it progresses)."""
-    model, problems = validate_image_refresh(spec)
+    """Reconcile passes for one resource: on every wake-up, at least every TICK_SECONDS."""
+    key = (namespace or "default", name)
+    wake = _WAKE.setdefault(key, asyncio.Event())
+    while not stopped:
+        wake.clear()
+        await asyncio.to_thread(reconcile_once, key[0], name, logger)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), TICK_SECONDS)
+    _WAKE.pop(key, None)
+
+
+def reconcile_once(namespace: str, name: str, logger: kopf.Logger | Any) -> None:
+    """One pass: read the object fresh, observe, plan, store status, act (while it progresses)."""
+    api = kubeclient.api_client()
+    try:
+        body: Any = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            logger.warning("cannot read %s/%s: %s %s", namespace, name, exc.status, exc.reason)
+        return
+    if body["metadata"].get("deletionTimestamp"):
+        return
+    model, problems = validate_image_refresh(body.get("spec"))
     if model is None or problems:
         return  # reconcile reports Stalled with the field named
-    engine = _Engine(body=body, spec=model, logger=logger)
+    engine = _Engine(body=body, spec=model, logger=logger, api=api)
     try:
         engine.run()
     except _PassFailed as exc:
         engine.complain(str(exc))
         return
     _last_errors.pop(engine.key, None)
+
+
+def _wake_from_job(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    owner = labels.get(LABEL_RESOURCE)
+    event = _WAKE.get((namespace or "default", owner or ""))
+    if event is not None:
+        event.set()
+
+
+kopf.on.event("batch", "v1", "jobs", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-jobs")(
+    _wake_from_job
+)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")
+def _wake_from_self(name: str | None, namespace: str | None, **_: Any) -> None:
+    event = _WAKE.get((namespace or "default", name or ""))
+    if event is not None:
+        event.set()
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
@@ -133,9 +181,15 @@ class _Engine:
     """Observation and action for one pass over one resource."""
 
     def __init__(
-        self, *, body: kopf.Body, spec: ContainerImageRefreshSpec, logger: kopf.Logger
+        self,
+        *,
+        body: Mapping[str, Any],
+        spec: ContainerImageRefreshSpec,
+        logger: kopf.Logger | Any,
+        api: client.ApiClient,
     ) -> None:
         self.body = body
+        self._event_target: Any = body  # kopf.event takes any object with kind/metadata
         self.spec = spec
         self.logger = logger
         meta = body["metadata"]
@@ -145,7 +199,7 @@ class _Engine:
         self.generation = int(meta.get("generation") or 0)
         self.annotations: Mapping[str, str] = meta.get("annotations") or {}
         self.resource = Resource(namespace=self.namespace, name=self.name)
-        self.api = kubeclient.api_client()
+        self.api = api
         self.jobs = Jobs(self.api, self.namespace)
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
@@ -159,6 +213,7 @@ class _Engine:
         status = read_status(self.body.get("status"))
         stored = status
         for _ in range(MAX_ROUNDS):
+            before = status
             obs = self.observe(status)
             step = plan(self.spec, status, obs, self.resource)
             if step.status != stored:
@@ -167,7 +222,7 @@ class _Engine:
             status = step.status
             for action in step.actions:
                 self.act(action, status)
-            if not step.progressing:
+            if not step.progressing and not _phase_changed(before, status):
                 return
 
     def store(
@@ -327,7 +382,10 @@ class _Engine:
         owner = owner_reference(self.body)
         if isinstance(action, EmitEvent):
             kopf.event(
-                self.body, type=action.type, reason=action.reason, message=_clip(action.message)
+                self._event_target,
+                type=action.type,
+                reason=action.reason,
+                message=_clip(action.message),
             )
             log = self.logger.warning if action.type == "Warning" else self.logger.info
             log("%s: %s", action.reason, action.message)
@@ -413,7 +471,15 @@ class _Engine:
         self.logger.warning("%s", message)
         if _last_errors.get(self.key) != message:
             _last_errors[self.key] = message
-            kopf.event(self.body, type="Warning", reason="ReconcileError", message=_clip(message))
+            kopf.event(
+                self._event_target, type="Warning", reason="ReconcileError", message=_clip(message)
+            )
+
+
+def _phase_changed(before: ContainerImageRefreshStatus, after: ContainerImageRefreshStatus) -> bool:
+    """A run started or moved on: the next round may have work (e.g. resolve inputs)."""
+    old, new = before.current_run, after.current_run
+    return (old.id, old.phase) != (new.id, new.phase) if old and new else old is not new
 
 
 def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,184 @@
+"""The plain manifests: they apply, the operator pod passes the restricted policy,
+and the operator runs with nothing but the ServiceAccount's least-privilege RBAC.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, dynamic
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from shakedown import GROUP, VERSION
+from tests.fixtures.operator import release_shakedown_objects, running_operator
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = sorted((REPO / "manifests").glob("*.yaml"))
+SYSTEM_NS = "shakedown-system"
+
+
+def docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def apply(dyn: dynamic.DynamicClient, doc: dict[str, Any]) -> None:
+    resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+    namespace = doc["metadata"].get("namespace")
+    try:
+        resource.create(body=doc, namespace=namespace)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        resource.patch(
+            body=doc,
+            name=doc["metadata"]["name"],
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+
+
+@pytest.fixture(scope="module")
+def installed(k8s_api: ApiClient, crds: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Namespace, RBAC and the Deployment applied for real (the image is not pulled here)."""
+    dyn = dynamic.DynamicClient(k8s_api)
+    applied = []
+    for path in MANIFESTS:
+        for doc in docs(path):
+            apply(dyn, doc)
+            applied.append(doc)
+    yield applied
+    for doc in reversed(applied):
+        if doc["kind"] == "Namespace":
+            continue  # left in place: deleting it is slow and other sessions may reuse it
+        resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        try:
+            resource.delete(
+                name=doc["metadata"]["name"], namespace=doc["metadata"].get("namespace")
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def test_manifests_apply(installed: list[dict[str, Any]]) -> None:
+    kinds = {d["kind"] for d in installed}
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+    } <= kinds
+
+
+def test_operator_pod_is_admitted_by_the_restricted_policy(
+    k8s_api: ApiClient, installed: list[dict[str, Any]]
+) -> None:
+    core = client.CoreV1Api(k8s_api)
+    ns = core.read_namespace(SYSTEM_NS)
+    assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    deployment = next(d for d in installed if d["kind"] == "Deployment")
+    template = deployment["spec"]["template"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "shakedown-admission-check", "labels": template["metadata"]["labels"]},
+        "spec": template["spec"],
+    }
+    # Enforcement happens at admission, which a dry run goes through.
+    created = core.create_namespaced_pod(SYSTEM_NS, pod, dry_run="All")
+    assert created.spec.containers[0].security_context.run_as_non_root is True
+    # And a pod that breaks the policy is refused there, so the check above means something.
+    bad = {**pod, "spec": {**pod["spec"], "securityContext": {}}}
+    bad["spec"]["containers"] = [{**pod["spec"]["containers"][0], "securityContext": {}}]
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(SYSTEM_NS, bad, dry_run="All")
+    assert refused.value.status == 403
+    assert "restricted" in refused.value.body
+
+
+def service_account_kubeconfig(k8s_api: ApiClient, path: Path) -> Path:
+    """A kubeconfig that authenticates as the operator's ServiceAccount (a bound token)."""
+    core = client.CoreV1Api(k8s_api)
+    request = core.create_namespaced_service_account_token(
+        "shakedown", SYSTEM_NS, {"spec": {"expirationSeconds": 3600}}
+    )
+    cfg = k8s_api.configuration
+    ca = Path(cfg.ssl_ca_cert).read_bytes() if cfg.ssl_ca_cert else b""
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": cfg.host,
+                    "certificate-authority-data": base64.b64encode(ca).decode(),
+                },
+            }
+        ],
+        "users": [{"name": "shakedown", "user": {"token": request.status.token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "shakedown"}}],
+        "current-context": "sa",
+    }
+    path.write_text(yaml.safe_dump(kubeconfig), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_operator_runs_with_only_its_rbac(
+    k8s_api: ApiClient, installed: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    core = client.CoreV1Api(k8s_api)
+    custom = client.CustomObjectsApi(k8s_api)
+    namespace = f"sdrbac-{secrets.token_hex(3)}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
+    try:
+        with running_operator(kubeconfig, namespace, tmp_path / "operator.log") as running:
+            custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "containerimagerefreshes",
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "ContainerImageRefresh",
+                    "metadata": {"name": "rbac"},
+                    "spec": {
+                        "image": "registry.example/ci/rbac",
+                        "source": {"configMap": {"name": "ctx"}},
+                        "schedule": "0 0 31 2 *",
+                        "tests": [{"name": "t"}],
+                    },
+                },
+            )
+            deadline = time.monotonic() + 30
+            stalled: dict[str, Any] = {}
+            while time.monotonic() < deadline and stalled.get("status") != "True":
+                obj = custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "containerimagerefreshes", "rbac"
+                )
+                conds = (obj.get("status") or {}).get("conditions", [])
+                stalled = next((c for c in conds if c["type"] == "Stalled"), {})
+                time.sleep(0.3)
+            assert stalled.get("status") == "True", running.log()[-3000:]
+            assert stalled["message"].startswith("spec.schedule")
+            events = core.list_namespaced_event(namespace).items
+            assert any(e.reason == "InvalidSpec" for e in events)
+            log = running.log()
+            assert "403" not in log and "Forbidden" not in log, log[-3000:]
+            assert "Traceback" not in log, log[-3000:]
+    finally:
+        release_shakedown_objects(k8s_api, namespace)
+        core.delete_namespace(namespace)

@@ -43,6 +43,7 @@ test: lint typecheck $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/shakedown crds --write crds/
+	$(BIN)/shakedown crds --write charts/shakedown/crds/
 
 cluster: $(STAMP)
 	$(BIN)/shakedown cluster up

@@ -12,6 +12,7 @@ import yaml
 from shakedown.api.crdgen import HEADER, KINDS, build_crd, kind_spec, render_all
 
 CRDS_DIR = Path(__file__).resolve().parents[2] / "crds"
+CHART_CRDS_DIR = CRDS_DIR.parent / "charts" / "shakedown" / "crds"
 
 
 def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -30,13 +31,15 @@ def root_schema(kind: str) -> dict[str, Any]:
     return schema
 
 
-def test_crds_directory_is_up_to_date() -> None:
+@pytest.mark.parametrize("directory", [CRDS_DIR, CHART_CRDS_DIR], ids=["crds", "chart"])
+def test_crds_directory_is_up_to_date(directory: Path) -> None:
     expected = render_all()
-    present = {p.name for p in CRDS_DIR.glob("*.yaml")}
-    assert present == set(expected), f"crds/ holds {sorted(present)}; run `make crds`"
+    where = directory.relative_to(CRDS_DIR.parent)
+    present = {p.name for p in directory.glob("*.yaml")}
+    assert present == set(expected), f"{where}/ holds {sorted(present)}; run `make crds`"
     for name, text in expected.items():
-        on_disk = (CRDS_DIR / name).read_text(encoding="utf-8")
-        assert on_disk == text, f"crds/{name} is stale: run `make crds` and commit the result"
+        on_disk = (directory / name).read_text(encoding="utf-8")
+        assert on_disk == text, f"{where}/{name} is stale: run `make crds` and commit the result"
 
 
 @pytest.mark.parametrize("name", sorted(render_all()))

@@ -417,3 +417,193 @@ def test_bake_failure_restores_deployment_and_configmap(
         env = pod["spec"]["containers"][0].get("envFrom")
         assert env == [{"configMapRef": {"name": "web-config"}}]
     assert final["history"][0]["result"] == "RolledBack"
+
+
+def shakedown(*args: str, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    return subprocess.run(
+        [str(SHAKEDOWN), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def live_pods(kube: Kube, ns: str, labels: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in kube.list("Pod", ns, labels=labels)
+        if not p["metadata"].get("deletionTimestamp")
+        and p.get("status", {}).get("phase") in ("Pending", "Running")
+    ]
+
+
+def test_canary_pauses_until_promoted(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str, kubeconfig: Path
+) -> None:
+    workload(kube, ns, busybox_image)
+    canary = {
+        "type": "Canary",
+        "canary": {"steps": [{"weight": 50}, {"pause": "10m"}, {"weight": 100}]},
+    }
+    rollout(kube, ns, message="v2", strategy=canary, bake="3s", http=False)
+    paused = wait_for(
+        lambda: (
+            (s := status(kube, ns)).get("currentStep") == 1
+            and "paused" in (s.get("waitingFor") or "")
+            and s
+        ),
+        120,
+        "the canary pause",
+    )
+    assert paused["phase"] == "Shifting"
+    # Half the replicas carry the change, reading their own copy of the ConfigMap.
+    copy = kube.get("Deployment", ns, "web-canary")
+    assert copy is not None and copy["spec"]["replicas"] == 1
+    assert (kube.get("Deployment", ns, "web") or {})["spec"]["replicas"] == 1
+    assert config_data(kube, ns, "web-config-canary")["MESSAGE"] == "v2"
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}, "stable keeps the old configuration"
+    env = copy["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert env == [{"configMapRef": {"name": "web-config-canary"}}]
+    time.sleep(3)
+    assert status(kube, ns)["currentStep"] == 1, "the pause holds without a promote"
+    result = shakedown("promote", "iro", "change", "-n", ns, kubeconfig=kubeconfig)
+    assert result.returncode == 0, result.stderr
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"}, timeout=120)
+    assert final["phase"] == "Succeeded", final
+    assert config_data(kube, ns)["MESSAGE"] == "v2"
+    assert (kube.get("Deployment", ns, "web") or {})["spec"]["replicas"] == 2
+    assert kube.get("Deployment", ns, "web-canary") is None
+    assert kube.get("ConfigMap", ns, "web-config-canary") is None
+    assert any(e.startswith("Promoted") for e in events(kube, ns)), events(kube, ns)
+
+
+def test_blue_green_switch_and_rollback(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    service_before = kube.get("Service", ns, "web")
+    assert service_before is not None
+    rollout(
+        kube,
+        ns,
+        message="v2",
+        fail_after=15,
+        bake="60s",
+        http=False,
+        strategy={"type": "BlueGreen", "blueGreen": {"service": "web"}},
+    )
+    baking = wait_phase(kube, ns, {"Baking", "RolledBack", "Failed"}, timeout=120)
+    assert baking["phase"] == "Baking", baking
+    switched = kube.get("Service", ns, "web")
+    assert switched is not None
+    assert switched["spec"]["selector"] == {"app": "web", "shakedown.dev/role": "green"}
+    assert len(live_pods(kube, ns, "app=web,shakedown.dev/role=green")) == 2
+    blue = kube.get("Deployment", ns, "web") or {}
+    assert blue["spec"]["replicas"] == 2 and blue["status"].get("readyReplicas") == 2, "blue kept"
+    final = wait_phase(kube, ns, {"RolledBack", "Succeeded", "Failed"}, timeout=120)
+    assert final["phase"] == "RolledBack", final
+    restored = kube.get("Service", ns, "web")
+    assert restored is not None
+    assert restored["spec"]["selector"] == {"app": "web"}
+    assert kube.get("Deployment", ns, "web-green") is None
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    assert (
+        blue["metadata"]["generation"]
+        == (kube.get("Deployment", ns, "web") or {})["metadata"]["generation"]
+    )
+
+
+def test_abort_during_bake_rolls_back(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str, kubeconfig: Path
+) -> None:
+    workload(kube, ns, busybox_image)
+    template_before = template_of(kube, ns)
+    rollout(kube, ns, message="v2", bake="5m", http=False)
+    wait_phase(kube, ns, {"Baking"}, timeout=120)
+    assert config_data(kube, ns)["MESSAGE"] == "v2"
+    result = shakedown("abort", "iro", "change", "-n", ns, kubeconfig=kubeconfig)
+    assert result.returncode == 0, result.stderr
+    final = wait_phase(kube, ns, {"RolledBack", "Succeeded", "Failed", "Aborted"}, timeout=120)
+    assert final["phase"] == "RolledBack", final
+    assert "abort" in final["rollbackReason"].lower(), final["rollbackReason"]
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    assert template_of(kube, ns) == template_before
+    assert deployment_ready(kube, ns, "web")
+
+
+def test_delete_midway_restores_production_and_removes_shadow(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    template_before = template_of(kube, ns)
+    rollout(kube, ns, message="v2", bake="5m", http=False)
+    baking = wait_phase(kube, ns, {"Baking"}, timeout=120)
+    shadow = baking["shadowNamespace"]
+    kube.delete("InfraRollout", ns, "change")
+    wait_for(lambda: kube.get("InfraRollout", ns, "change") is None, 120, "the InfraRollout gone")
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    assert template_of(kube, ns) == template_before
+    assert deployment_ready(kube, ns, "web")
+    gone = kube.get("Namespace", None, shadow)
+    assert gone is None or gone["metadata"].get("deletionTimestamp"), "shadow namespace removed"
+    assert not kube.list("Lease", ns), "locks released"
+
+
+def test_two_rollouts_on_one_deployment_never_interleave(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    rollout(kube, ns, name="first", message="v2", bake="15s", http=False)
+    wait_phase(
+        kube,
+        ns,
+        {"Snapshotting", "Shadowing", "SmokeTesting", "Shifting", "Baking"},
+        name="first",
+        timeout=60,
+    )
+    rollout(kube, ns, name="second", message="v3", bake="3s", http=False)
+    waiting = wait_for(
+        lambda: (
+            "first" in (status(kube, ns, "second").get("waitingFor") or "")
+            and status(kube, ns, "second")
+        ),
+        60,
+        "second to wait for first",
+    )
+    reconciling = next(c for c in waiting["conditions"] if c["type"] == "Reconciling")
+    assert reconciling["reason"] == "WaitingForLock" and "first" in reconciling["message"]
+    first = wait_phase(kube, ns, {"Succeeded", "RolledBack", "Failed"}, name="first", timeout=180)
+    assert first["phase"] == "Succeeded", first
+    second = wait_phase(kube, ns, {"Succeeded", "RolledBack", "Failed"}, name="second", timeout=180)
+    assert second["phase"] == "Succeeded", second
+    assert second["startedAt"] >= first["history"][0]["finishedAt"], (first, second)
+    assert config_data(kube, ns)["MESSAGE"] == "v3"
+
+
+def test_operator_killed_in_every_phase_resumes_without_repeating(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    generation_before = (kube.get("Deployment", ns, "web") or {})["metadata"]["generation"]
+    rollout(kube, ns, message="v2", fail_after=15, bake="60s", http=True)
+    killed_in: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        phase = status(kube, ns).get("phase")
+        if phase in ("RolledBack", "Succeeded", "Failed"):
+            break
+        if phase and phase not in killed_in:
+            iro_operator.kill()
+            killed_in.append(phase)
+            time.sleep(0.5)
+            iro_operator.start()
+        time.sleep(0.2)
+    final = wait_phase(kube, ns, {"RolledBack", "Succeeded", "Failed"}, timeout=120)
+    assert final["phase"] == "RolledBack", (final, killed_in)
+    for phase in ("Shadowing", "SmokeTesting", "Baking"):
+        assert phase in killed_in, killed_in
+    # One shift and one rollback: exactly two new Deployment generations, two ReplicaSets.
+    deployment = kube.get("Deployment", ns, "web") or {}
+    assert deployment["metadata"]["generation"] == generation_before + 2, killed_in
+    replica_sets = kube.list("ReplicaSet", ns, labels="app=web")
+    assert len(replica_sets) == 2, [r["metadata"]["name"] for r in replica_sets]
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    assert deployment_ready(kube, ns, "web")

@@ -17,6 +17,19 @@ from typing import Any
 
 from shakedown.planning.infrarollout.objects import parse_time
 
+#: Extra time a pod that was never Ready gets before NotReady counts against it.
+STARTUP_ALLOWANCE = 30.0
+#: Container states that will not fix themselves.
+FATAL_WAITING = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CrashLoopBackOff",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -37,6 +50,22 @@ def ready_condition(pod: Mapping[str, Any]) -> tuple[bool, datetime | None]:
                 condition.get("lastTransitionTime")
             )
     return False, parse_time(pod.get("metadata", {}).get("creationTimestamp"))
+
+
+def was_ready(pod: Mapping[str, Any], changed: datetime | None) -> bool:
+    """Whether a NotReady pod had been Ready: Ready flipped after its containers started.
+
+    A pod that never became Ready carries the Ready=False set when it was
+    initialized, before any container started.
+    """
+    if changed is None:
+        return False
+    started = [
+        parse_time(((s.get("state") or {}).get("running") or {}).get("startedAt"))
+        for s in (pod.get("status") or {}).get("containerStatuses") or []
+    ]
+    moments = [m for m in started if m is not None]
+    return bool(moments) and changed > max(moments)
 
 
 def restarts(pod: Mapping[str, Any]) -> int:
@@ -73,11 +102,25 @@ def judge_pods(
                 f"pod {name} restarted {count} times (rollback.maxRestarts is {max_restarts})",
                 observable_at=now,
             )
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in FATAL_WAITING:
+                return Verdict(
+                    True,
+                    str(waiting["reason"]),
+                    f"pod {name}: {waiting['reason']} {waiting.get('message', '')}".strip(),
+                    observable_at=now,
+                )
         ready, changed = ready_condition(pod)
         if ready:
             continue
-        not_ready_since = max(changed or since, since)
-        deadline = not_ready_since + timedelta(seconds=not_ready_for)
+        if was_ready(pod, changed):
+            not_ready_since = max(changed or since, since)
+            allowed = not_ready_for
+        else:  # still starting: judged only once it had a fair chance to become Ready
+            not_ready_since = max(created, since)
+            allowed = not_ready_for + STARTUP_ALLOWANCE
+        deadline = not_ready_since + timedelta(seconds=allowed)
         if now >= deadline:
             waited = (now - not_ready_since).total_seconds()
             return Verdict(

@@ -141,8 +141,16 @@ def observed_applied_hash(obj: Mapping[str, Any] | None) -> str | None:
 
 
 def is_applied(desired: Mapping[str, Any], observed: Mapping[str, Any] | None) -> bool:
-    """Whether ``observed`` is what shakedown wrote for ``desired`` (not twice)."""
-    return observed_applied_hash(observed) == applied_hash(desired)
+    """Whether ``observed`` already is ``desired``: shakedown wrote it, or it never changed.
+
+    The annotation covers what shakedown wrote (the server adds defaults, so the
+    content alone would never match); the content comparison covers objects
+    that are still exactly as snapshotted, which are then not touched at all.
+    """
+    if observed is None:
+        return False
+    wanted = applied_hash(desired)
+    return observed_applied_hash(observed) == wanted or applied_hash(observed) == wanted
 
 
 def with_applied_annotation(desired: Mapping[str, Any]) -> Obj:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType, InfraRolloutSpec
 from shakedown.planning.infrarollout.actions import RunCheck
-from shakedown.planning.infrarollout.bake import is_live, ready_since, restarts
+from shakedown.planning.infrarollout.bake import FATAL_WAITING, is_live, ready_since, restarts
 from shakedown.planning.infrarollout.change import ResolvedChange
 from shakedown.planning.infrarollout.objects import (
     WORKLOAD_KINDS,
@@ -29,16 +29,6 @@ from shakedown.planning.infrarollout.objects import (
 from shakedown.planning.infrarollout.progress import rollout_progress
 
 READY_CHECK = "ready"
-#: Container states that will not fix themselves: fail the smoke test at once.
-FATAL_WAITING = frozenset(
-    {
-        "ImagePullBackOff",
-        "ErrImageNeverPull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CrashLoopBackOff",
-    }
-)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,395 @@
+"""``make demo``: shakedown end to end on a real cluster, in a few minutes.
+
+The demo uses the cluster KUBECONFIG names, or starts the local one
+(``shakedown.localcluster``) and leaves it running for you to explore. It
+installs the CRDs, starts the operator as a subprocess (log kept under
+``.shakedown/demo/``), plays its scenes in a namespace of its own, prints a
+timeline of what happened (conditions and Events) and stops the operator.
+
+Scenes are pluggable: a module ``shakedown.demo.<name>`` listed in
+``SCENE_MODULES`` calls ``scene(...)`` at import time to register one or more
+``Scene`` values; a missing module is skipped, so adding a scene touches
+nothing else. ``basics`` (this module) shows the API itself: refused input,
+conditions on a valid object, Stalled with the field named, recovery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from shakedown import GROUP, VERSION
+
+REPO = Path(__file__).resolve().parents[3]
+STATE = REPO / ".shakedown" / "demo"
+NAMESPACE = "shakedown-demo"
+
+#: Modules under ``shakedown.demo`` that register scenes, in play order.
+SCENE_MODULES: tuple[str, ...] = ("imagerefresh", "infrarollout")
+
+Say = Callable[[str], None]
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass
+class Timeline:
+    """What happened, with times, for the summary at the end."""
+
+    started: float = field(default_factory=time.monotonic)
+    entries: list[tuple[float, str]] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.entries.append((time.monotonic() - self.started, text))
+        say(f"  [{self.entries[-1][0]:6.1f}s] {text}")
+
+
+@dataclass
+class Context:
+    """What a scene gets: the cluster, its namespace, and where to report."""
+
+    api: Any
+    """A ``kubernetes.client.ApiClient`` for the demo cluster."""
+    namespace: str
+    kubeconfig: Path
+    registry: str | None
+    """host:port of a registry the cluster pulls from (the local cluster's), if known."""
+    operator_log: Path
+    timeline: Timeline
+
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    def wait_for(
+        self,
+        probe: Callable[[], Any],
+        *,
+        timeout: float = 60,
+        interval: float = 0.5,
+        what: str = "condition",
+    ) -> Any:
+        """Poll ``probe`` until it returns something truthy; raise TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"{what} not reached within {timeout:.0f}s")
+
+    def conditions(self, plural: str, name: str) -> dict[str, dict[str, Any]]:
+        obj = self.custom().get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, name
+        )
+        return {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    title: str
+    play: Callable[[Context], None]
+
+
+SCENES: dict[str, Scene] = {}
+
+
+def scene(
+    name: str, title: str
+) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+    """Decorator registering a scene function under ``name``."""
+
+    def register(play: Callable[[Context], None]) -> Callable[[Context], None]:
+        SCENES[name] = Scene(name=name, title=title, play=play)
+        return play
+
+    return register
+
+
+def load_scenes() -> dict[str, Scene]:
+    for module in SCENE_MODULES:
+        try:
+            importlib.import_module(f"shakedown.demo.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"shakedown.demo.{module}":
+                raise
+    return SCENES
+
+
+# --------------------------------------------------------------------------- basics
+def _cir(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "image": "registry.ci.example.com/ci/unit-tests",
+        "source": {"configMap": {"name": "unit-tests-context"}},
+        "tests": [{"name": "smoke", "command": ["/bin/true"]}],
+        "suspend": True,
+    }
+    body.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ContainerImageRefresh",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+@scene("basics", "The API: refused input, conditions, Stalled naming the field")
+def basics(ctx: Context) -> None:
+    from kubernetes import dynamic
+    from kubernetes.client.exceptions import ApiException
+
+    custom = ctx.custom()
+    plural = "containerimagerefreshes"
+    dyn: Any = cast(Any, dynamic).DynamicClient(ctx.api)
+
+    # 1. Every example is accepted by the API server (a server-side dry run: the
+    #    examples point at registries and git servers that do not exist here).
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not doc:
+                continue
+            resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+            resource.create(body=doc, namespace=ctx.namespace, query_params=[("dryRun", "All")])
+        ctx.timeline.note(f"examples/{path.name}: accepted by the API server (dry run)")
+
+    # 2. Bad input is refused, and the message names the field.
+    broken = _cir("broken", tests=[{"name": "smoke", "timeout": "30 minutes"}])
+    try:
+        custom.create_namespaced_custom_object(GROUP, VERSION, ctx.namespace, plural, broken)
+    except ApiException as exc:
+        message = yaml.safe_load(exc.body or "{}").get("message", "")
+        ctx.timeline.note(f"refused by the API server: {message}")
+
+    # 3. A valid object gets kstatus conditions within seconds.
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, ctx.namespace, plural, _cir("unit-tests")
+    )
+    found = ctx.wait_for(
+        lambda: ctx.conditions(plural, "unit-tests"), timeout=30, what="conditions"
+    )
+    ready = found.get("Ready", {})
+    ctx.timeline.note(
+        f"cir/unit-tests: Ready={ready.get('status')} ({ready.get('reason')}): "
+        f"{ready.get('message')}"
+    )
+
+    # 4. A cron that parses but never fires: Stalled, with the field named.
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, ctx.namespace, plural, _cir("nightly", schedule="0 3 30 2 *")
+    )
+
+    def stalled() -> dict[str, Any] | None:
+        cond = ctx.conditions(plural, "nightly").get("Stalled", {})
+        return cond if cond.get("status") == "True" else None
+
+    cond = ctx.wait_for(stalled, timeout=30, what="Stalled on cir/nightly")
+    ctx.timeline.note(f"cir/nightly: Stalled ({cond['reason']}): {cond['message']}")
+
+    # 5. Fixing the field clears it.
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, ctx.namespace, plural, "nightly", {"spec": {"schedule": "0 3 * * *"}}
+    )
+
+    def recovered() -> dict[str, Any] | None:
+        cond = ctx.conditions(plural, "nightly").get("Stalled", {})
+        return cond if cond.get("status") == "False" else None
+
+    ctx.wait_for(recovered, timeout=30, what="Stalled=False on cir/nightly")
+    ctx.timeline.note("cir/nightly: schedule fixed -> Stalled=False")
+
+    from shakedown.cli.get import COLUMNS, render
+
+    items = custom.list_namespaced_custom_object(GROUP, VERSION, ctx.namespace, plural)["items"]
+    lines, _ = render(items, [c for c in COLUMNS["ContainerImageRefresh"] if not c.wide])
+    say(f"\n$ shakedown get cir -n {ctx.namespace}")
+    for line in lines:
+        say(line)
+
+
+# --------------------------------------------------------------------------- driver
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _cluster() -> Iterator[tuple[Path, str | None]]:
+    """(kubeconfig, registry): KUBECONFIG's cluster, or the local one (left running)."""
+    if os.environ.get("KUBECONFIG"):
+        yield Path(os.environ["KUBECONFIG"]), os.environ.get("REGISTRY")
+        return
+    from shakedown.localcluster import cluster
+    from shakedown.localcluster.layout import Layout
+
+    layout = Layout.default()
+    say("starting the local cluster (first time: builds Kubernetes from source; cached after)")
+    cluster.acquire(layout, say=lambda m: say(f"  {m}"))
+    try:
+        yield layout.kubeconfig, layout.network.registry
+    finally:
+        cluster.release(layout, stop=False, say=lambda m: None)
+        say("the local cluster keeps running: `make cluster-down` stops it")
+
+
+@contextlib.contextmanager
+def _operator(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shakedown",
+                "run",
+                "--namespace",
+                namespace,
+                "--metrics-port",
+                str(_free_port()),
+                "--metrics-address",
+                "127.0.0.1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        yield proc.pid
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _fresh_namespace(api: Any, name: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core: Any = client.CoreV1Api(api)
+    custom: Any = client.CustomObjectsApi(api)
+    try:
+        core.read_namespace(name)
+        exists = True
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        exists = False
+    if exists:
+        # Clear what an earlier demo left, keeping the namespace.
+        for plural in ("containerimagerefreshes", "infrarollouts"):
+            for obj in custom.list_namespaced_custom_object(GROUP, VERSION, name, plural)["items"]:
+                custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, name, plural, obj["metadata"]["name"]
+                )
+        core.delete_collection_namespaced_event(name)
+        return
+    core.create_namespace({"metadata": {"name": name, "labels": {"shakedown.dev/demo": "true"}}})
+
+
+def _print_timeline(api: Any, namespace: str, since: datetime) -> None:
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api)
+    events = core.list_namespaced_event(namespace).items
+    rows = []
+    for event in events:
+        when = event.last_timestamp or event.event_time or event.first_timestamp
+        if when is None or when < since:
+            continue
+        obj = f"{event.involved_object.kind.lower()}/{event.involved_object.name}"
+        rows.append((when, event.type, event.reason, obj, event.message or ""))
+    say(f"\nTimeline of Events (kubectl get events -n {namespace}):")
+    for when, kind, reason, obj, message in sorted(rows, key=lambda r: r[0]):
+        offset = (when - since).total_seconds()
+        say(f"  +{offset:5.0f}s  {kind:<7}  {reason:<16}  {obj:<40}  {message[:120]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shakedown.demo", description=__doc__)
+    parser.add_argument("--scene", action="append", help="play only these scenes (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the scenes and exit")
+    parser.add_argument("--namespace", default=NAMESPACE, help=f"namespace (default {NAMESPACE})")
+    args = parser.parse_args(argv)
+
+    scenes = load_scenes()
+    if args.list:
+        for item in scenes.values():
+            say(f"{item.name:<14} {item.title}")
+        return 0
+    chosen = [scenes[name] for name in args.scene] if args.scene else list(scenes.values())
+    unknown = set(args.scene or ()) - set(scenes)
+    if unknown:
+        say(f"shakedown demo: unknown scene(s) {', '.join(sorted(unknown))}; see --list")
+        return 2
+
+    from kubernetes import config
+
+    from shakedown.adapters import crds
+
+    try:
+        with _cluster() as (kubeconfig, registry):
+            api = cast(Any, config).new_client_from_config(config_file=str(kubeconfig))
+            say(f"cluster: {api.configuration.host}")
+            names = crds.install(api)
+            say(f"CRDs installed: {', '.join(names)}")
+            _fresh_namespace(api, args.namespace)
+            since = datetime.now(UTC).replace(microsecond=0)
+            log_path = STATE / f"operator-{secrets.token_hex(2)}.log"
+            timeline = Timeline()
+            with _operator(kubeconfig, args.namespace, log_path) as pid:
+                say(f"operator started (pid {pid}, log {log_path.relative_to(REPO)})")
+                ctx = Context(
+                    api=api,
+                    namespace=args.namespace,
+                    kubeconfig=kubeconfig,
+                    registry=registry,
+                    operator_log=log_path,
+                    timeline=timeline,
+                )
+                failed = []
+                for item in chosen:
+                    say(f"\n== {item.name}: {item.title}")
+                    try:
+                        item.play(ctx)
+                    except Exception as exc:  # a scene failing must not hide the others
+                        failed.append(item.name)
+                        timeline.note(f"scene {item.name} failed: {type(exc).__name__}: {exc}")
+            _print_timeline(api, args.namespace, since)
+            say(
+                f"\nObjects stay in namespace {args.namespace}: "
+                f"shakedown get cir -n {args.namespace}"
+            )
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        say(f"shakedown demo: {type(exc).__name__}: {exc}")
+        return 1
+    if failed:
+        say(f"scenes failed: {', '.join(failed)} (operator log: {log_path})")
+        return 1
+    return 0

@@ -1,0 +1,320 @@
+"""InfraRollout planner pieces: change, configuration hash, shadow copies, bake, locks, checks."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
+from shakedown.checks.condition import ConditionError, evaluate
+from shakedown.checks.prometheus import QueryError, values
+from shakedown.planning.infrarollout.bake import judge_pods
+from shakedown.planning.infrarollout.change import (
+    ChangeError,
+    ResolvedChange,
+    apply_change,
+    json_patch,
+    merge_patch,
+    strategic_merge,
+)
+from shakedown.planning.infrarollout.desired import desired_objects
+from shakedown.planning.infrarollout.locking import lease_name, plan_locks, plan_release
+from shakedown.planning.infrarollout.objects import (
+    CONFIG_HASH_ANNOTATION,
+    ObjKey,
+    config_refs,
+    is_applied,
+    with_applied_annotation,
+)
+from shakedown.planning.infrarollout.revision import ImageSource, check_revision
+from shakedown.planning.infrarollout.shadow import (
+    network_policy,
+    shadow_namespace_name,
+    shadow_objects,
+)
+from shakedown.planning.infrarollout.strategies.canary import canary_replicas
+
+from .infrarollout_world import NOW, deployment, pod, rollout_identity
+
+DEPLOY = ObjKey("Deployment", "web")
+CONFIG = ObjKey("ConfigMap", "web-config")
+
+
+def config(message: str = "v1") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "web-config"},
+        "data": {"MESSAGE": message},
+    }
+
+
+# --------------------------------------------------------------------------- change
+def test_merge_patch_follows_rfc7386() -> None:
+    assert merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": None, "e": 4}}) == {
+        "a": 1,
+        "b": {"d": 3, "e": 4},
+    }
+
+
+def test_json_patch_add_replace_remove_and_test() -> None:
+    doc = {"spec": {"containers": [{"name": "a", "image": "x"}]}}
+    out = json_patch(
+        doc,
+        [
+            {"op": "test", "path": "/spec/containers/0/name", "value": "a"},
+            {"op": "replace", "path": "/spec/containers/0/image", "value": "y"},
+            {"op": "add", "path": "/spec/containers/-", "value": {"name": "b"}},
+            {"op": "remove", "path": "/spec/containers/1"},
+        ],
+    )
+    assert out == {"spec": {"containers": [{"name": "a", "image": "y"}]}}
+    assert doc["spec"]["containers"][0]["image"] == "x", "the input is not modified"
+    with pytest.raises(ValueError, match="test failed"):
+        json_patch(doc, [{"op": "test", "path": "/spec/containers/0/name", "value": "z"}])
+
+
+def test_strategic_merge_merges_named_lists() -> None:
+    target = {"containers": [{"name": "a", "env": [{"name": "X", "value": "1"}]}, {"name": "b"}]}
+    patch = {"containers": [{"name": "a", "env": [{"name": "Y", "value": "2"}]}]}
+    out = strategic_merge(target, patch)
+    assert out["containers"][0]["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
+    assert out["containers"][1] == {"name": "b"}
+
+
+def test_images_apply_to_every_workload_with_the_container() -> None:
+    change = ResolvedChange(images=(("web", "reg/web@sha256:" + "a" * 64),))
+    out = apply_change(deployment(), DEPLOY, change)
+    assert out is not None
+    assert out["spec"]["template"]["spec"]["containers"][0]["image"].endswith("a" * 64)
+    assert apply_change(config(), CONFIG, change) == config(), "ConfigMaps have no images"
+
+
+def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
+    change = ResolvedChange(patches=((CONFIG, "json", [{"op": "remove", "path": "/data/NOPE"}]),))
+    with pytest.raises(ChangeError, match="ConfigMap/web-config"):
+        apply_change(config(), CONFIG, change)
+
+
+# --------------------------------------------------------------------------- configuration
+def test_a_configmap_change_rolls_the_workloads_that_use_it() -> None:
+    snapshot = {DEPLOY: deployment(), CONFIG: config()}
+    change = ResolvedChange(patches=((CONFIG, "merge", {"data": {"MESSAGE": "v2"}}),))
+    desired = desired_objects(snapshot, change, [DEPLOY, CONFIG])
+    template = desired[DEPLOY]["spec"]["template"]  # type: ignore[index]
+    first = template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+    other = ResolvedChange(patches=((CONFIG, "merge", {"data": {"MESSAGE": "v3"}}),))
+    second = desired_objects(snapshot, other, [DEPLOY, CONFIG])[DEPLOY]["spec"]["template"]  # type: ignore[index]
+    assert second["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] != first
+
+
+def test_an_image_only_change_adds_no_configuration_hash() -> None:
+    snapshot = {DEPLOY: deployment(), CONFIG: config()}
+    change = ResolvedChange(images=(("web", "reg/web:2"),))
+    desired = desired_objects(snapshot, change, [DEPLOY, CONFIG])
+    annotations = desired[DEPLOY]["spec"]["template"]["metadata"].get("annotations", {})  # type: ignore[index]
+    assert CONFIG_HASH_ANNOTATION not in annotations
+
+
+def test_config_refs_cover_volumes_env_and_envfrom() -> None:
+    obj = deployment()
+    spec = obj["spec"]["template"]["spec"]
+    spec["volumes"] = [{"name": "v", "secret": {"secretName": "tls"}}]
+    spec["containers"][0]["env"] = [
+        {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "other", "key": "k"}}}
+    ]
+    assert config_refs(obj) == {CONFIG, ObjKey("Secret", "tls"), ObjKey("ConfigMap", "other")}
+
+
+# --------------------------------------------------------------------------- shadow
+def test_shadow_copies_are_fitted_to_their_namespace() -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "uid": "u", "resourceVersion": "9"},
+        "spec": {
+            "clusterIP": "10.0.0.1",
+            "clusterIPs": ["10.0.0.1"],
+            "type": "NodePort",
+            "selector": {"app": "web"},
+            "ports": [{"port": 80, "nodePort": 30000}],
+        },
+    }
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "data": {}}
+    other = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls"}, "data": {}}
+    desired = {
+        DEPLOY: deployment(replicas=5),
+        ObjKey("Service", "web"): service,
+        ObjKey("Secret", "creds"): secret,
+        ObjKey("Secret", "tls"): other,
+    }
+    copies = shadow_objects(desired, who=rollout_identity(), replicas=1, copy_secrets=["creds"])
+    assert set(copies) == {DEPLOY, ObjKey("Service", "web"), ObjKey("Secret", "creds")}
+    assert copies[DEPLOY]["spec"]["replicas"] == 1
+    assert copies[DEPLOY]["metadata"]["labels"]["shakedown.dev/infrarollout"] == "change"
+    svc = copies[ObjKey("Service", "web")]
+    assert "clusterIP" not in svc["spec"] and svc["spec"]["type"] == "ClusterIP"
+    assert "nodePort" not in svc["spec"]["ports"][0]
+    assert "uid" not in svc["metadata"] and "resourceVersion" not in svc["metadata"]
+
+
+def test_shadow_namespace_names_fit_the_limit() -> None:
+    assert shadow_namespace_name("infra", "tasks", 4) == "infra-shadow-tasks-4"
+    long = shadow_namespace_name("n" * 40, "r" * 40, 12)
+    assert len(long) <= 63
+
+
+def test_isolation_denies_everything_but_the_namespace_and_dns() -> None:
+    policy = network_policy(rollout_identity())
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+
+
+# --------------------------------------------------------------------------- applied
+def test_applied_objects_are_recognised_and_untouched_ones_too() -> None:
+    desired = deployment()
+    live = with_applied_annotation(desired)
+    live["status"] = {"readyReplicas": 2}
+    live["spec"]["progressDeadlineSeconds"] = 600  # a server default
+    assert is_applied(desired, live)
+    assert is_applied(desired, {**desired, "metadata": {**desired["metadata"], "uid": "x"}})
+    changed = deployment(replicas=3)
+    assert not is_applied(changed, live)
+    assert not is_applied(desired, None)
+
+
+# --------------------------------------------------------------------------- bake
+def judge(pods: list[dict[str, Any]], now: datetime = NOW) -> Any:
+    return judge_pods(
+        pods, not_ready_for=10, max_restarts=2, since=NOW - timedelta(minutes=1), now=now
+    )
+
+
+def test_a_pod_that_was_ready_fails_after_not_ready_for() -> None:
+    failing = pod(
+        "a", ready=False, since=NOW - timedelta(seconds=4), started=NOW - timedelta(seconds=30)
+    )
+    verdict = judge([failing])
+    assert not verdict.failed
+    assert verdict.recheck_at == NOW + timedelta(seconds=6)
+    later = judge([failing], now=NOW + timedelta(seconds=6))
+    assert later.failed and later.reason == "NotReady"
+    assert later.observable_at == NOW + timedelta(seconds=6)
+
+
+def test_a_starting_pod_gets_an_allowance() -> None:
+    starting = pod(
+        "a",
+        ready=False,
+        since=NOW - timedelta(seconds=15),
+        started=NOW - timedelta(seconds=15),
+        created=NOW - timedelta(seconds=15),
+    )
+    assert not judge([starting]).failed
+    assert judge([starting], now=NOW + timedelta(seconds=30)).failed
+
+
+def test_restarts_beyond_the_limit_fail_only_for_pods_since_the_shift() -> None:
+    new = pod("new", restarts=3, created=NOW - timedelta(seconds=5))
+    old = pod("old", restarts=30, created=NOW - timedelta(days=3))
+    assert judge([new]).reason == "Restarts"
+    assert not judge([old]).failed
+
+
+def test_crash_loops_fail_at_once() -> None:
+    crashing = pod("c", ready=False, waiting="CrashLoopBackOff", created=NOW - timedelta(seconds=5))
+    assert judge([crashing]).reason == "CrashLoopBackOff"
+
+
+def test_terminating_pods_are_not_judged() -> None:
+    going = pod(
+        "g", ready=False, since=NOW - timedelta(minutes=5), started=NOW - timedelta(minutes=9)
+    )
+    going["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not judge([going]).failed
+
+
+# --------------------------------------------------------------------------- canary / locks
+@pytest.mark.parametrize(
+    ("total", "weight", "expected"),
+    [(4, 25, 1), (4, 50, 2), (3, 50, 2), (2, 1, 1), (5, 100, 5), (5, 0, 0)],
+)
+def test_canary_replicas(total: int, weight: int, expected: int) -> None:
+    assert canary_replicas(total, weight) == expected
+
+
+def test_locks_are_taken_in_one_order_and_a_holder_blocks() -> None:
+    keys = [DEPLOY, CONFIG]
+    first = plan_locks(keys, {}, me="ns/a/1", owner={})
+    assert [a.key for a in first.actions] == [CONFIG], "sorted: ConfigMap before Deployment"
+    blocked = plan_locks(keys, {CONFIG: "ns/a/1", DEPLOY: "ns/other/2"}, me="ns/a/1", owner={})
+    assert blocked.blocked_by == "InfraRollout other (holds Deployment/web)"
+    done = plan_locks(keys, {CONFIG: "ns/a/1", DEPLOY: "ns/a/1"}, me="ns/a/1", owner={})
+    assert done.held
+    release = plan_release({CONFIG: "ns/a/1", DEPLOY: "ns/other/2"}, me="ns/a/1")
+    assert [r.lease for r in release] == [lease_name(CONFIG)]
+
+
+# --------------------------------------------------------------------------- revisions
+def spec(**extra: Any) -> InfraRolloutSpec:
+    base: dict[str, Any] = {
+        "targets": [{"kind": "Deployment", "name": "web"}],
+        "change": {"images": [{"container": "web", "image": "reg/web:2"}]},
+    }
+    base.update(extra)
+    return InfraRolloutSpec.model_validate(base)
+
+
+def test_tuning_checks_does_not_start_a_revision_but_changing_the_change_does() -> None:
+    first = check_revision(spec(), None).wanted_hash
+    status = InfraRolloutStatus(change_hash=first, revision=1, phase="RolledBack")
+    assert not check_revision(spec(bake="1m", smokeTests={"readyFor": "5s"}), None).is_new(status)
+    other = spec(change={"images": [{"container": "web", "image": "reg/web:3"}]})
+    assert check_revision(other, None).is_new(status)
+
+
+def test_a_promotion_behind_image_from_starts_a_revision() -> None:
+    chained = spec(change={}, imageFrom={"containerImageRefresh": "web-image", "container": "web"})
+    waiting = check_revision(chained, ImageSource("reg/web", None))
+    assert waiting.wanted_hash is None and "has not promoted" in (waiting.waiting_for or "")
+    one = check_revision(chained, ImageSource("reg/web", "sha256:" + "1" * 64)).wanted_hash
+    two = check_revision(chained, ImageSource("reg/web", "sha256:" + "2" * 64)).wanted_hash
+    assert one and two and one != two
+
+
+# --------------------------------------------------------------------------- conditions / metrics
+@pytest.mark.parametrize(
+    ("text", "result", "expected"),
+    [
+        ("result < 0.05", 0.01, True),
+        ("result < 0.05", 0.5, False),
+        ("result >= 1 and result <= 3", 2.0, True),
+        ("len(result) == 2 and result[1] > 1", [0.0, 2.0], True),
+        ("not isnan(result)", math.nan, False),
+    ],
+)
+def test_success_conditions(text: str, result: Any, expected: bool) -> None:
+    assert evaluate(text, result) is expected
+
+
+@pytest.mark.parametrize(
+    "text", ["__import__('os').system('true')", "result.__class__", "open('/etc/passwd')", "x < 1"]
+)
+def test_success_conditions_refuse_code(text: str) -> None:
+    with pytest.raises(ConditionError):
+        evaluate(text, 1.0)
+
+
+def test_prometheus_values() -> None:
+    assert values({"resultType": "scalar", "result": [1, "0.5"]}) == 0.5
+    vector = {"resultType": "vector", "result": [{"metric": {}, "value": [1, "3"]}]}
+    assert values(vector) == 3.0
+    with pytest.raises(QueryError, match="no samples"):
+        values({"resultType": "vector", "result": []})
+
+
+def test_now_is_timezone_aware() -> None:
+    assert NOW.tzinfo is UTC

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -328,7 +329,7 @@ def debootstrap_rootfs(
             for entry in (root / junk).glob("*"):
                 if entry.is_file():
                     entry.unlink()
-        partial = tarball.with_suffix(".partial")
+        partial = tarball.with_suffix(f".partial-{os.getpid()}")
         subprocess.run(
             ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(partial), "."],
             check=True,

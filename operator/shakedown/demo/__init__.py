@@ -286,29 +286,55 @@ def _operator(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]
                 proc.wait()
 
 
-def _fresh_namespace(api: Any, name: str) -> None:
+def _ensure_namespace(api: Any, name: str) -> None:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     core: Any = client.CoreV1Api(api)
-    custom: Any = client.CustomObjectsApi(api)
     try:
         core.read_namespace(name)
-        exists = True
     except ApiException as exc:
         if exc.status != 404:
             raise
-        exists = False
-    if exists:
-        # Clear what an earlier demo left, keeping the namespace.
-        for plural in ("containerimagerefreshes", "infrarollouts"):
-            for obj in custom.list_namespaced_custom_object(GROUP, VERSION, name, plural)["items"]:
-                custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, name, plural, obj["metadata"]["name"]
-                )
-        core.delete_collection_namespaced_event(name)
+        core.create_namespace(
+            {"metadata": {"name": name, "labels": {"shakedown.dev/demo": "true"}}}
+        )
+
+
+def _clear_namespace(api: Any, name: str, *, timeout: float = 90) -> None:
+    """Delete what an earlier demo left (the running operator finalizes it), keep the namespace.
+
+    Objects still there after ``timeout`` lose their finalizers, so the demo can go on.
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    custom: Any = client.CustomObjectsApi(api)
+    plurals = ("containerimagerefreshes", "infrarollouts")
+
+    def remaining() -> list[tuple[str, str]]:
+        return [
+            (plural, obj["metadata"]["name"])
+            for plural in plurals
+            for obj in custom.list_namespaced_custom_object(GROUP, VERSION, name, plural)["items"]
+        ]
+
+    left = remaining()
+    if not left:
         return
-    core.create_namespace({"metadata": {"name": name, "labels": {"shakedown.dev/demo": "true"}}})
+    say(f"clearing {len(left)} object(s) an earlier demo left in {name}")
+    for plural, obj_name in left:
+        with contextlib.suppress(ApiException):
+            custom.delete_namespaced_custom_object(GROUP, VERSION, name, plural, obj_name)
+    deadline = time.monotonic() + timeout
+    while remaining() and time.monotonic() < deadline:
+        time.sleep(1)
+    for plural, obj_name in remaining():
+        with contextlib.suppress(ApiException):
+            custom.patch_namespaced_custom_object(
+                GROUP, VERSION, name, plural, obj_name, {"metadata": {"finalizers": None}}
+            )
+    client.CoreV1Api(api).delete_collection_namespaced_event(name)
 
 
 def _print_timeline(api: Any, namespace: str, since: datetime) -> None:
@@ -357,12 +383,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"cluster: {api.configuration.host}")
             names = crds.install(api)
             say(f"CRDs installed: {', '.join(names)}")
-            _fresh_namespace(api, args.namespace)
-            since = datetime.now(UTC).replace(microsecond=0)
+            _ensure_namespace(api, args.namespace)
             log_path = STATE / f"operator-{secrets.token_hex(2)}.log"
-            timeline = Timeline()
             with _operator(kubeconfig, args.namespace, log_path) as pid:
                 say(f"operator started (pid {pid}, log {log_path.relative_to(REPO)})")
+                _clear_namespace(api, args.namespace)
+                since = datetime.now(UTC).replace(microsecond=0)
+                timeline = Timeline()
                 ctx = Context(
                     api=api,
                     namespace=args.namespace,

@@ -7,4 +7,6 @@ part of the project it serves) and are loaded here as plugins.
 pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.operator",
+    "tests.fixtures.gitserver",
+    "tests.fixtures.imagerefresh",
 ]

@@ -207,3 +207,15 @@ def test_a_run_in_flight_finishes_when_suspended() -> None:
 def test_invalid_cron_is_reported(expression: str) -> None:
     with pytest.raises(ValueError, match=r"spec\.schedule"):
         next_fire_time(expression, "UTC", NOW)
+
+
+def test_the_poll_resolving_a_starting_run_does_not_queue_another() -> None:
+    spec = make_spec()
+    status = _idle(spec, observed={"sourceRevision": "old"})
+    p = step(spec, status, observe(0, run_requested="go"))
+    assert p.status.current_run is not None
+    p = step(spec, p.status, observe(1, run_requested="go", polled=True, source_revision="new"))
+    assert p.status.pending_triggers == []
+    assert p.status.current_run is not None
+    assert p.status.current_run.source_revision == "new"
+    assert p.status.observed is not None and p.status.observed.source_revision == "new"

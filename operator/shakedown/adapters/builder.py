@@ -180,10 +180,12 @@ def build_job(
     build_args: list[str] = []
     for key, value in sorted(source.build_args.items()):
         build_args += ["--build-arg", f"{key}={value}"]
+    builder = image or builder_image()
     container = {
         "name": "build",
-        "image": image or builder_image(),
-        "imagePullPolicy": "IfNotPresent",
+        "image": builder,
+        # A tag may have moved to a newer builder; a digest never changes.
+        "imagePullPolicy": "IfNotPresent" if "@sha256:" in builder else "Always",
         "command": ["/bin/sh", "-c", BUILD_SCRIPT, "shakedown-build", *build_args],
         "env": env,
         "volumeMounts": mounts,

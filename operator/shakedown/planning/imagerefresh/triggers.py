@@ -30,6 +30,7 @@ from shakedown.api.imagerefresh import (
     ContainerImageRefreshStatus,
     ObservedInputs,
     PendingTrigger,
+    RunPhase,
     RunTrigger,
 )
 from shakedown.planning.imagerefresh.observed import Observation
@@ -136,9 +137,13 @@ def detect(
 
     # Polled inputs: source revision and base images.
     observed = status.observed or ObservedInputs()
+    # A poll made to resolve the inputs of the run about to start is what that
+    # run builds: it moves the memory forward but does not ask for another run.
+    resolving = status.current_run is not None and status.current_run.phase == RunPhase.PENDING
     if obs.polled and not obs.poll_error:
         if (
-            spec.triggers.source
+            not resolving
+            and spec.triggers.source
             and obs.source_revision is not None
             and observed.source_revision is not None
             and obs.source_revision != observed.source_revision
@@ -156,7 +161,7 @@ def detect(
             for ref, digest in observed.base_image_digests.items()
             if ref in obs.base_image_digests and obs.base_image_digests[ref] != digest
         ]
-        if spec.triggers.base_image and changed:
+        if spec.triggers.base_image and changed and not resolving:
             fired.append(
                 PendingTrigger(
                     trigger=RunTrigger.BASE_IMAGE,

@@ -153,6 +153,33 @@ def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
     if healthy(layout):
         say("local cluster already running and healthy")
         return None
+    states = component_states(layout)
+    if all(states.values()) and layout.kubeconfig.exists():
+        # Every process runs: a slow check under load is no reason to wipe a
+        # cluster that others may be using. Give it time; refuse rather than restart.
+        say("local cluster running but not healthy yet; waiting up to 60s")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if healthy(layout):
+                say("local cluster already running and healthy")
+                return None
+            time.sleep(1)
+        failing = [
+            name
+            for name, ok in (
+                ("/readyz", api.readyz(layout)),
+                ("node Ready", api.node_ready(layout)),
+                ("registry", api.registry_up(layout)),
+            )
+            if not ok
+        ]
+        raise ClusterError(
+            f"the local cluster runs but is not healthy ({', '.join(failing)} failing); read "
+            f"{layout.logs}/, or restart it with 'make cluster-down && make cluster'"
+        )
+    if any(states.values()):
+        dead = [name for name, alive in states.items() if not alive]
+        say(f"local cluster is broken ({', '.join(dead)} not running); restarting it")
     if foreign_network(layout):
         raise ClusterError(
             f"interface {layout.network.node_interface} ({layout.network.node_ip}) belongs to "

@@ -264,7 +264,7 @@ def _operator(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]
                 "shakedown",
                 "run",
                 "--namespace",
-                namespace,
+                f"{namespace}*",  # the namespace and its InfraRollouts' shadow namespaces
                 "--metrics-port",
                 str(_free_port()),
                 "--metrics-address",

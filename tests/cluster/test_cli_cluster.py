@@ -157,3 +157,32 @@ def test_promote_and_abort_set_annotations_only(
     after = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "infrarollouts", "tasks")
     assert after["metadata"]["generation"] == created["metadata"]["generation"]
     assert after["spec"] == created["spec"]
+
+
+def test_watch_prints_a_row_per_change(
+    kubeconfig: Path, k8s_api: ApiClient, crds: list[str], namespace: str
+) -> None:
+    create_cir(k8s_api, namespace, "unit-tests")
+    proc = subprocess.Popen(
+        [str(SHAKEDOWN), "get", "cir", "-n", namespace, "--watch"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("NAME")
+        assert proc.stdout.readline().startswith("unit-tests")
+        client.CustomObjectsApi(k8s_api).patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "containerimagerefreshes",
+            "unit-tests",
+            {"spec": {"tag": "stable"}},
+        )
+        changed = proc.stdout.readline().split()
+        assert changed[:2] == ["unit-tests", "stable"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -258,6 +258,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     kwargs: dict[str, Any] = {}
     if args.name:
         kwargs["field_selector"] = f"metadata.name={args.name}"
+    # Start after what was printed, so only changes follow the table (like kubectl -w).
+    listed = (
+        api.list_cluster_custom_object(GROUP, VERSION, spec.plural, limit=1)
+        if namespace is None
+        else api.list_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, limit=1)
+    )
+    kwargs["resource_version"] = listed["metadata"]["resourceVersion"]
     list_fn: Any = (
         api.list_cluster_custom_object
         if namespace is None

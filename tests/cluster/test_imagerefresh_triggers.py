@@ -1,0 +1,190 @@
+"""What starts a ContainerImageRefresh run, end to end: Git source changes, base image
+changes, the schedule, manual requests, suspend; and rollback to a promoted digest.
+
+The Git repository is served by the test (``git http-backend``) on the cluster's
+host address, so the build pods really clone it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fixtures.gitserver import GitServer
+from tests.fixtures.imagerefresh import Refreshes
+
+pytestmark = pytest.mark.cluster
+
+
+def _message_image(base: str) -> str:
+    return f"FROM {base}\nCOPY message /message\n"
+
+
+def _condition(status: dict, type_: str) -> dict:  # type: ignore[type-arg]
+    return {c["type"]: c for c in status.get("conditions", [])}[type_]
+
+
+def test_git_source_change_builds_the_new_commit_and_rollback_returns(
+    refreshes: Refreshes, registry: str, git_server: GitServer
+) -> None:
+    r = refreshes
+    repo = git_server.create_repo(
+        f"{r.namespace}-app",
+        {
+            "images/app/Containerfile": _message_image(f"{registry}/shakedown/busybox:latest"),
+            "images/app/message": "from commit A\n",
+            "README": "not in the context\n",
+        },
+    )
+    first = repo.head()
+    r.create(
+        "app",
+        {
+            "image": r.image("app"),
+            "source": {
+                "git": {"url": repo.url, "revision": "main", "contextDir": "images/app"},
+            },
+            "triggers": {"source": True, "baseImage": False, "pollInterval": "10s"},
+            "tests": [{"name": "reads", "command": ["cat", "/message"], "timeout": "1m"}],
+        },
+    )
+    status = r.wait_run("app", "1")
+    run1 = status["lastRun"]
+    assert run1["phase"] == "Succeeded", run1
+    assert run1["sourceRevision"] == first
+    digest1 = run1["candidateDigest"]
+
+    second = repo.commit({"images/app/message": "from commit B\n"}, "B")
+    status = r.wait_run("app", "2", timeout=120)
+    run2 = status["lastRun"]
+    assert (run2["phase"], run2["trigger"], run2["sourceRevision"]) == (
+        "Succeeded",
+        "Source",
+        second,
+    )
+    digest2 = run2["candidateDigest"]
+    assert r.tag_digest("app", "latest") == digest2
+    log, _ = r.run_pod("consumer-b", f"{r.image('app')}:latest", ["cat", "/message"])
+    assert log.strip() == "from commit B"
+    assert [h["digest"] for h in status["history"]] == [digest2, digest1]
+
+    # Rollback to a digest in history: the tag moves back without a build.
+    jobs_before = len(r.jobs("app"))
+    r.annotate("app", "shakedown.dev/rollback-to", digest1)
+    r.wait_for("tag back at run 1", lambda: r.tag_digest("app", "latest") == digest1, 30)
+    status = r.wait_for(
+        "Rollback condition",
+        lambda: (s := r.status("app")).get("promotedDigest") == digest1 and s,
+        30,
+    )
+    rollback = _condition(status, "Rollback")
+    assert (rollback["status"], rollback["reason"]) == ("True", "RolledBack")
+    assert len(r.jobs("app")) == jobs_before == 0
+    assert status["lastRun"]["id"] == "2"  # no run was started for it
+    log, _ = r.run_pod("consumer-a", f"{r.image('app')}:latest", ["cat", "/message"])
+    assert log.strip() == "from commit A"
+
+    # A digest that was never promoted here is refused, and the tag stays.
+    unknown = "sha256:" + "0" * 64
+    r.annotate("app", "shakedown.dev/rollback-to", unknown)
+    status = r.wait_for(
+        "refusal",
+        lambda: (s := r.status("app")).get("handledRollbackTo") == unknown and s,
+        30,
+    )
+    rollback = _condition(status, "Rollback")
+    assert (rollback["status"], rollback["reason"]) == ("False", "DigestNotInHistory")
+    assert unknown in rollback["message"] and digest1[:19] in rollback["message"]
+    assert r.tag_digest("app", "latest") == digest1
+    assert "RollbackRefused" in r.event_reasons("app")
+
+
+def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, registry: str) -> None:
+    r = refreshes
+    # "base" is itself refreshed by shakedown; "app" builds FROM base's tag.
+    r.config_map(
+        "base",
+        {
+            "Containerfile": _message_image(f"{registry}/shakedown/busybox:latest"),
+            "message": "base\n",
+        },
+    )
+    r.config_map(
+        "app", {"Containerfile": _message_image(f"{r.image('base')}:latest"), "message": "app\n"}
+    )
+    tests = [{"name": "reads", "command": ["cat", "/message"], "timeout": "1m"}]
+    r.create(
+        "sched",
+        {
+            "image": r.image("sched"),
+            "source": {"configMap": {"name": "app"}},
+            "schedule": "* * * * *",
+            "timeZone": "Europe/Berlin",
+            "triggers": {"source": False, "baseImage": False},
+            "tests": tests,
+            "promote": False,
+        },
+    )
+    r.create(
+        "idle",
+        {
+            "image": r.image("idle"),
+            "source": {"configMap": {"name": "app"}},
+            "tests": tests,
+            "suspend": True,
+        },
+    )
+    r.create(
+        "base",
+        {"image": r.image("base"), "source": {"configMap": {"name": "base"}}, "tests": tests},
+    )
+    base1 = r.wait_run("base", "1")["lastRun"]["candidateDigest"]
+    r.create(
+        "app",
+        {
+            "image": r.image("app"),
+            "source": {"configMap": {"name": "app"}},
+            "triggers": {"baseImage": True, "source": False, "pollInterval": "10s"},
+            "tests": tests,
+        },
+    )
+    status = r.wait_run("app", "1")
+    assert status["lastRun"]["phase"] == "Succeeded"
+    assert status["observed"]["baseImageDigests"] == {f"{r.image('base')}:latest": base1}
+
+    # A new base digest (a manual run of "base") starts exactly one run of "app".
+    r.annotate("base", "shakedown.dev/run-requested", "bump")
+    run = r.wait_run("base", "2")["lastRun"]
+    assert (run["phase"], run["trigger"]) == ("Succeeded", "Manual")
+    base2 = run["candidateDigest"]
+    status = r.wait_run("app", "2", timeout=90)
+    assert status["lastRun"]["trigger"] == "BaseImage"
+    assert status["observed"]["baseImageDigests"] == {f"{r.image('base')}:latest": base2}
+    time.sleep(12)  # one more poll interval: nothing new
+    assert r.status("app")["lastRun"]["id"] == "2"
+
+    # The schedule fires (every minute, read in Europe/Berlin).
+    status = r.status("sched")
+    assert status.get("nextRunAt")
+    run_ids = {run["id"]: run for run in [status.get("lastRun") or {}]}
+    deadline = time.monotonic() + 100
+    while time.monotonic() < deadline:
+        status = r.status("sched")
+        runs = [status.get("lastRun") or {}, *(status.get("recentRuns") or [])]
+        scheduled = [x for x in runs if x.get("trigger") == "Schedule" and x.get("finishedAt")]
+        if scheduled:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"no scheduled run: {run_ids} {status}")
+    assert scheduled[0]["phase"] == "Validated"
+
+    # Suspended: nothing ran, and a manual request is not acted on.
+    r.annotate("idle", "shakedown.dev/run-requested", "now")
+    status = r.wait_for(
+        "request seen", lambda: (s := r.status("idle")).get("handledRunRequest") == "now" and s, 30
+    )
+    assert "Suspended" in r.event_reasons("idle")
+    assert not status.get("lastRun") and not r.jobs("idle")
+    assert _condition(status, "Suspended")["status"] == "True"

@@ -50,6 +50,7 @@ HOST_DIRS: tuple[str, ...] = (
     "/run/netns",
     "/var/log/containers",
     "/var/log/pods",
+    "/var/lib/kubelet",  # the kubelet's device-plugin socket directory is fixed
 )
 
 CHAIN_PREFIXES: tuple[str, ...] = ("KUBE-", "CNI-", "SHAKEDOWN-")

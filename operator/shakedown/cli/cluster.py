@@ -73,6 +73,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {'/readyz':<24} {'ok' if state.readyz else 'no'}")
         print(f"  {'node Ready':<24} {'yes' if state.node_ready else 'no'}")
         print(f"  {'registry':<24} {layout.network.registry if state.registry else 'down'}")
+        print(
+            f"  {'cluster DNS':<24} {layout.network.dns_service_ip if state.dns else 'not ready'}"
+        )
         print(f"  {'memory (RSS sum)':<24} {state.rss_mib:.0f} MiB")
         verdict = (
             "healthy"

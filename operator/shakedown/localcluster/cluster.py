@@ -487,6 +487,7 @@ class Status:
     readyz: bool
     node_ready: bool
     registry: bool
+    dns: bool
     rss_mib: float
 
     @property
@@ -510,6 +511,7 @@ def status(layout: Layout) -> Status:
         readyz=up_now and api.readyz(layout),
         node_ready=up_now and api.node_ready(layout),
         registry=api.registry_up(layout),
+        dns=up_now and dns.ready(layout),
         rss_mib=memory_kib(layout) / 1024,
     )
 

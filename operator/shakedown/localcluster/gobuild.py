@@ -9,12 +9,14 @@ makes a rebuild after a flag change a relink only.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from shakedown.localcluster.errors import ClusterError
@@ -89,8 +91,25 @@ def _run_go(args: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None
     raise ClusterError(f"go build failed: {last[:240]}; full log: {log}")
 
 
+@contextlib.contextmanager
+def _build_lock(layout: Layout) -> Iterator[None]:
+    """One ``go build`` into the cache at a time (several clusters may start at once)."""
+    layout.cache.mkdir(parents=True, exist_ok=True)
+    with (layout.cache / ".build.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_kube(layout: Layout, *, say: Callable[[str], None] = print) -> None:
     """Build etcd and the Kubernetes commands into ``layout.kube_bin`` if not there yet."""
+    with _build_lock(layout):
+        _build_kube(layout, say=say)
+
+
+def _build_kube(layout: Layout, *, say: Callable[[str], None]) -> None:
     version = layout.kube_version
     moddir = layout.kube_module_dir
     ldflags = kube_ldflags(version)
@@ -134,6 +153,11 @@ def build_static(
     layout: Layout, name: str, moddir: Path, *, say: Callable[[str], None] = print
 ) -> Path:
     """Build the single static command of the Go module in ``moddir``; return its path."""
+    with _build_lock(layout):
+        return _build_static(layout, name, moddir, say=say)
+
+
+def _build_static(layout: Layout, name: str, moddir: Path, *, say: Callable[[str], None]) -> Path:
     inputs = sorted(p for p in moddir.rglob("*") if p.is_file())
     stamp = _stamp(inputs, "CGO_ENABLED=0 -s -w")
     out_dir = layout.cache / "bin" / name / stamp[:16]

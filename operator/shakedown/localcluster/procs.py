@@ -20,6 +20,9 @@ from pathlib import Path
 
 from shakedown.localcluster.errors import ClusterError
 
+#: A component's log is rotated (one old generation kept) when it starts beyond this size.
+MAX_LOG_BYTES = 64 << 20
+
 
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot, or None when it is gone."""
@@ -94,6 +97,8 @@ def start(
     pids.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
+    if log.exists() and log.stat().st_size > MAX_LOG_BYTES:
+        log.replace(log.with_suffix(".log.1"))  # keep one previous generation
     with log.open("ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(args)}\n".encode())
         out.flush()

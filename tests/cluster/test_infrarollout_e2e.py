@@ -49,11 +49,14 @@ class Operator:
     probe_image: str
     proc: subprocess.Popen[bytes] | None = None
     logs: list[Path] = field(default_factory=list)
+    metrics_url: str = ""
 
     def start(self) -> None:
         log_path = self.log_dir / f"operator-{len(self.logs)}.log"
         self.logs.append(log_path)
         liveness = free_port()
+        metrics = free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -68,7 +71,7 @@ class Operator:
                     "--namespace",
                     f"{PREFIX}-*",
                     "--metrics-port",
-                    str(free_port()),
+                    str(metrics),
                     "--metrics-address",
                     "127.0.0.1",
                     "--liveness",

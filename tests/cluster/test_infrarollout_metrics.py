@@ -1,0 +1,194 @@
+"""InfraRollout metric smoke checks against a real Prometheus (Debian's package).
+
+Prometheus runs on 127.0.0.1 (the operator queries it from the host) and
+scrapes a metrics file this test controls, served over HTTP on loopback. A
+query whose value meets ``successCondition`` for ``count`` measurements lets
+the rollout through; one that does not fails it before production is touched.
+The operator's own metrics are checked too: revisions by result and phase
+durations.
+"""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shakedown.adapters.workloads import Kube
+from shakedown.localcluster import packages
+from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
+    Operator,
+    config_data,
+    iro_operator,
+    kube,
+    ns,
+    rollout,
+    wait_for,
+    wait_phase,
+    workload,
+)
+from tests.fixtures.operator import free_port
+
+pytestmark = pytest.mark.cluster
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+class MetricsFile:
+    """A metrics page whose value the test sets; served on 127.0.0.1."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "metrics"
+        self.set(0.0)
+        handler = self._handler()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        path = self.path
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        return Handler
+
+    def set(self, error_ratio: float) -> None:
+        self.path.write_text(
+            f'# TYPE web_error_ratio gauge\nweb_error_ratio{{service="web"}} {error_ratio}\n'
+        )
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MetricsFile]]:
+    """(Prometheus URL, the metrics file it scrapes every second)."""
+    packages.ensure({"prometheus": PROMETHEUS}, say=print)
+    assert shutil.which(PROMETHEUS) or Path(PROMETHEUS).exists()
+    work = tmp_path_factory.mktemp("prometheus")
+    metrics = MetricsFile(work)
+    port = free_port()
+    config = work / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "- job_name: web\n"
+        f"  static_configs: [{{targets: ['127.0.0.1:{metrics.port}']}}]\n"
+    )
+    log = (work / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (work / "prometheus.log").read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/query?query=up", timeout=2) as r:
+                    if b'"value"' in r.read():
+                        break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise TimeoutError("Prometheus did not scrape its target in 60s")
+        yield url, metrics
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        metrics.server.shutdown()
+        log.close()
+
+
+def metric_check(url: str) -> dict[str, Any]:
+    return {
+        "smokeTests": {
+            "readyFor": "2s",
+            "metrics": [
+                {
+                    "name": "errors",
+                    "prometheus": {"address": url, "query": 'web_error_ratio{service="web"}'},
+                    "successCondition": "result < 0.05",
+                    "interval": "1s",
+                    "count": 3,
+                    "failureLimit": 0,
+                }
+            ],
+        }
+    }
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text: str = response.read().decode()
+        return text
+
+
+def test_metric_check_passes_on_good_numbers(
+    iro_operator: Operator,  # noqa: F811
+    kube: Kube,  # noqa: F811
+    ns: str,  # noqa: F811
+    busybox_image: str,
+    prometheus: tuple[str, MetricsFile],
+) -> None:
+    url, metrics = prometheus
+    metrics.set(0.01)
+    time.sleep(2)
+    workload(kube, ns, busybox_image)
+    rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "Succeeded", final
+    errors = next(c for c in final["checks"] if c["name"] == "errors")
+    assert errors["phase"] == "Passed" and errors["successes"] == 3, errors
+    assert "0.01" in errors["message"]
+
+
+def test_metric_check_failure_stops_the_rollout_before_production(
+    iro_operator: Operator,  # noqa: F811
+    kube: Kube,  # noqa: F811
+    ns: str,  # noqa: F811
+    busybox_image: str,
+    prometheus: tuple[str, MetricsFile],
+) -> None:
+    url, metrics = prometheus
+    metrics.set(0.5)
+    time.sleep(2)
+    workload(kube, ns, busybox_image)
+    rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "Failed", final
+    assert "errors" in final["message"] and "0.5" in final["message"], final["message"]
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    assert not final.get("shiftStarted")
+    # The operator's own metrics count the revisions by result.
+    text = scrape(iro_operator.metrics_url)
+    assert 'shakedown_infrarollout_revisions_total{result="Failed"}' in text
+    assert 'shakedown_infrarollout_phase_duration_seconds_count{phase="SmokeTesting"}' in text

@@ -286,3 +286,36 @@ def test_a_new_change_after_a_rollback_starts_the_next_revision() -> None:
     assert final.revision == 2 and final.phase is RolloutPhase.SUCCEEDED
     assert [h.revision for h in final.history] == [2, 1]
     assert world.get(CONFIG) is not None and configmap("v3")["data"] == world.get(CONFIG)["data"]  # type: ignore[index]
+
+
+def test_a_production_metric_check_failing_during_the_bake_rolls_back() -> None:
+    metric = {
+        "name": "errors",
+        "prometheus": {"address": "http://127.0.0.1:9090", "query": "errors"},
+        "successCondition": "result < 0.05",
+        "interval": "1s",
+        "count": 30,
+    }
+    world = World.default({"rollback": {"notReadyFor": "10s", "metrics": [metric]}})
+    asked: list[RunCheck] = []
+
+    def results(check: RunCheck) -> CheckOutcome | None:
+        asked.append(check)
+        if check.namespace != NS:
+            return CheckOutcome(True, "ok")
+        if (
+            world.status.phase is RolloutPhase.BAKING
+            and world.now >= world.status.phase_started_at + timedelta(seconds=5)
+        ):  # type: ignore[operator]
+            return CheckOutcome(False, "result 0.5 fails result < 0.05", failures=1)
+        return None
+
+    world.check_results = results
+    final = world.run(until=DONE)
+    assert final.phase is RolloutPhase.ROLLED_BACK, final.message
+    assert final.rollback_reason and final.rollback_reason.startswith("MetricCheckFailed")
+    production = [c for c in asked if c.namespace == NS]
+    assert production and production[0].name == "production-errors"
+    check = next(c for c in final.checks if c.name == "production-errors")
+    assert check.phase.value == "Failed"
+    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]

@@ -226,7 +226,8 @@ class RolloutRunner:
         observed = await asyncio.to_thread(self._observe, body, spec, status, gone)
         now = self.clock()
         decision = plan(spec, status, observed, now)
-        self.checks.cancel_other_than(decision.status.revision)
+        running = decision.status.revision if not decision.status.phase.finished else None
+        self.checks.cancel_other_than(running)
         await self._record(body, status, decision, now)
         await self._act(decision, observed, spec)
         return decision

@@ -341,6 +341,11 @@ class Rollback(ApiModel):
     """A production pod not Ready this long counts as a failure."""
     max_restarts: Annotated[int, Field(ge=0, le=1000)] = 2
     """More container restarts than this (since the shift) count as a failure."""
+    metrics: Annotated[
+        list[MetricCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
+    ] = Field(default_factory=list)
+    """Metric checks judged against production from the shift to the end of the bake
+    (``{{namespace}}`` in the query is the production namespace); a failure rolls back."""
 
 
 _WORKLOAD_RULE = "self.targets.exists(t, t.kind in ['Deployment', 'StatefulSet', 'DaemonSet'])"

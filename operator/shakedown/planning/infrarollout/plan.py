@@ -24,6 +24,7 @@ from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import (
     CheckPhase,
     CheckStatus,
+    CheckType,
     InfraRolloutSpec,
     InfraRolloutStatus,
     ResolvedImage,
@@ -41,6 +42,7 @@ from shakedown.planning.infrarollout.actions import (
     DeleteNamespace,
     EnsureNamespace,
     EventNote,
+    RunCheck,
     StoreSnapshot,
 )
 from shakedown.planning.infrarollout.bake import Verdict, judge_pods
@@ -638,11 +640,64 @@ def _judge(
     )
     if not verdict.failed:
         step.wake(verdict.recheck_at)
+        verdict = _production_metrics(spec, observed, step)
+    if not verdict.failed:
         return False
     step.failure = verdict
     step.update(failure_observed_at=verdict.observable_at)
     _fail(spec, observed, step, verdict.reason, verdict.message, ctx=ctx, strategy=strategy)
     return True
+
+
+#: Status name prefix of the metric checks judged against production.
+PRODUCTION_CHECK_PREFIX = "production-"
+
+
+def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> Verdict:
+    """``rollback.metrics`` against production: start them, record them, fail on the first."""
+    wanted = {f"{PRODUCTION_CHECK_PREFIX}{m.name}": m for m in spec.rollback.metrics}
+    if not wanted:
+        return Verdict(False)
+    checks = list(step.status.checks)
+    known = {c.name for c in checks}
+    checks += [CheckStatus(name=n, type=CheckType.METRIC) for n in wanted if n not in known]
+    failure: Verdict = Verdict(False)
+    for name, metric in wanted.items():
+        check = next(c for c in checks if c.name == name)
+        if check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
+            continue
+        outcome = observed.check_outcomes.get(name)
+        if outcome is None:
+            step.actions.append(
+                RunCheck(
+                    name,
+                    CheckType.METRIC.value,
+                    observed.namespace,
+                    step.status.revision,
+                    metric.to_api(),
+                )
+            )
+            if check.phase is CheckPhase.PENDING:
+                checks = _set_check(
+                    checks, name, CheckPhase.RUNNING, "measuring production", step.now
+                )
+            continue
+        phase = CheckPhase.PASSED if outcome.passed else CheckPhase.FAILED
+        checks = _set_check(
+            checks,
+            name,
+            phase,
+            outcome.message,
+            step.now,
+            successes=outcome.successes,
+            failures=outcome.failures,
+        )
+        if not outcome.passed and not failure.failed:
+            failure = Verdict(
+                True, "MetricCheckFailed", f"{name}: {outcome.message}", observable_at=step.now
+            )
+    step.update(checks=checks)
+    return failure
 
 
 def _plan_rolling_back(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:

@@ -407,6 +407,13 @@ def main() -> int:
         )
         results["not_ready_for_s"] = NOT_READY_FOR
     finally:
+        for leftover in kube.list("InfraRollout", namespace):  # the operator is gone by now
+            kube.merge_patch(
+                "InfraRollout",
+                namespace,
+                leftover["metadata"]["name"],
+                {"metadata": {"finalizers": None}},
+            )
         kube.delete("Namespace", None, namespace)
         for shadow in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
             if shadow["metadata"]["name"].startswith(namespace):

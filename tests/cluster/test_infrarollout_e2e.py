@@ -143,10 +143,19 @@ def ns(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     while kube.get("ServiceAccount", name, "default") is None and time.monotonic() < deadline:
         time.sleep(0.2)
     yield name
-    for rollout in kube.list("InfraRollout", name):
-        kube.merge_patch(
-            "InfraRollout", name, rollout["metadata"]["name"], {"metadata": {"finalizers": None}}
-        )
+    # Deleted while the operator runs, so its finalizers clean up; stripped if it cannot.
+    kinds = ("InfraRollout", "ContainerImageRefresh")
+    for kind in kinds:
+        for obj in kube.list(kind, name):
+            kube.delete(kind, name, obj["metadata"]["name"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(kube.list(kind, name) for kind in kinds):
+        time.sleep(0.5)
+    for kind in kinds:
+        for obj in kube.list(kind, name):
+            kube.merge_patch(
+                kind, name, obj["metadata"]["name"], {"metadata": {"finalizers": None}}
+            )
     for shadow in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
         if shadow["metadata"]["name"].startswith(name):
             kube.delete("Namespace", None, shadow["metadata"]["name"])

@@ -192,3 +192,29 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     text = scrape(iro_operator.metrics_url)
     assert 'shakedown_infrarollout_revisions_total{result="Failed"}' in text
     assert 'shakedown_infrarollout_phase_duration_seconds_count{phase="SmokeTesting"}' in text
+
+
+def test_production_metric_failing_during_the_bake_rolls_back(
+    iro_operator: Operator,  # noqa: F811
+    kube: Kube,  # noqa: F811
+    ns: str,  # noqa: F811
+    busybox_image: str,
+    prometheus: tuple[str, MetricsFile],
+) -> None:
+    url, metrics = prometheus
+    metrics.set(0.01)
+    time.sleep(2)
+    workload(kube, ns, busybox_image)
+    checks = metric_check(url)
+    production = dict(checks["smokeTests"]["metrics"][0], count=60)
+    extra = {**checks, "rollback": {"notReadyFor": "2s", "metrics": [production]}}
+    rollout(kube, ns, message="v2", http=False, bake="60s", extra=extra)
+    wait_phase(kube, ns, {"Baking", "Failed", "RolledBack"})
+    assert config_data(kube, ns)["MESSAGE"] == "v2"
+    metrics.set(0.5)
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "RolledBack", final
+    assert final["rollbackReason"].startswith("MetricCheckFailed"), final["rollbackReason"]
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    text = scrape(iro_operator.metrics_url)
+    assert 'shakedown_infrarollout_rollbacks_total{reason="MetricCheckFailed"}' in text

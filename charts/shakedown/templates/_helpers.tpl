@@ -40,7 +40,7 @@ app.kubernetes.io/component: operator
   verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, create, delete]  # InfraRollout HTTP checks run a probe pod
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]

@@ -128,6 +128,8 @@ def test_cluster_down_leaves_nothing_behind(private_cluster: PrivateCluster) -> 
     private = private_cluster
     # A new namespace inherits IPv4 settings from the host's: record, then compare.
     forwarding_before = private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
+    kernel = ("kernel.panic", "kernel.panic_on_oops", "vm.overcommit_memory")
+    kernel_before = [Path("/proc/sys", k.replace(".", "/")).read_text() for k in kernel]
     started = private.shakedown("cluster", "up")
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr
 
@@ -157,6 +159,8 @@ def test_cluster_down_leaves_nothing_behind(private_cluster: PrivateCluster) -> 
     assert any("CNI-" in c for c in before.chains), before.chains
     assert before.cgroups, "no cgroups while running"
     assert private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    # The kubelet's production tunables (panic on oops) do not outlive its start.
+    assert [Path("/proc/sys", k.replace(".", "/")).read_text() for k in kernel] == kernel_before
 
     stopped = private.shakedown("cluster", "down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

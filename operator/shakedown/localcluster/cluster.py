@@ -328,6 +328,7 @@ def _up(layout: Layout, *, say: Say) -> Timings:
     _wait(layout, "node Ready", lambda: api.node_ready(layout), running, timeout=120, say=None)
     node_ready = time.monotonic() - started
     say(f"node ready in {node_ready:.1f}s")
+    hostnet.restore_kernel_tunables(layout)
     # Pods cannot be created in a namespace before its default ServiceAccount exists.
     _wait(
         layout,

@@ -94,6 +94,21 @@ def snapshot(layout: Layout) -> None:
     layout.host_snapshot.write_text(json.dumps(record, indent=2) + "\n")
 
 
+def restore_kernel_tunables(layout: Layout) -> None:
+    """Put back the ``kernel.*``/``vm.*`` values the kubelet changed when it started.
+
+    The kubelet sets ``kernel.panic_on_oops=1``, ``kernel.panic=10`` and
+    ``vm.overcommit_memory=1`` once, at start-up, for production nodes; on a
+    development machine shared with other work a kernel oops should not reboot
+    it, so the host's values go back as soon as the node is up.
+    """
+    sysctls = _load_snapshot(layout).get("sysctls", {})
+    assert isinstance(sysctls, dict)
+    for name, value in sysctls.items():
+        if name.startswith(("kernel.", "vm.")):
+            write_sysctl(name, str(value))
+
+
 def _load_snapshot(layout: Layout) -> dict[str, object]:
     try:
         data: dict[str, object] = json.loads(layout.host_snapshot.read_text())

@@ -319,3 +319,20 @@ def test_a_production_metric_check_failing_during_the_bake_rolls_back() -> None:
     check = next(c for c in final.checks if c.name == "production-errors")
     assert check.phase.value == "Failed"
     assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+
+
+def test_a_rollback_that_cannot_get_healthy_ends_after_the_timeout_saying_so() -> None:
+    world = World.default({"timeout": "2m"})
+    world.broken = lambda namespace, obj: namespace == NS  # even the snapshot's pods fail
+    original_put = world.put
+
+    def put_unready(namespace: str, obj: Obj) -> None:
+        original_put(namespace, obj)
+        stored = world.objects[(namespace, ObjKey.of(obj))]
+        if namespace == NS and stored["kind"] == "Deployment":
+            stored["status"]["readyReplicas"] = 0
+
+    world.put = put_unready  # type: ignore[method-assign]
+    final = world.run(until=DONE, tick=10)
+    assert final.phase is RolloutPhase.ROLLED_BACK
+    assert "not healthy after 2m" in final.message

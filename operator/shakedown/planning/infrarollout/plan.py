@@ -708,17 +708,22 @@ def _plan_rolling_back(spec: InfraRolloutSpec, observed: Observed, step: _Step) 
         step.update(waiting_for=result.waiting_for)
         step.again = True
         return
-    if not result.done:
-        step.update(waiting_for=f"rollback: {result.waiting_for}")
-        step.poll()
-        return
     reason = step.status.rollback_reason or "rolled back"
+    if not result.done:
+        started = step.status.phase_started_at or step.now
+        if step.now < started + timedelta(seconds=parse_duration(spec.timeout)):
+            step.update(waiting_for=f"rollback: {result.waiting_for}")
+            step.poll()
+            return
+        health = f"production restored but not healthy after {spec.timeout}: {result.waiting_for}"
+    else:
+        health = "production healthy on the snapshot"
     _finish(
         observed,
         step,
         RolloutPhase.ROLLED_BACK,
         RolloutResult.ROLLED_BACK,
-        f"rolled back: {reason}; production healthy on the snapshot",
+        f"rolled back: {reason}; {health}",
         warning=True,
         history_reason=reason,
     )

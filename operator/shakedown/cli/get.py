@@ -118,6 +118,12 @@ COLUMNS: dict[str, list[Column]] = {
         Column(header="STRATEGY", cell=lambda o: text(path(o, "spec.strategy.type")), wide=True),
         AGE,
         Column(header="REASON", cell=lambda o: text(condition(o, "Ready").get("reason"))),
+        Column(header="WAITING FOR", cell=lambda o: text(path(o, "status.waitingFor")), wide=True),
+        Column(
+            header="ROLLBACK REASON",
+            cell=lambda o: text(path(o, "status.rollbackReason")),
+            wide=True,
+        ),
         Column(header="MESSAGE", cell=message, wide=True),
     ],
 }

@@ -217,6 +217,11 @@ class Jobs:
                         reason = f"exit code {term.exit_code}"
                         if term.reason and term.reason not in ("Error", "Completed"):
                             reason += f" ({term.reason})"
+                    # With restartPolicy Never and no retries the pod's end is the
+                    # Job's end: act on it without waiting for the Job controller.
+                    if state is JobState.RUNNING:
+                        state = JobState.FAILED if term.exit_code else JobState.SUCCEEDED
+                        finished = term.finished_at
                 elif cs.state.waiting is not None and cs.state.waiting.reason in _WAITING_REASONS:
                     reason = cs.state.waiting.reason
                     if cs.state.waiting.message:

@@ -159,6 +159,9 @@ def _wake_from_job(labels: Mapping[str, str], namespace: str | None, **_: Any) -
 kopf.on.event("batch", "v1", "jobs", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-jobs")(
     _wake_from_job
 )
+kopf.on.event("", "v1", "pods", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-pods")(
+    _wake_from_job
+)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")

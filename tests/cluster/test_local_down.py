@@ -101,14 +101,14 @@ def look(private: PrivateCluster, watched_netns: list[str]) -> Traces:
             name = line[1:].split()[0] if line.startswith(":") else ""
             if name.startswith(("KUBE-", "CNI-", "SHAKEDOWN-")):
                 chains.append(f"{save}:{name}")
-    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{PrivateCluster.CGROUP}")]
+    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{private.cgroup}")]
     return Traces(processes, mounts, netns, links, chains, cgroups)
 
 
-def pod_netns_names() -> list[str]:
+def pod_netns_names(private: PrivateCluster) -> list[str]:
     """Names under /run/netns of the network namespaces the private cluster's pods use."""
     inodes = set()
-    for procs in Path("/sys/fs/cgroup/pids", PrivateCluster.CGROUP).rglob("cgroup.procs"):
+    for procs in Path("/sys/fs/cgroup/pids", private.cgroup).rglob("cgroup.procs"):
         for pid in procs.read_text().split():
             try:
                 inodes.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
@@ -142,7 +142,7 @@ def test_cluster_down_leaves_nothing_behind(private_cluster: PrivateCluster) -> 
     # The Service's rules and the hostPort's chains are in place once kube-proxy synced.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        before = look(private, pod_netns_names())
+        before = look(private, pod_netns_names(private))
         if any("KUBE-SVC-" in c for c in before.chains) and any(
             "CNI-HOSTPORT" in c or "CNI-DN-" in c for c in before.chains
         ):

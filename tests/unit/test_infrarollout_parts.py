@@ -318,3 +318,14 @@ def test_prometheus_values() -> None:
 
 def test_now_is_timezone_aware() -> None:
     assert NOW.tzinfo is UTC
+
+
+def test_shadow_namespaces_expire_after_their_ttl() -> None:
+    from shakedown.adapters.shadow import expired
+    from shakedown.planning.infrarollout.shadow import namespace_manifest
+
+    manifest = namespace_manifest("prod-shadow-change-1", rollout_identity(), NOW)
+    assert manifest["metadata"]["labels"]["shakedown.dev/shadow"] == "true"
+    assert manifest["metadata"]["annotations"]["shakedown.dev/owner"] == "prod/change/uid-1"
+    assert not expired(manifest, NOW - timedelta(seconds=1))
+    assert expired(manifest, NOW)

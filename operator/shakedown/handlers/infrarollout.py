@@ -26,7 +26,8 @@ from pydantic import ValidationError
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, workloads
-from shakedown.adapters.infrarollout import WAKERS, RolloutRunner, sweep_shadows
+from shakedown.adapters.infrarollout import WAKERS, RolloutRunner
+from shakedown.adapters.shadow import expire_shadow
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import (
     PLURAL,
@@ -157,6 +158,7 @@ def _wake_rollout(name: str | None, namespace: str | None, **_: Any) -> None:
 
 
 @kopf.timer("", "v1", "namespaces", labels={SHADOW_LABEL: "true"}, interval=60, idle=0)
-def sweep(**_: Any) -> None:
-    """Shadow namespaces past their TTL or whose InfraRollout is gone are deleted."""
-    sweep_shadows(Kube(kubeclient.api_client()))
+def sweep(body: kopf.Body, name: str | None, logger: kopf.Logger, **_: Any) -> None:
+    """A shadow namespace past its TTL, or whose InfraRollout is gone, is deleted."""
+    if expire_shadow(Kube(kubeclient.api_client()), dict(body)):
+        logger.info("shadow namespace %s deleted (expired or orphaned)", name)

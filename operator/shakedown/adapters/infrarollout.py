@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -428,12 +427,3 @@ def _image_source(kube: Kube, namespace: str, name: str) -> ImageSource:
     repository = (refresh.get("spec") or {}).get("image")
     digest = (refresh.get("status") or {}).get("promotedDigest")
     return ImageSource(repository, digest)
-
-
-def sweep_shadows(kube: Kube) -> list[str]:
-    """Delete expired or orphaned shadow namespaces (run periodically by the operator)."""
-    return shadow_io.sweep(kube, datetime.now(UTC))
-
-
-def monotonic() -> float:
-    return time.monotonic()

@@ -69,9 +69,15 @@ def test_git_source_change_builds_the_new_commit_and_rollback_returns(
     assert log.strip() == "from commit B"
     assert [h["digest"] for h in status["history"]] == [digest2, digest1]
 
-    # Rollback to a digest in history: the tag moves back without a build.
+    shown = r.cli("get", "cir", "app", "-n", r.namespace)
+    assert shown.returncode == 0, shown.stderr
+    assert f"  {digest2}  promoted" in shown.stdout and f"  {digest1}  promoted" in shown.stdout
+
+    # Rollback (to the previous digest in history): the tag moves back without a build.
     jobs_before = len(r.jobs("app"))
-    r.annotate("app", "shakedown.dev/rollback-to", digest1)
+    done = r.cli("rollback", "cir", "app", "-n", r.namespace)
+    assert done.returncode == 0, done.stderr
+    assert digest1 in done.stdout
     r.wait_for("tag back at run 1", lambda: r.tag_digest("app", "latest") == digest1, 30)
     status = r.wait_for(
         "Rollback condition",
@@ -85,8 +91,11 @@ def test_git_source_change_builds_the_new_commit_and_rollback_returns(
     log, _ = r.run_pod("consumer-a", f"{r.image('app')}:latest", ["cat", "/message"])
     assert log.strip() == "from commit A"
 
-    # A digest that was never promoted here is refused, and the tag stays.
+    # A digest that was never promoted here is refused: by the CLI, and by the
+    # operator when the annotation is set directly (e.g. from Git).
     unknown = "sha256:" + "0" * 64
+    refused = r.cli("rollback", "cir", "app", "-n", r.namespace, "--to", unknown)
+    assert refused.returncode == 2 and "not in status.history" in refused.stderr
     r.annotate("app", "shakedown.dev/rollback-to", unknown)
     status = r.wait_for(
         "refusal",
@@ -118,7 +127,7 @@ def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, reg
         "sched",
         {
             "image": r.image("sched"),
-            "source": {"configMap": {"name": "app"}},
+            "source": {"configMap": {"name": "base"}},  # FROM busybox: buildable at any time
             "schedule": "* * * * *",
             "timeZone": "Europe/Berlin",
             "triggers": {"source": False, "baseImage": False},
@@ -154,7 +163,8 @@ def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, reg
     assert status["observed"]["baseImageDigests"] == {f"{r.image('base')}:latest": base1}
 
     # A new base digest (a manual run of "base") starts exactly one run of "app".
-    r.annotate("base", "shakedown.dev/run-requested", "bump")
+    triggered = r.cli("trigger", "cir", "base", "-n", r.namespace)
+    assert triggered.returncode == 0, triggered.stderr
     run = r.wait_run("base", "2")["lastRun"]
     assert (run["phase"], run["trigger"]) == ("Succeeded", "Manual")
     base2 = run["candidateDigest"]

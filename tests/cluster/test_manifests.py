@@ -184,3 +184,125 @@ def test_operator_runs_with_only_its_rbac(
     finally:
         release_shakedown_objects(k8s_api, namespace)
         core.delete_namespace(namespace)
+
+
+SCRIPT = 'mkdir -p /www && echo "$MESSAGE" > /www/index.html && exec httpd -f -p 8080 -h /www'
+
+
+def test_rollout_succeeds_with_only_its_rbac(
+    k8s_api: ApiClient, installed: list[dict[str, Any]], busybox_image: str, tmp_path: Path
+) -> None:
+    """A whole InfraRollout (snapshot, shadow namespace, NetworkPolicy, smoke test, shift,
+    bake) by an operator that holds nothing but the manifests' RBAC."""
+    core = client.CoreV1Api(k8s_api)
+    apps = client.AppsV1Api(k8s_api)
+    custom = client.CustomObjectsApi(k8s_api)
+    namespace = f"sdrbac-{secrets.token_hex(3)}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    labels = {"app": "web"}
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "web-config"}, "data": {"MESSAGE": "v1"}}
+    )
+    core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
+        },
+    )
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "web", "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": busybox_image,
+                                "command": ["sh", "-c", SCRIPT],
+                                "envFrom": [{"configMapRef": {"name": "web-config"}}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/index.html", "port": 8080},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    )
+    kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
+    try:
+        with running_operator(
+            kubeconfig,
+            namespace,
+            tmp_path / "operator.log",
+            env={"SHAKEDOWN_PROBE_IMAGE": busybox_image},
+        ) as running:
+            custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "infrarollouts",
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "InfraRollout",
+                    "metadata": {"name": "config"},
+                    "spec": {
+                        "targets": [
+                            {"kind": "Deployment", "name": "web"},
+                            {"kind": "ConfigMap", "name": "web-config"},
+                            {"kind": "Service", "name": "web"},
+                        ],
+                        "change": {
+                            "patches": [
+                                {
+                                    "target": {"kind": "ConfigMap", "name": "web-config"},
+                                    "type": "merge",
+                                    "patch": {"data": {"MESSAGE": "v2"}},
+                                }
+                            ]
+                        },
+                        "smokeTests": {
+                            "readyFor": "3s",
+                            "http": [
+                                {
+                                    "name": "index",
+                                    "service": "web",
+                                    "port": 8080,
+                                    "path": "/index.html",
+                                    "expectBody": "v2",
+                                    "attempts": 5,
+                                }
+                            ],
+                        },
+                        "bake": "5s",
+                        "timeout": "5m",
+                    },
+                },
+            )
+            deadline = time.monotonic() + 240
+            phase = None
+            while time.monotonic() < deadline and phase not in ("Succeeded", "Failed"):
+                obj = custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "infrarollouts", "config"
+                )
+                phase = (obj.get("status") or {}).get("phase")
+                time.sleep(1)
+            log = running.log()
+            assert phase == "Succeeded", f"{obj.get('status')}\n{log[-4000:]}"
+            denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
+            assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+            data = core.read_namespaced_config_map("web-config", namespace).data
+            assert data["MESSAGE"] == "v2"
+            release_shakedown_objects(k8s_api, namespace, timeout=60)
+    finally:
+        release_shakedown_objects(k8s_api, namespace, timeout=5)
+        core.delete_namespace(namespace)

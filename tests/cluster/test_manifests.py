@@ -306,3 +306,45 @@ def test_rollout_succeeds_with_only_its_rbac(
     finally:
         release_shakedown_objects(k8s_api, namespace, timeout=5)
         core.delete_namespace(namespace)
+
+
+def test_refresh_run_succeeds_with_only_its_rbac(
+    k8s_api: ApiClient,
+    installed: list[dict[str, Any]],
+    registry: str,
+    builder_image: str,
+    tmp_path: Path,
+) -> None:
+    """A whole refresh run (build Job, push, test Jobs and their logs, tag move, Events)
+    by an operator that holds nothing but the manifests' RBAC."""
+    from tests.fixtures.imagerefresh import Refreshes
+
+    core = client.CoreV1Api(k8s_api)
+    namespace = f"sdrbac-{secrets.token_hex(3)}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    refreshes = Refreshes(k8s_api, namespace, registry)
+    refreshes.config_map(
+        "ctx",
+        {"Containerfile": f'FROM {registry}/shakedown/busybox:latest\nRUN echo "built" > /built\n'},
+    )
+    kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
+    try:
+        with running_operator(kubeconfig, namespace, tmp_path / "operator.log") as running:
+            refreshes.create(
+                "app",
+                {
+                    "image": refreshes.image("app"),
+                    "source": {"configMap": {"name": "ctx"}},
+                    "tests": [{"name": "built", "command": ["cat", "/built"], "timeout": "1m"}],
+                },
+            )
+            status = refreshes.wait_run("app", "1", timeout=240)
+            log = running.log()
+            assert status["lastRun"]["phase"] == "Succeeded", f"{status}\n{log[-4000:]}"
+            assert refreshes.tag_digest("app", "latest") == status["promotedDigest"]
+            denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
+            assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+            release_shakedown_objects(k8s_api, namespace, timeout=60)
+    finally:
+        release_shakedown_objects(k8s_api, namespace, timeout=5)
+        core.delete_namespace(namespace)

@@ -367,11 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         for item in scenes.values():
             say(f"{item.name:<14} {item.title}")
         return 0
-    chosen = [scenes[name] for name in args.scene] if args.scene else list(scenes.values())
     unknown = set(args.scene or ()) - set(scenes)
     if unknown:
         say(f"shakedown demo: unknown scene(s) {', '.join(sorted(unknown))}; see --list")
         return 2
+    chosen = [scenes[name] for name in args.scene] if args.scene else list(scenes.values())
 
     from kubernetes import config
 

@@ -3,8 +3,9 @@
 The test runs its own operator process on a namespace no other operator
 watches, SIGKILLs it while the build runs, again while the tests run, and
 leaves it dead until the tests finished, so the next process starts right at
-promotion. A watch counts every Job ever created; the registry is asked for
-its tags and where the consumer tag points.
+promotion. A watch counts every Job ever created; the image lives in the
+test's own password-protected registry, whose access log shows every manifest
+PUT (the candidate push and each tag move).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from tests.fixtures.imagerefresh import JobCounter, Refreshes
+from tests.fixtures.imagerefresh import JobCounter, PrivateRegistry, Refreshes
 from tests.fixtures.operator import release_shakedown_objects, running_operator
 
 pytestmark = pytest.mark.cluster
@@ -50,11 +51,22 @@ def test_operator_killed_during_build_tests_and_before_promotion(
     registry: str,
     builder_image: str,
     lone_namespace: str,
+    private_registry: PrivateRegistry,
     tmp_path: Path,
 ) -> None:
     r = Refreshes(k8s_api, lone_namespace, registry)
+    priv = private_registry
+    repo = f"{lone_namespace}/app"
     counter = JobCounter(k8s_api, lone_namespace)
     try:
+        client.CoreV1Api(k8s_api).create_namespaced_secret(
+            lone_namespace,
+            {
+                "metadata": {"name": "creds"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": priv.dockerconfigjson()},
+            },
+        )
         r.config_map(
             "ctx",
             {
@@ -66,7 +78,8 @@ def test_operator_killed_during_build_tests_and_before_promotion(
         r.create(
             "app",
             {
-                "image": r.image("app"),
+                "image": f"{priv.address}/{repo}",
+                "pushSecretRef": {"name": "creds"},
                 "source": {"configMap": {"name": "ctx"}},
                 "tests": [
                     {"name": "one", "command": slow, "timeout": "2m"},
@@ -104,7 +117,7 @@ def test_operator_killed_during_build_tests_and_before_promotion(
             120,
         )
         assert phase() == "Testing"
-        assert r.tag_digest("app", "latest") is None
+        assert priv.client().resolve(repo, "latest") is None
 
         with running_operator(kubeconfig, lone_namespace, tmp_path / "op3.log"):
             status = r.wait_run("app", "1", timeout=60)
@@ -113,10 +126,10 @@ def test_operator_killed_during_build_tests_and_before_promotion(
         run = status["lastRun"]
         assert run["phase"] == "Succeeded", run
         digest = run["candidateDigest"]
-        assert r.tag_digest("app", "latest") == digest
-        # Exactly one build, one Job per scenario, one candidate push, one promotion.
+        assert priv.client().resolve(repo, "latest") == digest
+        # Exactly one build, one Job per scenario, one candidate push, one tag move.
         assert counter.names() == ["app-1-build", "app-1-test-one", "app-1-test-two"]
-        assert r.tags("app") == ["latest", f"shakedown-{lone_namespace}-app-run-1"]
+        assert priv.manifest_puts(repo) == [f"shakedown-{lone_namespace}-app-run-1", "latest"]
         promoted = [e for e in r.events("app") if e.reason == "Promoted"]
         assert sum(e.count or 1 for e in promoted) == 1
         assert [h["digest"] for h in status["history"]] == [digest]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ log = logging.getLogger("shakedown.infrarollout")
 
 #: Never sleep longer than this without re-observing (a safety net, not the trigger).
 MAX_SLEEP = 30.0
+#: Seconds to wait between recording a decision and acting on it (tests only; 0 = off).
+FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
 _SHADOW_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ConfigMap", "Secret", "Service")
 _COPY_KINDS = ("Deployment", "ConfigMap", "Secret")
 
@@ -228,6 +231,10 @@ class RolloutRunner:
         running = decision.status.revision if not decision.status.phase.finished else None
         self.checks.cancel_other_than(running)
         await self._record(body, status, decision, now)
+        if decision.actions and FAULT_PAUSE > 0:
+            # Fault injection for the crash tests: widen the window between
+            # "status recorded" and "acted", where a crash hurts most.
+            await asyncio.sleep(FAULT_PAUSE)
         await self._act(decision, observed, spec)
         return decision
 

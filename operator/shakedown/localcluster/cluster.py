@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -19,10 +20,21 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from shakedown.localcluster import api, configs, dns, gobuild, hostnet, images, packages, pki, procs
+from shakedown.localcluster import (
+    api,
+    configs,
+    dns,
+    gobuild,
+    hostnet,
+    images,
+    owner,
+    packages,
+    pki,
+    procs,
+)
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout
 
@@ -99,12 +111,18 @@ def has_remains(layout: Layout) -> bool:
 
 
 def owns_network(layout: Layout) -> bool:
-    """Whether this state directory set up the network it finds (its host record exists).
+    """Whether this state directory set up the network it finds.
 
-    Interfaces and iptables chains carry no owner; the record written before they
-    are made is what ties them to one state directory, so a cluster started from
-    another state directory in the same network namespace is never torn down.
+    Interfaces and iptables chains carry no owner; the machine-wide record
+    (``owner.py``) written before they are made is what ties them to one state
+    directory, so a cluster started from another state directory in the same
+    network namespace is never torn down while it lives. Without a record (a
+    cluster started before records existed), the state directory's own host
+    record (``host.json``) decides, as it used to.
     """
+    record = owner.read()
+    if record is not None:
+        return record.names(layout)
     return layout.host_snapshot.exists()
 
 
@@ -116,7 +134,7 @@ def foreign_network(layout: Layout) -> bool:
 def leftovers(layout: Layout) -> list[str]:
     """What the cluster left on this machine; empty when it is fully down."""
     net = layout.network
-    found = [f"process {t.name} (pid {t.pid})" for t in procs.tracked(layout.pids) if t.alive()]
+    found = [f"process {t.name} (pid {t.pid})" for t in _components(layout) if t.alive()]
     found += [f"shim process pid {t.pid}" for t in _shims(layout)]
     if layout.state.exists():
         found += [f"mount {m}" for m in hostnet.mounts_under([layout.state])]
@@ -135,6 +153,16 @@ def leftovers(layout: Layout) -> list[str]:
     return found
 
 
+def _components(layout: Layout) -> list[procs.Tracked]:
+    """The cluster's processes: its PID files, plus what the machine record names."""
+    found = {t.name: t for t in procs.tracked(layout.pids)}
+    record = owner.read()
+    if record is not None and record.names(layout):
+        for name, (pid, started) in record.processes.items():
+            found.setdefault(name, procs.Tracked(name, pid, started))
+    return list(found.values())
+
+
 def _shims(layout: Layout) -> list[procs.Tracked]:
     return procs.processes_matching(f"-address {layout.containerd_socket}")
 
@@ -151,6 +179,7 @@ def up(layout: Layout, *, say: Say = print) -> Timings | None:
 def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
     """``up`` without the lock (the caller holds it)."""
     if healthy(layout):
+        _adopt(layout)
         say("local cluster already running and healthy")
         return None
     states = component_states(layout)
@@ -180,12 +209,7 @@ def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
     if any(states.values()):
         dead = [name for name, alive in states.items() if not alive]
         say(f"local cluster is broken ({', '.join(dead)} not running); restarting it")
-    if foreign_network(layout):
-        raise ClusterError(
-            f"interface {layout.network.node_interface} ({layout.network.node_ip}) belongs to "
-            f"another local cluster, not the one in {layout.state}; stop that one first "
-            "('make cluster-down' from its checkout)"
-        )
+    claim_network(layout, say=say)
     if has_remains(layout):
         say("cleaning up a half-started cluster from an earlier run")
         _down(layout, say=say)
@@ -195,6 +219,111 @@ def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
         with contextlib.suppress(ClusterError):
             _down(layout, say=lambda _msg: None)
         raise
+
+
+# -- who owns the network of this namespace (machine-wide) ---------------------------
+def _foreign(layout: Layout, other: str) -> ClusterError:
+    return ClusterError(
+        f"interface {layout.network.node_interface} ({layout.network.node_ip}) belongs to "
+        f"another local cluster ({other}), not the one in {layout.state}; stop that one first "
+        "('make cluster-down' from its checkout)"
+    )
+
+
+def claim_network(layout: Layout, *, say: Say) -> None:
+    """Record this state directory as the owner of the network, before it is made.
+
+    Another owner that is alive (a recorded process runs, or an ``up``/``down``
+    holds its lock) makes this refuse. A dead one (killed without cleanup: CI
+    kills a whole work session, then runs from a fresh clone elsewhere) is taken
+    over: what it left (surviving processes by PID, shims, mounts under its state
+    directory, pod namespaces, veths, bridges, chains, cgroups, sysctls) is
+    removed first, so the new cluster starts on a clean host.
+    """
+    with owner.locked():
+        record = owner.read()
+        if record is not None and record.names(layout):
+            return
+        if record is not None:
+            if record.alive() or record.busy():
+                raise _foreign(layout, record.state)
+            say(
+                f"taking over the cluster network of {record.state}: none of its processes "
+                "runs any more; removing what it left"
+            )
+            _take_over(layout, record)
+        elif hostnet.link_exists(layout.network.node_interface) and not owns_network(layout):
+            # Made before machine records existed: whoever listens on its ports owns it.
+            busy = _listening(layout)
+            if busy:
+                raise _foreign(layout, f"listening on {', '.join(busy)}")
+            say(
+                f"taking over an unrecorded cluster network ({layout.network.node_interface}, "
+                "nothing listens on its ports); removing what it left"
+            )
+            owner.write(owner.Owner.new(layout))
+            _take_over_unrecorded(layout)
+        owner.write(owner.Owner.new(layout))
+
+
+def _take_over(layout: Layout, record: owner.Owner) -> None:
+    """Take down a dead cluster of another state directory (which may no longer exist)."""
+    dead = Layout(
+        repo=layout.repo,
+        state=Path(record.state),
+        cache=layout.cache,
+        network=replace(layout.network, cgroup_root=record.cgroup_root),
+    )
+    try:
+        _down(dead, say=lambda _msg: None)
+    except ClusterError as exc:
+        message = f"could not clean up the dead cluster of {record.state}: {exc}"
+        raise ClusterError(message) from None
+
+
+def _take_over_unrecorded(layout: Layout) -> None:
+    """Clean up a network without a record: its state directory is unknown, so no mounts."""
+    try:
+        _down(layout, say=lambda _msg: None)
+    except ClusterError as exc:
+        raise ClusterError(f"could not clean up the unrecorded cluster network: {exc}") from None
+
+
+def _listening(layout: Layout) -> list[str]:
+    """``address:port`` of the cluster's main listeners that something uses right now."""
+    net = layout.network
+    busy = []
+    for address, port in (
+        (net.node_ip, net.apiserver_port),
+        (net.node_ip, net.registry_port),
+        ("127.0.0.1", net.etcd_client_port),
+    ):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((address, port))
+            except OSError:
+                busy.append(f"{address}:{port}")
+    return busy
+
+
+def _adopt(layout: Layout) -> None:
+    """Write the machine record for a running cluster started before records existed."""
+    with owner.locked():
+        if owner.read() is not None or not layout.host_snapshot.exists():
+            return
+        try:
+            host = json.loads(layout.host_snapshot.read_text())
+        except ValueError:
+            host = None
+        running = {t.name: (t.pid, t.started) for t in procs.tracked(layout.pids) if t.alive()}
+        record = owner.Owner(
+            state=str(layout.state),
+            cgroup_root=layout.network.cgroup_root,
+            processes=running,
+            host=host if isinstance(host, dict) else None,
+        )
+        owner.write(record)
 
 
 # -- sharing between concurrent users (pytest sessions) --------------------------------
@@ -283,6 +412,7 @@ def _up(layout: Layout, *, say: Say) -> Timings:
     for name in EPHEMERAL:
         shutil.rmtree(layout.state / name, ignore_errors=True)
     layout.pids.mkdir(parents=True, exist_ok=True)
+    claim_network(layout, say=say)  # the machine record, before the network is made
     hostnet.snapshot(layout)
     hostnet.ensure_node_interface(layout)
     hostnet.ensure_netns_dir()
@@ -300,6 +430,7 @@ def _up(layout: Layout, *, say: Say) -> Timings:
     def launch(name: str, args: list[str]) -> None:
         say(f"starting {name}")
         running.append(procs.start(name, args, pids=layout.pids, logs=layout.logs))
+        owner.add_process(layout, running[-1])
 
     launch("registry", configs.registry_args(layout))
     _wait(layout, "the registry", lambda: api.registry_up(layout), running, timeout=30, say=say)
@@ -416,6 +547,7 @@ def down(layout: Layout, *, say: Say = print) -> None:
     with locked(layout):
         if not has_remains(layout):
             say("local cluster is not running")
+            owner.release(layout)
             _forget(layout)
             return
         others = [pid for pid in users(layout) if pid != os.getpid()]
@@ -427,7 +559,7 @@ def down(layout: Layout, *, say: Say = print) -> None:
 
 def _down(layout: Layout, *, say: Say) -> None:
     owned = owns_network(layout)
-    tracked = {t.name: t for t in procs.tracked(layout.pids)}
+    tracked = {t.name: t for t in _components(layout)}
     first = [tracked[n] for n in ("kubelet", "kube-proxy", "kube-scheduler",
                                   "kube-controller-manager") if n in tracked]  # fmt: skip
     say("stopping kubelet, kube-proxy, scheduler and controller-manager")
@@ -457,6 +589,7 @@ def _down(layout: Layout, *, say: Say) -> None:
             f"{'; '.join(remains[:6])}; run 'make cluster-down' again"
         )
     layout.host_snapshot.unlink(missing_ok=True)
+    owner.release(layout)
     for pid_path in layout.pids.glob("*.pid"):
         pid_path.unlink()
     for name in EPHEMERAL:

@@ -25,6 +25,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from shakedown.localcluster import owner
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout
 
@@ -83,14 +84,17 @@ def write_sysctl(name: str, value: str) -> None:
 def snapshot(layout: Layout) -> None:
     """Record the host's values before ``up`` changes anything (kept if already recorded)."""
     if layout.host_snapshot.exists():
-        return  # a crashed run's record is the one that describes the untouched host
+        # A crashed run's record is the one that describes the untouched host.
+        owner.set_host(layout, _load_snapshot(layout))
+        return
     layout.host_snapshot.parent.mkdir(parents=True, exist_ok=True)
-    record = {
+    record: dict[str, object] = {
         "sysctls": read_sysctls(),
         "dirs": {d: os.path.exists(d) for d in HOST_DIRS},
         "netns": sorted(_netns()),
         "netns_mounted": is_mount_point(NETNS_DIR),
     }
+    owner.set_host(layout, record)  # machine-wide too: the state directory may vanish
     layout.host_snapshot.write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -109,12 +113,13 @@ def restore_kernel_tunables(layout: Layout) -> None:
             write_sysctl(name, str(value))
 
 
-def _load_snapshot(layout: Layout) -> dict[str, object]:
+def _load_snapshot(layout: Layout, *, machine_record: bool = True) -> dict[str, object]:
+    """The host's values before ``up``: from the state directory, else the machine record."""
     try:
         data: dict[str, object] = json.loads(layout.host_snapshot.read_text())
         return data
     except (FileNotFoundError, ValueError):
-        return {}
+        return (owner.host_of(layout) or {}) if machine_record else {}
 
 
 # -- interfaces ------------------------------------------------------------------------
@@ -392,7 +397,7 @@ def restore(layout: Layout) -> None:
 
 
 def changed_sysctls(layout: Layout) -> list[str]:
-    record = _load_snapshot(layout)
+    record = _load_snapshot(layout, machine_record=False)
     if not record:
         return []
     now = read_sysctls()

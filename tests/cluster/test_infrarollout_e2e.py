@@ -634,3 +634,74 @@ def test_operator_killed_in_every_phase_resumes_without_repeating(
     # One snapshot, one shadow namespace for the revision, one HTTP probe pod.
     assert kube.get("Secret", ns, "change-snapshot-1") is not None
     assert final["history"][0]["result"] == "RolledBack"
+
+
+def test_a_promotion_in_a_container_image_refresh_starts_a_revision(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str, registry: str
+) -> None:
+    from shakedown.localcluster import images
+
+    workload(kube, ns, busybox_image)
+    repository = busybox_image.rsplit(":", 1)[0]
+    digest = images.registry_digest(registry, "shakedown/busybox", "latest")
+    assert digest, "the busybox image is in the registry"
+    kube.create(
+        "ContainerImageRefresh",
+        ns,
+        {
+            "apiVersion": "shakedown.dev/v1alpha1",
+            "kind": "ContainerImageRefresh",
+            "metadata": {"name": "web-image"},
+            "spec": {
+                "image": repository,
+                "source": {"configMap": {"name": "web-image-context"}},
+                "tests": [{"name": "smoke", "command": ["/bin/true"]}],
+                "suspend": True,
+                "insecureRegistry": True,
+            },
+        },
+    )
+    spec = {
+        "targets": [{"kind": "Deployment", "name": "web"}, {"kind": "Service", "name": "web"}],
+        "imageFrom": {"containerImageRefresh": "web-image", "container": "web"},
+        "smokeTests": {
+            "readyFor": "2s",
+            # No image given: the Job runs the candidate (the promoted digest).
+            "jobs": [{"name": "candidate", "command": ["sh", "-c", "test -x /bin/busybox"]}],
+        },
+        "bake": "3s",
+        "rollback": {"notReadyFor": "2s"},
+    }
+    kube.create(
+        "InfraRollout",
+        ns,
+        {
+            "apiVersion": "shakedown.dev/v1alpha1",
+            "kind": "InfraRollout",
+            "metadata": {"name": "change"},
+            "spec": spec,
+        },
+    )
+    waiting = wait_for(
+        lambda: (
+            "has not promoted" in (status(kube, ns).get("waitingFor") or "") and status(kube, ns)
+        ),
+        60,
+        "the rollout to wait for a promotion",
+    )
+    assert waiting.get("revision", 0) == 0
+    kube.merge_patch(
+        "ContainerImageRefresh",
+        ns,
+        "web-image",
+        {"status": {"promotedDigest": digest}},
+        subresource="status",
+    )
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "Succeeded", final
+    assert final["revision"] == 1
+    assert final["resolvedImages"] == [{"container": "web", "image": f"{repository}@{digest}"}]
+    image = template_of(kube, ns)["spec"]["containers"][0]["image"]
+    assert image == f"{repository}@{digest}"
+    job = next(c for c in final["checks"] if c["name"] == "candidate")
+    assert job["phase"] == "Passed", job

@@ -329,3 +329,13 @@ def test_shadow_namespaces_expire_after_their_ttl() -> None:
     assert manifest["metadata"]["annotations"]["shakedown.dev/owner"] == "prod/change/uid-1"
     assert not expired(manifest, NOW - timedelta(seconds=1))
     assert expired(manifest, NOW)
+
+
+def test_job_checks_default_to_the_candidate_image() -> None:
+    from shakedown.planning.infrarollout.smoke import candidate_image
+
+    change = ResolvedChange(images=(("web", "reg/web@sha256:" + "b" * 64), ("side", "reg/side:2")))
+    assert candidate_image(change, "side", {}) == "reg/side:2"
+    assert candidate_image(change, None, {}) == "reg/web@sha256:" + "b" * 64
+    shadow = {DEPLOY: deployment()}
+    assert candidate_image(ResolvedChange(), "web", shadow) == "reg/web:1"

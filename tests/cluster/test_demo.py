@@ -35,10 +35,12 @@ def test_demo_basics_scene(kubeconfig: Path, k8s_api: ApiClient, crds: list[str]
         assert result.returncode == 0, out + result.stderr
         assert "accepted by the API server (dry run)" in out
         assert "refused by the API server" in out and "spec.tests[0].timeout" in out
-        assert "cir/nightly: Stalled (InvalidSpec): spec.schedule" in out
+        assert "cir/basics-nightly: Stalled (InvalidSpec): spec.schedule" in out
         assert "schedule fixed -> Stalled=False" in out
-        assert "Timeline of Events" in out and "InvalidSpec" in out.split("Timeline")[1]
-        assert "$ shakedown get cir" in out and "nightly" in out.split("$ shakedown get cir")[1]
+        assert "Timeline of shakedown's Events" in out and "InvalidSpec" in out.split("Timeline")[1]
+        assert (
+            "$ shakedown get cir" in out and "basics-nightly" in out.split("$ shakedown get cir")[1]
+        )
         # The operator the demo started is gone again.
         pid = int(out.split("operator started (pid ")[1].split(",")[0])
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)

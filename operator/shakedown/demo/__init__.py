@@ -181,40 +181,40 @@ def basics(ctx: Context) -> None:
 
     # 3. A valid object gets kstatus conditions within seconds.
     custom.create_namespaced_custom_object(
-        GROUP, VERSION, ctx.namespace, plural, _cir("unit-tests")
+        GROUP, VERSION, ctx.namespace, plural, _cir("basics-suspended")
     )
     found = ctx.wait_for(
-        lambda: ctx.conditions(plural, "unit-tests"), timeout=30, what="conditions"
+        lambda: ctx.conditions(plural, "basics-suspended"), timeout=30, what="conditions"
     )
     ready = found.get("Ready", {})
     ctx.timeline.note(
-        f"cir/unit-tests: Ready={ready.get('status')} ({ready.get('reason')}): "
+        f"cir/basics-suspended: Ready={ready.get('status')} ({ready.get('reason')}): "
         f"{ready.get('message')}"
     )
 
     # 4. A cron that parses but never fires: Stalled, with the field named.
     custom.create_namespaced_custom_object(
-        GROUP, VERSION, ctx.namespace, plural, _cir("nightly", schedule="0 3 30 2 *")
+        GROUP, VERSION, ctx.namespace, plural, _cir("basics-nightly", schedule="0 3 30 2 *")
     )
 
     def stalled() -> dict[str, Any] | None:
-        cond = ctx.conditions(plural, "nightly").get("Stalled", {})
+        cond = ctx.conditions(plural, "basics-nightly").get("Stalled", {})
         return cond if cond.get("status") == "True" else None
 
-    cond = ctx.wait_for(stalled, timeout=30, what="Stalled on cir/nightly")
-    ctx.timeline.note(f"cir/nightly: Stalled ({cond['reason']}): {cond['message']}")
+    cond = ctx.wait_for(stalled, timeout=30, what="Stalled on cir/basics-nightly")
+    ctx.timeline.note(f"cir/basics-nightly: Stalled ({cond['reason']}): {cond['message']}")
 
     # 5. Fixing the field clears it.
     custom.patch_namespaced_custom_object(
-        GROUP, VERSION, ctx.namespace, plural, "nightly", {"spec": {"schedule": "0 3 * * *"}}
+        GROUP, VERSION, ctx.namespace, plural, "basics-nightly", {"spec": {"schedule": "0 3 * * *"}}
     )
 
     def recovered() -> dict[str, Any] | None:
-        cond = ctx.conditions(plural, "nightly").get("Stalled", {})
+        cond = ctx.conditions(plural, "basics-nightly").get("Stalled", {})
         return cond if cond.get("status") == "False" else None
 
-    ctx.wait_for(recovered, timeout=30, what="Stalled=False on cir/nightly")
-    ctx.timeline.note("cir/nightly: schedule fixed -> Stalled=False")
+    ctx.wait_for(recovered, timeout=30, what="Stalled=False on cir/basics-nightly")
+    ctx.timeline.note("cir/basics-nightly: schedule fixed -> Stalled=False")
 
     from shakedown.cli.get import COLUMNS, render
 
@@ -347,9 +347,11 @@ def _print_timeline(api: Any, namespace: str, since: datetime) -> None:
         when = event.last_timestamp or event.event_time or event.first_timestamp
         if when is None or when < since:
             continue
+        if not (event.involved_object.api_version or "").startswith(f"{GROUP}/"):
+            continue  # pods and ReplicaSets: `kubectl get events` has them all
         obj = f"{event.involved_object.kind.lower()}/{event.involved_object.name}"
         rows.append((when, event.type, event.reason, obj, event.message or ""))
-    say(f"\nTimeline of Events (kubectl get events -n {namespace}):")
+    say(f"\nTimeline of shakedown's Events (all of them: kubectl get events -n {namespace}):")
     for when, kind, reason, obj, message in sorted(rows, key=lambda r: r[0]):
         offset = (when - since).total_seconds()
         say(f"  +{offset:5.0f}s  {kind:<7}  {reason:<16}  {obj:<40}  {message[:120]}")

@@ -705,3 +705,69 @@ def test_a_promotion_in_a_container_image_refresh_starts_a_revision(
     assert image == f"{repository}@{digest}"
     job = next(c for c in final["checks"] if c["name"] == "candidate")
     assert job["phase"] == "Passed", job
+
+
+def test_statefulset_and_daemonset_roll_with_their_configuration(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    kube.create("ConfigMap", ns, {"metadata": {"name": "web-config"}, "data": {"MESSAGE": "v1"}})
+    container = {
+        "name": "web",
+        "image": busybox_image,
+        "command": ["sh", "-c", SCRIPT],
+        "envFrom": [{"configMapRef": {"name": "web-config"}}],
+        "readinessProbe": {
+            "httpGet": {"path": "/healthz", "port": 8080},
+            "periodSeconds": 1,
+            "failureThreshold": 1,
+        },
+    }
+    for kind, name in (("StatefulSet", "db"), ("DaemonSet", "agent")):
+        spec: dict[str, Any] = {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
+            },
+        }
+        if kind == "StatefulSet":
+            spec.update(replicas=1, serviceName=name)
+        kube.create(kind, ns, {"metadata": {"name": name}, "spec": spec})
+    spec = {
+        "targets": [
+            {"kind": "StatefulSet", "name": "db"},
+            {"kind": "DaemonSet", "name": "agent"},
+            {"kind": "ConfigMap", "name": "web-config"},
+        ],
+        "change": {
+            "patches": [
+                {
+                    "target": {"kind": "ConfigMap", "name": "web-config"},
+                    "patch": {"data": {"MESSAGE": "v2"}},
+                }
+            ]
+        },
+        "smokeTests": {"readyFor": "2s"},
+        "bake": "3s",
+        "rollback": {"notReadyFor": "2s"},
+    }
+    kube.create(
+        "InfraRollout",
+        ns,
+        {
+            "apiVersion": "shakedown.dev/v1alpha1",
+            "kind": "InfraRollout",
+            "metadata": {"name": "change"},
+            "spec": spec,
+        },
+    )
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    assert final["phase"] == "Succeeded", final
+    for kind, name in (("StatefulSet", "db"), ("DaemonSet", "agent")):
+        obj = kube.get(kind, ns, name) or {}
+        annotations = obj["spec"]["template"]["metadata"].get("annotations") or {}
+        assert "shakedown.dev/config-hash" in annotations, kind
+    pods = live_pods(kube, ns, "app in (db,agent)")
+    assert len(pods) == 2 and all(
+        p["metadata"].get("annotations", {}).get("shakedown.dev/config-hash") for p in pods
+    ), "the pods were rolled with the new configuration"

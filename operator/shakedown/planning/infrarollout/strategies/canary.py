@@ -1,6 +1,6 @@
 """Canary by replicas: a copy carrying the change grows step by step as the stable shrinks.
 
-For each workload target (Deployments) a ``<name>-canary`` Deployment with the
+For each workload target (a Deployment or StatefulSet) a ``<name>-canary`` copy with the
 change runs ``ceil(replicas * weight / 100)`` pods while the stable one runs
 the rest; both match the workload's Services, so traffic follows the replica
 ratio. A pause step waits its duration or until ``shakedown.dev/promote``
@@ -40,9 +40,12 @@ def canary_replicas(total: int, weight: int) -> int:
 
 class CanaryStrategy:
     def validate(self, ctx: ShiftContext) -> str | None:
-        others = [str(k) for k in ctx.workloads() if k.kind != "Deployment"]
+        others = [str(k) for k in ctx.workloads() if k.kind not in ("Deployment", "StatefulSet")]
         if others:
-            return f"strategy Canary supports Deployment targets only, not {', '.join(others)}"
+            return (
+                "strategy Canary supports Deployment and StatefulSet targets, "
+                f"not {', '.join(others)}"
+            )
         return None
 
     def _steps(self, ctx: ShiftContext) -> list[tuple[int | None, float | None]]:

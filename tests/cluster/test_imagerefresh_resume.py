@@ -136,3 +136,73 @@ def test_operator_killed_during_build_tests_and_before_promotion(
         assert "currentRun" not in status
     finally:
         counter.stop()
+
+
+def test_registry_down_at_promotion_then_operator_killed_while_promoting(
+    k8s_api: ApiClient,
+    kubeconfig: Path,
+    registry: str,
+    builder_image: str,
+    lone_namespace: str,
+    private_registry: PrivateRegistry,
+    tmp_path: Path,
+) -> None:
+    r = Refreshes(k8s_api, lone_namespace, registry)
+    priv = private_registry
+    repo = f"{lone_namespace}/app"
+    client.CoreV1Api(k8s_api).create_namespaced_secret(
+        lone_namespace,
+        {
+            "metadata": {"name": "creds"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": priv.dockerconfigjson()},
+        },
+    )
+    r.config_map("ctx", {"Containerfile": f"FROM {registry}/shakedown/busybox:latest\n"})
+    r.create(
+        "app",
+        {
+            "image": f"{priv.address}/{repo}",
+            "pushSecretRef": {"name": "creds"},
+            "source": {"configMap": {"name": "ctx"}},
+            "tests": [{"name": "slow", "command": ["/bin/sh", "-c", "sleep 6"], "timeout": "1m"}],
+        },
+    )
+
+    def current() -> dict:  # type: ignore[type-arg]
+        return dict(r.status("app").get("currentRun") or {})
+
+    try:
+        with running_operator(kubeconfig, lone_namespace, tmp_path / "op1.log") as op:
+            r.wait_for("Testing", lambda: current().get("phase") == "Testing", 90)
+            r.wait_for(
+                "the scenario's container running (its image pulled)",
+                lambda: [
+                    p
+                    for p in r.pods("app")
+                    if "test" in p.metadata.name and p.status.phase == "Running"
+                ],
+                60,
+            )
+            priv.stop()  # the registry goes away before the tag can move
+            r.wait_for("Promoting", lambda: current().get("phase") == "Promoting", 60)
+            r.wait_for(
+                "a Warning about the registry",
+                lambda: [
+                    e
+                    for e in r.events("app")
+                    if e.type == "Warning" and priv.address in (e.message or "")
+                ],
+                30,
+            )
+            os.kill(op.pid, signal.SIGKILL)  # and the operator dies while promoting
+        assert current().get("phase") == "Promoting"
+        assert "promotedDigest" not in r.status("app")
+    finally:
+        priv.start()
+    with running_operator(kubeconfig, lone_namespace, tmp_path / "op2.log"):
+        status = r.wait_run("app", "1", timeout=60)
+    run = status["lastRun"]
+    assert run["phase"] == "Succeeded", run
+    assert priv.client().resolve(repo, "latest") == run["candidateDigest"]
+    assert priv.manifest_puts(repo) == [f"shakedown-{lone_namespace}-app-run-1", "latest"]

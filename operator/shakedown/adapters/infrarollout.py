@@ -175,6 +175,7 @@ class RolloutRunner:
         self.lock = asyncio.Lock()
         self.wake_event = WAKERS.register(namespace, name)
         self._snapshots: dict[tuple[str, int], SnapshotContent] = {}
+        self._latency_recorded: set[int] = set()
 
     # ---- the loop
     async def run(self, stopped: Callable[[], bool]) -> None:
@@ -367,7 +368,10 @@ class RolloutRunner:
             ):
                 restored = True
         observed_at = decision.status.failure_observed_at
-        if restored and decision.failure is not None and observed_at is not None:
+        revision = decision.status.revision
+        if restored and observed_at is not None and revision not in self._latency_recorded:
+            # Once per revision, also when a restarted operator does the restore.
+            self._latency_recorded.add(revision)
             latency = (self.clock() - observed_at).total_seconds()
             metrics.rollback_applied(latency)
             log.info(

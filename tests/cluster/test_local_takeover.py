@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +132,11 @@ def kill_everything(cluster: Cluster) -> None:
     assert not cluster.processes(), "processes survived SIGKILL"
 
 
-def test_dead_cluster_of_another_state_dir_is_taken_over(private_cluster: PrivateCluster) -> None:
+@pytest.mark.parametrize("state_dir", ["kept", "gone"])
+def test_dead_cluster_of_another_state_dir_is_taken_over(
+    private_cluster: PrivateCluster, state_dir: str
+) -> None:
+    """``gone``: the dead cluster's checkout was deleted too (only the machine record is left)."""
     private = private_cluster
     a = Cluster(private.state, private.cgroup)
     b = Cluster(private.base / "b", f"{private.cgroup}-b")
@@ -155,6 +161,10 @@ def test_dead_cluster_of_another_state_dir_is_taken_over(private_cluster: Privat
     kill_everything(a)
     links, chains = network(private)
     assert {"shakedown0", "cni0"} <= set(links) and chains and a.mounts() and a.cgroups()
+    if state_dir == "gone":
+        for point in sorted(a.mounts(), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], check=True)
+        shutil.rmtree(a.state)
 
     try:
         took = private.shakedown("cluster", "up", env=b_env)

@@ -8,8 +8,10 @@ host address, so the build pods really clone it.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from tests.fixtures.gitserver import GitServer
 from tests.fixtures.imagerefresh import Refreshes
@@ -198,3 +200,41 @@ def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, reg
     assert "Suspended" in r.event_reasons("idle")
     assert not status.get("lastRun") and not r.jobs("idle")
     assert _condition(status, "Suspended")["status"] == "True"
+
+
+def test_private_git_repository_with_a_secret(
+    refreshes: Refreshes, registry: str, tmp_path: Path
+) -> None:
+    r = refreshes
+    server = GitServer(tmp_path, registry.rsplit(":", 1)[0], auth=("alice", "pa55"))
+    try:
+        repo = server.create_repo(
+            "private",
+            {
+                "Containerfile": _message_image(f"{registry}/shakedown/busybox:latest"),
+                "message": "private source\n",
+            },
+        )
+        client.CoreV1Api(r.api).create_namespaced_secret(
+            r.namespace,
+            {"metadata": {"name": "git"}, "stringData": {"username": "alice", "password": "pa55"}},
+        )
+        spec = {
+            "image": r.image("private"),
+            "source": {"git": {"url": repo.url, "secretRef": {"name": "git"}}},
+            "tests": [{"name": "reads", "command": ["cat", "/message"], "timeout": "1m"}],
+        }
+        r.create("private", spec)
+        r.create(
+            "nosecret",
+            {**spec, "image": r.image("nosecret"), "source": {"git": {"url": repo.url}}},
+        )
+        run = r.wait_run("private", "1")["lastRun"]
+        assert (run["phase"], run["sourceRevision"]) == ("Succeeded", repo.head()), run
+        failed = r.wait_run("nosecret", "1")["lastRun"]
+        assert failed["phase"] == "Failed"
+        assert "cannot resolve source revision" in failed["message"]
+        assert "HTTP 401" in failed["message"] and "secretRef" in failed["message"]
+        assert not r.jobs("nosecret")
+    finally:
+        server.close()

@@ -201,3 +201,22 @@ def test_merge_patch_removes_what_disappeared() -> None:
         "lastRun": {"id": "2", "finishedAt": None, "phases": []},
     }
     assert merge_patch(after, after) == {}
+
+
+def test_git_credentials_reach_the_build_pod_from_the_secret() -> None:
+    spec = make_spec(source={"git": {"url": "http://git.test/r.git", "secretRef": {"name": "g"}}})
+    job = build_job(
+        spec=spec,
+        name="b",
+        namespace="ci",
+        owner=OWNER,
+        resource="app",
+        run_id="1",
+        source_revision=None,
+        candidate_tag="c",
+        image="reg/builder:latest",
+    )
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in env}
+    assert refs["GIT_USERNAME"] == {"name": "g", "key": "username"}
+    assert refs["GIT_PASSWORD"] == {"name": "g", "key": "password"}

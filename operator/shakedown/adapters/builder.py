@@ -67,6 +67,12 @@ if [ -f __AUTH__/config.json ]; then AUTH="--authfile=__AUTH__/config.json"; fi
 REVISION=""
 if [ -n "${SD_GIT_URL:-}" ]; then
   say "fetching $SD_GIT_URL at $SD_GIT_REVISION"
+  export HOME=/workspace/home
+  mkdir -p "$HOME"
+  if [ -n "${GIT_USERNAME:-}" ]; then
+    git config --global credential.helper \
+      '!f() { echo "username=$GIT_USERNAME"; echo "password=$GIT_PASSWORD"; }; f'
+  fi
   git init -q /workspace/src
   cd /workspace/src
   git remote add origin "$SD_GIT_URL"
@@ -148,7 +154,7 @@ def build_job(
 ) -> dict[str, Any]:
     """The Job that builds and pushes the candidate of a run."""
     source = spec.source
-    env: list[dict[str, str]] = [
+    env: list[dict[str, Any]] = [
         {"name": "SD_IMAGE", "value": spec.image},
         {"name": "SD_CANDIDATE_TAG", "value": candidate_tag},
         {"name": "SD_CONTAINERFILE", "value": source.containerfile},
@@ -162,6 +168,16 @@ def build_job(
             {"name": "SD_GIT_REVISION", "value": source_revision or source.git.revision},
             {"name": "SD_CONTEXT_DIR", "value": source.git.context_dir or "."},
         ]
+        if source.git.secret_ref is not None:
+            for var, key in (("GIT_USERNAME", "username"), ("GIT_PASSWORD", "password")):
+                env.append(
+                    {
+                        "name": var,
+                        "valueFrom": {
+                            "secretKeyRef": {"name": source.git.secret_ref.name, "key": key}
+                        },
+                    }
+                )
     else:
         assert source.config_map is not None
         volumes.append({"name": "context", "configMap": {"name": source.config_map.name}})

@@ -12,6 +12,7 @@ file is a source change while relabelling the ConfigMap is not.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -28,12 +29,18 @@ class SourceError(Exception):
     """The revision cannot be resolved; one line for status."""
 
 
-def resolve_git_revision(url: str, revision: str, *, timeout: float = 15.0) -> str:
+def resolve_git_revision(
+    url: str,
+    revision: str,
+    *,
+    credentials: tuple[str, str] | None = None,
+    timeout: float = 15.0,
+) -> str:
     """The commit ``revision`` (branch, tag, ref, HEAD or a full sha) names at ``url``."""
     if _SHA_RE.match(revision):
         return revision
     if url.startswith(("http://", "https://")):
-        refs = _http_refs(url, timeout=timeout)
+        refs = _http_refs(url, credentials=credentials, timeout=timeout)
     else:
         refs = _ls_remote(url, timeout=timeout)
     for candidate in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
@@ -45,14 +52,19 @@ def resolve_git_revision(url: str, revision: str, *, timeout: float = 15.0) -> s
     raise SourceError(f"spec.source.git.revision: {revision!r} not found at {url}")
 
 
-def _http_refs(url: str, *, timeout: float) -> dict[str, str]:
+def _http_refs(url: str, *, credentials: tuple[str, str] | None, timeout: float) -> dict[str, str]:
     target = url.rstrip("/") + "/info/refs?service=git-upload-pack"
-    request = urllib.request.Request(target, headers={"User-Agent": "git/2 shakedown"})
+    headers = {"User-Agent": "git/2 shakedown"}
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(target, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data: bytes = response.read()
     except urllib.error.HTTPError as exc:
-        raise SourceError(f"{url}: HTTP {exc.code} listing refs") from None
+        hint = " (set spec.source.git.secretRef)" if exc.code == 401 and not credentials else ""
+        raise SourceError(f"{url}: HTTP {exc.code} listing refs{hint}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise SourceError(f"{url}: {getattr(exc, 'reason', exc)}") from None
     return parse_advertisement(data)

@@ -281,7 +281,9 @@ class _Engine:
         source = self.spec.source
         try:
             if source.git is not None:
-                revision = resolve_git_revision(source.git.url, source.git.revision)
+                revision = resolve_git_revision(
+                    source.git.url, source.git.revision, credentials=self._git_credentials()
+                )
             elif source.config_map is not None:
                 cm: Any = self.core.read_namespaced_config_map(
                     source.config_map.name, self.namespace
@@ -307,6 +309,28 @@ class _Engine:
             "base_image_digests": bases,
             "poll_error": "; ".join(errors),
         }
+
+    def _git_credentials(self) -> tuple[str, str] | None:
+        git = self.spec.source.git
+        if git is None or git.secret_ref is None:
+            return None
+        try:
+            secret: Any = self.core.read_namespaced_secret(git.secret_ref.name, self.namespace)
+        except ApiException as exc:
+            raise SourceError(
+                f"spec.source.git.secretRef: cannot read Secret {git.secret_ref.name}: "
+                f"{exc.status} {exc.reason}"
+            ) from None
+        data = secret.data or {}
+        if "username" not in data or "password" not in data:
+            raise SourceError(
+                f"spec.source.git.secretRef: Secret {git.secret_ref.name} needs keys "
+                "username and password (ssh keys are not supported yet)"
+            )
+        return (
+            base64.b64decode(data["username"]).decode(),
+            base64.b64decode(data["password"]).decode(),
+        )
 
     def _resolve_reported_bases(
         self, status: ContainerImageRefreshStatus, jobs: tuple[JobObservation, ...]

@@ -109,6 +109,10 @@ say "pushed $SD_IMAGE@$DIGEST"
 """.replace("__AUTH__", AUTH_DIR)
 
 
+class BuilderUnavailable(Exception):
+    """The operator was not told which builder image to use."""
+
+
 def builder_image() -> str:
     """The builder image the operator puts in build Jobs."""
     image = os.environ.get(BUILDER_IMAGE_ENV)
@@ -117,8 +121,8 @@ def builder_image() -> str:
     registry = os.environ.get("REGISTRY")
     if registry:
         return f"{registry}/shakedown/{BUILDER_REPOSITORY}:latest"
-    raise RuntimeError(
-        f"no builder image: set {BUILDER_IMAGE_ENV} (or REGISTRY for the local cluster's)"
+    raise BuilderUnavailable(
+        f"no builder image: set {BUILDER_IMAGE_ENV} in the operator's environment"
     )
 
 

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from shakedown import GROUP, VERSION, conditions
 from shakedown.adapters import kubeclient, notify
-from shakedown.adapters.builder import build_job
+from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
 from shakedown.adapters.jobs import LABEL_RESOURCE, Jobs, owner_reference, test_job
 from shakedown.adapters.registry import (
@@ -145,6 +145,10 @@ def reconcile_once(namespace: str, name: str, logger: kopf.Logger | Any) -> None
         engine.run()
     except _PassFailed as exc:
         engine.complain(str(exc))
+        return
+    except Exception as exc:  # the daemon must outlive any one bad pass
+        logger.exception("reconcile pass failed")
+        engine.complain(f"reconcile pass failed: {type(exc).__name__}: {exc}")
         return
     _last_errors.pop(engine.key, None)
 
@@ -402,7 +406,7 @@ class _Engine:
             raise _PassFailed(
                 f"{type(action).__name__}: API error {exc.status} {exc.reason}"
             ) from None
-        except RegistryError as exc:
+        except (RegistryError, BuilderUnavailable) as exc:
             raise _PassFailed(f"{type(action).__name__}: {exc}") from None
 
     def _act(self, action: Action, status: ContainerImageRefreshStatus) -> None:

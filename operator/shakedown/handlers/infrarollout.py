@@ -112,11 +112,20 @@ def reconcile(
     WAKERS.wake(namespace or "default", name or "")
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
 async def drive(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
     """Run the rollout until the object is deleted or the operator stops."""
     runner = runner_for(namespace or "default", name)
-    await runner.run(lambda: bool(stopped))
+
+    async def wake_when_stopped() -> None:
+        await stopped.wait()
+        runner.wake_event.set()  # leave the wait at once instead of being cancelled
+
+    watcher = asyncio.create_task(wake_when_stopped())
+    try:
+        await runner.run(lambda: bool(stopped))
+    finally:
+        watcher.cancel()
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

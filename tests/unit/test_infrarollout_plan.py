@@ -336,3 +336,26 @@ def test_a_rollback_that_cannot_get_healthy_ends_after_the_timeout_saying_so() -
     final = world.run(until=DONE, tick=10)
     assert final.phase is RolloutPhase.ROLLED_BACK
     assert "not healthy after 2m" in final.message
+
+
+def test_an_abort_set_while_idle_does_not_abort_the_next_revision() -> None:
+    world = World.default({})
+    assert world.run(until=DONE, tick=5).phase is RolloutPhase.SUCCEEDED
+    world.annotations["shakedown.dev/abort"] = "stale"
+    world.step()
+    assert world.status.handled_abort == "stale"
+    world.spec = type(world.spec).model_validate(
+        {
+            **world.spec.to_api(),
+            "change": {
+                "patches": [
+                    {
+                        "target": {"kind": "ConfigMap", "name": "web-config"},
+                        "patch": {"data": {"MESSAGE": "v3"}},
+                    }
+                ]
+            },
+        }
+    )
+    final = world.run(until=DONE, tick=5)
+    assert final.revision == 2 and final.phase is RolloutPhase.SUCCEEDED

@@ -239,6 +239,16 @@ def plan(
 
 # --------------------------------------------------------------------------- idle / new revision
 def _plan_idle(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
+    # Steering with nothing in flight has nothing to act on: note it, so a
+    # stale annotation does not abort (or promote) the next revision.
+    for key, handled in (
+        (ABORT_ANNOTATION, "handled_abort"),
+        (PROMOTE_ANNOTATION, "handled_promote"),
+    ):
+        value = observed.annotations.get(key)
+        if value and value != getattr(step.status, handled):
+            step.update(**{handled: value})
+            step.event("Ignored", f"{key} set while no rollout is in progress")
     status = step.status
     revision = check_revision(spec, observed.image_source)
     if revision.is_new(status):

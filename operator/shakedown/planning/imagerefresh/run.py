@@ -302,7 +302,13 @@ def _build(
             type="Normal",
             reason="Built",
             message=f"run {run.id}: built and pushed {spec.image}@{report.digest}",
-        )
+        ),
+        EmitEvent(
+            type="Normal",
+            reason="Testing",
+            message=f"run {run.id}: running {len(tests)} scenario(s) on {report.digest}: "
+            + ", ".join(t.name for t in tests),
+        ),
     ]
     actions.extend(_create_tests(resource, updated))
     return Step(status=new, actions=tuple(actions))

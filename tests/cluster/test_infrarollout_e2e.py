@@ -771,3 +771,29 @@ def test_statefulset_and_daemonset_roll_with_their_configuration(
     assert len(pods) == 2 and all(
         p["metadata"].get("annotations", {}).get("shakedown.dev/config-hash") for p in pods
     ), "the pods were rolled with the new configuration"
+
+
+def test_the_shadow_is_removed_when_its_ttl_runs_out(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    slow_job = {
+        "name": "slow",
+        "image": busybox_image,
+        "command": ["sleep", "600"],
+        "timeout": "15m",
+    }
+    extra = {
+        "shadow": {"ttl": "1m", "replicas": 1, "isolate": True},
+        "smokeTests": {"readyFor": "2s", "jobs": [slow_job]},
+        "timeout": "20m",
+    }
+    rollout(kube, ns, message="v2", http=False, extra=extra)
+    smoke = wait_phase(kube, ns, {"SmokeTesting"}, timeout=60)
+    shadow = smoke["shadowNamespace"]
+    final = wait_phase(kube, ns, {"Failed", "Succeeded", "RolledBack"}, timeout=150)
+    assert final["phase"] == "Failed", final
+    assert "ShadowExpired" in final["message"], final["message"]
+    gone = kube.get("Namespace", None, shadow)
+    assert gone is None or gone["metadata"].get("deletionTimestamp"), "shadow removed"
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}, "production untouched"

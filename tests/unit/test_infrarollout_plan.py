@@ -359,3 +359,19 @@ def test_an_abort_set_while_idle_does_not_abort_the_next_revision() -> None:
     )
     final = world.run(until=DONE, tick=5)
     assert final.revision == 2 and final.phase is RolloutPhase.SUCCEEDED
+
+
+def test_a_shadow_namespace_left_by_an_earlier_rollout_of_the_same_name_is_replaced() -> None:
+    world = World.default({})
+    leftover = "prod-shadow-change-1"
+    world.namespaces[leftover] = {
+        "metadata": {
+            "name": leftover,
+            "annotations": {"shakedown.dev/owner": "prod/change/old-uid"},
+        }
+    }
+    world.run(until={"Shadowing"}, tick=1)
+    world.step()
+    assert leftover not in world.namespaces, "the stale namespace is deleted first"
+    final = world.run(until=DONE, tick=5)
+    assert final.phase is RolloutPhase.SUCCEEDED

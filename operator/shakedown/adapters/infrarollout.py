@@ -314,7 +314,9 @@ class RolloutRunner:
         key = (uid, revision)
         if key in self._snapshots:
             return self._snapshots[key]
-        data = io.load_snapshot(self.kube, self.namespace, snapshot_name(self.name, revision))
+        data = io.load_snapshot(
+            self.kube, self.namespace, snapshot_name(self.name, revision), owner_uid=uid
+        )
         if data is None:
             return None
         content = SnapshotContent.from_secret_data(data)

@@ -267,9 +267,21 @@ def store_snapshot(
         kube.create("Secret", namespace, body)
 
 
-def load_snapshot(kube: Kube, namespace: str, name: str) -> Mapping[str, str] | None:
+def load_snapshot(
+    kube: Kube, namespace: str, name: str, *, owner_uid: str | None = None
+) -> Mapping[str, str] | None:
+    """The snapshot's data; None when absent.
+
+    A snapshot left by an earlier InfraRollout of the same name (deleted and
+    created again before garbage collection ran) is not this rollout's: it is
+    deleted, so the next round takes a fresh one.
+    """
     secret = kube.get("Secret", namespace, name)
     if secret is None:
+        return None
+    owners = [o.get("uid") for o in secret.get("metadata", {}).get("ownerReferences") or []]
+    if owner_uid is not None and owner_uid not in owners:
+        kube.delete("Secret", namespace, name, uid=secret["metadata"].get("uid"))
         return None
     data: Mapping[str, str] = secret.get("data") or {}
     return data

@@ -63,6 +63,7 @@ from shakedown.planning.infrarollout.revision import (
 )
 from shakedown.planning.infrarollout.rollback import plan_rollback
 from shakedown.planning.infrarollout.shadow import (
+    OWNER_ANNOTATION,
     RolloutIdentity,
     apply_order,
     namespace_manifest,
@@ -395,11 +396,20 @@ def _plan_shadowing(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> 
         observed.namespace, observed.name, status.revision
     )
     ns = observed.shadow_namespace
-    if ns is not None and ns.get("metadata", {}).get("deletionTimestamp"):
-        _fail(spec, observed, step, "ShadowDeleted", f"shadow namespace {ns_name} is being deleted")
-        return
     if _shadow_expired(step):
         _fail(spec, observed, step, "ShadowExpired", f"shadow.ttl {spec.shadow.ttl} ran out")
+        return
+    meta = (ns or {}).get("metadata", {})
+    owner = (meta.get("annotations") or {}).get(OWNER_ANNOTATION)
+    if ns is not None and owner != f"{who.namespace}/{who.name}/{who.uid}":
+        # Left by an earlier InfraRollout of the same name: clear it, then start afresh.
+        if not meta.get("deletionTimestamp"):
+            step.actions.append(DeleteNamespace(ns_name))
+        step.update(waiting_for=f"namespace {ns_name} of an earlier rollout is being deleted")
+        step.poll()
+        return
+    if meta.get("deletionTimestamp"):
+        _fail(spec, observed, step, "ShadowDeleted", f"shadow namespace {ns_name} is being deleted")
         return
     if ns is None:
         expires = status.shadow_expires_at or step.now

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from tests.fixtures.imagerefresh import PrivateRegistry, Refreshes
+from shakedown.adapters.registry import RegistryClient, RegistryError
+from tests.fixtures.imagerefresh import PrivateRegistry, Refreshes, TokenIssuer
 
 pytestmark = pytest.mark.cluster
 
@@ -67,3 +68,41 @@ def test_push_promote_and_rollback_with_credentials(
     r.wait_for("rolled back", lambda: r.status("secure").get("promotedDigest") == digest1, 30)
     assert priv.client().resolve(repo, "latest") == digest1
     assert priv.manifest_puts(repo) == [cand1, "latest", cand2, "latest", "latest"]
+
+
+def test_bearer_token_registry(
+    refreshes: Refreshes,
+    registry: str,
+    token_registry: tuple[PrivateRegistry, TokenIssuer],
+) -> None:
+    r = refreshes
+    priv, issuer = token_registry
+    client.CoreV1Api(r.api).create_namespaced_secret(
+        r.namespace,
+        {
+            "metadata": {"name": "creds"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": priv.dockerconfigjson()},
+        },
+    )
+    r.config_map("ctx", {"Containerfile": f"FROM {registry}/shakedown/busybox:latest\n"})
+    repo = f"{r.namespace}/tokened"
+    r.create(
+        "tokened",
+        {
+            "image": f"{priv.address}/{repo}",
+            "pushSecretRef": {"name": "creds"},
+            "source": {"configMap": {"name": "ctx"}},
+            "tests": [{"name": "runs", "command": ["true"], "timeout": "1m"}],
+        },
+    )
+    run = r.wait_run("tokened", "1")["lastRun"]
+    assert run["phase"] == "Succeeded", run
+    assert priv.client().resolve(repo, "latest") == run["candidateDigest"]
+    assert priv.manifest_puts(repo) == [f"shakedown-{r.namespace}-tokened-run-1", "latest"]
+    # Tokens were asked for with the Secret's credentials (build push, pulls, tag move).
+    granted = [scopes for ok, scopes in issuer.issued if ok]
+    assert any(f"repository:{repo}:pull,push" in scopes for scopes in granted)
+    # Without credentials the registry grants nothing.
+    with pytest.raises(RegistryError, match="401"):
+        RegistryClient(priv.address, insecure=True).resolve(repo, "latest")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,6 +136,15 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
         )
         == 1
     )
+    for phase in ("Build", "Test", "Promote", "Run"):
+        assert (
+            _metric(
+                operator.metrics_url,
+                "shakedown_imagerefresh_phase_duration_seconds_count",
+                phase=phase,
+            )
+            >= 1
+        ), phase
     assert (
         _metric(
             operator.metrics_url,
@@ -264,3 +274,20 @@ def test_validate_only_never_moves_the_tag(refreshes: Refreshes, registry: str) 
     candidate = status["lastRun"]["candidateDigest"]
     assert r.reg.resolve(f"{r.namespace}/pr", candidate) == candidate
     assert r.tags("pr") == [f"shakedown-{r.namespace}-pr-run-1"]
+
+    # Requests while a run is in flight are remembered; each new value starts one run.
+    r.annotate("pr", "shakedown.dev/run-requested", "first")
+    r.wait_for("run 2 in flight", lambda: (r.status("pr").get("currentRun") or {}).get("id"), 30)
+    r.annotate("pr", "shakedown.dev/run-requested", "second")
+    r.wait_for("second seen", lambda: r.status("pr").get("handledRunRequest") == "second", 30)
+    r.annotate("pr", "shakedown.dev/run-requested", "third")
+    r.wait_for("third seen", lambda: r.status("pr").get("handledRunRequest") == "third", 30)
+    status = r.wait_run("pr", "4", timeout=240)
+    runs = {x["id"]: x for x in [status["lastRun"], *status["recentRuns"]]}
+    assert sorted(runs) == ["1", "2", "3", "4"]
+    assert [runs[i]["trigger"] for i in ("2", "3", "4")] == ["Manual"] * 3
+    assert all(runs[i]["phase"] == "Validated" for i in ("2", "3", "4"))
+    time.sleep(3)
+    final = r.status("pr")
+    assert not final.get("currentRun") and not final.get("pendingTriggers")
+    assert final["lastRun"]["id"] == "4"

@@ -7,13 +7,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv lint typecheck test test-unit test-cluster crds cluster cluster-down demo clean
+.PHONY: help venv lint typecheck test test-unit test-cluster crds image cluster cluster-down demo clean
 
 help:
 	@echo "make demo          run the main job on the local cluster (started if needed)"
 	@echo "make test          ruff, mypy and every test (unit and cluster tiers)"
 	@echo "make test-unit     the fast tier alone (no cluster)"
 	@echo "make crds          regenerate crds/ from the pydantic models"
+	@echo "make image         build the operator image into the local registry"
 	@echo "make cluster       start the local cluster; make cluster-down stops it"
 
 $(STAMP): pyproject.toml
@@ -40,6 +41,9 @@ test-cluster: $(STAMP)
 
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest
+
+image: $(STAMP)
+	$(BIN)/python -m shakedown.operatorimage
 
 crds: $(STAMP)
 	$(BIN)/shakedown crds --write crds/

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--metrics-port {args.metrics_port}: cannot listen ({exc.strerror})"
             ) from None
 
+    _ensure_user_name()
     kopf.configure(verbose=args.verbose, debug=args.debug)
     namespaces: list[str] = args.namespace or []
     kopf.run(
@@ -87,3 +88,19 @@ def run(args: argparse.Namespace) -> int:
         standalone=True,
     )
     return 0
+
+
+def _ensure_user_name() -> None:
+    """Give the process a user name when its UID has none.
+
+    kopf names its identity after the user; under OpenShift's restricted SCC (and
+    any ``runAsUser`` without a passwd entry) the UID is arbitrary and
+    ``getpass.getuser()`` raises, so USER is set for it.
+    """
+    import getpass
+    import os
+
+    try:
+        getpass.getuser()
+    except (KeyError, OSError):
+        os.environ["USER"] = "shakedown"

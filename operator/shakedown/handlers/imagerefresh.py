@@ -219,6 +219,12 @@ class _Engine:
     def run(self) -> None:
         status = read_status(self.body.get("status"))
         stored = status
+        if status.history:  # also right after a restart, not only when a run promotes
+            refresh_metrics.promoted_at(
+                namespace=self.namespace,
+                name=self.name,
+                timestamp=max(h.promoted_at for h in status.history).timestamp(),
+            )
         for _ in range(MAX_ROUNDS):
             before = status
             obs = self.observe(status)

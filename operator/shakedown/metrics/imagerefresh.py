@@ -62,6 +62,11 @@ def run_finished(
         LAST_PROMOTION.labels(namespace=namespace, name=name).set(promoted_at)
 
 
+def promoted_at(*, namespace: str, name: str, timestamp: float) -> None:
+    """Set the last promotion time of a resource (from its status history)."""
+    LAST_PROMOTION.labels(namespace=namespace, name=name).set(timestamp)
+
+
 def tag_moved(*, namespace: str, name: str, why: str) -> None:
     TAG_MOVES.labels(namespace=namespace, name=name, why=why).inc()
 

@@ -242,3 +242,8 @@ class ObjectRef(ApiModel):
     """Kind of the object, e.g. Deployment."""
     name: ObjectName
     """Name of the object."""
+
+
+#: Conditions as the API conventions list them: one entry per type (a map keyed by
+#: type, so server-side apply and strategic merge treat them per type).
+Conditions = Annotated[list[Condition], Field(max_length=32, json_schema_extra=list_map("type"))]

@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, computed_field, model_validator
 
 from shakedown.api.common import (
     ApiModel,
-    Condition,
+    Conditions,
     CronSchedule,
     Digest,
     DnsLabel,
@@ -398,7 +398,7 @@ class ContainerImageRefreshStatus(StatusModel):
     """Last value of the shakedown.dev/run-requested annotation that was acted on."""
     handled_rollback_to: ShortString | None = None
     """Last value of the shakedown.dev/rollback-to annotation that was acted on."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: Conditions = Field(default_factory=list)
     """Ready, Reconciling, Stalled (kstatus) and kind-specific conditions."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The metadata.generation the status reflects."""

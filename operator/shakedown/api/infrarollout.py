@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from shakedown.api.common import (
     ApiModel,
-    Condition,
+    Conditions,
     DnsLabel,
     Duration,
     EnvVar,
@@ -563,7 +563,7 @@ class InfraRolloutStatus(StatusModel):
     handled_abort: ShortString | None = None
     """Last value of the shakedown.dev/abort annotation acted on."""
     message: Message = ""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: Conditions = Field(default_factory=list)
     observed_generation: Annotated[int, Field(ge=0)] | None = None
 
 

@@ -118,6 +118,7 @@ def test_cir_schema_details() -> None:
         "required", []
     ), "computed fields are written by the operator, never required"
     assert "default" not in status["history"]
+    assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
     cond = status["conditions"]["items"]
     assert set(cond["required"]) >= {"type", "status", "reason", "lastTransitionTime"}
     assert cond["properties"]["lastTransitionTime"]["format"] == "date-time"

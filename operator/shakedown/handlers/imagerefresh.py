@@ -58,14 +58,6 @@ from shakedown.planning.imagerefresh.observed import (
 from shakedown.planning.validation import validate_image_refresh
 
 
-def read_status(raw: Mapping[str, Any] | None) -> ContainerImageRefreshStatus:
-    """The stored status; an empty one when there is none (or it does not parse)."""
-    try:
-        return ContainerImageRefreshStatus.model_validate(dict(raw or {}))
-    except ValidationError:
-        return ContainerImageRefreshStatus()
-
-
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
@@ -88,7 +80,7 @@ def reconcile(
             logger=logger,
         )
         return
-    # A valid spec: the refresh timer owns status (conditions, observedGeneration).
+    # A valid spec: the refresh daemon owns status (conditions, observedGeneration).
 
 
 # --------------------------------------------------------------------------- refresh runs
@@ -153,7 +145,8 @@ def reconcile_once(namespace: str, name: str, logger: kopf.Logger | Any) -> None
     _last_errors.pop(engine.key, None)
 
 
-def _wake_from_job(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+# Wake-ups run in the event loop (async), where the daemons' asyncio.Events live.
+async def _wake_from_job(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
     owner = labels.get(LABEL_RESOURCE)
     event = _WAKE.get((namespace or "default", owner or ""))
     if event is not None:
@@ -169,7 +162,7 @@ kopf.on.event("", "v1", "pods", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")
-def _wake_from_self(name: str | None, namespace: str | None, **_: Any) -> None:
+async def _wake_from_self(name: str | None, namespace: str | None, **_: Any) -> None:
     event = _WAKE.get((namespace or "default", name or ""))
     if event is not None:
         event.set()
@@ -217,7 +210,11 @@ class _Engine:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
-        status = read_status(self.body.get("status"))
+        try:
+            status = ContainerImageRefreshStatus.model_validate(dict(self.body.get("status") or {}))
+        except ValidationError as exc:
+            # Starting over would reuse run ids and adopt old Jobs: stop instead.
+            raise _PassFailed(f"status does not parse, not acting on it: {exc}") from None
         stored = status
         if status.history:  # also right after a restart, not only when a run promotes
             refresh_metrics.promoted_at(

@@ -244,3 +244,29 @@ def test_verbs_refuse_the_wrong_kind(
 ) -> None:
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_run_with_a_busy_metrics_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [str(SHAKEDOWN), "run", "--metrics-port", str(port), "--metrics-address", "127.0.0.1"],
+            env={"KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"shakedown: --metrics-port {port}: cannot listen")
+    assert result.stderr.count("\n") == 1

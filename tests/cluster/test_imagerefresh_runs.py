@@ -45,12 +45,15 @@ class Webhook:
 
     def __init__(self) -> None:
         received: list[dict[str, Any]] = []
+        authorizations: list[str] = []
         self.received = received
+        self.authorizations = authorizations
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 received.append(json.loads(self.rfile.read(length)))
+                authorizations.append(self.headers.get("Authorization", ""))
                 self.send_response(204)
                 self.end_headers()
 
@@ -91,6 +94,9 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
 ) -> None:
     r = refreshes
     r.config_map("ctx", {"Containerfile": containerfile(registry), "check.sh": CHECK_OK})
+    r.core.create_namespaced_secret(
+        r.namespace, {"metadata": {"name": "hook"}, "stringData": {"token": "hook-t0ken"}}
+    )
     r.create(
         "app",
         {
@@ -99,7 +105,7 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
             "source": {"configMap": {"name": "ctx"}, "buildArgs": {"VERSION": "1"}},
             "tests": TESTS,
             "notify": {
-                "webhook": {"url": webhook.url},
+                "webhook": {"url": webhook.url, "secretRef": {"name": "hook", "key": "token"}},
                 "events": ["Failed", "Promoted"],
             },
         },
@@ -187,6 +193,7 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
 
     results = [(h["result"], h["run"]["id"]) for h in webhook.received]
     assert results == [("Promoted", "1"), ("Failed", "2")]
+    assert webhook.authorizations == ["Bearer hook-t0ken"] * 2
     body = webhook.received[1]
     assert body["name"] == "app" and body["namespace"] == r.namespace
     assert body["run"]["failedTests"][0]["name"] == "check"

@@ -8,6 +8,7 @@ what a pod pulling the tag runs, status, Events, the webhook body, metrics.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -230,10 +231,13 @@ def test_build_failure_hang_and_unreachable_registry_fail_the_run(
         },
     )
     # Nothing listens on this port of the registry's host: the push cannot succeed.
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        dead_port = sock.getsockname()[1]
     r.create(
         "nowhere",
         {
-            "image": f"{host}:5999/{r.namespace}/nowhere",
+            "image": f"{host}:{dead_port}/{r.namespace}/nowhere",
             "source": {"configMap": {"name": "ok"}},
             "tests": TESTS,
         },
@@ -257,7 +261,8 @@ def test_build_failure_hang_and_unreachable_registry_fail_the_run(
     run = r.wait_run("nowhere", "1")["lastRun"]
     assert run["phase"] == "Failed"
     assert "build failed" in run["message"]
-    assert "5999" in run["message"] and "connection refused" in run["message"].lower()
+    assert str(dead_port) in run["message"]
+    assert "connection refused" in run["message"].lower()
 
 
 def test_validate_only_never_moves_the_tag(refreshes: Refreshes, registry: str) -> None:

@@ -11,13 +11,14 @@
 - Watch events on pods, workloads, Jobs, Leases and ContainerImageRefreshes
   wake the runners of that namespace, which is how the bake reacts to a pod
   turning NotReady without a polling loop.
-- ``sweep`` deletes shadow namespaces that outlived their TTL or their owner.
+- a background sweeper deletes shadow namespaces that outlived their TTL or their owner.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, workloads
 from shakedown.adapters.infrarollout import WAKERS, RolloutRunner
-from shakedown.adapters.shadow import expire_shadow
+from shakedown.adapters.shadow import sweep
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import (
     PLURAL,
@@ -38,7 +39,6 @@ from shakedown.api.infrarollout import (
 from shakedown.handlers.reporting import Verdict, report
 from shakedown.planning.infrarollout.actions import EventNote
 from shakedown.planning.infrarollout.objects import Obj
-from shakedown.planning.infrarollout.shadow import SHADOW_LABEL
 from shakedown.planning.validation import check_infra_rollout, parse
 
 #: One runner per InfraRollout, shared by its daemon and its finalizer.
@@ -166,8 +166,34 @@ def _wake_rollout(name: str | None, namespace: str | None, **_: Any) -> None:
     WAKERS.wake(namespace or "", name or "")
 
 
-@kopf.timer("", "v1", "namespaces", labels={SHADOW_LABEL: "true"}, interval=60, idle=0)
-def sweep(body: kopf.Body, name: str | None, logger: kopf.Logger, **_: Any) -> None:
-    """A shadow namespace past its TTL, or whose InfraRollout is gone, is deleted."""
-    if expire_shadow(Kube(kubeclient.api_client()), dict(body)):
-        logger.info("shadow namespace %s deleted (expired or orphaned)", name)
+#: How often shadow namespaces are checked for an expired TTL or a vanished owner.
+SWEEP_INTERVAL = 60.0
+
+
+async def _sweep_forever(logger: kopf.Logger) -> None:
+    kube = Kube(kubeclient.api_client())
+    while True:
+        try:
+            for name in await asyncio.to_thread(sweep, kube, datetime.now(UTC)):
+                logger.info("shadow namespace %s deleted (expired or orphaned)", name)
+        except Exception as exc:  # the next round tries again
+            logger.warning("shadow sweep failed: %s", exc)
+        await asyncio.sleep(SWEEP_INTERVAL)
+
+
+@kopf.on.startup()
+async def start_sweeper(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Shadow namespaces past their TTL, or whose InfraRollout is gone, are deleted.
+
+    A plain background task rather than a kopf timer on namespaces: timers put a
+    finalizer on their objects, and a shadow namespace must stay deletable even
+    when no operator runs.
+    """
+    memo["shadow_sweeper"] = asyncio.create_task(_sweep_forever(logger))
+
+
+@kopf.on.cleanup()
+async def stop_sweeper(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("shadow_sweeper")
+    if task is not None:
+        task.cancel()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shakedown.adapters.workloads import Conflict, Kube
@@ -56,16 +56,6 @@ def orphaned(kube: Kube, namespace: Mapping[str, Any]) -> bool:
     ns, name, uid = parts
     rollout = kube.get("InfraRollout", ns, name)
     return rollout is None or rollout.get("metadata", {}).get("uid") != uid
-
-
-def expire_shadow(kube: Kube, namespace: Mapping[str, Any], now: datetime | None = None) -> bool:
-    """Delete one shadow namespace if it is past its TTL or orphaned; True when deleted."""
-    meta = namespace.get("metadata", {})
-    if meta.get("deletionTimestamp"):
-        return False
-    if expired(namespace, now or datetime.now(UTC)) or orphaned(kube, namespace):
-        return delete_namespace(kube, str(meta["name"]))
-    return False
 
 
 def sweep(kube: Kube, now: datetime) -> list[str]:

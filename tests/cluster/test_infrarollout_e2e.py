@@ -797,3 +797,53 @@ def test_the_shadow_is_removed_when_its_ttl_runs_out(
     gone = kube.get("Namespace", None, shadow)
     assert gone is None or gone["metadata"].get("deletionTimestamp"), "shadow removed"
     assert config_data(kube, ns) == {"MESSAGE": "v1"}, "production untouched"
+
+
+def test_sweep_deletes_orphaned_and_expired_shadows_only(
+    kube: Kube, ns: str, crds: list[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shakedown.adapters.shadow import sweep
+    from shakedown.planning.infrarollout.objects import format_time
+
+    now = datetime.now(UTC)
+    live = kube.create(
+        "InfraRollout",
+        ns,
+        {
+            "apiVersion": "shakedown.dev/v1alpha1",
+            "kind": "InfraRollout",
+            "metadata": {"name": "live"},
+            "spec": {
+                "targets": [{"kind": "Deployment", "name": "web"}],
+                "change": {"images": [{"container": "web", "image": "reg.example/web:2"}]},
+            },
+        },
+    )
+    cases = {
+        "orphan": (f"{ns}/gone/uid-0", now + timedelta(hours=1)),
+        "expired": (f"{ns}/live/{live['metadata']['uid']}", now - timedelta(seconds=1)),
+        "kept": (f"{ns}/live/{live['metadata']['uid']}", now + timedelta(hours=1)),
+    }
+    for suffix, (owner, expires) in cases.items():
+        kube.create(
+            "Namespace",
+            None,
+            {
+                "metadata": {
+                    "name": f"{ns}-shadow-{suffix}",
+                    "labels": {"shakedown.dev/shadow": "true"},
+                    "annotations": {
+                        "shakedown.dev/owner": owner,
+                        "shakedown.dev/expires-at": format_time(expires),
+                    },
+                }
+            },
+        )
+    deleted = sweep(kube, now)
+    assert f"{ns}-shadow-orphan" in deleted and f"{ns}-shadow-expired" in deleted
+    assert f"{ns}-shadow-kept" not in deleted
+    kept = kube.get("Namespace", None, f"{ns}-shadow-kept")
+    assert kept is not None and not kept["metadata"].get("deletionTimestamp")
+    kube.delete("Namespace", None, f"{ns}-shadow-kept")

@@ -375,3 +375,16 @@ def test_a_shadow_namespace_left_by_an_earlier_rollout_of_the_same_name_is_repla
     assert leftover not in world.namespaces, "the stale namespace is deleted first"
     final = world.run(until=DONE, tick=5)
     assert final.phase is RolloutPhase.SUCCEEDED
+
+
+def test_without_automatic_rollback_a_failure_waits_for_a_person_to_abort() -> None:
+    world = World.default({"rollback": {"automatic": False, "notReadyFor": "10s"}})
+    broken_by_v2(world)
+    final = world.run(until=DONE, tick=1)
+    assert final.phase is RolloutPhase.FAILED and final.shift_started
+    assert world.get(CONFIG)["data"] == {"MESSAGE": "v2"}, "left as it is"  # type: ignore[index]
+    world.annotations["shakedown.dev/abort"] = "now"
+    final = world.run(until={"RolledBack"}, tick=1)
+    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+    assert final.history[0].result.value == "RolledBack"
+    assert [h.revision for h in final.history] == [1]

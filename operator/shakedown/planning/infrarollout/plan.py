@@ -240,6 +240,23 @@ def plan(
 
 # --------------------------------------------------------------------------- idle / new revision
 def _plan_idle(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
+    abort = observed.annotations.get(ABORT_ANNOTATION)
+    if (
+        abort
+        and abort != step.status.handled_abort
+        and step.status.phase is RolloutPhase.FAILED
+        and step.status.shift_started
+    ):
+        # rollback.automatic was off and production failed: a person decides to roll back.
+        step.update(handled_abort=abort)
+        step.enter(
+            RolloutPhase.ROLLING_BACK,
+            "rolling back: Aborted: shakedown.dev/abort after a failure",
+            warning=True,
+            rollback_reason="Aborted: shakedown.dev/abort after a failure",
+            waiting_for="restoring the snapshot",
+        )
+        return
     # Steering with nothing in flight has nothing to act on: note it, so a
     # stale annotation does not abort (or promote) the next revision.
     for key, handled in (

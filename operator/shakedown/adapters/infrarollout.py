@@ -222,10 +222,13 @@ class RolloutRunner:
             spec = InfraRolloutSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             return None  # the reconcile handler reports the invalid spec
-        if check_infra_rollout(spec):
-            return None  # likewise: Stalled with the field named, nothing done
         status = _read_status(body.get("status"))
         gone = bool(body["metadata"].get("deletionTimestamp")) if deleting is None else deleting
+        in_flight = status.revision > 0 and not status.phase.finished
+        if check_infra_rollout(spec) and not in_flight and not gone:
+            # Likewise reported (Stalled, field named); no new revision starts. A
+            # revision in flight goes on: an edit must never switch off its bake.
+            return None
         observed = await asyncio.to_thread(self._observe, body, spec, status, gone)
         now = self.clock()
         decision = plan(spec, status, observed, now)

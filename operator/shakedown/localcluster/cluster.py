@@ -577,12 +577,16 @@ def _down(layout: Layout, *, say: Say) -> None:
     hostnet.unmount_all([layout.state])
     if owned:
         _kill_pods(layout)
-        hostnet.remove_netns(sorted(set(pod_netns) | set(hostnet.our_netns(layout))))
+        pod_netns = sorted(set(pod_netns) | set(hostnet.our_netns(layout)))
+        hostnet.remove_netns(pod_netns)
         hostnet.remove_links(layout)
         hostnet.remove_chains()
         hostnet.remove_cgroups(layout)
         hostnet.restore(layout)
     remains = leftovers(layout) + [f"sysctl {s}" for s in hostnet.changed_sysctls(layout)]
+    # Once the veths are gone a pod namespace is no longer recognisable as ours: check by name.
+    remains += [f"netns {n}" for n in pod_netns if hostnet.netns_exists(n)]
+    remains = list(dict.fromkeys(remains))
     if remains:
         raise ClusterError(
             f"the cluster stopped but left {len(remains)} things behind: "

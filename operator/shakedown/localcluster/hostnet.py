@@ -255,16 +255,34 @@ def _ns_inode(path: str) -> int | None:
         return None
 
 
+def netns_on_bridge(bridge: str) -> set[str]:
+    """Names of the namespaces at the other end of the veths on ``bridge`` (this namespace).
+
+    ``ip link`` names a veth's peer namespace (``link-netns cni-...``) by asking the
+    kernel for its id relative to this namespace, so the answer is exact: a pod
+    namespace of another cluster (another network namespace, another bridge) never
+    matches, whether or not a process uses it at the moment.
+    """
+    out = _run(["ip", "-o", "link", "show", "master", bridge]).stdout
+    found = set()
+    for line in out.splitlines():
+        words = line.split()
+        if "link-netns" in words[:-1]:
+            found.add(words[words.index("link-netns") + 1])
+    return found
+
+
 def our_netns(layout: Layout) -> list[str]:
     """Pod network namespaces (``cni-*``) of this cluster.
 
-    Those a process in the cluster's cgroups uses, plus those no process uses that
-    were not there before ``up`` (left by killed pods). A namespace another
-    cluster's pod uses is never counted.
+    Those a process in the cluster's cgroups uses, and those whose veth is on the
+    cluster's pod bridge (pods killed without cleanup: the namespace stays mounted
+    and keeps its veth). /run/netns is shared by every cluster on the machine, so
+    a namespace no process uses is *not* taken for ours: another cluster's
+    containerd creates each pod's namespace before its first process joins it.
     """
     ours = {_ns_inode(f"/proc/{pid}/ns/net") for pid in cgroup_pids(layout)}
-    in_use = {_ns_inode(str(p / "ns" / "net")) for p in Path("/proc").iterdir() if p.name.isdigit()}
-    before = set(_load_snapshot(layout).get("netns", []) or [])  # type: ignore[call-overload]
+    attached = netns_on_bridge(layout.network.pod_bridge)
     found = []
     nsfs = _nsfs_dev()
     for name in _netns():
@@ -276,9 +294,16 @@ def our_netns(layout: Layout) -> list[str]:
             continue
         if info.st_dev != nsfs:
             continue  # a plain file: no namespace is mounted there (any more)
-        if info.st_ino in ours or (info.st_ino not in in_use and name not in before):
+        if info.st_ino in ours or name in attached:
             found.append(name)
     return sorted(found)
+
+
+def netns_exists(name: str) -> bool:
+    try:
+        return os.stat(f"{NETNS_DIR}/{name}").st_dev == _nsfs_dev()
+    except OSError:
+        return False
 
 
 def mounts_under(roots: Iterable[Path]) -> list[str]:

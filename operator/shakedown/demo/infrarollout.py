@@ -168,6 +168,16 @@ def _production(ctx: Context, name: str) -> str:
 def infrarollout(ctx: Context) -> None:
     name = "web"
     image = _busybox(ctx)
+    custom = ctx.custom()
+
+    def previous_gone() -> bool:
+        # An earlier demo's rollout is finalized by the operator just started.
+        items = custom.list_namespaced_custom_object(
+            GROUP, VERSION, ctx.namespace, "infrarollouts"
+        )["items"]
+        return not any(i["metadata"]["name"] == name for i in items)
+
+    ctx.wait_for(previous_gone, timeout=120, what="the previous demo's iro/web to be finalized")
     for obj in sample_workload(name, image):
         _create(ctx, obj)
     from kubernetes import client
@@ -182,7 +192,6 @@ def infrarollout(ctx: Context) -> None:
     )
     ctx.timeline.note(f"production before: {_production(ctx, name)}")
 
-    custom = ctx.custom()
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "InfraRollout",

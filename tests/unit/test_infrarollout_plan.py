@@ -388,3 +388,20 @@ def test_without_automatic_rollback_a_failure_waits_for_a_person_to_abort() -> N
     assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
     assert final.history[0].result.value == "RolledBack"
     assert [h.revision for h in final.history] == [1]
+
+
+def test_a_failing_canary_is_removed_and_the_stable_scaled_back() -> None:
+    world = World.default(
+        {"strategy": {"type": "Canary", "canary": {"steps": [{"weight": 50}, {"pause": "1h"}]}}}
+    )
+
+    def canary_broken(namespace: str, obj: Obj) -> bool:
+        return namespace == NS and obj["metadata"]["name"] == "web-canary"
+
+    world.broken = canary_broken
+    final = world.run(until=DONE, tick=1)
+    assert final.phase is RolloutPhase.ROLLED_BACK, final.message
+    assert final.current_step is not None
+    assert world.get(DEPLOY)["spec"]["replicas"] == 2  # type: ignore[index]
+    assert world.copies() == [], "canary Deployment and ConfigMap copy deleted"
+    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]

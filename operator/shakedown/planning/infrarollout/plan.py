@@ -559,7 +559,7 @@ def _plan_smoke(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None
     # Start (or keep running) the other checks, marked Running first.
     change = resolve_change(spec, observed.image_source)
     requests = check_requests(
-        spec, checks, namespace=status.shadow_namespace or "", revision=status.revision, image=None
+        spec, checks, namespace=status.shadow_namespace or "", revision=status.revision
     )
     jobs = {j.name: j for j in spec.smoke_tests.jobs}
     for request in requests:

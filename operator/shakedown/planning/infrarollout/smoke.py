@@ -133,7 +133,6 @@ def check_requests(
     *,
     namespace: str,
     revision: int,
-    image: str | None,
 ) -> list[RunCheck]:
     """RunCheck for every non-readiness check not yet finished (running ones are re-requested)."""
     specs: dict[str, tuple[str, Obj]] = {}
@@ -150,7 +149,7 @@ def check_requests(
         if check.name not in specs:
             continue
         kind, body = specs[check.name]
-        out.append(RunCheck(check.name, kind, namespace, revision, body, image))
+        out.append(RunCheck(check.name, kind, namespace, revision, body))
     return out
 
 

@@ -164,6 +164,7 @@ def test_scenario_job_uses_the_candidate_by_digest() -> None:
     assert (container["command"], container["args"]) == (["/bin/run"], ["-v"])
     assert container["env"] == [{"name": "CC", "value": "clang"}]
     assert pod["imagePullSecrets"] == [{"name": "creds"}]
+    assert pod["automountServiceAccountToken"] is False
     assert job["spec"]["activeDeadlineSeconds"] == 90 + 60
 
 

@@ -122,6 +122,7 @@ def test_job(
     pod: dict[str, Any] = {
         "containers": [container],
         "enableServiceLinks": False,
+        "automountServiceAccountToken": False,  # a test has no business with the API
         "terminationGracePeriodSeconds": 5,
     }
     if spec.push_secret_ref is not None:

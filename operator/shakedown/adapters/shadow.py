@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from shakedown.adapters.workloads import Conflict, Kube
 from shakedown.planning.infrarollout.objects import parse_time
 from shakedown.planning.infrarollout.shadow import (
@@ -54,7 +56,12 @@ def orphaned(kube: Kube, namespace: Mapping[str, Any]) -> bool:
     if len(parts) != 3:
         return False
     ns, name, uid = parts
-    rollout = kube.get("InfraRollout", ns, name)
+    try:
+        rollout = kube.get("InfraRollout", ns, name)
+    except ApiException as exc:
+        if exc.status == 403:
+            return False  # an operator scoped to other namespaces: not its to judge
+        raise
     return rollout is None or rollout.get("metadata", {}).get("uid") != uid
 
 

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -588,7 +589,9 @@ def test_two_rollouts_on_one_deployment_never_interleave(
     assert first["phase"] == "Succeeded", first
     second = wait_phase(kube, ns, {"Succeeded", "RolledBack", "Failed"}, name="second", timeout=180)
     assert second["phase"] == "Succeeded", second
-    assert second["startedAt"] >= first["history"][0]["finishedAt"], (first, second)
+    started = datetime.fromisoformat(second["startedAt"].replace("Z", "+00:00"))
+    finished = datetime.fromisoformat(first["history"][0]["finishedAt"].replace("Z", "+00:00"))
+    assert started >= finished, (first, second)
     assert config_data(kube, ns)["MESSAGE"] == "v3"
 
 
@@ -802,7 +805,7 @@ def test_the_shadow_is_removed_when_its_ttl_runs_out(
 def test_sweep_deletes_orphaned_and_expired_shadows_only(
     kube: Kube, ns: str, crds: list[str]
 ) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, timedelta
 
     from shakedown.adapters.shadow import sweep
     from shakedown.planning.infrarollout.objects import format_time

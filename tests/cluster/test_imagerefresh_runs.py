@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.imagerefresh import Refreshes
+from tests.fixtures.imagerefresh import GROUP, PLURAL, VERSION, Refreshes
 
 pytestmark = pytest.mark.cluster
 
@@ -303,3 +303,28 @@ def test_validate_only_never_moves_the_tag(refreshes: Refreshes, registry: str) 
     final = r.status("pr")
     assert not final.get("currentRun") and not final.get("pendingTriggers")
     assert final["lastRun"]["id"] == "4"
+
+
+def test_deleting_a_resource_mid_run_leaves_no_job_or_pod(
+    refreshes: Refreshes, registry: str
+) -> None:
+    r = refreshes
+    r.config_map("ctx", {"Containerfile": containerfile(registry), "check.sh": CHECK_OK})
+    r.create(
+        "gone",
+        {
+            "image": r.image("gone"),
+            "source": {"configMap": {"name": "ctx"}},
+            "tests": [{"name": "slow", "command": ["sleep", "600"], "timeout": "10m"}],
+        },
+    )
+    r.wait_for(
+        "the scenario running",
+        lambda: (
+            (r.status("gone").get("currentRun") or {}).get("phase") == "Testing"
+            and any("test" in p.metadata.name for p in r.pods("gone"))
+        ),
+        120,
+    )
+    r.custom.delete_namespaced_custom_object(GROUP, VERSION, r.namespace, PLURAL, "gone")
+    r.wait_for("Jobs and pods removed", lambda: not r.jobs("gone") and not r.pods("gone"), 60)

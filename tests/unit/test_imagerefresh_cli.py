@@ -98,3 +98,14 @@ def test_detail_view_of_a_new_object() -> None:
     lines = describe_image_refresh({"spec": {"image": "reg/x"}, "status": {}})
     assert lines[1] == "Image:       reg/x:latest -> <never promoted>"
     assert not any(line.startswith("Runs:") for line in lines)
+
+
+def test_wide_table_shows_candidate_and_run_time() -> None:
+    from shakedown.cli.get import COLUMNS, render
+
+    obj = _obj()
+    obj["status"]["lastRun"] = obj["status"]["recentRuns"][1]  # run 1, 1m05s
+    lines, _ = render([obj], COLUMNS["ContainerImageRefresh"])
+    header = lines[0].split()
+    assert "CANDIDATE" in header and "TIME" in header
+    assert "sha256:bbbbbbbbbbbb" in lines[1] and "1m05s" in lines[1]

@@ -105,6 +105,12 @@ COLUMNS: dict[str, list[Column]] = {
         Column(header="TRIGGER", cell=lambda o: text(path(o, "status.lastRun.trigger"))),
         Column(header="STATE", cell=health),
         Column(header="NEXT RUN", cell=lambda o: text(path(o, "status.nextRunAt")), wide=True),
+        Column(
+            header="CANDIDATE",
+            cell=lambda o: short_digest(path(o, "status.candidateDigest")) or "<none>",
+            wide=True,
+        ),
+        Column(header="RUN TIME", cell=lambda o: _last_run_time(o), wide=True),
         AGE,
         Column(header="MESSAGE", cell=message),
     ],
@@ -235,6 +241,11 @@ def describe_image_refresh(obj: Obj) -> list[str]:
 DETAILS: dict[str, Callable[[Obj], list[str]]] = {
     "ContainerImageRefresh": describe_image_refresh,
 }
+
+
+def _last_run_time(obj: Obj) -> str:
+    run = path(obj, "status.lastRun") or {}
+    return _duration(_seconds(run.get("startedAt"), run.get("finishedAt")))
 
 
 def add_columns(kind: str, columns: Iterable[Column], *, before: str = "AGE") -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from shakedown.api.imagerefresh import (
     ContainerImageRefreshStatus,
-    ObservedInputs,
     RunPhase,
     RunTrigger,
 )
@@ -147,7 +146,9 @@ def test_source_change_fires_but_the_first_observation_does_not() -> None:
     status = _idle(spec)
     first = step(spec, status, observe(0, polled=True, source_revision="abc"))
     assert first.status.current_run is None
-    assert first.status.observed == ObservedInputs(source_revision="abc", polled_at=observe(0).now)
+    assert first.status.observed is not None
+    assert first.status.observed.source_revision == "abc"
+    assert first.status.observed.polled_at == observe(0).now
     changed = step(spec, first.status, observe(400, polled=True, source_revision="def"))
     assert changed.status.current_run is not None
     assert changed.status.current_run.trigger == RunTrigger.SOURCE
@@ -165,12 +166,35 @@ def test_disabled_triggers_do_not_fire() -> None:
     assert p.status.current_run is None
 
 
-def test_spec_change_starts_a_run() -> None:
+def test_a_change_to_what_runs_build_starts_a_run_other_spec_changes_do_not() -> None:
     spec = make_spec()
-    p = step(spec, _idle(spec), observe(0, generation=2))
+    p = step(spec, _idle(spec), observe(0))  # records what the spec builds; no run
+    assert p.status.current_run is None
+    settled = p.status
+    for quiet in (
+        make_spec(historyLimit=9),
+        make_spec(schedule="0 3 * * *"),
+        make_spec(triggers={"pollInterval": "1h"}),
+        make_spec(notify={"webhook": {"url": "http://hook.test/x"}}),
+    ):
+        p = step(quiet, settled, observe(1, generation=2))
+        assert p.status.current_run is None, quiet
+    changed = make_spec(
+        tests=[{"name": "smoke", "command": ["/bin/false"], "timeout": "1m"}],
+    )
+    p = step(changed, settled, observe(2, generation=3))
     assert p.status.current_run is not None
     assert p.status.current_run.trigger == RunTrigger.SPEC
-    assert p.status.observed_generation == 2
+    assert p.status.observed_generation == 3
+    again = step(changed, p.status, observe(3, generation=3))
+    assert again.status.pending_triggers == []
+
+
+def test_unsuspending_does_not_start_a_run_by_itself() -> None:
+    suspended = make_spec(suspend=True)
+    p = step(suspended, _idle(suspended), observe(0))
+    p = step(make_spec(), p.status, observe(1, generation=2))
+    assert p.status.current_run is None
 
 
 def test_suspend_starts_nothing_and_does_not_replay_later() -> None:
@@ -219,3 +243,12 @@ def test_the_poll_resolving_a_starting_run_does_not_queue_another() -> None:
     assert p.status.current_run is not None
     assert p.status.current_run.source_revision == "new"
     assert p.status.observed is not None and p.status.observed.source_revision == "new"
+
+
+def test_an_object_that_was_invalid_at_creation_runs_once_fixed() -> None:
+    spec = make_spec()
+    # The validation handler reported Stalled for generation 1 (observedGeneration set).
+    invalid = ContainerImageRefreshStatus.model_validate({"observedGeneration": 1})
+    p = step(spec, invalid, observe(0, generation=2))
+    assert p.status.current_run is not None
+    assert p.status.current_run.trigger == RunTrigger.SPEC

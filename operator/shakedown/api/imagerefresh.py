@@ -371,6 +371,9 @@ class ObservedInputs(StatusModel):
     source_revision: ShortString | None = None
     base_image_digests: dict[str, Digest] = Field(default_factory=dict)
     polled_at: datetime | None = None
+    spec_digest: ShortString | None = None
+    """Hash of the spec fields a run depends on (image, tag, source, tests, promote):
+    a change there starts a run; suspend, schedule or historyLimit changes do not."""
 
 
 class ContainerImageRefreshStatus(StatusModel):

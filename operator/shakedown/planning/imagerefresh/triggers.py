@@ -1,12 +1,13 @@
 """What starts a ContainerImageRefresh run, and what is remembered while one runs.
 
-Five things start a run: the object being created or its spec changing, the
+Five things start a run: the object being created or what it builds changing
+(image, tag, source, tests, promote: not suspend, schedule or limits), the
 cron ``schedule`` (read in ``timeZone``), a new digest of a base image, a new
 source revision, and each new value of the ``shakedown.dev/run-requested``
 annotation. Detection only compares what was observed with what status
 remembers, so it is pure and repeatable: the same observation never fires
 twice, because the memory (``nextRunAt``, ``observed``, ``handledRunRequest``,
-``observedGeneration``) moves forward in the same status write that records
+``observed.specDigest``) moves forward in the same status write that records
 the trigger.
 
 Triggers that arrive while a run is in flight wait in ``pendingTriggers``;
@@ -18,6 +19,8 @@ moves forward, so resuming does not replay what happened meanwhile.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,18 +104,23 @@ def detect(
     fired: list[PendingTrigger] = []
     error = ""
 
-    # Creation and spec changes.
+    # Creation, and changes to what a run builds and tests.
     spec_changed = status.observed_generation != obs.generation
-    if spec_changed:
-        fired.append(
-            PendingTrigger(
-                trigger=RunTrigger.SPEC,
-                requested_at=now,
-                detail="created"
-                if status.observed_generation is None
-                else f"generation {obs.generation}",
+    observed = status.observed or ObservedInputs()
+    digest = run_spec_digest(spec)
+    if observed.spec_digest != digest:
+        # Never run and nothing recorded: a new object (or one whose spec was invalid
+        # until now). Recorded runs but no digest: an older status; just record it.
+        created = observed.spec_digest is None and status.last_run is None
+        if created or observed.spec_digest is not None:
+            fired.append(
+                PendingTrigger(
+                    trigger=RunTrigger.SPEC,
+                    requested_at=now,
+                    detail="created" if created else f"spec changed (generation {obs.generation})",
+                )
             )
-        )
+        observed = observed.model_copy(update={"spec_digest": digest})
 
     # Schedule.
     next_run_at = status.next_run_at
@@ -136,7 +144,6 @@ def detect(
             next_run_at, error = None, str(exc)
 
     # Polled inputs: source revision and base images.
-    observed = status.observed or ObservedInputs()
     # A poll made to resolve the inputs of the run about to start is what that
     # run builds: it moves the memory forward but does not ask for another run.
     resolving = status.current_run is not None and status.current_run.phase == RunPhase.PENDING
@@ -211,6 +218,15 @@ def detect(
         }
     )
     return Detected(status=new_status, fired=tuple(fired), ignored=ignored, error=error)
+
+
+def run_spec_digest(spec: ContainerImageRefreshSpec) -> str:
+    """A short hash of the spec fields that decide what a run builds, tests and promotes."""
+    relevant = spec.model_dump(
+        mode="json", by_alias=True, include={"image", "tag", "source", "tests", "promote"}
+    )
+    text = json.dumps(relevant, sort_keys=True)
+    return "spec-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def enqueue(pending: list[PendingTrigger], trigger: PendingTrigger) -> list[PendingTrigger]:

@@ -6,8 +6,10 @@ a decision, writes the decision's status to the status subresource *first*,
 posts its Events, and only then carries out its actions (idempotent, see
 ``planning.infrarollout.actions``). ``run`` repeats that whenever a watch
 event concerning the rollout's namespaces arrives (``Wakers``), or when the
-planner's clock says so; there is no fixed polling loop on the hot path, so a
-production pod turning NotReady is acted on as soon as its event is seen.
+planner's clock says so (a NotReady pod crossing ``notReadyFor``). Reactions
+come from watch events, so a production pod turning NotReady is acted on as
+soon as its event is seen; a slow re-observation every few seconds is only a
+safety net for events missed while a watch reconnects.
 
 Smoke checks (HTTP, Job, Metric) run as tasks beside the loop; their outcomes
 come back as observations and the planner records them in status.

@@ -345,7 +345,8 @@ class Rollback(ApiModel):
         list[MetricCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
     """Metric checks judged against production from the shift to the end of the bake
-    (``{{namespace}}`` in the query is the production namespace); a failure rolls back."""
+    (``{{namespace}}`` in the query is the production namespace); a failure rolls back.
+    Each is measured ``count`` times ``interval`` apart: let that cover the bake."""
 
 
 _WORKLOAD_RULE = "self.targets.exists(t, t.kind in ['Deployment', 'StatefulSet', 'DaemonSet'])"

@@ -260,9 +260,11 @@ def test_build_timeout_fails_the_run() -> None:
     assert status.current_run is not None
     assert status.current_run.message == "building (ImagePullBackOff)"
     assert logs_wanted(spec, status, RES, observe(302).now) == {"unit-tests-1-build"}
-    p = step(spec, status, observe(302, jobs=(running,)))
+    slow = job("unit-tests-1-build", step="build", log_tail="still compiling\n")
+    p = step(spec, status, observe(302, jobs=(slow,)))
     assert p.status.last_run is not None
     assert p.status.last_run.message.startswith("build timed out after 5m")
+    assert "still compiling" in p.status.last_run.message
 
 
 def test_scenarios_record_their_phase_while_running() -> None:
@@ -299,3 +301,32 @@ def test_leftover_jobs_of_other_runs_are_removed() -> None:
     p = step(spec, p.status, observe(35, jobs=(built(), stray)))
     assert DeleteJob(job_name="unit-tests-0-build") in p.actions
     assert DeleteJob(job_name="unit-tests-1-build") not in p.actions
+
+
+def test_a_scenario_whose_image_cannot_be_pulled_fails_before_its_timeout() -> None:
+    spec = make_spec()  # timeouts 1m and 2m
+    p = _to_testing(spec)
+    jobs = (
+        built(),
+        job("unit-tests-1-test-smoke", JobState.SUCCEEDED, scenario="smoke"),
+        job("unit-tests-1-test-full", scenario="full", reason="ImagePullBackOff: unauthorized"),
+    )
+    p = step(spec, p.status, observe(31, jobs=jobs))
+    assert p.status.current_run is not None  # still within the grace period
+    p = step(spec, p.status, observe(31 + 90, jobs=jobs))
+    last = p.status.last_run
+    assert last is not None and last.phase == RunPhase.FAILED
+    assert [(f.name, f.reason) for f in last.failed_tests] == [
+        ("full", "ImagePullBackOff: unauthorized")
+    ]
+    assert DeleteJob(job_name="unit-tests-1-test-full") in p.actions
+
+
+def test_a_build_pod_that_cannot_start_fails_the_run() -> None:
+    spec = make_spec()
+    status = step(spec, ContainerImageRefreshStatus(), observe(0)).status
+    status = step(spec, status, observe(1, polled=True)).status
+    stuck = job("unit-tests-1-build", step="build", reason="ErrImagePull: not found")
+    p = step(spec, status, observe(100, jobs=(stuck,)))
+    assert p.status.last_run is not None
+    assert p.status.last_run.message == "build pod cannot start: ErrImagePull: not found"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import (
@@ -56,6 +56,17 @@ RECENT_RUNS = 5
 #: Extra seconds given to a Job's activeDeadlineSeconds beyond the timeout the
 #: planner enforces, so the planner (which captures logs) normally acts first.
 DEADLINE_GRACE_SECONDS = 60
+
+#: A pod whose container cannot start (image pull, configuration) fails its step
+#: after this long instead of waiting for the step's timeout.
+START_GRACE_SECONDS = 90
+_STUCK_REASONS = (
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+)
 
 _FINISHED_TESTS = frozenset({TestPhase.PASSED, TestPhase.FAILED, TestPhase.ERROR})
 
@@ -235,6 +246,16 @@ def _build(
     if job.state == JobState.RUNNING:
         started = _phase_start(run, "Build") or job.started_at or obs.now
         limit = parse_duration(spec.build_timeout)
+        if _cannot_start(job.reason, obs.now - started):
+            return _finish(
+                spec,
+                status,
+                run,
+                obs,
+                phase=RunPhase.FAILED,
+                message=f"build pod cannot start: {job.reason}",
+                extra=(DeleteJob(job_name=name),),
+            )
         if (obs.now - started).total_seconds() >= limit:
             return _finish(
                 spec,
@@ -383,6 +404,9 @@ def _test(
                     job.finished_at or obs.now,
                 )
             )
+        elif _cannot_start(job.reason, obs.now - started):
+            tests.append(_ended(test, TestPhase.ERROR, job.reason, "", obs.now))
+            actions.append(DeleteJob(job_name=name))
         elif (obs.now - started).total_seconds() >= parse_duration(scenario.timeout):
             reason = f"timed out after {scenario.timeout}"
             if job.reason:
@@ -585,6 +609,11 @@ def logs_wanted(
 
 
 # --------------------------------------------------------------------------- helpers
+def _cannot_start(reason: str, waited: timedelta) -> bool:
+    """A pod stuck before its container runs (image pull, bad config) for too long."""
+    return reason.startswith(_STUCK_REASONS) and waited.total_seconds() >= START_GRACE_SECONDS
+
+
 def _with_run(status: ContainerImageRefreshStatus, run: CurrentRun) -> ContainerImageRefreshStatus:
     return status.model_copy(update={"current_run": run, "last_run": summarize(run, now=None)})
 

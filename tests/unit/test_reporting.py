@@ -70,3 +70,21 @@ def test_no_event_when_nothing_users_see_changed(events: list[dict[str, Any]]) -
 def test_unparseable_conditions_are_skipped() -> None:
     assert conditions_of({"conditions": [{"type": "Ready"}, "junk"]}) == []
     assert conditions_of(None) == []
+
+
+def test_health_series_per_object_and_forgotten_on_delete() -> None:
+    from shakedown import metrics
+
+    labels = {"kind": "InfraRollout", "namespace": "infra", "name": "tasks-metrics-test"}
+
+    def value(health: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value(
+            "shakedown_object_health", {**labels, "health": health}
+        )
+
+    metrics.observe(**labels, health="Reconciling", reason="Shifting")
+    assert (value("Reconciling"), value("Ready"), value("Stalled")) == (1.0, 0.0, 0.0)
+    metrics.observe(**labels, health="Ready", reason="Succeeded")
+    assert (value("Reconciling"), value("Ready")) == (0.0, 1.0)
+    metrics.forget(**labels)
+    assert value("Ready") is None

@@ -19,13 +19,15 @@ from typing import Any
 
 import kopf
 
-from shakedown import GROUP
+from shakedown import GROUP, VERSION, metrics
+from shakedown.api import imagerefresh as api_imagerefresh
+from shakedown.api import infrarollout as api_infrarollout
 from shakedown.handlers import imagerefresh, infrarollout
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
 
-__all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
+__all__ = ["FINALIZER", "configure", "forget_metrics", "imagerefresh", "infrarollout"]
 
 
 @kopf.on.startup()
@@ -43,3 +45,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+
+
+@kopf.on.delete(GROUP, VERSION, api_imagerefresh.PLURAL, optional=True)
+@kopf.on.delete(GROUP, VERSION, api_infrarollout.PLURAL, optional=True)
+def forget_metrics(body: kopf.Body, **_: Any) -> None:
+    """Drop a deleted object's per-object series (optional: never holds up deletion)."""
+    metrics.forget(
+        kind=str(body.get("kind", "")),
+        namespace=str(body.metadata.namespace or ""),
+        name=str(body.metadata.name or ""),
+    )

@@ -63,3 +63,37 @@ app.kubernetes.io/component: operator
   resources: [leases]
   verbs: [get, list, watch, create, update, patch, delete]
 {{- end -}}
+
+{{/* What the operator does inside the shadow namespaces it creates (InfraRollout):
+copies of the targets, their pods, the default-deny NetworkPolicy, HTTP probe
+pods and smoke-test Jobs. The namespaced rules without its own resources and the
+rollout locks, which live only in watched namespaces. */}}
+{{- define "shakedown.shadowRules" -}}
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [services, configmaps, secrets]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, list, create]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, create, update, patch, delete]
+{{- end -}}

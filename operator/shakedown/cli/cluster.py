@@ -1,4 +1,4 @@
-"""``shakedown cluster up|down|status``: the local cluster for demos and tests.
+"""``shakedown cluster up|down|status|env|image``: the local cluster for demos and tests.
 
 A thin wrapper around ``shakedown.localcluster.cluster``: it prints progress
 lines and turns ``ClusterError`` into the CLI's one-line ``UserError``.
@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=_status)
     env = sub.add_parser("env", help="print KUBECONFIG=... and REGISTRY=... lines")
     env.set_defaults(func=_env)
+    image = sub.add_parser("image", help="build a project image into the local registry")
+    image.add_argument("which", choices=["operator"], help="operator: shakedown in a venv")
+    image.add_argument("--tag", default="latest", help="tag to push (default: latest)")
+    image.set_defaults(func=_image)
 
 
 def _say(message: str) -> None:
@@ -88,6 +92,20 @@ def _status(args: argparse.Namespace) -> int:
         if state.healthy:
             sys.stdout.write(cluster.env_text(layout))
     return 0 if state.healthy else 1
+
+
+def _image(args: argparse.Namespace) -> int:
+    from shakedown.localcluster.operator_image import build_operator_image
+
+    layout = _layout()
+    started = time.monotonic()
+    try:
+        ref = build_operator_image(layout, tag=args.tag, say=lambda m: print(m, file=sys.stderr))
+    except ClusterError as exc:
+        raise UserError(str(exc)) from None
+    print(f"built in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    print(ref.by_digest)
+    return 0
 
 
 def _env(args: argparse.Namespace) -> int:

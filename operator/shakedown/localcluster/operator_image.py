@@ -1,0 +1,188 @@
+"""The operator's container image, built the way users install it: a wheel in a venv.
+
+The image is Debian (``python3``, ``python3-venv``, ``ca-certificates`` from
+debootstrap, via ``build_debian_image``) with a virtual environment in
+``/opt/shakedown`` holding this checkout's package as a wheel and its
+dependencies. Nothing is fetched during the image build: the wheel is built on
+the host (``pip wheel``, keyed by a hash of the sources, so an unchanged tree
+gives byte-identical input), and the dependencies are downloaded on the host
+with ``pip download`` into a cache keyed by their pins (the versions the
+development venv tests), then installed offline (``--no-index``) in the image.
+Identical inputs give an identical build context, so ``build_image``'s content
+tag makes a warm rebuild a registry HEAD request.
+
+It runs as UID 65532 (no passwd entry needed; OpenShift may substitute its
+own), with ``ENTRYPOINT ["/opt/shakedown/bin/shakedown"]`` and
+``CMD ["run", "--all-namespaces"]``: the image alone runs ``shakedown run``,
+and the manifests' ``args: [run, ...]`` replace only the command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from shakedown.localcluster.errors import ClusterError
+from shakedown.localcluster.images import FileSource, ImageRef, build_debian_image
+from shakedown.localcluster.layout import Layout
+
+NAME = "operator"
+PACKAGES = ("python3", "python3-venv", "ca-certificates")
+USER = "65532"
+PREFIX = "/opt/shakedown"
+#: Debian bookworm's python3 is 3.11: the wheels downloaded must fit it.
+PYTHON_VERSION = "3.11"
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+#: Runtime dependencies (pyproject.toml), pinned to the versions of the dev venv.
+REQUIREMENTS = (
+    "kopf",
+    "kubernetes",
+    "pykube-ng",
+    "prometheus-client",
+    "pydantic",
+    "PyYAML",
+    "croniter",
+)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def source_files(repo: Path) -> dict[str, Path]:
+    """Relative path -> host file of everything the wheel is built from."""
+    files = {name: repo / name for name in ("pyproject.toml", "README.md")}
+    package = repo / "operator" / "shakedown"
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".typed"):
+            files[str(path.relative_to(repo))] = path
+    return files
+
+
+def _digest(items: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(items):
+        digest.update(f"\0{key}\0".encode())
+        digest.update(items[key])
+    return digest.hexdigest()[:16]
+
+
+def _pip(*args: str, what: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+        raise ClusterError(f"pip could not {what}: {last[:300]}")
+
+
+def build_wheel(layout: Layout, repo: Path, say: Callable[[str], None]) -> Path:
+    """The package's wheel, built from a copy of the sources (cached by their hash).
+
+    A copy, so setuptools' build/ and egg-info never land in the working tree
+    other people edit.
+    """
+    files = source_files(repo)
+    key = _digest({name: path.read_bytes() for name, path in files.items()})
+    target = layout.cache / "operator-image" / f"wheel-{key}"
+    wheels = sorted(target.glob("shakedown-*.whl"))
+    if wheels:
+        say(f"operator wheel {wheels[0].name} (cached)")
+        return wheels[0]
+    say("building the shakedown wheel (pip wheel)")
+    with tempfile.TemporaryDirectory(prefix="shakedown-wheel-") as tmp:
+        src = Path(tmp) / "src"
+        for name, path in files.items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, src / name)
+        out = Path(tmp) / "out"
+        _pip("wheel", "--quiet", "--no-deps", "-w", str(out), str(src), what="build the wheel")
+        built = sorted(out.glob("shakedown-*.whl"))
+        if not built:
+            raise ClusterError("pip wheel produced no shakedown wheel")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built[0], target / built[0].name)
+    return target / built[0].name
+
+
+def pins() -> list[str]:
+    """``name==version`` of each runtime dependency as installed here (the tested versions)."""
+    return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
+
+
+def download_dependencies(layout: Layout, say: Callable[[str], None]) -> Path:
+    """A folder of wheels for the pinned dependencies and theirs (cached by the pins)."""
+    requirements = pins()
+    key = _digest({"pins": "\n".join([PYTHON_VERSION, *PLATFORMS, *requirements]).encode()})
+    target = layout.cache / "operator-image" / f"deps-{key}"
+    if (target / ".complete").exists():
+        say("operator dependencies (cached)")
+        return target
+    say(f"downloading the operator's dependencies for Python {PYTHON_VERSION} (pip download)")
+    shutil.rmtree(target, ignore_errors=True)
+    platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    _pip(
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        *platforms,
+        "-d",
+        str(target),
+        *requirements,
+        what="download the operator's dependencies",
+    )
+    (target / ".complete").write_text("\n".join(requirements) + "\n")
+    return target
+
+
+def build_operator_image(
+    layout: Layout | None = None,
+    *,
+    tag: str = "latest",
+    say: Callable[[str], None] = print,
+) -> ImageRef:
+    """Build (or find, when its inputs are unchanged) the operator image in the local registry."""
+    layout = layout or Layout.default()
+    wheel = build_wheel(layout, repo_root(), say)
+    deps = download_dependencies(layout, say)
+    files: dict[str, FileSource] = {f"/tmp/wheels/{wheel.name}": wheel}
+    for path in sorted(deps.glob("*.whl")):
+        files[f"/tmp/wheels/{path.name}"] = path
+    install = (
+        f"python3 -m venv {PREFIX}"
+        f" && {PREFIX}/bin/pip install --quiet --no-index --no-cache-dir"
+        f" --disable-pip-version-check --find-links /tmp/wheels /tmp/wheels/{wheel.name}"
+        f" && {PREFIX}/bin/pip uninstall --quiet --yes pip setuptools"
+        " && rm -rf /tmp/wheels"
+        f" && {PREFIX}/bin/shakedown --help > /dev/null"
+    )
+    return build_debian_image(
+        layout,
+        NAME,
+        packages=PACKAGES,
+        extra_files=files,
+        run=[install],
+        env={
+            "PATH": f"{PREFIX}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/tmp",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        entrypoint=[f"{PREFIX}/bin/shakedown"],
+        cmd=["run", "--all-namespaces"],
+        user=USER,
+        workdir="/tmp",
+        tag=tag,
+        say=say,
+    )

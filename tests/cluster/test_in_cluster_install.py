@@ -1,0 +1,408 @@
+"""Install shakedown the way users do, from the operator image and manifests/.
+
+The operator image is built by the project (a wheel in a venv on Debian,
+``shakedown.localcluster.operator_image``); crds/ and manifests/ are loaded as
+YAML, the images (operator, builder, probe) substituted and applied with the
+Kubernetes client, as ``kubectl apply -f crds/ && kubectl apply -f manifests/``
+would. The operator pod must become Available in a namespace that enforces the
+restricted Pod Security Standard, then handle a valid ContainerImageRefresh (a
+whole refresh run: its build Job uses the builder image from the Deployment's
+environment) and a semantically invalid InfraRollout (Stalled, naming the field).
+Then everything installed is removed again, custom resources first while the
+operator still runs, so no namespace hangs on a finalizer.
+
+Other sessions share the cluster, so the install is renamed: its namespace and
+cluster-scoped names carry a random suffix, and the operator watches only the
+test's namespace. The CRDs stay (other sessions' operators use them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, dynamic
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+
+from shakedown import GROUP, VERSION
+from tests.fixtures.imagerefresh import Refreshes
+from tests.fixtures.operator import install_crds, release_shakedown_objects
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "shakedown"
+MANIFEST_NS = "shakedown-system"
+
+
+def manifest_docs() -> list[dict[str, Any]]:
+    return [
+        doc
+        for path in sorted((REPO / "manifests").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if doc
+    ]
+
+
+def customized(
+    docs: list[dict[str, Any]],
+    *,
+    suffix: str,
+    system_ns: str,
+    watch_ns: str,
+    images: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The manifests with the images set and every shared name made unique.
+
+    ``images``: ``operator`` (the Deployment's image) and the values of the
+    environment variables of the operator container to replace.
+    """
+    out = []
+    for original in docs:
+        doc = yaml.safe_load(yaml.safe_dump(original))  # deep copy
+        meta = doc["metadata"]
+        if doc["kind"] == "Namespace":
+            meta["name"] = system_ns
+        elif meta.get("namespace") == MANIFEST_NS:
+            meta["namespace"] = system_ns
+        else:  # cluster-scoped: ClusterRole, ClusterRoleBinding
+            meta["name"] = f"{meta['name']}-{suffix}"
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{suffix}"
+            for subject in doc["subjects"]:
+                subject["namespace"] = system_ns
+        if doc["kind"] == "Deployment":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            container["image"] = images["operator"]
+            container["imagePullPolicy"] = "IfNotPresent"
+            container["args"] = [
+                f"--namespace={watch_ns}" if arg == "--all-namespaces" else arg
+                for arg in container["args"]
+            ]
+            for var in container["env"]:
+                if var["name"] in images:
+                    var["value"] = images[var["name"]]
+            missing = {k for k in images if k != "operator"} - {v["name"] for v in container["env"]}
+            assert not missing, f"manifests/ do not set {missing} for the operator"
+        out.append(doc)
+    return out
+
+
+def apply(dyn: dynamic.DynamicClient, doc: dict[str, Any]) -> None:
+    resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+    namespace = doc["metadata"].get("namespace")
+    try:
+        resource.create(body=doc, namespace=namespace)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        resource.patch(
+            body=doc,
+            name=doc["metadata"]["name"],
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+
+
+def delete(dyn: dynamic.DynamicClient, doc: dict[str, Any]) -> None:
+    resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+    try:
+        resource.delete(name=doc["metadata"]["name"], namespace=doc["metadata"].get("namespace"))
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def wait(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout}s")
+        time.sleep(interval)
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c["type"] == kind), {})
+
+
+@pytest.fixture(scope="module")
+def operator_image(local_cluster: Any) -> str:
+    """The operator image built here (for the local cluster), or SHAKEDOWN_OPERATOR_IMAGE."""
+    if local_cluster is None:
+        image = os.environ.get("SHAKEDOWN_OPERATOR_IMAGE")
+        if not image:
+            pytest.fail(
+                "KUBECONFIG is set: set SHAKEDOWN_OPERATOR_IMAGE to an operator image that "
+                "cluster can pull ('shakedown cluster image operator' builds one locally)",
+                pytrace=False,
+            )
+        return image
+    from shakedown.localcluster.operator_image import build_operator_image
+
+    started = time.monotonic()
+    ref = build_operator_image(local_cluster, say=lambda _: None)
+    print(f"operator image {ref.by_digest} in {time.monotonic() - started:.1f}s")
+    return ref.by_digest
+
+
+def test_chart_gives_shadow_namespaces_the_rights_a_shadow_needs() -> None:
+    """Per-namespace mode binds the shadow rules cluster-wide; they are a subset of the
+    namespaced rules and cover every kind the operator lists or creates in a shadow."""
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+
+    def rules(name: str) -> set[tuple[str, str, str]]:
+        block = re.search(rf'define "{name}" -}}}}\n(.*?)\{{\{{- end', helpers, re.S)
+        assert block, name
+        return {
+            (g, r, v)
+            for rule in yaml.safe_load(block.group(1))
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+            for v in rule["verbs"]
+        }
+
+    shadow, namespaced = rules("shakedown.shadowRules"), rules("shakedown.rules")
+    assert shadow <= namespaced
+    assert not {g for g, _, _ in shadow} & {"shakedown.dev", "coordination.k8s.io"}
+    for group, resource in [
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("apps", "daemonsets"),
+        ("", "configmaps"),
+        ("", "secrets"),
+        ("", "services"),
+        ("networking.k8s.io", "networkpolicies"),
+    ]:
+        assert {(group, resource, "list"), (group, resource, "create")} <= shadow, resource
+    assert {("", "pods", "create"), ("", "pods", "delete"), ("batch", "jobs", "create")} <= shadow
+    rbac = (CHART / "templates" / "rbac.yaml").read_text()
+    assert 'include "shakedown.shadowRules"' in rbac
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for var, key in [
+        ("SHAKEDOWN_BUILDER_IMAGE", "builderImage"),
+        ("SHAKEDOWN_PROBE_IMAGE", "probeImage"),
+    ]:
+        assert f"name: {var}\n          value: {{{{ .Values.{key} | quote }}}}" in deployment
+        assert values[key]
+
+
+@pytest.mark.cluster
+def test_install_run_and_uninstall(
+    k8s_api: ApiClient,
+    registry: str,
+    operator_image: str,
+    builder_image: str,
+    busybox_image: str,
+) -> None:
+    core = client.CoreV1Api(k8s_api)
+    apps = client.AppsV1Api(k8s_api)
+    custom = client.CustomObjectsApi(k8s_api)
+    dyn = dynamic.DynamicClient(k8s_api)
+    suffix = secrets.token_hex(3)
+    system_ns, watch_ns = f"sdinst-{suffix}-system", f"sdinst-{suffix}"
+    docs = customized(
+        manifest_docs(),
+        suffix=suffix,
+        system_ns=system_ns,
+        watch_ns=watch_ns,
+        images={
+            "operator": operator_image,
+            "SHAKEDOWN_BUILDER_IMAGE": builder_image,
+            "SHAKEDOWN_PROBE_IMAGE": busybox_image,
+        },
+    )
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    name = deployment["metadata"]["name"]
+    install_crds(k8s_api)
+    applied: list[dict[str, Any]] = []
+    try:
+        started = time.monotonic()
+        for doc in docs:
+            apply(dyn, doc)
+            applied.append(doc)
+        core.create_namespace({"metadata": {"name": watch_ns}})
+
+        def available() -> bool:
+            dep = apps.read_namespaced_deployment(name, system_ns)
+            conds = {c.type: c.status for c in dep.status.conditions or []}
+            return conds.get("Available") == "True" and (dep.status.ready_replicas or 0) == 1
+
+        def pods() -> list[Any]:
+            selector = "app.kubernetes.io/component=operator"
+            return list(core.list_namespaced_pod(system_ns, label_selector=selector).items)
+
+        try:
+            wait("operator Deployment Available", available, timeout=180, interval=1)
+        except AssertionError:
+            statuses = [(p.metadata.name, p.status.container_statuses) for p in pods()]
+            events = [(e.reason, e.message) for e in core.list_namespaced_event(system_ns).items]
+            raise AssertionError(f"not Available: {statuses} {events}") from None
+        print(f"operator Available {time.monotonic() - started:.1f}s after apply")
+        (pod,) = pods()
+        spec = pod.spec.containers[0]
+        assert spec.image == operator_image
+        assert spec.security_context.read_only_root_filesystem is True
+        assert spec.security_context.run_as_non_root is True
+        assert spec.security_context.capabilities.drop == ["ALL"]
+        assert pod.status.container_statuses[0].restart_count == 0
+        ns_labels = core.read_namespace(system_ns).metadata.labels
+        assert ns_labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        inside = stream(
+            core.connect_get_namespaced_pod_exec,
+            pod.metadata.name,
+            system_ns,
+            command=[
+                "sh",
+                "-c",
+                "id -u; touch /opt/shakedown/x 2>/dev/null && echo writable || echo read-only;"
+                " command -v shakedown",
+            ],
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+        assert inside.split() == ["65532", "read-only", "/opt/shakedown/bin/shakedown"], inside
+
+        # A valid ContainerImageRefresh: a whole run, built by the builder image the
+        # Deployment names, tested, and promoted.
+        refreshes = Refreshes(k8s_api, watch_ns, registry)
+        refreshes.config_map(
+            "ctx",
+            {"Containerfile": f"FROM {busybox_image}\nRUN echo built > /built\n"},
+        )
+        refreshes.create(
+            "app",
+            {
+                "image": refreshes.image("app"),
+                "source": {"configMap": {"name": "ctx"}},
+                "tests": [{"name": "built", "command": ["cat", "/built"], "timeout": "1m"}],
+            },
+        )
+        reconciling = wait(
+            "Reconciling=True on the valid refresh",
+            lambda: condition(refreshes.get("app"), "Reconciling").get("status") == "True",
+            timeout=60,
+            interval=0.2,
+        )
+        assert reconciling
+        images_in_jobs = wait(
+            "the build Job",
+            lambda: [j.spec.template.spec.containers[0].image for j in refreshes.jobs("app")],
+            timeout=60,
+            interval=0.2,
+        )
+        assert images_in_jobs[0] == builder_image, images_in_jobs
+        status = refreshes.wait_run("app", "1", timeout=300)
+
+        def operator_log() -> str:
+            return str(core.read_namespaced_pod_log(pod.metadata.name, system_ns))[-4000:]
+
+        assert status["lastRun"]["phase"] == "Succeeded", f"{status}\n{operator_log()}"
+        assert refreshes.tag_digest("app", "latest") == status["promotedDigest"]
+        ready = wait(
+            "Ready=True on the valid refresh",
+            lambda: condition(refreshes.get("app"), "Ready").get("status") == "True",
+            timeout=30,
+        )
+        assert ready
+        obj = refreshes.get("app")
+        assert condition(obj, "Stalled").get("status") != "True", obj["status"]
+        assert condition(obj, "Reconciling").get("status") != "True", obj["status"]
+
+        # A semantically invalid InfraRollout (the schema admits it): Stalled, naming
+        # the field, and nothing done for it.
+        custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            watch_ns,
+            "infrarollouts",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "InfraRollout",
+                "metadata": {"name": "bad"},
+                "spec": {
+                    "targets": [
+                        {"kind": "Deployment", "name": "web"},
+                        {"kind": "ConfigMap", "name": "web-config"},
+                    ],
+                    "change": {
+                        "patches": [
+                            {  # a json patch is a list of operations, not an object
+                                "target": {"kind": "ConfigMap", "name": "web-config"},
+                                "type": "json",
+                                "patch": {"data": {"A": "b"}},
+                            }
+                        ]
+                    },
+                },
+            },
+        )
+
+        def stalled() -> dict[str, Any]:
+            obj = custom.get_namespaced_custom_object(
+                GROUP, VERSION, watch_ns, "infrarollouts", "bad"
+            )
+            return obj if condition(obj, "Stalled").get("status") == "True" else {}
+
+        bad = wait("Stalled=True on the invalid rollout", stalled, timeout=60)
+        message = condition(bad, "Stalled")["message"]
+        assert message.startswith("spec.change.patches[0].patch"), message
+        assert condition(bad, "Stalled")["reason"] == "InvalidSpec"
+        assert condition(bad, "Ready").get("status") == "False", bad["status"]
+        shadows = [
+            n.metadata.name
+            for n in core.list_namespace().items
+            if n.metadata.name.startswith(f"{watch_ns}-shadow-")
+        ]
+        assert shadows == [], "a shadow namespace for an invalid rollout"
+        log = str(core.read_namespaced_pod_log(pod.metadata.name, system_ns))
+        assert "Traceback" not in log, log[-4000:]
+        denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
+        assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+
+        # Uninstall: custom resources first, finalized by the running operator.
+        release_shakedown_objects(k8s_api, watch_ns, timeout=60)
+        gone = (
+            custom.list_namespaced_custom_object(
+                GROUP, VERSION, watch_ns, "containerimagerefreshes"
+            )["items"]
+            + custom.list_namespaced_custom_object(GROUP, VERSION, watch_ns, "infrarollouts")[
+                "items"
+            ]
+        )
+        assert gone == [], "the operator did not finalize its objects"
+    finally:
+        release_shakedown_objects(k8s_api, watch_ns, timeout=5)
+        for doc in reversed(applied):
+            delete(dyn, doc)
+        for ns in (watch_ns, system_ns):
+            try:
+                core.delete_namespace(ns)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+    def namespaces_gone() -> bool:
+        names = {n.metadata.name for n in core.list_namespace().items}
+        return not names & {watch_ns, system_ns}
+
+    wait("both namespaces deleted", namespaces_gone, timeout=120, interval=1)
+    for doc in applied:
+        if "namespace" not in doc["metadata"] and doc["kind"] != "Namespace":
+            resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+            with pytest.raises(ApiException) as missing:
+                resource.get(name=doc["metadata"]["name"])
+            assert missing.value.status == 404

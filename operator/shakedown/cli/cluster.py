@@ -32,8 +32,12 @@ def register(subparsers: Any) -> None:
     env = sub.add_parser("env", help="print KUBECONFIG=... and REGISTRY=... lines")
     env.set_defaults(func=_env)
     image = sub.add_parser("image", help="build a project image into the local registry")
-    image.add_argument("which", choices=["operator"], help="operator: shakedown in a venv")
-    image.add_argument("--tag", default="latest", help="tag to push (default: latest)")
+    image.add_argument(
+        "which",
+        choices=["operator", "builder"],
+        help="operator: shakedown in a venv; builder: buildah for refresh build Jobs",
+    )
+    image.add_argument("--tag", default="latest", help="operator: tag to push (default: latest)")
     image.set_defaults(func=_image)
 
 
@@ -94,17 +98,25 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if state.healthy else 1
 
 
+def _say_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def _image(args: argparse.Namespace) -> int:
+    from shakedown.adapters.builder import build_builder_image
     from shakedown.localcluster.operator_image import build_operator_image
 
     layout = _layout()
     started = time.monotonic()
     try:
-        ref = build_operator_image(layout, tag=args.tag, say=lambda m: print(m, file=sys.stderr))
+        if args.which == "builder":
+            ref = build_builder_image()
+        else:
+            ref = build_operator_image(layout, tag=args.tag, say=_say_stderr).by_digest
     except ClusterError as exc:
         raise UserError(str(exc)) from None
     print(f"built in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    print(ref.by_digest)
+    print(ref)
     return 0
 
 

@@ -43,7 +43,7 @@ test: lint typecheck $(STAMP)
 	$(BIN)/pytest
 
 image: $(STAMP)
-	$(BIN)/python -m shakedown.operatorimage
+	$(BIN)/shakedown cluster image operator
 
 crds: $(STAMP)
 	$(BIN)/shakedown crds --write crds/

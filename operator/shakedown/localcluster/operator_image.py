@@ -55,9 +55,17 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def source_files(repo: Path) -> dict[str, Path]:
-    """Relative path -> host file of everything the wheel is built from."""
-    files = {name: repo / name for name in ("pyproject.toml", "README.md")}
+#: The wheel's long description. Not the repository's README: editing the docs
+#: must not rebuild the image.
+README = b"shakedown: a Kubernetes operator; see the project's README.\n"
+
+
+def source_files(repo: Path) -> dict[str, Path | bytes]:
+    """Relative path -> host file (or bytes) of everything the wheel is built from."""
+    files: dict[str, Path | bytes] = {
+        "pyproject.toml": repo / "pyproject.toml",
+        "README.md": README,
+    }
     package = repo / "operator" / "shakedown"
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".typed"):
@@ -90,7 +98,10 @@ def build_wheel(layout: Layout, repo: Path, say: Callable[[str], None]) -> Path:
     other people edit.
     """
     files = source_files(repo)
-    key = _digest({name: path.read_bytes() for name, path in files.items()})
+    contents = {
+        name: src if isinstance(src, bytes) else src.read_bytes() for name, src in files.items()
+    }
+    key = _digest(contents)
     target = layout.cache / "operator-image" / f"wheel-{key}"
     wheels = sorted(target.glob("shakedown-*.whl"))
     if wheels:
@@ -99,9 +110,9 @@ def build_wheel(layout: Layout, repo: Path, say: Callable[[str], None]) -> Path:
     say("building the shakedown wheel (pip wheel)")
     with tempfile.TemporaryDirectory(prefix="shakedown-wheel-") as tmp:
         src = Path(tmp) / "src"
-        for name, path in files.items():
+        for name, content in contents.items():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, src / name)
+            (src / name).write_bytes(content)
         out = Path(tmp) / "out"
         _pip("wheel", "--quiet", "--no-deps", "-w", str(out), str(src), what="build the wheel")
         built = sorted(out.glob("shakedown-*.whl"))

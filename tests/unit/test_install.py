@@ -1,8 +1,9 @@
 """The Helm chart and the plain manifests grant the same permissions.
 
-No helm binary runs here, so the chart is not rendered; its RBAC rules are
-plain YAML inside the templates, and this test keeps them equal to
-manifests/10-rbac.yaml (which a cluster test proves sufficient).
+The fast version of tests/cluster/test_chart.py (which renders the chart with a
+real helm): the chart's RBAC rules are plain YAML inside the templates, and this
+test keeps them equal to manifests/10-rbac.yaml (which a cluster test proves
+sufficient).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ environment) and a semantically invalid InfraRollout (Stalled, naming the field)
 Then everything installed is removed again, custom resources first while the
 operator still runs, so no namespace hangs on a finalizer.
 
+The Helm chart in per-namespace mode (``watchNamespaces``) gets the same kind of
+proof for the shadow namespaces InfraRollouts create: a whole rollout through
+one (copies, HTTP check pod with the probe image, shift, bake) without a 403.
+
 Other sessions share the cluster, so the install is renamed: its namespace and
 cluster-scoped names carry a random suffix, and the operator watches only the
 test's namespace. The CRDs stay (other sessions' operators use them).
@@ -18,9 +22,11 @@ test's namespace. The CRDs stay (other sessions' operators use them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +40,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from shakedown import GROUP, VERSION
+
+# The helm binary (built once from hack/helm), registered here as the fixture chart_helm.
+from tests.cluster.test_chart import helm as chart_helm  # noqa: F401
 from tests.fixtures.imagerefresh import Refreshes
 from tests.fixtures.operator import install_crds, release_shakedown_objects
 
@@ -156,46 +165,183 @@ def operator_image(local_cluster: Any) -> str:
     return ref.by_digest
 
 
-def test_chart_gives_shadow_namespaces_the_rights_a_shadow_needs() -> None:
-    """Per-namespace mode binds the shadow rules cluster-wide; they are a subset of the
-    namespaced rules and cover every kind the operator lists or creates in a shadow."""
-    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+SCRIPT = 'mkdir -p /www && echo "$MESSAGE" > /www/index.html && exec httpd -f -p 8080 -h /www'
 
-    def rules(name: str) -> set[tuple[str, str, str]]:
-        block = re.search(rf'define "{name}" -}}}}\n(.*?)\{{\{{- end', helpers, re.S)
-        assert block, name
-        return {
-            (g, r, v)
-            for rule in yaml.safe_load(block.group(1))
-            for g in rule["apiGroups"]
-            for r in rule["resources"]
-            for v in rule["verbs"]
+
+def web_app(k8s_api: ApiClient, namespace: str, image: str) -> None:
+    """A Deployment serving its ConfigMap's MESSAGE over HTTP, and its Service."""
+    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
+    labels = {"app": "web"}
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "web-config"}, "data": {"MESSAGE": "v1"}}
+    )
+    core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
+        },
+    )
+    container = {
+        "name": "web",
+        "image": image,
+        "command": ["sh", "-c", SCRIPT],
+        "envFrom": [{"configMapRef": {"name": "web-config"}}],
+        "readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1},
+    }
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "web", "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
+                },
+            },
+        },
+    )
+
+
+@pytest.mark.cluster
+def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
+    chart_helm: Path,  # noqa: F811  (the fixture imported above)
+    kubeconfig: Path,
+    tmp_path: Path,
+    k8s_api: ApiClient,
+    operator_image: str,
+    builder_image: str,
+    busybox_image: str,
+) -> None:
+    """helm install with watchNamespaces: Roles in the watched namespace only, and yet a
+    whole InfraRollout (shadow namespace, HTTP check pod with the probe image, shift,
+    bake) succeeds with no 403: the shadow namespace it creates is covered."""
+    core, custom = client.CoreV1Api(k8s_api), client.CustomObjectsApi(k8s_api)
+    suffix = secrets.token_hex(3)
+    release, system_ns, watch_ns = f"sdh{suffix}", f"sdh{suffix}-system", f"sdh{suffix}"
+    helm_env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        **{f"HELM_{d}_HOME": str(tmp_path / d.lower()) for d in ("CACHE", "CONFIG", "DATA")},
+    }
+    install_crds(k8s_api)
+    core.create_namespace({"metadata": {"name": watch_ns}})
+    core.create_namespace(
+        {
+            "metadata": {
+                "name": system_ns,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            }
         }
+    )
+    installed = False
+    try:
+        web_app(k8s_api, watch_ns, busybox_image)
+        repository, digest = operator_image.split("@sha256:")
+        result = subprocess.run(
+            [
+                *(str(chart_helm), "install", release, str(CHART), "-n", system_ns, "--skip-crds"),
+                # repository:tag is how the chart names its image; "@sha256" + digest pins it.
+                *("--set", f"image.repository={repository}@sha256,image.tag={digest}"),
+                *("--set", f"watchNamespaces={{{watch_ns}}}"),
+                *("--set", f"builderImage={builder_image},probeImage={busybox_image}"),
+                *("--wait", "--timeout", "180s"),
+            ],
+            env=helm_env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        installed = result.returncode == 0
+        assert installed, result.stdout + result.stderr
+        roles = client.RbacAuthorizationV1Api(k8s_api).list_role_for_all_namespaces(
+            label_selector=f"app.kubernetes.io/instance={release}"
+        )
+        assert [r.metadata.namespace for r in roles.items] == [watch_ns]
 
-    shadow, namespaced = rules("shakedown.shadowRules"), rules("shakedown.rules")
-    assert shadow <= namespaced
-    assert not {g for g, _, _ in shadow} & {"shakedown.dev", "coordination.k8s.io"}
-    for group, resource in [
-        ("apps", "deployments"),
-        ("apps", "statefulsets"),
-        ("apps", "daemonsets"),
-        ("", "configmaps"),
-        ("", "secrets"),
-        ("", "services"),
-        ("networking.k8s.io", "networkpolicies"),
-    ]:
-        assert {(group, resource, "list"), (group, resource, "create")} <= shadow, resource
-    assert {("", "pods", "create"), ("", "pods", "delete"), ("batch", "jobs", "create")} <= shadow
-    rbac = (CHART / "templates" / "rbac.yaml").read_text()
-    assert 'include "shakedown.shadowRules"' in rbac
-    deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    for var, key in [
-        ("SHAKEDOWN_BUILDER_IMAGE", "builderImage"),
-        ("SHAKEDOWN_PROBE_IMAGE", "probeImage"),
-    ]:
-        assert f"name: {var}\n          value: {{{{ .Values.{key} | quote }}}}" in deployment
-        assert values[key]
+        custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            watch_ns,
+            "infrarollouts",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "InfraRollout",
+                "metadata": {"name": "config"},
+                "spec": {
+                    "targets": [
+                        {"kind": "Deployment", "name": "web"},
+                        {"kind": "ConfigMap", "name": "web-config"},
+                        {"kind": "Service", "name": "web"},
+                    ],
+                    "change": {
+                        "patches": [
+                            {
+                                "target": {"kind": "ConfigMap", "name": "web-config"},
+                                "type": "merge",
+                                "patch": {"data": {"MESSAGE": "v2"}},
+                            }
+                        ]
+                    },
+                    "smokeTests": {
+                        "readyFor": "3s",
+                        "http": [
+                            {
+                                "name": "index",
+                                "service": "web",
+                                "port": 8080,
+                                "path": "/index.html",
+                                "expectBody": "v2",
+                                "attempts": 5,
+                            }
+                        ],
+                    },
+                    "bake": "5s",
+                    "timeout": "5m",
+                },
+            },
+        )
+
+        def finished() -> dict[str, Any]:
+            obj = custom.get_namespaced_custom_object(
+                GROUP, VERSION, watch_ns, "infrarollouts", "config"
+            )
+            status = obj.get("status") or {}
+            return status if status.get("phase") in ("Succeeded", "Failed", "RolledBack") else {}
+
+        status = wait("the rollout finished", finished, timeout=240, interval=1)
+        (pod,) = core.list_namespaced_pod(
+            system_ns, label_selector="app.kubernetes.io/component=operator"
+        ).items
+        log = str(core.read_namespaced_pod_log(pod.metadata.name, system_ns))
+        assert status["phase"] == "Succeeded", f"{status}\n{log[-4000:]}"
+        assert status["shadowNamespace"] == f"{watch_ns}-shadow-config-1"
+        assert core.read_namespaced_config_map("web-config", watch_ns).data["MESSAGE"] == "v2"
+        denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
+        assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+        assert "Traceback" not in log, log[-4000:]
+        release_shakedown_objects(k8s_api, watch_ns, timeout=60)
+    finally:
+        release_shakedown_objects(k8s_api, watch_ns, timeout=5)
+        if installed:
+            subprocess.run(
+                [str(chart_helm), "uninstall", release, "-n", system_ns, "--wait"],
+                env=helm_env,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+        for ns in (watch_ns, system_ns):
+            with contextlib.suppress(ApiException):
+                core.delete_namespace(ns)
+
+    def namespaces_gone() -> bool:
+        names = {n.metadata.name for n in core.list_namespace().items}
+        return not {n for n in names if n.startswith(watch_ns)}
+
+    wait("the namespaces deleted (shadow included)", namespaces_gone, timeout=120, interval=1)
 
 
 @pytest.mark.cluster

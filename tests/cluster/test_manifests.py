@@ -1,5 +1,7 @@
 """The plain manifests: they apply, the operator pod passes the restricted policy,
-and the operator runs with nothing but the ServiceAccount's least-privilege RBAC.
+and the operator runs with nothing but the ServiceAccount's least-privilege RBAC
+(here as a process holding the ServiceAccount's token; test_in_cluster_install.py
+runs the operator image in the cluster).
 """
 
 from __future__ import annotations
@@ -348,107 +350,3 @@ def test_refresh_run_succeeds_with_only_its_rbac(
     finally:
         release_shakedown_objects(k8s_api, namespace, timeout=5)
         core.delete_namespace(namespace)
-
-
-@pytest.fixture(scope="module")
-def operator_image(local_cluster: Any) -> str:
-    """The operator image: built here for the local cluster, or SHAKEDOWN_OPERATOR_IMAGE."""
-    import os
-
-    if local_cluster is None:
-        image = os.environ.get("SHAKEDOWN_OPERATOR_IMAGE")
-        if not image:
-            pytest.fail(
-                "KUBECONFIG is set: set SHAKEDOWN_OPERATOR_IMAGE to an operator image that "
-                "cluster can pull (make image builds one for the local cluster)",
-                pytrace=False,
-            )
-        return image
-    from shakedown import operatorimage
-
-    return operatorimage.build(say=lambda _: None)
-
-
-def test_operator_runs_in_cluster_as_deployed(
-    k8s_api: ApiClient, installed: list[dict[str, Any]], operator_image: str
-) -> None:
-    """The manifests' Deployment, with the image built here, in the namespace that
-    enforces the restricted Pod Security Standard: it becomes Ready (so the kubelet
-    accepted runAsNonRoot), finds the API server from inside, and does its job."""
-    core = client.CoreV1Api(k8s_api)
-    apps = client.AppsV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
-    namespace = f"sdincluster-{secrets.token_hex(3)}"
-    core.create_namespace({"metadata": {"name": namespace}})
-    deployment = next(d for d in installed if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    # Watch only the test's namespace: other test sessions share this cluster.
-    args = [a if a != "--all-namespaces" else f"--namespace={namespace}" for a in container["args"]]
-    apps.patch_namespaced_deployment(
-        "shakedown",
-        SYSTEM_NS,
-        {
-            "spec": {
-                "template": {
-                    "spec": {
-                        "containers": [
-                            {"name": container["name"], "image": operator_image, "args": args}
-                        ]
-                    }
-                }
-            }
-        },
-    )
-    try:
-        deadline = time.monotonic() + 180
-        ready = False
-        while time.monotonic() < deadline and not ready:
-            dep = apps.read_namespaced_deployment("shakedown", SYSTEM_NS)
-            ready = (dep.status.ready_replicas or 0) == 1 and (
-                dep.status.updated_replicas or 0
-            ) == 1
-            time.sleep(1)
-        pods = core.list_namespaced_pod(
-            SYSTEM_NS, label_selector="app.kubernetes.io/component=operator"
-        ).items
-        running = [p for p in pods if p.spec.containers[0].image == operator_image]
-        assert ready and running, [(p.metadata.name, p.status.container_statuses) for p in pods]
-        pod = running[0]
-        assert pod.status.container_statuses[0].restart_count == 0
-        assert pod.spec.containers[0].security_context.read_only_root_filesystem is True
-
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "containerimagerefreshes",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ContainerImageRefresh",
-                "metadata": {"name": "in-cluster"},
-                "spec": {
-                    "image": "registry.example/ci/app",
-                    "source": {"configMap": {"name": "ctx"}},
-                    "timeZone": "Europe/Atlantis",
-                    "tests": [{"name": "t"}],
-                },
-            },
-        )
-        deadline = time.monotonic() + 60
-        stalled: dict[str, Any] = {}
-        while time.monotonic() < deadline and stalled.get("status") != "True":
-            obj = custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, "containerimagerefreshes", "in-cluster"
-            )
-            conds = (obj.get("status") or {}).get("conditions", [])
-            stalled = next((c for c in conds if c["type"] == "Stalled"), {})
-            time.sleep(0.5)
-        logs = core.read_namespaced_pod_log(pod.metadata.name, SYSTEM_NS)
-        assert stalled.get("status") == "True", logs[-3000:]
-        assert stalled["message"].startswith("spec.timeZone"), stalled
-        assert "Traceback" not in logs, logs[-3000:]
-        release_shakedown_objects(k8s_api, namespace, timeout=60)
-    finally:
-        release_shakedown_objects(k8s_api, namespace, timeout=5)
-        core.delete_namespace(namespace)
-        apps.patch_namespaced_deployment("shakedown", SYSTEM_NS, {"spec": {"replicas": 0}})

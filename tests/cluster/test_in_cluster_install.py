@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import subprocess
 import time
@@ -44,6 +43,7 @@ from shakedown import GROUP, VERSION
 # The helm binary (built once from hack/helm), registered here as the fixture chart_helm.
 from tests.cluster.test_chart import helm as chart_helm  # noqa: F401
 from tests.fixtures.imagerefresh import Refreshes
+from tests.fixtures.install import apply, assert_no_403, create_config_rollout, delete, web_app
 from tests.fixtures.operator import install_crds, release_shakedown_objects
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,31 +104,6 @@ def customized(
     return out
 
 
-def apply(dyn: dynamic.DynamicClient, doc: dict[str, Any]) -> None:
-    resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-    namespace = doc["metadata"].get("namespace")
-    try:
-        resource.create(body=doc, namespace=namespace)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        resource.patch(
-            body=doc,
-            name=doc["metadata"]["name"],
-            namespace=namespace,
-            content_type="application/merge-patch+json",
-        )
-
-
-def delete(dyn: dynamic.DynamicClient, doc: dict[str, Any]) -> None:
-    resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-    try:
-        resource.delete(name=doc["metadata"]["name"], namespace=doc["metadata"].get("namespace"))
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-
-
 def wait(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -163,46 +138,6 @@ def operator_image(local_cluster: Any) -> str:
     ref = build_operator_image(local_cluster, say=lambda _: None)
     print(f"operator image {ref.by_digest} in {time.monotonic() - started:.1f}s")
     return ref.by_digest
-
-
-SCRIPT = 'mkdir -p /www && echo "$MESSAGE" > /www/index.html && exec httpd -f -p 8080 -h /www'
-
-
-def web_app(k8s_api: ApiClient, namespace: str, image: str) -> None:
-    """A Deployment serving its ConfigMap's MESSAGE over HTTP, and its Service."""
-    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
-    labels = {"app": "web"}
-    core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "web-config"}, "data": {"MESSAGE": "v1"}}
-    )
-    core.create_namespaced_service(
-        namespace,
-        {
-            "metadata": {"name": "web"},
-            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
-        },
-    )
-    container = {
-        "name": "web",
-        "image": image,
-        "command": ["sh", "-c", SCRIPT],
-        "envFrom": [{"configMapRef": {"name": "web-config"}}],
-        "readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1},
-    }
-    apps.create_namespaced_deployment(
-        namespace,
-        {
-            "metadata": {"name": "web", "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
-                },
-            },
-        },
-    )
 
 
 @pytest.mark.cluster
@@ -261,48 +196,7 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
         )
         assert [r.metadata.namespace for r in roles.items] == [watch_ns]
 
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            watch_ns,
-            "infrarollouts",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "InfraRollout",
-                "metadata": {"name": "config"},
-                "spec": {
-                    "targets": [
-                        {"kind": "Deployment", "name": "web"},
-                        {"kind": "ConfigMap", "name": "web-config"},
-                        {"kind": "Service", "name": "web"},
-                    ],
-                    "change": {
-                        "patches": [
-                            {
-                                "target": {"kind": "ConfigMap", "name": "web-config"},
-                                "type": "merge",
-                                "patch": {"data": {"MESSAGE": "v2"}},
-                            }
-                        ]
-                    },
-                    "smokeTests": {
-                        "readyFor": "3s",
-                        "http": [
-                            {
-                                "name": "index",
-                                "service": "web",
-                                "port": 8080,
-                                "path": "/index.html",
-                                "expectBody": "v2",
-                                "attempts": 5,
-                            }
-                        ],
-                    },
-                    "bake": "5s",
-                    "timeout": "5m",
-                },
-            },
-        )
+        create_config_rollout(k8s_api, watch_ns)
 
         def finished() -> dict[str, Any]:
             obj = custom.get_namespaced_custom_object(
@@ -319,8 +213,7 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
         assert status["phase"] == "Succeeded", f"{status}\n{log[-4000:]}"
         assert status["shadowNamespace"] == f"{watch_ns}-shadow-config-1"
         assert core.read_namespaced_config_map("web-config", watch_ns).data["MESSAGE"] == "v2"
-        denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
-        assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+        assert_no_403(log)
         assert "Traceback" not in log, log[-4000:]
         release_shakedown_objects(k8s_api, watch_ns, timeout=60)
     finally:
@@ -516,8 +409,7 @@ def test_install_run_and_uninstall(
         assert shadows == [], "a shadow namespace for an invalid rollout"
         log = str(core.read_namespaced_pod_log(pod.metadata.name, system_ns))
         assert "Traceback" not in log, log[-4000:]
-        denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
-        assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+        assert_no_403(log)
 
         # Uninstall: custom resources first, finalized by the running operator.
         release_shakedown_objects(k8s_api, watch_ns, timeout=60)

@@ -7,7 +7,6 @@ runs the operator image in the cluster).
 from __future__ import annotations
 
 import base64
-import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from shakedown import GROUP, VERSION
+from tests.fixtures.install import apply, assert_no_403, create_config_rollout, delete, web_app
 from tests.fixtures.operator import release_shakedown_objects, running_operator
 
 pytestmark = pytest.mark.cluster
@@ -32,22 +32,6 @@ SYSTEM_NS = "shakedown-system"
 
 def docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-
-
-def apply(dyn: dynamic.DynamicClient, doc: dict[str, Any]) -> None:
-    resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-    namespace = doc["metadata"].get("namespace")
-    try:
-        resource.create(body=doc, namespace=namespace)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        resource.patch(
-            body=doc,
-            name=doc["metadata"]["name"],
-            namespace=namespace,
-            content_type="application/merge-patch+json",
-        )
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +47,7 @@ def installed(k8s_api: ApiClient, crds: list[str]) -> Iterator[list[dict[str, An
     for doc in reversed(applied):
         if doc["kind"] == "Namespace":
             continue  # left in place: deleting it is slow and other sessions may reuse it
-        resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-        try:
-            resource.delete(
-                name=doc["metadata"]["name"], namespace=doc["metadata"].get("namespace")
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        delete(dyn, doc)
 
 
 def test_manifests_apply(installed: list[dict[str, Any]]) -> None:
@@ -180,15 +157,11 @@ def test_operator_runs_with_only_its_rbac(
             events = core.list_namespaced_event(namespace).items
             assert any(e.reason == "InvalidSpec" for e in events)
             log = running.log()
-            denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
-            assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+            assert_no_403(log)
             assert "Traceback" not in log, log[-3000:]
     finally:
         release_shakedown_objects(k8s_api, namespace)
         core.delete_namespace(namespace)
-
-
-SCRIPT = 'mkdir -p /www && echo "$MESSAGE" > /www/index.html && exec httpd -f -p 8080 -h /www'
 
 
 def test_rollout_succeeds_with_only_its_rbac(
@@ -197,49 +170,10 @@ def test_rollout_succeeds_with_only_its_rbac(
     """A whole InfraRollout (snapshot, shadow namespace, NetworkPolicy, smoke test, shift,
     bake) by an operator that holds nothing but the manifests' RBAC."""
     core = client.CoreV1Api(k8s_api)
-    apps = client.AppsV1Api(k8s_api)
     custom = client.CustomObjectsApi(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
     core.create_namespace({"metadata": {"name": namespace}})
-    labels = {"app": "web"}
-    core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "web-config"}, "data": {"MESSAGE": "v1"}}
-    )
-    core.create_namespaced_service(
-        namespace,
-        {
-            "metadata": {"name": "web"},
-            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
-        },
-    )
-    apps.create_namespaced_deployment(
-        namespace,
-        {
-            "metadata": {"name": "web", "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 1,
-                        "containers": [
-                            {
-                                "name": "web",
-                                "image": busybox_image,
-                                "command": ["sh", "-c", SCRIPT],
-                                "envFrom": [{"configMapRef": {"name": "web-config"}}],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/index.html", "port": 8080},
-                                    "periodSeconds": 1,
-                                },
-                            }
-                        ],
-                    },
-                },
-            },
-        },
-    )
+    web_app(k8s_api, namespace, busybox_image)
     kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
     try:
         with running_operator(
@@ -248,48 +182,7 @@ def test_rollout_succeeds_with_only_its_rbac(
             tmp_path / "operator.log",
             env={"SHAKEDOWN_PROBE_IMAGE": busybox_image},
         ) as running:
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                "infrarollouts",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "InfraRollout",
-                    "metadata": {"name": "config"},
-                    "spec": {
-                        "targets": [
-                            {"kind": "Deployment", "name": "web"},
-                            {"kind": "ConfigMap", "name": "web-config"},
-                            {"kind": "Service", "name": "web"},
-                        ],
-                        "change": {
-                            "patches": [
-                                {
-                                    "target": {"kind": "ConfigMap", "name": "web-config"},
-                                    "type": "merge",
-                                    "patch": {"data": {"MESSAGE": "v2"}},
-                                }
-                            ]
-                        },
-                        "smokeTests": {
-                            "readyFor": "3s",
-                            "http": [
-                                {
-                                    "name": "index",
-                                    "service": "web",
-                                    "port": 8080,
-                                    "path": "/index.html",
-                                    "expectBody": "v2",
-                                    "attempts": 5,
-                                }
-                            ],
-                        },
-                        "bake": "5s",
-                        "timeout": "5m",
-                    },
-                },
-            )
+            create_config_rollout(k8s_api, namespace)
             deadline = time.monotonic() + 240
             phase = None
             while time.monotonic() < deadline and phase not in ("Succeeded", "Failed"):
@@ -300,8 +193,7 @@ def test_rollout_succeeds_with_only_its_rbac(
                 time.sleep(1)
             log = running.log()
             assert phase == "Succeeded", f"{obj.get('status')}\n{log[-4000:]}"
-            denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
-            assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+            assert_no_403(log)
             data = core.read_namespaced_config_map("web-config", namespace).data
             assert data["MESSAGE"] == "v2"
             release_shakedown_objects(k8s_api, namespace, timeout=60)
@@ -344,8 +236,7 @@ def test_refresh_run_succeeds_with_only_its_rbac(
             log = running.log()
             assert status["lastRun"]["phase"] == "Succeeded", f"{status}\n{log[-4000:]}"
             assert refreshes.tag_digest("app", "latest") == status["promotedDigest"]
-            denied = re.search(r'HTTP/1\.1" 403|Forbidden|forbidden', log)
-            assert denied is None, log[max(0, denied.start() - 2000) : denied.end() + 500]
+            assert_no_403(log)
             release_shakedown_objects(k8s_api, namespace, timeout=60)
     finally:
         release_shakedown_objects(k8s_api, namespace, timeout=5)

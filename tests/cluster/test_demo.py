@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +21,39 @@ pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_basics_scene(kubeconfig: Path, k8s_api: ApiClient, crds: list[str]) -> None:
+@contextlib.contextmanager
+def demo_namespace(k8s_api: ApiClient) -> Iterator[str]:
+    """A fresh namespace name for a scene; its shakedown objects and itself removed after."""
     namespace = f"sddemo-{secrets.token_hex(3)}"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "shakedown.demo", "--scene", "basics", "--namespace", namespace],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        yield namespace
+    finally:
+        release_shakedown_objects(k8s_api, namespace, timeout=5)
+        try:
+            client.CoreV1Api(k8s_api).delete_namespace(namespace)
+        except client.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def run_scene(
+    scene: str, namespace: str, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -m shakedown.demo --scene SCENE --namespace NAMESPACE``, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "shakedown.demo", "--scene", scene, "--namespace", namespace],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_demo_basics_scene(kubeconfig: Path, k8s_api: ApiClient, crds: list[str]) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with demo_namespace(k8s_api) as namespace:
+        result = run_scene("basics", namespace, env, timeout=300)
         out = result.stdout
         assert result.returncode == 0, out + result.stderr
         assert "accepted by the API server (dry run)" in out
@@ -44,13 +67,6 @@ def test_demo_basics_scene(kubeconfig: Path, k8s_api: ApiClient, crds: list[str]
         # The operator the demo started is gone again.
         pid = int(out.split("operator started (pid ")[1].split(",")[0])
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)
-    finally:
-        release_shakedown_objects(k8s_api, namespace, timeout=5)
-        try:
-            client.CoreV1Api(k8s_api).delete_namespace(namespace)
-        except client.exceptions.ApiException as exc:
-            if exc.status != 404:
-                raise
 
 
 def _is_zombie(pid: int) -> bool:

@@ -3,44 +3,22 @@
 from __future__ import annotations
 
 import os
-import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 
-from tests.fixtures.operator import release_shakedown_objects
+from tests.cluster.test_demo import demo_namespace, run_scene
 
 pytestmark = pytest.mark.cluster
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_imagerefresh_scene(
     kubeconfig: Path, k8s_api: ApiClient, crds: list[str], registry: str, builder_image: str
 ) -> None:
-    namespace = f"sddemo-{secrets.token_hex(3)}"
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "REGISTRY": registry}
-    try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "shakedown.demo",
-                "--scene",
-                "imagerefresh",
-                "--namespace",
-                namespace,
-            ],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
+    with demo_namespace(k8s_api) as namespace:
+        result = run_scene("imagerefresh", namespace, env, timeout=400)
         out = result.stdout
         assert result.returncode == 0, out + result.stderr
         assert "run 1: Building" in out and "run 1: Testing" in out
@@ -51,10 +29,3 @@ def test_demo_imagerefresh_scene(
         timeline = out.split("Timeline")[1]
         for reason in ("RunStarted", "Building", "Built", "Testing", "Promoted", "RunFailed"):
             assert reason in timeline, reason
-    finally:
-        release_shakedown_objects(k8s_api, namespace, timeout=5)
-        try:
-            client.CoreV1Api(k8s_api).delete_namespace(namespace)
-        except client.exceptions.ApiException as exc:
-            if exc.status != 404:
-                raise

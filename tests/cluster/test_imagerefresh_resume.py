@@ -45,6 +45,18 @@ def lone_namespace(k8s_api: ApiClient, crds: list[str]) -> Iterator[str]:
         core.delete_namespace(name, propagation_policy="Background")
 
 
+def creds_secret(k8s_api: ApiClient, namespace: str, priv: PrivateRegistry) -> None:
+    """The Secret ``creds`` (dockerconfigjson) the refreshes push to the private registry with."""
+    client.CoreV1Api(k8s_api).create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": "creds"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": priv.dockerconfigjson()},
+        },
+    )
+
+
 def test_operator_killed_during_build_tests_and_before_promotion(
     k8s_api: ApiClient,
     kubeconfig: Path,
@@ -59,14 +71,7 @@ def test_operator_killed_during_build_tests_and_before_promotion(
     repo = f"{lone_namespace}/app"
     counter = JobCounter(k8s_api, lone_namespace)
     try:
-        client.CoreV1Api(k8s_api).create_namespaced_secret(
-            lone_namespace,
-            {
-                "metadata": {"name": "creds"},
-                "type": "kubernetes.io/dockerconfigjson",
-                "stringData": {".dockerconfigjson": priv.dockerconfigjson()},
-            },
-        )
+        creds_secret(k8s_api, lone_namespace, priv)
         r.config_map(
             "ctx",
             {
@@ -150,14 +155,7 @@ def test_registry_down_at_promotion_then_operator_killed_while_promoting(
     r = Refreshes(k8s_api, lone_namespace, registry)
     priv = private_registry
     repo = f"{lone_namespace}/app"
-    client.CoreV1Api(k8s_api).create_namespaced_secret(
-        lone_namespace,
-        {
-            "metadata": {"name": "creds"},
-            "type": "kubernetes.io/dockerconfigjson",
-            "stringData": {".dockerconfigjson": priv.dockerconfigjson()},
-        },
-    )
+    creds_secret(k8s_api, lone_namespace, priv)
     r.config_map("ctx", {"Containerfile": f"FROM {registry}/shakedown/busybox:latest\n"})
     r.create(
         "app",

@@ -287,6 +287,11 @@ def rollout(
     if strategy:
         spec["strategy"] = strategy
     spec.update(extra or {})
+    create_rollout(kube, ns, spec, name=name)
+
+
+def create_rollout(kube: Kube, ns: str, spec: dict[str, Any], *, name: str = "change") -> None:
+    """The InfraRollout ``name`` with ``spec``."""
     kube.create(
         "InfraRollout",
         ns,
@@ -675,16 +680,7 @@ def test_a_promotion_in_a_container_image_refresh_starts_a_revision(
         "bake": "3s",
         "rollback": {"notReadyFor": "2s"},
     }
-    kube.create(
-        "InfraRollout",
-        ns,
-        {
-            "apiVersion": "shakedown.dev/v1alpha1",
-            "kind": "InfraRollout",
-            "metadata": {"name": "change"},
-            "spec": spec,
-        },
-    )
+    create_rollout(kube, ns, spec)
     waiting = wait_for(
         lambda: (
             "has not promoted" in (status(kube, ns).get("waitingFor") or "") and status(kube, ns)
@@ -754,16 +750,7 @@ def test_statefulset_and_daemonset_roll_with_their_configuration(
         "bake": "3s",
         "rollback": {"notReadyFor": "2s"},
     }
-    kube.create(
-        "InfraRollout",
-        ns,
-        {
-            "apiVersion": "shakedown.dev/v1alpha1",
-            "kind": "InfraRollout",
-            "metadata": {"name": "change"},
-            "spec": spec,
-        },
-    )
+    create_rollout(kube, ns, spec)
     final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
     assert final["phase"] == "Succeeded", final
     for kind, name in (("StatefulSet", "db"), ("DaemonSet", "agent")):

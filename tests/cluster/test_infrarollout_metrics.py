@@ -152,6 +152,22 @@ def scrape(url: str) -> str:
         return text
 
 
+def rollout_at_error_rate(
+    kube: Kube,  # noqa: F811
+    ns: str,  # noqa: F811
+    image: str,
+    prometheus: tuple[str, MetricsFile],
+    rate: float,
+) -> dict[str, Any]:
+    """The metric the check queries set to ``rate``, then a rollout checked by it, to its end."""
+    url, metrics = prometheus
+    metrics.set(rate)
+    time.sleep(2)
+    workload(kube, ns, image)
+    rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
+    return wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+
+
 def test_metric_check_passes_on_good_numbers(
     iro_operator: Operator,  # noqa: F811
     kube: Kube,  # noqa: F811
@@ -159,12 +175,7 @@ def test_metric_check_passes_on_good_numbers(
     busybox_image: str,
     prometheus: tuple[str, MetricsFile],
 ) -> None:
-    url, metrics = prometheus
-    metrics.set(0.01)
-    time.sleep(2)
-    workload(kube, ns, busybox_image)
-    rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
-    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    final = rollout_at_error_rate(kube, ns, busybox_image, prometheus, 0.01)
     assert final["phase"] == "Succeeded", final
     errors = next(c for c in final["checks"] if c["name"] == "errors")
     assert errors["phase"] == "Passed" and errors["successes"] == 3, errors
@@ -178,12 +189,7 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     busybox_image: str,
     prometheus: tuple[str, MetricsFile],
 ) -> None:
-    url, metrics = prometheus
-    metrics.set(0.5)
-    time.sleep(2)
-    workload(kube, ns, busybox_image)
-    rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
-    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
+    final = rollout_at_error_rate(kube, ns, busybox_image, prometheus, 0.5)
     assert final["phase"] == "Failed", final
     assert "errors" in final["message"] and "0.5" in final["message"], final["message"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}

@@ -43,7 +43,14 @@ from shakedown import GROUP, VERSION
 # The helm binary (built once from hack/helm), registered here as the fixture chart_helm.
 from tests.cluster.test_chart import helm as chart_helm  # noqa: F401
 from tests.fixtures.imagerefresh import Refreshes
-from tests.fixtures.install import apply, assert_no_403, create_config_rollout, delete, web_app
+from tests.fixtures.install import (
+    apply,
+    assert_no_403,
+    create_config_rollout,
+    create_rollout,
+    delete,
+    web_app,
+)
 from tests.fixtures.operator import install_crds, release_shakedown_objects
 
 REPO = Path(__file__).resolve().parents[2]
@@ -363,29 +370,23 @@ def test_install_run_and_uninstall(
 
         # A semantically invalid InfraRollout (the schema admits it): Stalled, naming
         # the field, and nothing done for it.
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
+        create_rollout(
+            k8s_api,
             watch_ns,
-            "infrarollouts",
+            "bad",
             {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "InfraRollout",
-                "metadata": {"name": "bad"},
-                "spec": {
-                    "targets": [
-                        {"kind": "Deployment", "name": "web"},
-                        {"kind": "ConfigMap", "name": "web-config"},
-                    ],
-                    "change": {
-                        "patches": [
-                            {  # a json patch is a list of operations, not an object
-                                "target": {"kind": "ConfigMap", "name": "web-config"},
-                                "type": "json",
-                                "patch": {"data": {"A": "b"}},
-                            }
-                        ]
-                    },
+                "targets": [
+                    {"kind": "Deployment", "name": "web"},
+                    {"kind": "ConfigMap", "name": "web-config"},
+                ],
+                "change": {
+                    "patches": [
+                        {  # a json patch is a list of operations, not an object
+                            "target": {"kind": "ConfigMap", "name": "web-config"},
+                            "type": "json",
+                            "patch": {"data": {"A": "b"}},
+                        }
+                    ]
                 },
             },
         )

@@ -32,14 +32,12 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from typing import Any
 from kubernetes import client, config
 
 from shakedown.adapters.builder import BUILDER_IMAGE_ENV, build_builder_image
+from shakedown.demo import operator_process
 
 GROUP, VERSION, PLURAL = "shakedown.dev", "v1alpha1", "containerimagerefreshes"
 GOAL = 1.15
@@ -85,28 +84,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _operator(kubeconfig: Path, namespace: str, log: Path) -> Iterator[int]:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shakedown", "run", "-n", namespace, "--metrics-port", "0"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        yield proc.pid
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def _buildah(store: Path, *args: str) -> str:
@@ -260,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         while not core.list_namespaced_service_account(namespace).items:
             time.sleep(0.2)
         core.create_namespaced_config_map(namespace, {"metadata": {"name": "ctx"}, "data": files})
-        with _operator(kubeconfig, namespace, log):
+        with operator_process(kubeconfig, namespace, log):
             custom.create_namespaced_custom_object(
                 GROUP,
                 VERSION,

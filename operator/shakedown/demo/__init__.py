@@ -253,7 +253,9 @@ def _cluster() -> Iterator[tuple[Path, str | None]]:
 
 
 @contextlib.contextmanager
-def _operator(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]:
+def operator_process(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]:
+    """Run ``shakedown run`` for one namespace (and its shadows) as a child process; the
+    demo and the benchmarks share it so both measure the operator as users start it."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
@@ -387,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"CRDs installed: {', '.join(names)}")
             _ensure_namespace(api, args.namespace)
             log_path = STATE / f"operator-{secrets.token_hex(2)}.log"
-            with _operator(kubeconfig, args.namespace, log_path) as pid:
+            with operator_process(kubeconfig, args.namespace, log_path) as pid:
                 say(f"operator started (pid {pid}, log {log_path.relative_to(REPO)})")
                 _clear_namespace(api, args.namespace)
                 since = datetime.now(UTC).replace(microsecond=0)

@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make demo          run the main job on the local cluster (started if needed)"
-	@echo "make test          ruff, mypy and every test (unit and cluster tiers)"
+	@echo "make test          ruff, the layer contract, mypy and every test (unit and cluster tiers)"
 	@echo "make test-unit     the fast tier alone (no cluster)"
 	@echo "make crds          regenerate crds/ from the pydantic models"
 	@echo "make image         build the operator image into the local registry"
@@ -29,6 +29,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -44,8 +44,9 @@ from typing import Any
 
 from kubernetes import client, config
 
-from shakedown.adapters.builder import BUILDER_IMAGE_ENV, build_builder_image
+from shakedown.adapters.builder import BUILDER_IMAGE_ENV
 from shakedown.demo import operator_process
+from shakedown.localcluster.builder_image import build_builder_image
 
 GROUP, VERSION, PLURAL = "shakedown.dev", "v1alpha1", "containerimagerefreshes"
 GOAL = 1.15

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from shakedown.adapters.builder import BUILD_CAPABILITIES, base_images, build_job, parse_report
+from shakedown.adapters.builder import BUILD_CAPABILITIES, build_job
+from shakedown.adapters.buildreport import base_images, parse_report
 from shakedown.adapters.gitsource import configmap_revision, parse_advertisement
 from shakedown.adapters.jobs import test_job as scenario_job
 from shakedown.adapters.registry import ImageRef, RegistryError, credentials_from_dockerconfig

@@ -1,7 +1,7 @@
 """The in-cluster image build: a Job that runs buildah and pushes the candidate.
 
 The build pod runs the project's builder image (Debian's buildah, git and
-ca-certificates; see ``build_builder_image``). It fetches the source — the
+ca-certificates; ``shakedown.localcluster.builder_image`` builds it). It fetches the source — the
 Git repository at the exact revision resolved when the run started, or the
 files of a ConfigMap — runs ``buildah bud`` with the spec's containerfile and
 build arguments, pushes the result under the run's own candidate tag and
@@ -23,17 +23,13 @@ narrower capability set. No host namespaces or host paths are used.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from shakedown.adapters.jobs import job_manifest, labels
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import ContainerImageRefreshSpec
-from shakedown.planning.imagerefresh.observed import BuildReport
 from shakedown.planning.imagerefresh.run import DEADLINE_GRACE_SECONDS
 
 #: Debian packages of the builder image (debootstrap does not resolve virtual
@@ -126,24 +122,6 @@ def builder_image() -> str:
     )
 
 
-def build_builder_image() -> str:
-    """Build the builder image from Debian packages into the local registry; its by-digest ref.
-
-    Cached by inputs: when the registry already holds it, nothing is rebuilt.
-    """
-    from shakedown.localcluster.images import build_debian_image
-    from shakedown.localcluster.layout import Layout
-
-    ref = build_debian_image(
-        Layout.default(),
-        BUILDER_REPOSITORY,
-        packages=BUILDER_PACKAGES,
-        entrypoint=["/bin/sh", "-c"],
-        say=lambda _: None,
-    )
-    return ref.by_digest
-
-
 def build_job(
     *,
     spec: ContainerImageRefreshSpec,
@@ -233,45 +211,3 @@ def build_job(
         pod_spec=pod,
         deadline_seconds=parse_duration(spec.build_timeout) + DEADLINE_GRACE_SECONDS,
     )
-
-
-_STAGE_RE = re.compile(r"\s+as\s+(\S+)\s*$", re.IGNORECASE)
-
-
-def parse_report(message: str) -> BuildReport | None:
-    """The build pod's report, or None when the message is not one."""
-    try:
-        doc = json.loads(message)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    digest = str(doc.get("digest") or "").strip() or None
-    revision = str(doc.get("revision") or "").strip() or None
-    return BuildReport(
-        digest=digest,
-        revision=revision,
-        base_images=dict.fromkeys(base_images(str(doc.get("from") or "")), ""),
-    )
-
-
-def base_images(from_lines: str) -> list[str]:
-    """Registry images named by FROM lines (``|``-separated), without stages and ``scratch``."""
-    stages: set[str] = set()
-    images: list[str] = []
-    for line in from_lines.split("|"):
-        words = shlex.split(line.strip(), posix=True) if line.strip() else []
-        if not words or words[0].upper() != "FROM":
-            continue
-        args = [w for w in words[1:] if not w.startswith("--")]
-        if not args:
-            continue
-        ref = args[0]
-        match = _STAGE_RE.search(line)
-        if match:
-            stages.add(match.group(1).lower())
-        if ref.lower() == "scratch" or ref.lower() in stages or "$" in ref:
-            continue
-        if ref not in images:
-            images.append(ref)
-    return images

@@ -20,12 +20,13 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from shakedown import GROUP, VERSION
+from shakedown.adapters.buildreport import parse_report
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import ContainerImageRefreshSpec
 from shakedown.planning.imagerefresh.observed import JobObservation, JobState
 from shakedown.planning.imagerefresh.run import DEADLINE_GRACE_SECONDS
 
-GROUP = "shakedown.dev"
 LABEL_RESOURCE = "shakedown.dev/containerimagerefresh"
 LABEL_RUN = "shakedown.dev/run"
 LABEL_STEP = "shakedown.dev/step"
@@ -49,7 +50,7 @@ def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
     """An owner reference to the ContainerImageRefresh ``body``."""
     meta = body["metadata"]
     return {
-        "apiVersion": body.get("apiVersion", f"{GROUP}/v1alpha1"),
+        "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
         "kind": body.get("kind", "ContainerImageRefresh"),
         "name": meta["name"],
         "uid": meta["uid"],
@@ -236,8 +237,6 @@ class Jobs:
             log_tail = message  # FallbackToLogsOnError put the log end here
         report = None
         if meta_labels.get(LABEL_STEP) == "build" and state is JobState.SUCCEEDED:
-            from shakedown.adapters.builder import parse_report
-
             report = parse_report(message)
         return JobObservation(
             name=job.metadata.name,

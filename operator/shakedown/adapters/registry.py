@@ -76,6 +76,18 @@ class ImageRef:
         """The tag or digest to ask the registry for (digest wins)."""
         return self.digest or self.tag or "latest"
 
+    @property
+    def ref(self) -> str:
+        """``registry/repository:tag``, as a person writes it (``latest`` when no tag)."""
+        return f"{self.registry}/{self.repository}:{self.tag or 'latest'}"
+
+    @property
+    def by_digest(self) -> str:
+        """``registry/repository@digest``: the reference that never moves."""
+        if not self.digest:
+            raise RegistryError(f"{self.ref}: no digest known")
+        return f"{self.registry}/{self.repository}@{self.digest}"
+
 
 def credentials_from_dockerconfig(
     dockerconfigjson: bytes | str, registry: str

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shakedown.adapters.workloads import Kube
+from shakedown.checks.kube import Kube
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 
 __all__ = ["Check", "CheckContext", "CheckOutcome", "object_name", "probe_image"]

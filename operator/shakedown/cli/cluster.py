@@ -103,7 +103,7 @@ def _say_stderr(message: str) -> None:
 
 
 def _image(args: argparse.Namespace) -> int:
-    from shakedown.adapters.builder import build_builder_image
+    from shakedown.localcluster.builder_image import build_builder_image
     from shakedown.localcluster.operator_image import build_operator_image
 
     layout = _layout()

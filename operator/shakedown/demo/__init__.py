@@ -102,6 +102,25 @@ class Context:
         )
         return {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
 
+    def shakedown(self, *args: str, timeout: float = 60) -> None:
+        """Run ``shakedown ARGS`` as a user would and print the command and its output.
+
+        The demo goes through the CLI's public entry point, in a process of its
+        own, instead of importing its modules: the layer contract keeps ``demo``
+        and ``cli`` independent, and the reader sees the command's real output.
+        """
+        say(f"\n$ shakedown {' '.join(args)}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "shakedown", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            timeout=timeout,
+            check=False,
+        )
+        for line in (proc.stdout + proc.stderr).splitlines():
+            say(line)
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -216,13 +235,7 @@ def basics(ctx: Context) -> None:
     ctx.wait_for(recovered, timeout=30, what="Stalled=False on cir/basics-nightly")
     ctx.timeline.note("cir/basics-nightly: schedule fixed -> Stalled=False")
 
-    from shakedown.cli.get import COLUMNS, render
-
-    items = custom.list_namespaced_custom_object(GROUP, VERSION, ctx.namespace, plural)["items"]
-    lines, _ = render(items, [c for c in COLUMNS["ContainerImageRefresh"] if not c.wide])
-    say(f"\n$ shakedown get cir -n {ctx.namespace}")
-    for line in lines:
-        say(line)
+    ctx.shakedown("get", "cir", "-n", ctx.namespace)
 
 
 # --------------------------------------------------------------------------- driver

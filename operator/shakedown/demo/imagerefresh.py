@@ -95,8 +95,8 @@ def _follow(ctx: Context, run_id: str, timeout: float = 300) -> dict[str, Any]:
 def refresh(ctx: Context) -> None:
     if ctx.registry is None:
         raise RuntimeError("no registry known: set REGISTRY=host:port the cluster pulls from")
-    from shakedown.adapters.builder import build_builder_image
     from shakedown.adapters.registry import RegistryClient
+    from shakedown.localcluster.builder_image import build_builder_image
 
     if ctx.registry == _local_registry() and not os.environ.get("KUBECONFIG"):
         say("  building the builder image (buildah, git from Debian; cached after the first time)")

@@ -221,15 +221,7 @@ def infrarollout(ctx: Context) -> None:
         f"production: {_production(ctx, name)}"
     )
 
-    from shakedown.cli.get import COLUMNS, render
-
-    items = custom.list_namespaced_custom_object(GROUP, VERSION, ctx.namespace, "infrarollouts")[
-        "items"
-    ]
-    lines, _ = render(items, [c for c in COLUMNS["InfraRollout"] if not c.wide])
-    say(f"\n$ shakedown get iro -n {ctx.namespace}")
-    for line in lines:
-        say(line)
+    ctx.shakedown("get", "iro", "-n", ctx.namespace)
     say("\nhistory:")
     for entry in second.get("history", []):
         say(f"  revision {entry['revision']}: {entry['result']} - {entry.get('reason', '')[:100]}")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import yaml
 
+from shakedown.adapters.registry import ImageRef
 from shakedown.localcluster import api, gobuild, images
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout
@@ -40,7 +41,7 @@ COREFILE = """\
 """
 
 
-def build_image(layout: Layout, *, say: Callable[[str], None] = print) -> images.ImageRef:
+def build_image(layout: Layout, *, say: Callable[[str], None] = print) -> ImageRef:
     binary = gobuild.build_static(layout, "coredns", layout.repo / "hack" / "coredns", say=say)
     containerfile = (
         'FROM scratch\nCOPY coredns /coredns\nUSER 65532:65532\nENTRYPOINT ["/coredns"]\n'

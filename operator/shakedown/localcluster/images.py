@@ -22,9 +22,9 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from shakedown.adapters.registry import ImageRef
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout
 
@@ -41,24 +41,6 @@ MANIFEST_TYPES = ", ".join(
 )
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """An image in the local registry: ``registry/repository:tag`` and its digest."""
-
-    registry: str
-    repository: str
-    tag: str
-    digest: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.registry}/{self.repository}:{self.tag}"
-
-    @property
-    def by_digest(self) -> str:
-        return f"{self.registry}/{self.repository}@{self.digest}"
 
 
 def registry_digest(registry: str, repository: str, tag: str, *, timeout: float = 5) -> str | None:
@@ -199,7 +181,7 @@ def build_image(
     have = registry_digest(registry, repository, content_tag)
     if have is not None and registry_digest(registry, repository, tag) == have:
         say(f"image {repository}:{tag} (cached)")
-        return ImageRef(registry, repository, tag, have)
+        return ImageRef(registry=registry, repository=repository, tag=tag, digest=have)
     local = f"localhost/{repository}:{content_tag}"
     if not _local_has(layout, local):
         say(f"building image {repository}:{tag} with buildah")
@@ -233,7 +215,7 @@ def build_image(
     pushed = ""
     for target in (content_tag, tag):
         pushed = push(layout, local, f"{registry}/{repository}:{target}")
-    return ImageRef(registry, repository, tag, pushed)
+    return ImageRef(registry=registry, repository=repository, tag=tag, digest=pushed)
 
 
 def _local_has(layout: Layout, ref: str) -> bool:

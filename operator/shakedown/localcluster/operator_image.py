@@ -28,8 +28,9 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from shakedown.adapters.registry import ImageRef
 from shakedown.localcluster.errors import ClusterError
-from shakedown.localcluster.images import FileSource, ImageRef, build_debian_image
+from shakedown.localcluster.images import FileSource, build_debian_image
 from shakedown.localcluster.layout import Layout
 
 NAME = "operator"

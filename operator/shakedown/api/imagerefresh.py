@@ -2,8 +2,10 @@
 
 These models are the single source of truth for the CRD schema (see
 ``shakedown.api.crdgen``) and for the code that reads and writes the objects.
-Field names follow the API sketch in DESIGN.md; the Python attributes are the
-snake_case forms of the camelCase names on the wire.
+The Python attributes are the snake_case forms of the camelCase names on the
+wire; ``examples/containerimagerefresh-*.yaml`` show the fields in use, and
+README.md ("ContainerImageRefresh: how a run goes") what the operator does
+with them.
 
 The status has two parts: what users read (``promotedDigest``, ``lastRun``,
 ``history``, ``nextRunAt``, ``conditions``) and ``currentRun``, the

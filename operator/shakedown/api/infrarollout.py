@@ -2,7 +2,8 @@
 
 These models are the single source of truth for the CRD schema (see
 ``shakedown.api.crdgen``) and for the code that reads and writes the objects.
-Field names follow the API sketch in DESIGN.md.
+The objects in ``examples/infrarollout-*.yaml`` show the fields in use, and
+README.md ("InfraRollout: how a rollout runs") what the operator does with them.
 
 The status carries, besides what users read (``phase``, ``revision``,
 ``currentStep``, ``history``, ``conditions``), everything a restarted operator

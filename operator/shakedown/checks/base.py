@@ -20,7 +20,7 @@ from shakedown.planning.infrarollout.smoke import CheckOutcome
 
 __all__ = ["Check", "CheckContext", "CheckOutcome", "object_name", "probe_image"]
 
-#: Image with ``sh`` and ``wget`` used for HTTP checks (busybox by default).
+#: Image with busybox's ``sh`` and ``nc`` used for HTTP checks (busybox by default).
 PROBE_IMAGE_ENV = "SHAKEDOWN_PROBE_IMAGE"
 
 

@@ -2,10 +2,11 @@
 
 ``reconcile`` (create, update, resume) only validates: an invalid spec is
 reported Stalled with the field named. Everything else happens in the
-``refresh`` timer, one resource at a time: observe (the resource's Jobs, the
-registry, the source), ask the pure planner (``shakedown.planning.
-imagerefresh``) for the next status and actions, store the status, then carry
-the actions out through the adapters. Storing first is what makes the
+``refresh`` daemon (one per resource, a pass on every wake-up and at least
+every ``TICK_SECONDS``): observe (the resource's Jobs, the registry, the
+source), ask the pure planner (``shakedown.planning.imagerefresh``) for the
+next status and actions, store the status, then carry the actions out through
+the adapters. Storing first is what makes the
 operator restartable at any point: every action is idempotent, and the next
 pass decides again from status and what it observes.
 """

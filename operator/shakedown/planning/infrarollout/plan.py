@@ -35,7 +35,7 @@ from shakedown.api.infrarollout import (
     SnapshotTarget,
     TargetKind,
 )
-from shakedown.conditions import Health, with_health
+from shakedown.conditions import PAUSED, Health, with_health
 from shakedown.planning.infrarollout.actions import (
     Action,
     Apply,
@@ -922,10 +922,6 @@ def shift_context(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> Sh
 
 
 # --------------------------------------------------------------------------- conditions
-#: kstatus reason of a rollout waiting at a pause step: for a person, not for work.
-PAUSED = "Paused"
-
-
 def pause_message(name: str, step_index: int | None, until: datetime) -> str:
     """What resumes a paused canary, for the condition message and ``waitingFor``."""
     where = f"canary step {step_index + 1}" if step_index is not None else "canary"

@@ -241,7 +241,10 @@ class RegistryClient:
         """Raises the last error's ``reason`` unless something answered HTTP at ``url``."""
         try:
             httpcalls.call(
-                self._open, urllib.request.Request(url), policy=self.retry, retry_statuses=NONE
+                self._open,
+                urllib.request.Request(url),
+                policy=self.retry,
+                retry_statuses=_ANY_ANSWER,
             )
         except GaveUp as gave:
             if isinstance(gave.error, urllib.error.HTTPError):
@@ -341,7 +344,8 @@ class RegistryClient:
         return f"Bearer {token}"
 
 
-NONE: frozenset[int] = frozenset()
+#: For the scheme probe any HTTP status is an answer; only the connection is retried.
+_ANY_ANSWER: frozenset[int] = frozenset()
 
 
 class _NotFound(Exception):

@@ -22,6 +22,11 @@ RECONCILING = "Reconciling"
 STALLED = "Stalled"
 KSTATUS_TYPES = (READY, RECONCILING, STALLED)
 
+#: Reason of Reconciling=True (and Ready=False) while an object waits for a
+#: person or a set time rather than for work, such as a canary's pause step:
+#: dashboards tell "waiting for you" from "working" by this reason alone.
+PAUSED = "Paused"
+
 #: Messages are truncated to this length (the API allows 32768).
 MAX_MESSAGE = 4096
 

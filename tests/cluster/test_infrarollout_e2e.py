@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -474,6 +475,11 @@ def test_canary_pauses_until_promoted(
         "the canary pause",
     )
     assert paused["phase"] == "Shifting"
+    # kstatus: waiting for a person, not working; the message says what resumes it.
+    conditions = {c["type"]: c for c in paused["conditions"]}
+    assert conditions["Reconciling"]["status"] == "True"
+    assert conditions["Reconciling"]["reason"] == conditions["Ready"]["reason"] == "Paused"
+    assert "shakedown promote iro change" in conditions["Reconciling"]["message"]
     # Half the replicas carry the change, reading their own copy of the ConfigMap.
     copy = kube.get("Deployment", ns, "web-canary")
     assert copy is not None and copy["spec"]["replicas"] == 1
@@ -493,6 +499,12 @@ def test_canary_pauses_until_promoted(
     assert kube.get("Deployment", ns, "web-canary") is None
     assert kube.get("ConfigMap", ns, "web-config-canary") is None
     assert any(e.startswith("Promoted") for e in events(kube, ns)), events(kube, ns)
+    # The INFO log says what was decided for this rollout, not that wake-ups ran
+    # (the operator runs with --verbose, where they are DEBUG lines).
+    log = iro_operator.log()
+    assert re.search(rf"\[INFO\s*\] {ns}/change: Promoted: ", log), log[-3000:]
+    assert re.search(r"\[DEBUG\s*\] Handler 'wake-infrarollouts-\w+' succeeded", log)
+    assert not re.search(r"\[INFO\s*\] Handler 'wake-", log), "routine wake-ups at INFO"
 
 
 def test_blue_green_switch_and_rollback(

@@ -165,6 +165,43 @@ def test_canary_pauses_until_promoted() -> None:
     assert world.copies() == [], "canary and its ConfigMap removed"
 
 
+def test_a_paused_canary_says_it_waits_for_a_person_and_what_resumes_it() -> None:
+    world = World.default(
+        {
+            "strategy": {
+                "type": "Canary",
+                "canary": {"steps": [{"weight": 50}, {"pause": "1h"}, {"weight": 100}]},
+            }
+        }
+    )
+    world.run(until={"Shifting"}, tick=5)
+    working = {c.type: c for c in world.status.conditions}
+    assert working["Reconciling"].reason == "Shifting"
+    for _ in range(40):
+        world.step()
+        if world.status.current_step == 1:
+            break
+        world.now += timedelta(seconds=1)
+    paused_at = world.status.step_started_at
+    assert paused_at is not None
+    world.step()
+    conditions = {c.type: c for c in world.status.conditions}
+    reconciling, ready = conditions["Reconciling"], conditions["Ready"]
+    assert (reconciling.status.value, reconciling.reason) == ("True", "Paused")
+    assert (ready.status.value, ready.reason) == ("False", "Paused")
+    until = paused_at + timedelta(hours=1)
+    assert reconciling.message == (
+        "canary step 2 paused: waiting for `shakedown promote iro change` "
+        f"(annotation shakedown.dev/promote) or until {until:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    assert world.status.waiting_for == reconciling.message
+    world.annotations["shakedown.dev/promote"] = "t1"
+    world.step()
+    resumed = {c.type: c for c in world.status.conditions}
+    assert resumed["Reconciling"].reason != "Paused"
+    assert world.status.current_step == 2
+
+
 def test_blue_green_switches_the_selector_and_restores_it_on_rollback() -> None:
     world = World.default({"strategy": {"type": "BlueGreen", "blueGreen": {"service": "web"}}})
     world.run(until={"Baking"}, tick=5)

@@ -6,6 +6,10 @@ source trigger compares commits between polls. Both need "which commit is
 ``info/refs`` (what ``git ls-remote`` does). Other URL schemes fall back to
 ``git ls-remote`` itself when git is installed.
 
+The GET goes through ``httpcalls``: retried on 429, 5xx and dropped
+connections, and a redirect to another host (a mirror, a login page) does not
+carry the repository's credentials along, as with git itself.
+
 For a ConfigMap context the "revision" is a hash of its files, so editing a
 file is a source change while relabelling the ConfigMap is not.
 """
@@ -22,6 +26,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
+from shakedown.adapters import httpcalls
+from shakedown.adapters.httpcalls import DEFAULT_POLICY, GaveUp, RetryPolicy
+
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -35,12 +42,13 @@ def resolve_git_revision(
     *,
     credentials: tuple[str, str] | None = None,
     timeout: float = 15.0,
+    retry: RetryPolicy = DEFAULT_POLICY,
 ) -> str:
     """The commit ``revision`` (branch, tag, ref, HEAD or a full sha) names at ``url``."""
     if _SHA_RE.match(revision):
         return revision
     if url.startswith(("http://", "https://")):
-        refs = _http_refs(url, credentials=credentials, timeout=timeout)
+        refs = http_refs(url, credentials=credentials, timeout=timeout, retry=retry)
     else:
         refs = _ls_remote(url, timeout=timeout)
     for candidate in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
@@ -52,7 +60,14 @@ def resolve_git_revision(
     raise SourceError(f"spec.source.git.revision: {revision!r} not found at {url}")
 
 
-def _http_refs(url: str, *, credentials: tuple[str, str] | None, timeout: float) -> dict[str, str]:
+def http_refs(
+    url: str,
+    *,
+    credentials: tuple[str, str] | None = None,
+    timeout: float = 15.0,
+    retry: RetryPolicy = DEFAULT_POLICY,
+) -> dict[str, str]:
+    """Ref name -> commit at a smart-HTTP ``url``."""
     target = url.rstrip("/") + "/info/refs?service=git-upload-pack"
     headers = {"User-Agent": "git/2 shakedown"}
     if credentials is not None:
@@ -60,13 +75,13 @@ def _http_refs(url: str, *, credentials: tuple[str, str] | None, timeout: float)
         headers["Authorization"] = f"Basic {token}"
     request = urllib.request.Request(target, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data: bytes = response.read()
-    except urllib.error.HTTPError as exc:
-        hint = " (set spec.source.git.secretRef)" if exc.code == 401 and not credentials else ""
-        raise SourceError(f"{url}: HTTP {exc.code} listing refs{hint}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise SourceError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        _, _, data = httpcalls.call(httpcalls.opener(timeout=timeout), request, policy=retry)
+    except GaveUp as gave:
+        exc = gave.error
+        if isinstance(exc, urllib.error.HTTPError):
+            hint = " (set spec.source.git.secretRef)" if exc.code == 401 and not credentials else ""
+            raise SourceError(f"{url}: HTTP {exc.code} listing refs{hint}{gave.detail()}") from None
+        raise SourceError(f"{url}: {getattr(exc, 'reason', exc)}{gave.detail()}") from None
     return parse_advertisement(data)
 
 

@@ -356,6 +356,10 @@ class RolloutRunner:
                 reason = (after.rollback_reason or "Unknown").split(":", 1)[0]
                 metrics.rollback_started(reason)
         for note in decision.events:
+            # The operator's INFO log says what it decided for which object.
+            (log.warning if note.type == "Warning" else log.info)(
+                "%s/%s: %s: %s", self.namespace, self.name, note.reason, note.message
+            )
             if self.post_event is not None:
                 try:
                     self.post_event(body, note)
@@ -370,6 +374,15 @@ class RolloutRunner:
                 self._start_check(action, observed, spec)
                 continue
             await asyncio.to_thread(self._do, action)
+            if isinstance(action, Apply | Delete):
+                log.info(
+                    "%s/%s: %s %s%s",
+                    self.namespace,
+                    self.name,
+                    "applied" if isinstance(action, Apply) else "deleted",
+                    action.key,
+                    f" ({action.why})" if action.why else "",
+                )
             if decision.status.phase is RolloutPhase.ROLLING_BACK and isinstance(
                 action, Apply | Delete
             ):

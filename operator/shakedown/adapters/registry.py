@@ -7,15 +7,28 @@ bytes under the tag with the same media type": no layers move and nothing is
 rebuilt, so the tag ends up at the very digest the tests ran against.
 
 Credentials come from a ``kubernetes.io/dockerconfigjson`` Secret; both the
-basic-auth and the bearer-token challenge are answered. Plain HTTP is refused
+basic-auth and the bearer-token challenge are answered. The Secret's keys are
+matched the way docker and buildah match them: a key may be a URL with scheme
+and path (``https://reg.example:5000/v2/``), and Docker Hub's key
+``https://index.docker.io/v1/`` (or ``index.docker.io``, ``registry-1.docker.io``,
+``docker.io``) serves images without a registry part, which parse to
+``docker.io``; their API lives at ``registry-1.docker.io``. Plain HTTP is refused
 unless the spec allows it (``insecureRegistry``), in which case HTTPS is tried
 first without verification and plain HTTP after it.
+
+Every request goes through ``httpcalls``: idempotent ones are retried with
+backoff on 429, 5xx and dropped connections, and a redirect to another host
+loses the Authorization header. The protocol itself stays hand-written: four
+calls (HEAD/GET/PUT of a manifest, the tag list) and the token challenge are
+less code than adapting a general OCI client, and the tag move must PUT the
+manifest's exact bytes, which is all this does.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import re
 import ssl
@@ -25,6 +38,9 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from shakedown.adapters import httpcalls
+from shakedown.adapters.httpcalls import DEFAULT_POLICY, GaveUp, RetryPolicy
 
 #: Manifest media types asked for, most specific first. Asking for indexes too
 #: keeps multi-platform images whole when a tag is moved.
@@ -37,6 +53,13 @@ MANIFEST_TYPES = (
 ACCEPT = ", ".join(MANIFEST_TYPES)
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+#: What an image without a registry part means, and the other names Docker Hub
+#: goes by in credential files (``docker login`` writes ``https://index.docker.io/v1/``).
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", "registry-1.docker.io"})
+#: Where Docker Hub's registry API answers.
+DOCKER_HUB_API = "registry-1.docker.io"
 
 
 class RegistryError(Exception):
@@ -59,7 +82,7 @@ class ImageRef:
         if slash and ("." in first or ":" in first or first == "localhost"):
             registry, path = first, remainder
         else:
-            registry, path = "docker.io", rest
+            registry, path = DOCKER_HUB, rest
             if "/" not in path:
                 path = f"library/{path}"
         tag: str | None = None
@@ -97,10 +120,10 @@ def credentials_from_dockerconfig(
         doc = json.loads(dockerconfigjson)
     except ValueError as exc:
         raise RegistryError(f"pushSecretRef: .dockerconfigjson is not JSON: {exc}") from None
-    auths: Mapping[str, Any] = doc.get("auths") or {}
+    auths: Mapping[str, Any] = (doc.get("auths") if isinstance(doc, Mapping) else None) or {}
+    wanted = registry_key(registry)
     for key, entry in auths.items():
-        host = urllib.parse.urlsplit(key).netloc if "://" in key else key.split("/", 1)[0]
-        if host != registry or not isinstance(entry, Mapping):
+        if registry_key(key) != wanted or not isinstance(entry, Mapping):
             continue
         if entry.get("username") is not None:
             return str(entry["username"]), str(entry.get("password", ""))
@@ -108,6 +131,23 @@ def credentials_from_dockerconfig(
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             return user, password
     return None
+
+
+def registry_key(name: str) -> str:
+    """The registry a credentials key or image registry names, as ``host[:port]``.
+
+    Keys may carry a scheme and a path (``https://host:5000/v2/``); host names
+    are case-insensitive; every name of Docker Hub becomes ``docker.io``.
+    """
+    name = name.strip()
+    host = urllib.parse.urlsplit(name).netloc if "://" in name else name.split("/", 1)[0]
+    host = host.rpartition("@")[2].lower()
+    return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host
+
+
+def api_host(registry: str) -> str:
+    """Where the registry API of ``registry`` answers (Docker Hub's is elsewhere)."""
+    return DOCKER_HUB_API if registry_key(registry) == DOCKER_HUB else registry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,11 +167,15 @@ class RegistryClient:
         insecure: bool = False,
         credentials: tuple[str, str] | None = None,
         timeout: float = 15.0,
+        retry: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
         self.registry = registry
+        self.host = api_host(registry)
         self.insecure = insecure
         self.credentials = credentials
         self.timeout = timeout
+        self.retry = retry
+        self._open = httpcalls.opener(timeout=timeout, verify=not insecure)
         self._scheme: str | None = None
         self._tokens: dict[str, str] = {}
 
@@ -203,15 +247,27 @@ class RegistryClient:
     def _base(self) -> str:
         if self._scheme is None:
             self._scheme = self._pick_scheme()
-        return f"{self._scheme}://{self.registry}"
+        return f"{self._scheme}://{self.host}"
+
+    def _probe(self, url: str) -> None:
+        """Raises the last error's ``reason`` unless something answered HTTP at ``url``."""
+        try:
+            httpcalls.call(
+                self._open,
+                urllib.request.Request(url),
+                policy=self.retry,
+                retry_statuses=_ANY_ANSWER,
+            )
+        except GaveUp as gave:
+            if isinstance(gave.error, urllib.error.HTTPError):
+                return  # it answered (401, even 503, says which scheme works)
+            raise gave.error from None
 
     def _pick_scheme(self) -> str:
         try:
-            self._open(urllib.request.Request(f"https://{self.registry}/v2/", method="GET"))
+            self._probe(f"https://{self.host}/v2/")
             return "https"
-        except urllib.error.HTTPError:
-            return "https"  # it answered over TLS (401 and the like are fine here)
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             if not self.insecure:
                 if isinstance(reason, ssl.SSLError):
@@ -221,21 +277,11 @@ class RegistryClient:
                     ) from None
                 raise RegistryError(f"registry {self.registry} unreachable: {reason}") from None
         try:
-            self._open(urllib.request.Request(f"http://{self.registry}/v2/", method="GET"))
-        except urllib.error.HTTPError:
-            pass
-        except (urllib.error.URLError, OSError) as exc:
+            self._probe(f"http://{self.host}/v2/")
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise RegistryError(f"registry {self.registry} unreachable: {reason}") from None
         return "http"
-
-    def _open(self, request: urllib.request.Request) -> Any:
-        context = None
-        if request.full_url.startswith("https://") and self.insecure:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return urllib.request.urlopen(request, timeout=self.timeout, context=context)
 
     def _request(
         self,
@@ -256,9 +302,14 @@ class RegistryClient:
                 all_headers["Authorization"] = token
             request = urllib.request.Request(url, data=body, method=method, headers=all_headers)
             try:
-                with self._open(request) as response:
-                    return response.status, dict(response.headers), response.read()
-            except urllib.error.HTTPError as exc:
+                return httpcalls.call(self._open, request, policy=self.retry)
+            except GaveUp as gave:
+                exc = gave.error
+                if not isinstance(exc, urllib.error.HTTPError):
+                    reason = getattr(exc, "reason", exc)
+                    raise RegistryError(
+                        f"{method} {self.registry}{path}: {reason}{gave.detail()}"
+                    ) from None
                 if exc.code == 404:
                     raise _NotFound from None
                 if exc.code == 401 and attempt == 0:
@@ -269,10 +320,8 @@ class RegistryClient:
                 detail = _error_detail(exc)
                 raise RegistryError(
                     f"{method} {self.registry}{path}: HTTP {exc.code} {detail}".strip()
+                    + gave.detail()
                 ) from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise RegistryError(f"{method} {self.registry}{path}: {reason}") from None
         raise RegistryError(f"{method} {self.registry}{path}: not authorized")
 
     def _authorize(self, challenge: str, scope: str) -> str:
@@ -293,14 +342,22 @@ class RegistryClient:
         if self.credentials is not None:
             request.add_header("Authorization", "Basic " + _basic(self.credentials))
         try:
-            with self._open(request) as response:
-                doc = json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            _, _, answer = httpcalls.call(self._open, request, policy=self.retry)
+            doc = json.loads(answer)
+        except GaveUp as gave:
+            raise RegistryError(
+                f"registry {self.registry}: token request failed: {gave.error}{gave.detail()}"
+            ) from None
+        except ValueError as exc:
             raise RegistryError(f"registry {self.registry}: token request failed: {exc}") from None
         token = doc.get("token") or doc.get("access_token")
         if not token:
             raise RegistryError(f"registry {self.registry}: token endpoint returned no token")
         return f"Bearer {token}"
+
+
+#: For the scheme probe any HTTP status is an answer; only the connection is retried.
+_ANY_ANSWER: frozenset[int] = frozenset()
 
 
 class _NotFound(Exception):

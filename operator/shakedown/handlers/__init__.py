@@ -10,6 +10,7 @@ Operator-wide settings live here too: kopf keeps its bookkeeping in
 ``shakedown.dev/`` annotations (the status has a strict schema, and kopf's own
 fields would be pruned from it), the finalizer is ``shakedown.dev/finalizer``,
 and the operator runs standalone (one replica; no peering objects needed).
+The routine wake-up handlers' success lines are DEBUG, not INFO (``quiet``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import kopf
 from shakedown import GROUP, VERSION, metrics
 from shakedown.api import imagerefresh as api_imagerefresh
 from shakedown.api import infrarollout as api_infrarollout
-from shakedown.handlers import imagerefresh, infrarollout
+from shakedown.handlers import imagerefresh, infrarollout, quiet
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
@@ -45,6 +46,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    quiet.install()
 
 
 @kopf.on.delete(GROUP, VERSION, api_imagerefresh.PLURAL, optional=True)

@@ -35,7 +35,7 @@ from shakedown.api.infrarollout import (
     SnapshotTarget,
     TargetKind,
 )
-from shakedown.conditions import Health, with_health
+from shakedown.conditions import PAUSED, Health, with_health
 from shakedown.planning.infrarollout.actions import (
     Action,
     Apply,
@@ -151,6 +151,8 @@ class _Step:
         self.wake_at: datetime | None = None
         self.failure: Verdict | None = None
         self.again = False
+        self.paused: str | None = None
+        """What resumes a paused rollout, when it is paused (kstatus reason Paused)."""
 
     def update(self, **changes: Any) -> None:
         self.status = self.status.model_copy(update=changes)
@@ -175,7 +177,7 @@ class _Step:
 
     def decision(self, *, finished: bool = False) -> Decision:
         return Decision(
-            status=_with_conditions(self.status, self.generation, self.now),
+            status=_with_conditions(self.status, self.generation, self.now, paused=self.paused),
             events=tuple(self.events),
             actions=tuple(self.actions),
             wake_at=self.wake_at,
@@ -621,7 +623,12 @@ def _plan_shifting(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> N
         )
         return
     step.actions.extend(result.actions)
-    step.update(waiting_for=result.waiting_for or None)
+    waiting_for = result.waiting_for
+    if result.paused_until is not None:
+        waiting_for = step.paused = pause_message(
+            observed.name, step.status.current_step, result.paused_until
+        )
+    step.update(waiting_for=waiting_for or None)
     step.wake(result.wake_at)
     if result.actions:
         step.again = True
@@ -915,11 +922,27 @@ def shift_context(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> Sh
 
 
 # --------------------------------------------------------------------------- conditions
+def pause_message(name: str, step_index: int | None, until: datetime) -> str:
+    """What resumes a paused canary, for the condition message and ``waitingFor``."""
+    where = f"canary step {step_index + 1}" if step_index is not None else "canary"
+    return (
+        f"{where} paused: waiting for `shakedown promote iro {name}` "
+        f"(annotation {PROMOTE_ANNOTATION}) or until {until:%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+
 def _with_conditions(
-    status: InfraRolloutStatus, generation: int, now: datetime
+    status: InfraRolloutStatus, generation: int, now: datetime, *, paused: str | None = None
 ) -> InfraRolloutStatus:
+    """Ready/Reconciling/Stalled from the phase; a pause is Reconciling with reason Paused.
+
+    A dashboard tells "waiting for you" from "working" by the reason alone, and
+    the message says what resumes it.
+    """
     phase = status.phase
-    if status.revision == 0:
+    if paused is not None and phase is RolloutPhase.SHIFTING:
+        health, reason, message = Health.RECONCILING, PAUSED, paused
+    elif status.revision == 0:
         health, reason = Health.RECONCILING, "WaitingForChange"
         message = status.waiting_for or "no revision yet"
     elif phase is RolloutPhase.SUCCEEDED:

@@ -73,6 +73,8 @@ class ShiftPlan:
     step_started_at: datetime | None = None
     handled_promote: bool = False
     wake_at: datetime | None = None
+    paused_until: datetime | None = None
+    """Set while a pause step waits: for this time, or for shakedown.dev/promote."""
     judged_pods: tuple[Obj, ...] = field(default_factory=tuple)
 
 

@@ -75,11 +75,7 @@ class CanaryStrategy:
             until = started + timedelta(seconds=pause)
             if ctx.now >= until:
                 return advance
-            return ShiftPlan(
-                waiting_for=f"paused until {until:%H:%M:%S} or shakedown.dev/promote",
-                wake_at=until,
-                judged_pods=judged,
-            )
+            return ShiftPlan(wake_at=until, paused_until=until, judged_pods=judged)
         assert weight is not None
         actions = []
         copies = []

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
-from shakedown.checks.prometheus import QueryError, values
 from shakedown.planning.infrarollout.bake import judge_pods
 from shakedown.planning.infrarollout.change import (
     ChangeError,
@@ -284,14 +283,6 @@ def test_a_promotion_behind_image_from_starts_a_revision() -> None:
 
 
 # --------------------------------------------------------------------------- conditions / metrics
-def test_prometheus_values() -> None:
-    assert values({"resultType": "scalar", "result": [1, "0.5"]}) == 0.5
-    vector = {"resultType": "vector", "result": [{"metric": {}, "value": [1, "3"]}]}
-    assert values(vector) == 3.0
-    with pytest.raises(QueryError, match="no samples"):
-        values({"resultType": "vector", "result": []})
-
-
 def test_now_is_timezone_aware() -> None:
     assert NOW.tzinfo is UTC
 

@@ -88,6 +88,11 @@ class PrometheusServer(ApiModel):
             "headers[].secretKey needs secretRef",
             field_path=".headers",
         ),
+        rule(
+            "!self.address.matches('^https?://[^/]*@')",
+            "put credentials in secretRef, not in address",
+            field_path=".address",
+        ),
     )
 
     address: HttpUrl

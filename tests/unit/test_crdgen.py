@@ -67,9 +67,13 @@ def undescribed(schema: dict[str, Any]) -> list[str]:
 
     Every property needs one, and so does every array item or map value that is
     an object of its own; a list or map of plain strings is described by its field.
+    ``.metadata`` is the exception: the API server refuses anything on it but its
+    type, and kubectl explain describes it as ObjectMeta.
     """
     bad = []
     for path, node in walk(schema):
+        if path == ".metadata":
+            continue
         description = node.get("description", "")
         is_field = not path.endswith(("[]", "{}"))
         if (is_field or "properties" in node) and not description.strip():

@@ -316,7 +316,8 @@ def build_crd(spec: KindSpec) -> dict[str, Any]:
             "type": "string",
         },
         "kind": {"description": f"{spec.kind}.", "type": "string"},
-        "metadata": {"description": "Standard object metadata.", "type": "object"},
+        # The API server allows nothing on metadata but its type (explain shows ObjectMeta).
+        "metadata": {"type": "object"},
         "spec": spec_schema,
     }
     if spec.status_model is not None:

@@ -147,7 +147,7 @@ def test_basic_auth_and_headers_from_the_secret(servers: list[FakePrometheus]) -
     prom = FakePrometheus({"Authorization": basic, "X-Scope-OrgID": "team-a"}, [0.01])
     servers.append(prom)
     objects = {
-        ("Secret", "prod", "c"): secret(username="shakedown", password="pa ss", org="team-a")
+        ("Secret", "prod", "c"): secret(username="shakedown\n", password="pa ss\n", org="team-a")
     }
     server = {
         "address": prom.url,

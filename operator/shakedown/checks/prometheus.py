@@ -83,7 +83,9 @@ def connection(
     elif USERNAME_KEY in secret or PASSWORD_KEY in secret:
         if USERNAME_KEY not in secret or PASSWORD_KEY not in secret:
             raise SetupError(f"{where}.secretRef: basic auth needs both username and password")
-        pair = f"{secret[USERNAME_KEY]}:{secret[PASSWORD_KEY]}".encode()
+        # A trailing newline is what `kubectl create secret --from-file` leaves; never meant.
+        user, password = (secret[k].rstrip("\r\n") for k in (USERNAME_KEY, PASSWORD_KEY))
+        pair = f"{user}:{password}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     return Connection(
         address=str(server["address"]).rstrip("/"),

@@ -315,7 +315,7 @@ def build_crd(spec: KindSpec) -> dict[str, Any]:
             "description": "Versioned schema of this object (shakedown.dev/v1alpha1).",
             "type": "string",
         },
-        "kind": {"description": f"{spec.kind}.", "type": "string"},
+        "kind": {"description": f"Kind of this object: {spec.kind}.", "type": "string"},
         # The API server allows nothing on metadata but its type (explain shows ObjectMeta).
         "metadata": {"type": "object"},
         "spec": spec_schema,

@@ -89,6 +89,25 @@ def iro(**spec: Any) -> dict[str, Any]:
     }
 
 
+def mtpl(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "prometheus": {
+            "address": "https://prometheus.monitoring:9090",
+            "query": 'sum(rate(errors{namespace="{{namespace}}"}[1m]))',
+            "secretRef": {"name": "prometheus-credentials"},
+            "headers": [{"name": "X-Scope-OrgID", "value": "team-a"}],
+        },
+        "successCondition": "result[0] < 0.05",
+    }
+    base.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MetricTemplate",
+        "metadata": {"name": "broken"},
+        "spec": base,
+    }
+
+
 def with_value(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of obj with the field at ``spec.a[0].b`` set to value (or deleted)."""
     obj = copy.deepcopy(obj)
@@ -120,6 +139,20 @@ INVALID: list[tuple[str, dict[str, Any], str, Any, str]] = [
     ),
     ("cir-no-source", cir(), "spec.source.git", DELETE, "spec.source"),
     ("cir-git-url", cir(), "spec.source.git.url", "ftp://git.example/x", "spec.source.git.url"),
+    (
+        "cir-git-ssh",
+        cir(),
+        "spec.source.git.url",
+        "ssh://git@git.example/ci/images.git",
+        "spec.source.git.url",
+    ),
+    (
+        "cir-git-scp",
+        cir(),
+        "spec.source.git.url",
+        "git@git.example:ci/images.git",
+        "spec.source.git.url",
+    ),
     ("cir-schedule", cir(), "spec.schedule", "every sunday", "spec.schedule"),
     ("cir-history-zero", cir(), "spec.historyLimit", 0, "spec.historyLimit"),
     ("cir-history-huge", cir(), "spec.historyLimit", 1000, "spec.historyLimit"),
@@ -207,6 +240,48 @@ INVALID: list[tuple[str, dict[str, Any], str, Any, str]] = [
         "spec.smokeTests.metrics[0].successCondition",
     ),
     (
+        "iro-success-condition-arithmetic",
+        iro(),
+        "spec.smokeTests.metrics[0].successCondition",
+        "result + 1 < 2",
+        "spec.smokeTests.metrics[0].successCondition",
+    ),
+    (
+        "iro-http-https",
+        iro(),
+        "spec.smokeTests.http[0].scheme",
+        "HTTPS",
+        "spec.smokeTests.http[0].scheme",
+    ),
+    (
+        "iro-metric-two-sources",
+        iro(),
+        "spec.smokeTests.metrics[0].templateRef",
+        {"name": "errors"},
+        "spec.smokeTests.metrics[0].prometheus",
+    ),
+    (
+        "iro-metric-no-condition",
+        iro(),
+        "spec.smokeTests.metrics[0].successCondition",
+        DELETE,
+        "spec.smokeTests.metrics[0].successCondition",
+    ),
+    (
+        "iro-prometheus-userinfo",
+        iro(),
+        "spec.smokeTests.metrics[0].prometheus.address",
+        "http://admin:hunter2@prometheus:9090",
+        "spec.smokeTests.metrics[0].prometheus.address",
+    ),
+    (
+        "iro-prometheus-authorization-header",
+        iro(),
+        "spec.smokeTests.metrics[0].prometheus.headers",
+        [{"name": "Authorization", "value": "Bearer x"}],
+        "spec.smokeTests.metrics[0].prometheus.headers[0].name",
+    ),
+    (
         "iro-failure-limit",
         iro(),
         "spec.smokeTests.metrics[0].failureLimit",
@@ -245,18 +320,44 @@ INVALID: list[tuple[str, dict[str, Any], str, Any, str]] = [
     ),
     ("iro-bake", iro(), "spec.bake", "five minutes", "spec.bake"),
     ("iro-max-restarts", iro(), "spec.rollback", {"maxRestarts": -1}, "spec.rollback.maxRestarts"),
+    # MetricTemplate
+    (
+        "mtpl-condition",
+        mtpl(),
+        "spec.successCondition",
+        "result.__class__",
+        "spec.successCondition",
+    ),
+    ("mtpl-no-query", mtpl(), "spec.prometheus.query", DELETE, "spec.prometheus.query"),
+    (
+        "mtpl-header-secret-without-secret",
+        mtpl(),
+        "spec.prometheus",
+        {
+            "address": "http://prometheus:9090",
+            "query": "up",
+            "headers": [{"name": "X-Token", "secretKey": "token"}],
+        },
+        "spec.prometheus.headers",
+    ),
 ]
 
 
 def plural(kind: str) -> str:
-    return {"ContainerImageRefresh": "containerimagerefreshes", "InfraRollout": "infrarollouts"}[
-        kind
-    ]
+    return {
+        "ContainerImageRefresh": "containerimagerefreshes",
+        "InfraRollout": "infrarollouts",
+        "MetricTemplate": "metrictemplates",
+    }[kind]
 
 
 def test_crds_are_established_with_names(k8s_api: ApiClient, crds: list[str]) -> None:
     ext = client.ApiextensionsV1Api(k8s_api)
-    assert sorted(crds) == [f"containerimagerefreshes.{GROUP}", f"infrarollouts.{GROUP}"]
+    assert sorted(crds) == [
+        f"containerimagerefreshes.{GROUP}",
+        f"infrarollouts.{GROUP}",
+        f"metrictemplates.{GROUP}",
+    ]
     for name in crds:
         crd = ext.read_custom_resource_definition(name)
         conditions = {c.type: c.status for c in crd.status.conditions}
@@ -267,6 +368,8 @@ def test_crds_are_established_with_names(k8s_api: ApiClient, crds: list[str]) ->
     assert cir_names.status.accepted_names.short_names == ["cir"]
     iro_names = ext.read_custom_resource_definition(f"infrarollouts.{GROUP}")
     assert iro_names.status.accepted_names.short_names == ["iro"]
+    template_names = ext.read_custom_resource_definition(f"metrictemplates.{GROUP}")
+    assert template_names.status.accepted_names.short_names == ["mtpl"]
 
 
 def example_docs() -> list[tuple[str, dict[str, Any]]]:
@@ -280,7 +383,7 @@ def example_docs() -> list[tuple[str, dict[str, Any]]]:
 
 def test_there_are_examples() -> None:
     kinds = {doc["kind"] for _, doc in example_docs()}
-    assert {"ContainerImageRefresh", "InfraRollout"} <= kinds
+    assert {"ContainerImageRefresh", "InfraRollout", "MetricTemplate"} <= kinds
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -294,7 +397,7 @@ def test_example_applies(k8s_api: ApiClient, crds: list[str], namespace: str, pa
         obj = resource.create(body=doc, namespace=namespace)
         created.append((resource, obj.metadata.name))
         stored = resource.get(name=obj.metadata.name, namespace=namespace).to_dict()
-        if doc["kind"] in ("ContainerImageRefresh", "InfraRollout"):
+        if doc["kind"] in ("ContainerImageRefresh", "InfraRollout", "MetricTemplate"):
             # What the user wrote is stored as written (nothing pruned) ...
             assert_subset(doc["spec"], stored["spec"], "spec")
     assert created
@@ -377,6 +480,34 @@ def test_invalid_object_is_refused_naming_the_field(
     causes = json.loads(refused.value.body).get("details", {}).get("causes", [])
     fields = [c.get("field", "") for c in causes if c.get("field") != "<nil>"]
     assert fields and fields[0].startswith(field), causes
+
+
+ARGO_STYLE_CONDITIONS = [
+    "result[0] < 0.05",
+    "result < 0.05",
+    "max(result) <= 0.1 && len(result) == 3",
+    "avg(result) < 1 or min(result) == 0",
+    "sum(result) >= 10",
+]
+
+
+def test_the_condition_language_is_what_the_api_server_accepts(
+    k8s_api: ApiClient, crds: list[str], namespace: str
+) -> None:
+    """Conditions the evaluator runs are stored; metric checks may name a template alone."""
+    api = client.CustomObjectsApi(k8s_api)
+    for index, condition in enumerate(ARGO_STYLE_CONDITIONS):
+        obj = with_value(iro(), "spec.smokeTests.metrics[0].successCondition", condition)
+        obj["metadata"]["name"] = f"condition-{index}"
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, "infrarollouts", obj)
+        template = mtpl(successCondition=condition)
+        template["metadata"]["name"] = f"condition-{index}"
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, "metrictemplates", template)
+    by_template = with_value(
+        iro(), "spec.smokeTests.metrics[0]", {"name": "errors", "templateRef": {"name": "x"}}
+    )
+    by_template["metadata"]["name"] = "by-template"
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, "infrarollouts", by_template)
 
 
 def test_printer_columns(k8s_api: ApiClient, crds: list[str], namespace: str) -> None:

@@ -80,6 +80,11 @@ def test_unknown_kind_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "use cir or iro" in capsys.readouterr().err
 
 
+def test_get_points_to_kubectl_for_metric_templates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["get", "mtpl"]) == 2
+    assert "use kubectl get metrictemplates" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

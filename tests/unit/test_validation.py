@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from shakedown.api.infrarollout import TargetKind
+from shakedown.api.metrictemplate import MetricTemplateSpec
 from shakedown.planning.validation import (
     Problem,
     check_schedule,
@@ -322,13 +323,16 @@ def example_objects() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def test_there_are_examples_of_both_kinds() -> None:
+def test_there_are_examples_of_every_kind() -> None:
     kinds = {doc["kind"] for _, doc in example_objects()}
-    assert kinds == {"ContainerImageRefresh", "InfraRollout"}
+    assert kinds == {"ContainerImageRefresh", "InfraRollout", "MetricTemplate"}
 
 
 @pytest.mark.parametrize(("name", "doc"), example_objects(), ids=[n for n, _ in example_objects()])
 def test_examples_pass_semantic_validation(name: str, doc: dict[str, Any]) -> None:
+    if doc["kind"] == "MetricTemplate":
+        MetricTemplateSpec.model_validate(doc["spec"])
+        return
     validate = {
         "ContainerImageRefresh": validate_image_refresh,
         "InfraRollout": validate_infra_rollout,

@@ -32,6 +32,10 @@ app.kubernetes.io/component: operator
 - apiGroups: [shakedown.dev]
   resources: [containerimagerefreshes/status, infrarollouts/status]
   verbs: [get, patch, update]
+# MetricTemplates are only read (metric checks reference them by name).
+- apiGroups: [shakedown.dev]
+  resources: [metrictemplates]
+  verbs: [get, list, watch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shakedown.adapters import metrictemplates
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
 from shakedown.adapters.workloads import Kube
@@ -67,7 +68,11 @@ from shakedown.planning.infrarollout.revision import ImageSource
 from shakedown.planning.infrarollout.shadow import shadow_namespace_name
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_name
-from shakedown.planning.validation import check_infra_rollout
+from shakedown.planning.validation import (
+    check_infra_rollout,
+    check_metric_templates,
+    template_refs,
+)
 
 log = logging.getLogger("shakedown.infrarollout")
 
@@ -231,6 +236,16 @@ class RolloutRunner:
             # Likewise reported (Stalled, field named); no new revision starts. A
             # revision in flight goes on: an edit must never switch off its bake.
             return None
+        if template_refs(spec) and not in_flight and not gone:
+            # A metric check naming a missing MetricTemplate could never run: wait,
+            # Stalled, until it appears (its events wake this runner).
+            names = await asyncio.to_thread(
+                metrictemplates.template_names, self.kube, self.namespace
+            )
+            missing = check_metric_templates(spec, names or ())
+            if missing:
+                await asyncio.to_thread(metrictemplates.report_stalled, self.kube, body, missing)
+                return None
         observed = await asyncio.to_thread(self._observe, body, spec, status, gone)
         now = self.clock()
         decision = plan(spec, status, observed, now)
@@ -440,6 +455,8 @@ class RolloutRunner:
             revision=action.revision,
             labels=observed.who(action.revision).labels(),
             image=action.image,
+            home_namespace=self.namespace,
+            field=action.field,
         )
         self.checks.start(action, ctx, self.wake_event.set)
 

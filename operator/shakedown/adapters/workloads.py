@@ -69,6 +69,7 @@ _RESOURCES: dict[str, tuple[str, str, bool]] = {
     "Job": ("/apis/batch/v1", "jobs", True),
     "InfraRollout": ("/apis/shakedown.dev/v1alpha1", "infrarollouts", True),
     "ContainerImageRefresh": ("/apis/shakedown.dev/v1alpha1", "containerimagerefreshes", True),
+    "MetricTemplate": ("/apis/shakedown.dev/v1alpha1", "metrictemplates", True),
 }
 
 _API_VERSION = {kind: prefix.split("/", 2)[-1] for kind, (prefix, _, _) in _RESOURCES.items()}

@@ -16,6 +16,7 @@ promotes twice.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -56,24 +57,48 @@ MAX_TESTS = 64
 MAX_HISTORY_LIMIT = 50
 
 
+#: scp-style git addresses (``git@github.com:org/repo``), i.e. SSH.
+_SCP_STYLE = re.compile(r"^[^/:]+@[^/:]+:")
+
+
 # --------------------------------------------------------------------------- spec
 class GitSource(ApiModel):
     """A build context taken from a git repository."""
 
+    model_config = cel(
+        rule(
+            "!self.url.startsWith('ssh://') && !self.url.matches('^[^/:]+@[^/:]+:')",
+            "source.git.url: SSH URLs (ssh:// or user@host:path) are not supported; "
+            "use https:// with a secretRef holding username and password",
+            field_path=".url",
+        )
+    )
+
     url: Annotated[
         str,
         Field(
-            pattern=r"^(https?://|ssh://|git://|file://|git@)[^\s]+$",
+            pattern=r"^(https?://|ssh://|git://|file://|[^/:@\s]+@)[^\s]+$",
             max_length=2048,
         ),
     ]
-    """Clone URL (https, ssh, git or file)."""
+    """Clone URL: https://, http://, git:// or file://. SSH (ssh:// or user@host:path) is
+    not supported."""
     revision: Annotated[str, Field(min_length=1, max_length=256)] = "main"
     """Branch, tag, commit or ref to build (a pull request's ref for validate-only runs)."""
     context_dir: Annotated[str, Field(max_length=1024, pattern=r"^[^/].*$|^$")] = ""
     """Directory inside the repository used as build context (relative)."""
     secret_ref: LocalObjectReference | None = None
-    """Secret with credentials for the clone (keys username/password or ssh-privatekey)."""
+    """Secret with credentials for an http(s) clone: keys username and password (a token
+    works as the password)."""
+
+    @model_validator(mode="after")
+    def _not_ssh(self) -> GitSource:
+        if self.url.startswith("ssh://") or _SCP_STYLE.match(self.url):
+            raise ValueError(
+                "source.git.url: SSH URLs (ssh:// or user@host:path) are not supported; "
+                "use https:// with a secretRef holding username and password"
+            )
+        return self
 
 
 class ConfigMapSource(ApiModel):
@@ -282,8 +307,11 @@ class PhaseTiming(StatusModel):
     """When one phase of a run (Build, Test, Promote) started and ended."""
 
     name: ShortString
+    """Build, Test or Promote."""
     started_at: datetime | None = None
+    """When the phase started."""
     finished_at: datetime | None = None
+    """When the phase ended; unset while it runs."""
 
 
 class RunSummary(StatusModel):
@@ -296,7 +324,9 @@ class RunSummary(StatusModel):
     phase: RunPhase
     """Where the run is or how it ended."""
     started_at: datetime | None = None
+    """When the run started."""
     finished_at: datetime | None = None
+    """When the run ended; unset while it runs."""
     candidate_digest: Digest | None = None
     """Digest the run built and tested."""
     source_revision: ShortString | None = None
@@ -313,7 +343,9 @@ class HistoryEntry(StatusModel):
     """A digest that was promoted to the tag."""
 
     digest: Digest
+    """The promoted digest."""
     promoted_at: datetime
+    """When the tag was moved to it."""
     run_id: ShortString = ""
     """Run that promoted it; empty for a rollback made by request."""
 
@@ -322,22 +354,32 @@ class TestRunState(StatusModel):
     """Bookkeeping for one scenario of the run in flight."""
 
     name: ShortString
+    """Name of the scenario (spec.tests[].name)."""
     job: ShortString | None = None
     """Name of the Job running the scenario, once created."""
     phase: TestPhase = TestPhase.PENDING
+    """Where the scenario is or how it ended."""
     reason: ShortString = ""
+    """Why it failed: exit code, timeout, image pull error."""
     log_tail: Annotated[str, Field(max_length=16384)] = ""
+    """Last lines of the scenario's log."""
     started_at: datetime | None = None
+    """When the scenario's Job started."""
     finished_at: datetime | None = None
+    """When the scenario ended."""
 
 
 class CurrentRun(StatusModel):
     """The run in flight, written after every step so a restart resumes it."""
 
     id: ShortString
+    """Run id (also a label on the run's Jobs)."""
     trigger: RunTrigger
+    """What started the run."""
     phase: RunPhase = RunPhase.PENDING
+    """Where the run is."""
     started_at: datetime | None = None
+    """When the run started."""
     source_revision: ShortString | None = None
     """Revision resolved at the start of the run; the build uses exactly this."""
     base_image_digests: dict[str, Digest] = Field(default_factory=dict)
@@ -349,11 +391,13 @@ class CurrentRun(StatusModel):
     candidate_reference: ImageReference | None = None
     """repository@digest the tests run against."""
     tests: list[TestRunState] = Field(default_factory=list)
+    """State of each scenario of this run."""
     promoted: bool = False
     """The tag was moved; set right after the registry accepted the new manifest."""
     notified: bool = False
     """The notification for this run went out."""
     message: Message = ""
+    """One line for people."""
     phases: Annotated[list[PhaseTiming], Field(max_length=8)] = Field(default_factory=list)
     """Start and end of each phase so far (Build, Test, Promote)."""
 
@@ -362,7 +406,9 @@ class PendingTrigger(StatusModel):
     """A request to run that arrived while another run was in flight."""
 
     trigger: RunTrigger
+    """What asked for the run."""
     requested_at: datetime | None = None
+    """When the request arrived."""
     detail: ShortString = ""
     """E.g. the new base image digest or source revision."""
 
@@ -371,8 +417,11 @@ class ObservedInputs(StatusModel):
     """The inputs as last polled, to detect base image and source changes."""
 
     source_revision: ShortString | None = None
+    """Source revision (commit, ConfigMap hash) last seen."""
     base_image_digests: dict[str, Digest] = Field(default_factory=dict)
+    """Base image reference -> digest last seen."""
     polled_at: datetime | None = None
+    """When the inputs were last polled."""
     spec_digest: ShortString | None = None
     """Hash of the spec fields a run depends on (image, tag, source, tests, promote):
     a change there starts a run; suspend, schedule or historyLimit changes do not."""

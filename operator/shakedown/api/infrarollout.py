@@ -26,8 +26,8 @@ from shakedown.api.common import (
     DnsLabel,
     Duration,
     EnvVar,
-    HttpUrl,
     ImageReference,
+    LocalObjectReference,
     Message,
     ObjectName,
     ShortString,
@@ -36,6 +36,7 @@ from shakedown.api.common import (
     list_map,
     rule,
 )
+from shakedown.api.metrictemplate import CONDITION_HELP, PrometheusQuery, SuccessCondition
 
 KIND = "InfraRollout"
 PLURAL = "infrarollouts"
@@ -151,24 +152,31 @@ class Shadow(ApiModel):
 
 
 class HttpScheme(StrEnum):
+    """Only plain HTTP: the in-cluster probe cannot speak TLS, so HTTPS is refused up front."""
+
     HTTP = "HTTP"
-    HTTPS = "HTTPS"
 
 
 class HttpCheck(ApiModel):
     """An HTTP request against a Service in the shadow."""
 
     name: DnsLabel
+    """Name of the check (unique among the HTTP checks), shown in status.checks."""
     service: ObjectName
     """Service (copied into the shadow) to call."""
     port: Annotated[int, Field(ge=1, le=65535)]
+    """Service port to call."""
     path: Annotated[str, Field(pattern=r"^/", max_length=2048)] = "/"
+    """Request path, starting with /."""
     scheme: HttpScheme = HttpScheme.HTTP
+    """HTTP only: HTTPS is not supported by the in-cluster probe (check an HTTP port, or use
+    a Job check with a client that speaks TLS)."""
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     """Expected HTTP status code."""
     expect_body: Annotated[str, Field(max_length=4096)] | None = None
     """Substring the response body must contain."""
     timeout: Duration = "5s"
+    """Time allowed for each attempt."""
     attempts: Annotated[int, Field(ge=1, le=100)] = 3
     """The check passes on the first successful attempt of this many."""
 
@@ -177,6 +185,7 @@ class JobCheck(ApiModel):
     """A test Job run in the shadow, by default in the candidate image."""
 
     name: DnsLabel
+    """Name of the check (unique among the Job checks), shown in status.checks."""
     image: ImageReference | None = None
     """Image to run; the candidate image of `container` (or the first changed one) when unset."""
     container: DnsLabel | None = None
@@ -184,18 +193,15 @@ class JobCheck(ApiModel):
     command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] = Field(
         default_factory=list
     )
+    """Entrypoint of the test container; the image's when empty."""
     args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)] = Field(
         default_factory=list
     )
+    """Arguments to the entrypoint."""
     env: Annotated[list[EnvVar], Field(max_length=128)] = Field(default_factory=list)
+    """Environment variables of the test container."""
     timeout: Duration = "10m"
-
-
-class PrometheusQuery(ApiModel):
-    address: HttpUrl
-    """Base URL of the Prometheus API."""
-    query: Annotated[str, Field(min_length=1, max_length=8192)]
-    """PromQL returning one scalar or a one-element vector."""
+    """The check fails when the Job has not completed after this long."""
 
 
 class MetricCheck(ApiModel):
@@ -206,24 +212,42 @@ class MetricCheck(ApiModel):
             "self.failureLimit < self.count",
             "failureLimit must be less than count",
             field_path=".failureLimit",
-        )
+        ),
+        rule(
+            "has(self.prometheus) != has(self.templateRef)",
+            "set exactly one of prometheus or templateRef",
+            field_path=".prometheus",
+        ),
+        rule(
+            "has(self.templateRef) || has(self.successCondition)",
+            "successCondition is required with prometheus",
+            field_path=".successCondition",
+        ),
     )
 
     name: DnsLabel
-    prometheus: PrometheusQuery
-    success_condition: Annotated[
-        str,
-        Field(
-            pattern=r"^result *(<|<=|>|>=|==|!=) *-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
-            max_length=128,
-        ),
-    ]
-    """A comparison of the result with a number, e.g. `result < 0.05`."""
+    """Name of the check (unique in its list), shown in status.checks."""
+    prometheus: PrometheusQuery | None = None
+    """The Prometheus server and query (or use templateRef)."""
+    template_ref: LocalObjectReference | None = None
+    """A MetricTemplate in this namespace giving prometheus and successCondition (or set
+    prometheus). A successCondition set here overrides the template's. The rollout waits,
+    Stalled, while the template does not exist."""
+    success_condition: SuccessCondition | None = Field(default=None, description=CONDITION_HELP)
     interval: Duration = "30s"
+    """Time between measurements."""
     count: Annotated[int, Field(ge=1, le=1000)] = 1
     """Number of measurements."""
     failure_limit: Annotated[int, Field(ge=0, le=1000)] = 0
     """Failed measurements tolerated."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MetricCheck:
+        if (self.prometheus is None) == (self.template_ref is None):
+            raise ValueError("set exactly one of prometheus or templateRef")
+        if self.template_ref is None and self.success_condition is None:
+            raise ValueError("successCondition is required with prometheus")
+        return self
 
 
 class SmokeTests(ApiModel):
@@ -234,12 +258,16 @@ class SmokeTests(ApiModel):
     http: Annotated[
         list[HttpCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
+    """HTTP requests through Services copied into the shadow."""
     jobs: Annotated[
         list[JobCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
+    """Test Jobs run in the shadow namespace."""
     metrics: Annotated[
         list[MetricCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
+    """Metric checks judged against the shadow (`{{namespace}}` in the query is the shadow
+    namespace)."""
 
 
 class StrategyType(StrEnum):
@@ -271,6 +299,8 @@ class CanaryStep(ApiModel):
 
 
 class Canary(ApiModel):
+    """Shift production in steps of replica weights, with pauses in between."""
+
     model_config = cel(
         rule(
             "self.steps.filter(s, has(s.weight)).map(s, s.weight).isSorted()",
@@ -291,6 +321,8 @@ class Canary(ApiModel):
 
 
 class BlueGreen(ApiModel):
+    """Run the new version beside the old one, then switch a Service's selector to it."""
+
     service: ObjectName | None = None
     """Service whose selector is switched; the single Service target when unset."""
     scale_down_delay: Duration = "30s"
@@ -319,8 +351,11 @@ class Strategy(ApiModel):
     )
 
     type: StrategyType = StrategyType.REPLACE
+    """Replace (all at once), Canary (in weighted steps) or BlueGreen (switch a Service)."""
     canary: Canary | None = None
+    """Steps of a Canary shift (only with type Canary)."""
     blue_green: BlueGreen | None = None
+    """Settings of a BlueGreen shift (only with type BlueGreen)."""
 
     @model_validator(mode="after")
     def _matches_type(self) -> Strategy:
@@ -346,8 +381,8 @@ class Rollback(ApiModel):
         list[MetricCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
     """Metric checks judged against production from the shift to the end of the bake
-    (``{{namespace}}`` in the query is the production namespace); a failure rolls back.
-    Each is measured ``count`` times ``interval`` apart: let that cover the bake."""
+    (`{{namespace}}` in the query is the production namespace); a failure rolls back.
+    Each is measured `count` times `interval` apart: let that cover the bake."""
 
 
 _WORKLOAD_RULE = "self.targets.exists(t, t.kind in ['Deployment', 'StatefulSet', 'DaemonSet'])"
@@ -469,18 +504,31 @@ class RolloutResult(StrEnum):
 
 
 class RolloutHistoryEntry(StatusModel):
+    """A finished revision of the rollout."""
+
     revision: Annotated[int, Field(ge=0)]
+    """Revision number of the rollout."""
     result: RolloutResult
+    """How it ended: Succeeded, RolledBack, Failed or Aborted."""
     started_at: datetime | None = None
+    """When the revision started."""
     finished_at: datetime | None = None
+    """When it ended."""
     reason: Message = ""
+    """Why it ended that way."""
     change_hash: ShortString = ""
+    """Hash of the spec (and resolved images) it rolled out."""
 
 
 class SnapshotTarget(StatusModel):
+    """One target as it was before the shift."""
+
     kind: TargetKind
+    """Kind of the target."""
     name: ObjectName
+    """Name of the target."""
     resource_version: ShortString = ""
+    """metadata.resourceVersion of the target when snapshotted."""
     existed: bool = True
     """False when the target did not exist (rollback deletes it)."""
 
@@ -493,7 +541,9 @@ class Snapshot(StatusModel):
     secret: ObjectName | None = None
     """Secret holding the snapshot (one key per object; a Secret because targets may be Secrets)."""
     taken_at: datetime | None = None
+    """When the snapshot was taken."""
     targets: list[SnapshotTarget] = Field(default_factory=list)
+    """The targets in the snapshot."""
 
 
 class CheckType(StrEnum):
@@ -511,20 +561,35 @@ class CheckPhase(StrEnum):
 
 
 class CheckStatus(StatusModel):
+    """The state of one check of the current revision."""
+
     name: ShortString
+    """Name of the check (Ready for the readiness check)."""
     type: CheckType
+    """Ready, HTTP, Job or Metric."""
     phase: CheckPhase = CheckPhase.PENDING
+    """Pending, Running, Passed or Failed."""
     message: Message = ""
+    """The check's verdict in words (the last measurement for a metric)."""
     job: ShortString | None = None
+    """Name of the Job of a Job check."""
     successes: Annotated[int, Field(ge=0)] = 0
+    """Passed measurements of a metric check."""
     failures: Annotated[int, Field(ge=0)] = 0
+    """Failed measurements of a metric check."""
     started_at: datetime | None = None
+    """When the check started."""
     finished_at: datetime | None = None
+    """When the check ended."""
 
 
 class ResolvedImage(StatusModel):
+    """A container's image after spec.imageFrom was resolved."""
+
     container: ShortString
+    """Container name."""
     image: ImageReference
+    """Image the container is set to."""
 
 
 class InfraRolloutStatus(StatusModel):
@@ -537,9 +602,11 @@ class InfraRolloutStatus(StatusModel):
     shadow_namespace: ShortString | None = None
     """Namespace holding the shadow copies while they exist."""
     shadow_expires_at: datetime | None = None
+    """When the shadow namespace is deleted at the latest."""
     current_step: Annotated[int, Field(ge=0)] | None = None
     """Index of the canary step in progress."""
     step_started_at: datetime | None = None
+    """When the current canary step began."""
     rollback_reason: Message | None = None
     """Why production was rolled back."""
     history: list[RolloutHistoryEntry] = Field(default_factory=list)
@@ -549,9 +616,13 @@ class InfraRolloutStatus(StatusModel):
     resolved_images: list[ResolvedImage] = Field(default_factory=list)
     """Images after imageFrom was resolved."""
     started_at: datetime | None = None
+    """When this revision started."""
     phase_started_at: datetime | None = None
+    """When the current phase began."""
     snapshot: Snapshot | None = None
+    """Where production's state before the shift is kept."""
     checks: list[CheckStatus] = Field(default_factory=list)
+    """Smoke and production checks of this revision, with results."""
     shift_started: bool = False
     """Production was touched; failures from now on roll back."""
     shift_started_at: datetime | None = None
@@ -565,8 +636,11 @@ class InfraRolloutStatus(StatusModel):
     handled_abort: ShortString | None = None
     """Last value of the shakedown.dev/abort annotation acted on."""
     message: Message = ""
+    """One line for people."""
     conditions: Conditions = Field(default_factory=list)
+    """Ready, Reconciling, Stalled (kstatus) and kind-specific conditions."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The metadata.generation the status reflects."""
 
 
 class InfraRollout(ApiModel):

@@ -37,6 +37,10 @@ class CheckContext:
     labels: Mapping[str, str] = field(default_factory=dict)
     image: str | None = None
     """Candidate image (Job checks without an image of their own)."""
+    home_namespace: str | None = None
+    """The rollout's namespace, where templates and Secrets it names live (namespace when unset)."""
+    field: str = ""
+    """Path of the check in the spec, e.g. spec.smokeTests.metrics[0], for messages."""
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a blocking client call off the event loop."""

@@ -306,9 +306,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def resolve_kind(name: str) -> KindSpec:
     try:
-        return kind_spec(name.lower())
+        spec = kind_spec(name.lower())
     except KeyError:
         raise UserError(f"unknown kind {name!r}: use cir or iro") from None
+    if spec.kind not in COLUMNS:  # configuration kinds such as MetricTemplate
+        raise UserError(f"shakedown get shows cir and iro; use kubectl get {spec.plural}")
+    return spec
 
 
 def current_namespace() -> str:

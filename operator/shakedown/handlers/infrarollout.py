@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from shakedown import GROUP, VERSION
-from shakedown.adapters import kubeclient, workloads
+from shakedown.adapters import kubeclient, metrictemplates, workloads
 from shakedown.adapters.infrarollout import WAKERS, RolloutRunner
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.workloads import Kube
@@ -39,7 +39,12 @@ from shakedown.api.infrarollout import (
 from shakedown.handlers.reporting import Verdict, report
 from shakedown.planning.infrarollout.actions import EventNote
 from shakedown.planning.infrarollout.objects import Obj
-from shakedown.planning.validation import check_infra_rollout, parse
+from shakedown.planning.validation import (
+    check_infra_rollout,
+    check_metric_templates,
+    parse,
+    template_refs,
+)
 
 #: One runner per InfraRollout, shared by its daemon and its finalizer.
 RUNNERS: dict[tuple[str, str], RolloutRunner] = {}
@@ -100,6 +105,11 @@ def reconcile(
     if model is not None:
         containers = target_containers(model, namespace or "default", logger)
         problems = check_infra_rollout(model, containers=containers)
+        if template_refs(model):
+            kube = Kube(kubeclient.api_client())
+            names = metrictemplates.template_names(kube, namespace or "default")
+            if names is not None:
+                problems += check_metric_templates(model, names)
     if model is None or problems:
         report(
             body=body,
@@ -157,6 +167,7 @@ for _group, _version, _plural in (
     ("batch", "v1", "jobs"),
     ("coordination.k8s.io", "v1", "leases"),
     (GROUP, VERSION, "containerimagerefreshes"),
+    (GROUP, VERSION, "metrictemplates"),
 ):
     kopf.on.event(_group, _version, _plural, id=f"wake-infrarollouts-{_plural}")(_wake)
 

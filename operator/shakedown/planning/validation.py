@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -370,6 +370,30 @@ def _check_blue_green(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]]
             )
         ]
     return []
+
+
+def template_refs(spec: InfraRolloutSpec) -> list[tuple[str, str]]:
+    """(field path, MetricTemplate name) of every metric check that names a template."""
+    refs = []
+    for base, metrics in (
+        ("spec.smokeTests.metrics", spec.smoke_tests.metrics),
+        ("spec.rollback.metrics", spec.rollback.metrics),
+    ):
+        for index, metric in enumerate(metrics):
+            if metric.template_ref is not None:
+                refs.append((f"{base}[{index}].templateRef.name", metric.template_ref.name))
+    return refs
+
+
+def check_metric_templates(
+    spec: InfraRolloutSpec, existing: Collection[str]
+) -> tuple[Problem, ...]:
+    """Every templateRef names an existing MetricTemplate (``existing``: names in the namespace)."""
+    return tuple(
+        Problem(field=path, message=f"MetricTemplate {name!r} not found in this namespace")
+        for path, name in template_refs(spec)
+        if name not in existing
+    )
 
 
 def validate_infra_rollout(

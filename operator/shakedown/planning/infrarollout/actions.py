@@ -78,6 +78,8 @@ class RunCheck:
     spec: Obj = field(default_factory=dict)
     image: str | None = None
     """Candidate image (for Job checks without an image of their own)."""
+    field: str = ""
+    """Path of the check in the spec (``spec.smokeTests.metrics[0]``), for messages."""
 
 
 Action = (

@@ -700,6 +700,7 @@ PRODUCTION_CHECK_PREFIX = "production-"
 def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> Verdict:
     """``rollback.metrics`` against production: start them, record them, fail on the first."""
     wanted = {f"{PRODUCTION_CHECK_PREFIX}{m.name}": m for m in spec.rollback.metrics}
+    paths = {f"{PRODUCTION_CHECK_PREFIX}{m.name}": i for i, m in enumerate(spec.rollback.metrics)}
     if not wanted:
         return Verdict(False)
     checks = list(step.status.checks)
@@ -719,6 +720,7 @@ def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: _Step)
                     observed.namespace,
                     step.status.revision,
                     metric.to_api(),
+                    field=f"spec.rollback.metrics[{paths[name]}]",
                 )
             )
             if check.phase is CheckPhase.PENDING:

@@ -135,21 +135,22 @@ def check_requests(
     revision: int,
 ) -> list[RunCheck]:
     """RunCheck for every non-readiness check not yet finished (running ones are re-requested)."""
-    specs: dict[str, tuple[str, Obj]] = {}
-    for http in spec.smoke_tests.http:
-        specs[http.name] = (CheckType.HTTP.value, http.to_api())
-    for job in spec.smoke_tests.jobs:
-        specs[job.name] = (CheckType.JOB.value, job.to_api())
-    for metric in spec.smoke_tests.metrics:
-        specs[metric.name] = (CheckType.METRIC.value, metric.to_api())
+    specs: dict[str, tuple[str, Obj, str]] = {}
+    tests = "spec.smokeTests"
+    for i, http in enumerate(spec.smoke_tests.http):
+        specs[http.name] = (CheckType.HTTP.value, http.to_api(), f"{tests}.http[{i}]")
+    for i, job in enumerate(spec.smoke_tests.jobs):
+        specs[job.name] = (CheckType.JOB.value, job.to_api(), f"{tests}.jobs[{i}]")
+    for i, metric in enumerate(spec.smoke_tests.metrics):
+        specs[metric.name] = (CheckType.METRIC.value, metric.to_api(), f"{tests}.metrics[{i}]")
     out = []
     for check in checks:
         if check.type is CheckType.READY or check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
             continue
         if check.name not in specs:
             continue
-        kind, body = specs[check.name]
-        out.append(RunCheck(check.name, kind, namespace, revision, body))
+        kind, body, path = specs[check.name]
+        out.append(RunCheck(check.name, kind, namespace, revision, body, field=path))
     return out
 
 

@@ -3,11 +3,20 @@
 One registry, ``REGISTRY``, served over HTTP by ``shakedown run`` (``serve``).
 Kind-specific metrics live beside this module (``metrics/imagerefresh.py``,
 ``metrics/infrarollout.py``) and register themselves on ``REGISTRY``; this
-module holds what every kind shares: how often objects were reconciled and in
-which kstatus state they are.
+module holds what every kind shares: how often objects were reconciled, in
+which kstatus state they are, and ``ObjectInfo`` for the per-object info gauges.
+
+Cardinality: every per-object series carries ``namespace`` and ``name`` (so a
+dashboard can say *which* object), plus only labels with a small, fixed set of
+values (phase, result, trigger, strategy, reason, health). Run ids, digests,
+revisions and messages are never labels. The series of an object are removed
+when it is deleted, so the count of series follows the number of objects.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,6 +27,7 @@ from prometheus_client import (
     ProcessCollector,
     start_http_server,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 from shakedown import __version__
 
@@ -43,6 +53,49 @@ HEALTH = Gauge(
 )
 
 HEALTH_STATES = ("Ready", "Reconciling", "Stalled")
+
+
+class ObjectInfo:
+    """An info gauge: one series per object, value 1, whose labels say its state.
+
+    Modelled on Argo Rollouts' ``rollout_info{namespace,name,phase,strategy}``:
+    join it to other series ``on (namespace, name)`` to add the phase. When the
+    state changes the object's old series is removed, so there is never more
+    than one per object (a query for ``phase="Failed"`` never sees stale ones).
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self._labelnames = labelnames
+        self._gauge = Gauge(
+            name, documentation, ["namespace", "name", *labelnames], registry=REGISTRY
+        )
+        self._current: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def set(self, *, namespace: str, name: str, **labels: str) -> None:
+        """Say the object is now in this state (replacing its previous series)."""
+        values = tuple(str(labels[label]) for label in self._labelnames)
+        key = (namespace, name)
+        with self._lock:
+            old = self._current.get(key)
+            if old == values:
+                return
+            self._gauge.labels(namespace, name, *values).set(1)
+            if old is not None:
+                self._gauge.remove(namespace, name, *old)
+            self._current[key] = values
+
+    def forget(self, *, namespace: str, name: str) -> None:
+        with self._lock:
+            old = self._current.pop((namespace, name), None)
+            if old is not None:
+                self._gauge.remove(namespace, name, *old)
+
+
+def forget_series(metrics: Iterable[MetricWrapperBase], *, namespace: str, name: str) -> None:
+    """Remove every series of one object from metrics labelled with namespace and name."""
+    for metric in metrics:
+        metric.remove_by_labels({"namespace": namespace, "name": name})
 
 
 def observe(*, kind: str, namespace: str, name: str, health: str, reason: str) -> None:

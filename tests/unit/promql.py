@@ -60,7 +60,7 @@ def metric_names(expr: str) -> set[str]:
 
 def exported_names(registry: CollectorRegistry) -> set[str]:
     """Every sample name the registry's metrics expose, labelled children or not yet."""
-    names = set()
+    names: set[str] = set()
     for family in registry.collect():
         names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
         names.update(sample.name for sample in family.samples)

@@ -106,7 +106,9 @@ def test_every_panel_query_parses(tool: str, tmp_path: Path) -> None:
         for builtin, value in BUILTINS.items():
             expr = expr.replace(builtin, value)
         expr = re.sub(r"\$\{?\w+\}?", ".*", expr)  # the template variables are regexes
-        rules.append({"record": f"dashboard:panel_{index}", "expr": expr})
+        rules.append(
+            {"record": f"dashboard:panel_{index}", "expr": expr, "labels": {"panel": title}}
+        )
     path = tmp_path / "dashboard.rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = subprocess.run(

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from shakedown.adapters.workloads import Kube
 from shakedown.localcluster import packages
@@ -146,10 +148,24 @@ def metric_check(url: str) -> dict[str, Any]:
     }
 
 
-def scrape(url: str) -> str:
+def scrape(url: str) -> list[Sample]:
+    """Every sample the operator's /metrics page shows, parsed."""
     with urllib.request.urlopen(url, timeout=5) as response:
-        text: str = response.read().decode()
-        return text
+        text = response.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def value(samples: list[Sample], metric: str, /, **labels: str) -> float | None:
+    """The value of the one sample ``metric`` with exactly these labels; None when absent."""
+    found = [s.value for s in samples if s.name == metric and s.labels == labels]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def of_object(samples: list[Sample], namespace: str, name: str) -> list[Sample]:
+    return [
+        s for s in samples if (s.labels.get("namespace"), s.labels.get("name")) == (namespace, name)
+    ]
 
 
 def rollout_at_error_rate(
@@ -194,10 +210,17 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     assert "errors" in final["message"] and "0.5" in final["message"], final["message"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}
     assert not final.get("shiftStarted")
-    # The operator's own metrics count the revisions by result.
-    text = scrape(iro_operator.metrics_url)
-    assert 'shakedown_infrarollout_revisions_total{result="Failed"}' in text
-    assert 'shakedown_infrarollout_phase_duration_seconds_count{phase="SmokeTesting"}' in text
+    # The operator's own metrics name the rollout: revisions by result, phase
+    # durations, and the info gauge with its phase and strategy.
+    samples = scrape(iro_operator.metrics_url)
+    who = {"namespace": ns, "name": "change"}
+    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="Failed") == 1
+    smoke = {**who, "phase": "SmokeTesting"}
+    assert value(samples, "shakedown_infrarollout_phase_duration_seconds_count", **smoke) == 1
+    info = [s.labels for s in samples if s.name == "shakedown_infrarollout_info"]
+    assert [i for i in info if i["namespace"] == ns] == [
+        {**who, "phase": "Failed", "strategy": "Replace"}
+    ]
 
 
 def test_production_metric_failing_during_the_bake_rolls_back(
@@ -222,5 +245,17 @@ def test_production_metric_failing_during_the_bake_rolls_back(
     assert final["phase"] == "RolledBack", final
     assert final["rollbackReason"].startswith("MetricCheckFailed"), final["rollbackReason"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}
-    text = scrape(iro_operator.metrics_url)
-    assert 'shakedown_infrarollout_rollbacks_total{reason="MetricCheckFailed"}' in text
+    samples = scrape(iro_operator.metrics_url)
+    who = {"namespace": ns, "name": "change"}
+    reason = {**who, "reason": "MetricCheckFailed"}
+    assert value(samples, "shakedown_infrarollout_rollbacks_total", **reason) == 1
+    assert value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who) == 1
+    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack") == 1
+    # Deleting the rollout takes its series with it (the series count follows the objects).
+    kube.delete("InfraRollout", ns, "change")
+    wait_for(lambda: kube.get("InfraRollout", ns, "change") is None, 120, "rollout deleted")
+    wait_for(
+        lambda: not of_object(scrape(iro_operator.metrics_url), ns, "change"),
+        30,
+        "the deleted rollout's series to go",
+    )

@@ -134,3 +134,46 @@ def test_per_object_metrics_carry_namespace_and_name_and_only_bounded_labels() -
     metrics.forget(kind="InfraRollout", **who)
     rollout_metrics.forget(**who)
     refresh_metrics.forget(**who)
+
+
+def test_series_per_object_are_as_many_as_the_readme_says() -> None:
+    """The README's cardinality numbers: an object's worst case, all phases and results seen."""
+    rollout = {"namespace": "ci-m6", "name": "busy"}
+    metrics.observe(kind="InfraRollout", **rollout, health="Ready", reason="RolledBack")
+    for phase in ("Pending", "Snapshotting", "Shadowing", "SmokeTesting", "Shifting", "Baking"):
+        rollout_metrics.phase_finished(**rollout, phase=phase, seconds=1.0)
+    rollout_metrics.phase_finished(**rollout, phase="RollingBack", seconds=1.0)
+    rollout_metrics.rollback_started(**rollout, reason="NotReady")
+    rollout_metrics.rollback_applied(**rollout, seconds=0.1)
+    rollout_metrics.revision_ended(**rollout, result="Succeeded")
+    rollout_metrics.revision_ended(**rollout, result="RolledBack")
+    rollout_metrics.state(**rollout, phase="RolledBack", strategy="Canary")
+
+    refresh = {"namespace": "ci-m6", "name": "image"}
+    metrics.observe(kind="ContainerImageRefresh", **refresh, health="Ready", reason="Promoted")
+    everything = {"Build": 1.0, "Test": 1.0, "Promote": 1.0, "Run": 1.0}
+    refresh_metrics.run_finished(
+        **refresh, trigger="Schedule", result="Succeeded", phase_seconds=everything, promoted_at=1
+    )
+    refresh_metrics.run_finished(
+        **refresh, trigger="Schedule", result="Failed", phase_seconds={}, promoted_at=None
+    )
+    refresh_metrics.tag_moved(**refresh, why="promote")
+    refresh_metrics.state(**refresh, image="r/image", tag="v1", phase="Failed")
+
+    def count(who: dict[str, str]) -> int:
+        return sum(
+            1
+            for family in REGISTRY.collect()
+            for sample in family.samples
+            if (sample.labels.get("namespace"), sample.labels.get("name"))
+            == (who["namespace"], who["name"])
+        )
+
+    assert (count(rollout), count(refresh)) == (126, 68)
+    assert not [s for f in REGISTRY.collect() for s in f.samples if s.name.endswith("_created")]
+    for kind, who in (("InfraRollout", rollout), ("ContainerImageRefresh", refresh)):
+        metrics.forget(kind=kind, **who)
+        rollout_metrics.forget(**who)
+        refresh_metrics.forget(**who)
+        assert count(who) == 0

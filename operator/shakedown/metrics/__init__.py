@@ -10,7 +10,8 @@ Cardinality: every per-object series carries ``namespace`` and ``name`` (so a
 dashboard can say *which* object), plus only labels with a small, fixed set of
 values (phase, result, trigger, strategy, reason, health). Run ids, digests,
 revisions and messages are never labels. The series of an object are removed
-when it is deleted, so the count of series follows the number of objects.
+when it is deleted, so the count of series follows the number of objects;
+no ``*_created`` series are exported.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     start_http_server,
 )
 from prometheus_client.metrics import MetricWrapperBase
 
 from shakedown import __version__
 
+# The ``*_created`` series of every counter and histogram would double their
+# series in Prometheus (the text format has them as plain gauges) for a start
+# time nobody queries.
+disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)

@@ -36,7 +36,7 @@ from shakedown import __version__
 # The ``*_created`` series of every counter and histogram would double their
 # series in Prometheus (the text format has them as plain gauges) for a start
 # time nobody queries.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)

@@ -11,10 +11,12 @@ durations.
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,10 @@ from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
 from tests.fixtures.operator import free_port
 
 pytestmark = pytest.mark.cluster
+
+RULES = (
+    Path(__file__).resolve().parents[2] / "charts" / "shakedown" / "rules" / "shakedown.rules.yaml"
+)
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -79,19 +85,31 @@ class MetricsFile:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MetricsFile]]:
-    """(Prometheus URL, the metrics file it scrapes every second)."""
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+    iro_operator: Operator,  # noqa: F811
+) -> Iterator[tuple[str, MetricsFile]]:
+    """(Prometheus URL, the metrics file it scrapes every second).
+
+    It also scrapes the operator (as the chart's ServiceMonitor does, honoring
+    its labels) and evaluates the chart's alert rules every second.
+    """
     packages.ensure({"prometheus": PROMETHEUS}, say=print)
     assert shutil.which(PROMETHEUS) or Path(PROMETHEUS).exists()
     work = tmp_path_factory.mktemp("prometheus")
     metrics = MetricsFile(work)
     port = free_port()
     config = work / "prometheus.yml"
+    operator = urllib.parse.urlsplit(iro_operator.metrics_url).netloc
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
         "- job_name: web\n"
         f"  static_configs: [{{targets: ['127.0.0.1:{metrics.port}']}}]\n"
+        "- job_name: shakedown\n"
+        "  honor_labels: true\n"
+        f"  static_configs: [{{targets: ['{operator}']}}]\n"
     )
     log = (work / "prometheus.log").open("wb")
     proc = subprocess.Popen(
@@ -160,6 +178,15 @@ def value(samples: list[Sample], metric: str, /, **labels: str) -> float | None:
     found = [s.value for s in samples if s.name == metric and s.labels == labels]
     assert len(found) <= 1, found
     return found[0] if found else None
+
+
+def firing(url: str, alert: str) -> list[dict[str, str]]:
+    """Labels of the firing alerts called ``alert`` in Prometheus at ``url``."""
+    with urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=5) as response:
+        alerts = json.load(response)["data"]["alerts"]
+    return [
+        a["labels"] for a in alerts if a["labels"]["alertname"] == alert and a["state"] == "firing"
+    ]
 
 
 def of_object(samples: list[Sample], namespace: str, name: str) -> list[Sample]:
@@ -251,6 +278,13 @@ def test_production_metric_failing_during_the_bake_rolls_back(
     assert value(samples, "shakedown_infrarollout_rollbacks_total", **reason) == 1
     assert value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who) == 1
     assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack") == 1
+    # The chart's alert rules, evaluated by a real Prometheus scraping the operator, say so.
+    expected = {"alertname": "ShakedownRollbacks", "severity": "warning", **reason}
+    wait_for(
+        lambda: [a for a in firing(url, "ShakedownRollbacks") if a == expected],
+        30,
+        f"ShakedownRollbacks firing for {ns}/change",
+    )
     # Deleting the rollout takes its series with it (the series count follows the objects).
     kube.delete("InfraRollout", ns, "change")
     wait_for(lambda: kube.get("InfraRollout", ns, "change") is None, 120, "rollout deleted")

@@ -27,6 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from shakedown.adapters.workloads import Kube
+from shakedown.conditions import health_of
+from shakedown.handlers.reporting import conditions_of
 from shakedown.localcluster import packages
 from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
     Operator,
@@ -248,6 +250,15 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     assert [i for i in info if i["namespace"] == ns] == [
         {**who, "phase": "Failed", "strategy": "Replace"}
     ]
+    # shakedown_object_health (ShakedownObjectStalled's input) follows the conditions.
+    health = health_of(conditions_of(final))
+    assert health is not None, final.get("conditions")
+    labels = {"kind": "InfraRollout", **who, "health": health.value}
+    wait_for(
+        lambda: value(scrape(iro_operator.metrics_url), "shakedown_object_health", **labels) == 1,
+        10,
+        f"shakedown_object_health {labels}",
+    )
 
 
 def test_production_metric_failing_during_the_bake_rolls_back(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shakedown import metrics
+from shakedown.conditions import Health, with_health
 from shakedown.metrics import REGISTRY
 from shakedown.metrics import imagerefresh as refresh_metrics
 from shakedown.metrics import infrarollout as rollout_metrics
@@ -177,3 +178,23 @@ def test_series_per_object_are_as_many_as_the_readme_says() -> None:
         rollout_metrics.forget(**who)
         refresh_metrics.forget(**who)
         assert count(who) == 0
+
+
+def test_health_follows_the_conditions_a_runner_wrote() -> None:
+    who = {"kind": "ContainerImageRefresh", "namespace": "ci-m7", "name": "app"}
+    stalled = with_health(
+        [], Health.STALLED, reason="RegistryUnreachable", message="no route", generation=1
+    )
+    metrics.health_from(**who, conditions=stalled)
+    assert [value("shakedown_object_health", **who, health=h) for h in metrics.HEALTH_STATES] == [
+        0,
+        0,
+        1,
+    ]
+    metrics.health_from(**who, conditions=[])  # nothing written yet: left as it was
+    assert value("shakedown_object_health", **who, health="Stalled") == 1
+    ready = with_health(stalled, Health.READY, reason="Promoted", message="", generation=1)
+    metrics.health_from(**who, conditions=ready)
+    assert value("shakedown_object_health", **who, health="Ready") == 1
+    assert value("shakedown_object_health", **who, health="Stalled") == 0
+    metrics.forget(**who)

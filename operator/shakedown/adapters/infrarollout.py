@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shakedown import metrics as shared_metrics
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
 from shakedown.adapters.workloads import Kube
@@ -243,6 +244,12 @@ class RolloutRunner:
                 name=self.name,
                 phase=decision.status.phase.value,
                 strategy=spec.strategy.type.value,
+            )
+            shared_metrics.health_from(
+                kind="InfraRollout",
+                namespace=self.namespace,
+                name=self.name,
+                conditions=decision.status.conditions,
             )
         if decision.actions and FAULT_PAUSE > 0:
             # Fault injection for the crash tests: widen the window between

@@ -24,7 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from shakedown import GROUP, VERSION, conditions
+from shakedown import GROUP, VERSION, conditions, metrics
 from shakedown.adapters import kubeclient, notify
 from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
@@ -245,6 +245,12 @@ class _Engine:
             image=self.spec.image,
             tag=self.spec.tag,
             phase=None if run is None else str(run.phase),
+        )
+        metrics.health_from(
+            kind="ContainerImageRefresh",
+            namespace=self.namespace,
+            name=self.name,
+            conditions=status.conditions,
         )
 
     def store(

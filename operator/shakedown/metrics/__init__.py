@@ -32,6 +32,8 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 
 from shakedown import __version__
+from shakedown.api.common import Condition
+from shakedown.conditions import health_of
 
 # The ``*_created`` series of every counter and histogram would double their
 # series in Prometheus (the text format has them as plain gauges) for a start
@@ -107,10 +109,26 @@ def forget_series(metrics: Iterable[MetricWrapperBase], *, namespace: str, name:
 def observe(*, kind: str, namespace: str, name: str, health: str, reason: str) -> None:
     """Record one reconciliation of an object and its resulting state."""
     RECONCILIATIONS.labels(kind=kind, health=health, reason=reason).inc()
+    set_health(kind=kind, namespace=namespace, name=name, health=health)
+
+
+def set_health(*, kind: str, namespace: str, name: str, health: str) -> None:
     for state in HEALTH_STATES:
         HEALTH.labels(kind=kind, namespace=namespace, name=name, health=state).set(
             1 if state == health else 0
         )
+
+
+def health_from(*, kind: str, namespace: str, name: str, conditions: Iterable[Condition]) -> None:
+    """The health gauge from the kstatus conditions a runner just wrote.
+
+    The runners of both kinds write their conditions themselves (not through
+    a handler's verdict), so this is how a runtime Stalled or Ready reaches
+    ``shakedown_object_health`` and the ShakedownObjectStalled alert.
+    """
+    health = health_of(conditions)
+    if health is not None:
+        set_health(kind=kind, namespace=namespace, name=name, health=health.value)
 
 
 def forget(*, kind: str, namespace: str, name: str) -> None:

@@ -23,8 +23,6 @@ from shakedown import GROUP, VERSION, metrics
 from shakedown.api import imagerefresh as api_imagerefresh
 from shakedown.api import infrarollout as api_infrarollout
 from shakedown.handlers import imagerefresh, infrarollout
-from shakedown.metrics import imagerefresh as refresh_metrics
-from shakedown.metrics import infrarollout as rollout_metrics
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
@@ -52,15 +50,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, api_imagerefresh.PLURAL, optional=True)
 @kopf.on.delete(GROUP, VERSION, api_infrarollout.PLURAL, optional=True)
 def forget_metrics(body: kopf.Body, **_: Any) -> None:
-    """Drop a deleted object's per-object series (optional: never holds up deletion).
-
-    Registered after the kinds' own delete handlers, so it runs once an
-    InfraRollout's finalizer has restored production and nothing records again.
-    """
-    kind = str(body.get("kind", ""))
-    namespace, name = str(body.metadata.namespace or ""), str(body.metadata.name or "")
-    metrics.forget(kind=kind, namespace=namespace, name=name)
-    if kind == api_infrarollout.KIND:
-        rollout_metrics.forget(namespace=namespace, name=name)
-    elif kind == api_imagerefresh.KIND:
-        refresh_metrics.forget(namespace=namespace, name=name)
+    """Drop a deleted object's per-object series (optional: never holds up deletion)."""
+    metrics.forget(
+        kind=str(body.get("kind", "")),
+        namespace=str(body.metadata.namespace or ""),
+        name=str(body.metadata.name or ""),
+    )

@@ -17,7 +17,7 @@ no ``*_created`` series are exported.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -131,13 +131,30 @@ def health_from(*, kind: str, namespace: str, name: str, conditions: Iterable[Co
         set_health(kind=kind, namespace=namespace, name=name, health=health.value)
 
 
+#: Per-kind removal of a deleted object's series, registered by metrics/<kind>.py.
+_FORGET: dict[str, Callable[[str, str], None]] = {}
+
+
+def forget_with(kind: str, drop: Callable[[str, str], None]) -> None:
+    """Have ``forget`` for ``kind`` also call ``drop(namespace, name)``."""
+    _FORGET[kind] = drop
+
+
 def forget(*, kind: str, namespace: str, name: str) -> None:
-    """Drop the series of a deleted object."""
+    """Drop every series of a deleted object: its health and its kind's series.
+
+    Called by the optional delete handler, which kopf runs after the kinds' own
+    delete handlers (an InfraRollout's finalizer restores production first), so
+    nothing records for the object afterwards.
+    """
     for state in HEALTH_STATES:
         try:
             HEALTH.remove(kind, namespace, name, state)
         except KeyError:
             continue
+    drop = _FORGET.get(kind)
+    if drop is not None:
+        drop(namespace, name)
 
 
 def serve(port: int, address: str = "0.0.0.0") -> None:

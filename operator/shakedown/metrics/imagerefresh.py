@@ -17,7 +17,8 @@ from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from shakedown.metrics import REGISTRY, ObjectInfo, forget_series
+from shakedown.api import imagerefresh as api_imagerefresh
+from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
 
 OBJECT = ["namespace", "name"]
 
@@ -96,3 +97,6 @@ def forget(*, namespace: str, name: str) -> None:
     """Drop every series of a deleted resource."""
     forget_series((RUNS, PHASE_SECONDS, LAST_PROMOTION, TAG_MOVES), namespace=namespace, name=name)
     INFO.forget(namespace=namespace, name=name)
+
+
+forget_with(api_imagerefresh.KIND, lambda namespace, name: forget(namespace=namespace, name=name))

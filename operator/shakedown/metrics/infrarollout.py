@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from shakedown.metrics import REGISTRY, ObjectInfo, forget_series
+from shakedown.api import infrarollout as api_infrarollout
+from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
 
 OBJECT = ["namespace", "name"]
 
@@ -80,3 +81,6 @@ def forget(*, namespace: str, name: str) -> None:
         (REVISIONS, ROLLBACKS, PHASE_SECONDS, ROLLBACK_LATENCY), namespace=namespace, name=name
     )
     INFO.forget(namespace=namespace, name=name)
+
+
+forget_with(api_infrarollout.KIND, lambda namespace, name: forget(namespace=namespace, name=name))

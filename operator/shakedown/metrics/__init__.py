@@ -8,7 +8,8 @@ which kstatus state they are, and ``ObjectInfo`` for the per-object info gauges.
 
 Cardinality: every per-object series carries ``namespace`` and ``name`` (so a
 dashboard can say *which* object), plus only labels with a small, fixed set of
-values (phase, result, trigger, strategy, reason, health). Run ids, digests,
+values (phase, result, trigger, strategy, reason, health) or one value per
+object (a ContainerImageRefresh's image and tag). Run ids, digests,
 revisions and messages are never labels. The series of an object are removed
 when it is deleted, so the count of series follows the number of objects;
 no ``*_created`` series are exported.

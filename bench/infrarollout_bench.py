@@ -244,13 +244,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _scrape(url: str, name: str) -> dict[str, float]:
+    """Samples starting with ``name``, summed over their labels (series are per rollout)."""
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
-    out = {}
+    out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(name) and not line.startswith("#"):
             key, _, value = line.rpartition(" ")
-            out[key] = float(value)
+            sample = key.split("{", 1)[0]
+            out[sample] = out.get(sample, 0.0) + float(value)
     return out
 
 

@@ -154,14 +154,36 @@ def test_alert_rules_and_dashboard_render_when_enabled(helm: Path) -> None:
         helm,
         "--set",
         "metrics.prometheusRule.enabled=true,metrics.grafanaDashboard.enabled=true",
+        "--set",
+        "metrics.prometheusRule.additionalLabels.release=prometheus",
     )
     rule = one(docs, "PrometheusRule")
-    alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"]]
+    # The very rules promtool tests (tests/unit/test_alerts.py), unchanged.
+    assert rule["spec"] == yaml.safe_load((CHART / "rules" / "shakedown.rules.yaml").read_text())
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    alerts = [r["alert"] for r in rule["spec"]["groups"][0]["rules"] if "alert" in r]
     assert "ShakedownObjectStalled" in alerts and "ShakedownRollbacks" in alerts
     dashboard = one(docs, "ConfigMap", "t-shakedown-dashboard")
-    panels = json.loads(dashboard["data"]["shakedown.json"])["panels"]
-    assert any("shakedown_object_health" in t["expr"] for p in panels for t in p["targets"])
-    assert "{{" not in json.dumps(rule).replace("{{ $labels", "")
+    assert json.loads(dashboard["data"]["shakedown.json"]) == json.loads(
+        (CHART / "dashboards" / "shakedown.json").read_text()
+    )
+
+
+def test_service_monitor_keeps_the_object_namespace_label(helm: Path) -> None:
+    docs = render(
+        helm,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.additionalLabels.release=prometheus",
+    )
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert [e["honorLabels"] for e in monitor["spec"]["endpoints"]] == [True]
+    service = one(docs, "Service", "t-shakedown-metrics")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
 
 
 @pytest.fixture

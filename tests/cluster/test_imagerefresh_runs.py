@@ -148,9 +148,11 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
             _metric(
                 operator.metrics_url,
                 "shakedown_imagerefresh_phase_duration_seconds_count",
+                namespace=r.namespace,
+                name="app",
                 phase=phase,
             )
-            >= 1
+            == 1
         ), phase
     assert (
         _metric(
@@ -190,6 +192,12 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
             result="Failed",
         )
         == 1
+    )
+    info = {"namespace": r.namespace, "name": "app", "tag": "stable", "phase": "Failed"}
+    r.wait_for(
+        "the info gauge to show the failed run",
+        lambda: _metric(operator.metrics_url, "shakedown_imagerefresh_info", **info) == 1,
+        10,
     )
 
     results = [(h["result"], h["run"]["id"]) for h in webhook.received]

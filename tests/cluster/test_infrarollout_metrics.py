@@ -11,18 +11,24 @@ durations.
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from shakedown.adapters.workloads import Kube
+from shakedown.conditions import health_of
+from shakedown.handlers.reporting import conditions_of
 from shakedown.localcluster import packages
 from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
     Operator,
@@ -38,6 +44,10 @@ from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
 from tests.fixtures.operator import free_port
 
 pytestmark = pytest.mark.cluster
+
+RULES = (
+    Path(__file__).resolve().parents[2] / "charts" / "shakedown" / "rules" / "shakedown.rules.yaml"
+)
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -77,19 +87,31 @@ class MetricsFile:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MetricsFile]]:
-    """(Prometheus URL, the metrics file it scrapes every second)."""
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+    iro_operator: Operator,  # noqa: F811
+) -> Iterator[tuple[str, MetricsFile]]:
+    """(Prometheus URL, the metrics file it scrapes every second).
+
+    It also scrapes the operator (as the chart's ServiceMonitor does, honoring
+    its labels) and evaluates the chart's alert rules every second.
+    """
     packages.ensure({"prometheus": PROMETHEUS}, say=print)
     assert shutil.which(PROMETHEUS) or Path(PROMETHEUS).exists()
     work = tmp_path_factory.mktemp("prometheus")
     metrics = MetricsFile(work)
     port = free_port()
     config = work / "prometheus.yml"
+    operator = urllib.parse.urlsplit(iro_operator.metrics_url).netloc
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
         "- job_name: web\n"
         f"  static_configs: [{{targets: ['127.0.0.1:{metrics.port}']}}]\n"
+        "- job_name: shakedown\n"
+        "  honor_labels: true\n"
+        f"  static_configs: [{{targets: ['{operator}']}}]\n"
     )
     log = (work / "prometheus.log").open("wb")
     proc = subprocess.Popen(
@@ -146,10 +168,33 @@ def metric_check(url: str) -> dict[str, Any]:
     }
 
 
-def scrape(url: str) -> str:
+def scrape(url: str) -> list[Sample]:
+    """Every sample the operator's /metrics page shows, parsed."""
     with urllib.request.urlopen(url, timeout=5) as response:
-        text: str = response.read().decode()
-        return text
+        text = response.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def value(samples: list[Sample], metric: str, /, **labels: str) -> float | None:
+    """The value of the one sample ``metric`` with exactly these labels; None when absent."""
+    found = [s.value for s in samples if s.name == metric and s.labels == labels]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def firing(url: str, alert: str) -> list[dict[str, str]]:
+    """Labels of the firing alerts called ``alert`` in Prometheus at ``url``."""
+    with urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=5) as response:
+        alerts = json.load(response)["data"]["alerts"]
+    return [
+        a["labels"] for a in alerts if a["labels"]["alertname"] == alert and a["state"] == "firing"
+    ]
+
+
+def of_object(samples: list[Sample], namespace: str, name: str) -> list[Sample]:
+    return [
+        s for s in samples if (s.labels.get("namespace"), s.labels.get("name")) == (namespace, name)
+    ]
 
 
 def rollout_at_error_rate(
@@ -194,10 +239,26 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     assert "errors" in final["message"] and "0.5" in final["message"], final["message"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}
     assert not final.get("shiftStarted")
-    # The operator's own metrics count the revisions by result.
-    text = scrape(iro_operator.metrics_url)
-    assert 'shakedown_infrarollout_revisions_total{result="Failed"}' in text
-    assert 'shakedown_infrarollout_phase_duration_seconds_count{phase="SmokeTesting"}' in text
+    # The operator's own metrics name the rollout: revisions by result, phase
+    # durations, and the info gauge with its phase and strategy.
+    samples = scrape(iro_operator.metrics_url)
+    who = {"namespace": ns, "name": "change"}
+    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="Failed") == 1
+    smoke = {**who, "phase": "SmokeTesting"}
+    assert value(samples, "shakedown_infrarollout_phase_duration_seconds_count", **smoke) == 1
+    info = [s.labels for s in samples if s.name == "shakedown_infrarollout_info"]
+    assert [i for i in info if i["namespace"] == ns] == [
+        {**who, "phase": "Failed", "strategy": "Replace"}
+    ]
+    # shakedown_object_health (ShakedownObjectStalled's input) follows the conditions.
+    health = health_of(conditions_of(final))
+    assert health is not None, final.get("conditions")
+    labels = {"kind": "InfraRollout", **who, "health": health.value}
+    wait_for(
+        lambda: value(scrape(iro_operator.metrics_url), "shakedown_object_health", **labels) == 1,
+        10,
+        f"shakedown_object_health {labels}",
+    )
 
 
 def test_production_metric_failing_during_the_bake_rolls_back(
@@ -222,5 +283,24 @@ def test_production_metric_failing_during_the_bake_rolls_back(
     assert final["phase"] == "RolledBack", final
     assert final["rollbackReason"].startswith("MetricCheckFailed"), final["rollbackReason"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}
-    text = scrape(iro_operator.metrics_url)
-    assert 'shakedown_infrarollout_rollbacks_total{reason="MetricCheckFailed"}' in text
+    samples = scrape(iro_operator.metrics_url)
+    who = {"namespace": ns, "name": "change"}
+    reason = {**who, "reason": "MetricCheckFailed"}
+    assert value(samples, "shakedown_infrarollout_rollbacks_total", **reason) == 1
+    assert value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who) == 1
+    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack") == 1
+    # The chart's alert rules, evaluated by a real Prometheus scraping the operator, say so.
+    expected = {"alertname": "ShakedownRollbacks", "severity": "warning", **reason}
+    wait_for(
+        lambda: [a for a in firing(url, "ShakedownRollbacks") if a == expected],
+        30,
+        f"ShakedownRollbacks firing for {ns}/change",
+    )
+    # Deleting the rollout takes its series with it (the series count follows the objects).
+    kube.delete("InfraRollout", ns, "change")
+    wait_for(lambda: kube.get("InfraRollout", ns, "change") is None, 120, "rollout deleted")
+    wait_for(
+        lambda: not of_object(scrape(iro_operator.metrics_url), ns, "change"),
+        30,
+        "the deleted rollout's series to go",
+    )

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shakedown import metrics as shared_metrics
 from shakedown.adapters import metrictemplates
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
@@ -252,6 +253,19 @@ class RolloutRunner:
         running = decision.status.revision if not decision.status.phase.finished else None
         self.checks.cancel_other_than(running)
         await self._record(body, status, decision, now)
+        if not gone:  # a deleted rollout's series are dropped by its delete handler
+            metrics.state(
+                namespace=self.namespace,
+                name=self.name,
+                phase=decision.status.phase.value,
+                strategy=spec.strategy.type.value,
+            )
+            shared_metrics.health_from(
+                kind="InfraRollout",
+                namespace=self.namespace,
+                name=self.name,
+                conditions=decision.status.conditions,
+            )
         if decision.actions and FAULT_PAUSE > 0:
             # Fault injection for the crash tests: widen the window between
             # "status recorded" and "acted", where a crash hurts most.
@@ -361,15 +375,18 @@ class RolloutRunner:
                 subresource="status",
             )
         after = decision.status
+        who = {"namespace": self.namespace, "name": self.name}
         if after.phase is not before.phase and before.phase_started_at is not None:
             metrics.phase_finished(
-                before.phase.value, (now - before.phase_started_at).total_seconds()
+                **who,
+                phase=before.phase.value,
+                seconds=(now - before.phase_started_at).total_seconds(),
             )
             if after.phase.finished and after.revision == before.revision:
-                metrics.revision_ended(after.phase.value)
+                metrics.revision_ended(**who, result=after.phase.value)
             if after.phase is RolloutPhase.ROLLING_BACK:
                 reason = (after.rollback_reason or "Unknown").split(":", 1)[0]
-                metrics.rollback_started(reason)
+                metrics.rollback_started(**who, reason=reason)
         for note in decision.events:
             # The operator's INFO log says what it decided for which object.
             (log.warning if note.type == "Warning" else log.info)(
@@ -408,7 +425,7 @@ class RolloutRunner:
             # Once per revision, also when a restarted operator does the restore.
             self._latency_recorded.add(revision)
             latency = (self.clock() - observed_at).total_seconds()
-            metrics.rollback_applied(latency)
+            metrics.rollback_applied(namespace=self.namespace, name=self.name, seconds=latency)
             log.info(
                 "%s/%s: rollback applied %.3fs after failure", self.namespace, self.name, latency
             )

@@ -25,7 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from shakedown import GROUP, VERSION, conditions
+from shakedown import GROUP, VERSION, conditions, metrics
 from shakedown.adapters import kubeclient, notify
 from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
@@ -217,6 +217,7 @@ class _Engine:
             # Starting over would reuse run ids and adopt old Jobs: stop instead.
             raise _PassFailed(f"status does not parse, not acting on it: {exc}") from None
         stored = status
+        self.report_state(status)
         if status.history:  # also right after a restart, not only when a run promotes
             refresh_metrics.promoted_at(
                 namespace=self.namespace,
@@ -230,11 +231,28 @@ class _Engine:
             if step.status != stored:
                 self.store(stored, step.status)
                 stored = step.status
+                self.report_state(stored)
             status = step.status
             for action in step.actions:
                 self.act(action, status)
             if not step.progressing and not _phase_changed(before, status):
                 return
+
+    def report_state(self, status: ContainerImageRefreshStatus) -> None:
+        run = status.current_run or status.last_run
+        refresh_metrics.state(
+            namespace=self.namespace,
+            name=self.name,
+            image=self.spec.image,
+            tag=self.spec.tag,
+            phase=None if run is None else str(run.phase),
+        )
+        metrics.health_from(
+            kind="ContainerImageRefresh",
+            namespace=self.namespace,
+            name=self.name,
+            conditions=status.conditions,
+        )
 
     def store(
         self, before: ContainerImageRefreshStatus, after: ContainerImageRefreshStatus

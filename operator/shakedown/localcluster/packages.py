@@ -35,6 +35,8 @@ REQUIRED: Mapping[str, str] = {
 }
 
 _POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+#: Seconds apt waits for the dpkg lock another apt run holds.
+APT_LOCK_TIMEOUT = 600
 
 
 def missing(required: Mapping[str, str] = REQUIRED) -> list[str]:
@@ -74,9 +76,11 @@ def ensure(
         _POLICY_RC_D.chmod(0o755)
         created_policy = True
     try:
-        _apt(["apt-get", "update", "-qq"], env)
+        # Wait for another apt run (a parallel test session) instead of failing at once.
+        wait = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT}"]
+        _apt(["apt-get", "update", "-qq", *wait], env)
         _apt(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *todo],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *wait, *todo],
             env,
         )
     finally:

@@ -2,30 +2,37 @@
 
 Runs by trigger and result (a failing refresh is an alert, not a log line),
 phase durations as histograms (is the build or the test suite getting
-slower?), and the time of the last successful promotion per resource (alert
-when an image has not been refreshed for longer than its schedule promises).
+slower?), the time of the last successful promotion per resource (alert
+when an image has not been refreshed for longer than its schedule promises),
+and an info gauge with the phase of the run in flight or of the last one.
+
+Every series names its ContainerImageRefresh (``namespace``, ``name``); run
+ids and digests are never labels. ``forget`` drops an object's series when
+it is deleted.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from shakedown.metrics import REGISTRY
+from shakedown.api import imagerefresh as api_imagerefresh
+from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
+
+OBJECT = ["namespace", "name"]
 
 RUNS = Counter(
     "shakedown_imagerefresh_runs_total",
     "Finished ContainerImageRefresh runs by trigger and result.",
-    ["namespace", "name", "trigger", "result"],
+    [*OBJECT, "trigger", "result"],
     registry=REGISTRY,
 )
 
 PHASE_SECONDS = Histogram(
     "shakedown_imagerefresh_phase_duration_seconds",
     "Duration of run phases (Build, Test, Promote) and of whole runs (Run).",
-    ["phase"],
+    [*OBJECT, "phase"],
     buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
     registry=REGISTRY,
 )
@@ -33,16 +40,26 @@ PHASE_SECONDS = Histogram(
 LAST_PROMOTION = Gauge(
     "shakedown_imagerefresh_last_promotion_timestamp_seconds",
     "Unix time of the last successful promotion of each ContainerImageRefresh.",
-    ["namespace", "name"],
+    OBJECT,
     registry=REGISTRY,
 )
 
 TAG_MOVES = Counter(
     "shakedown_imagerefresh_tag_moves_total",
     "Registry tag moves (manifest PUTs) made for promotions and rollbacks.",
-    ["namespace", "name", "why"],
+    [*OBJECT, "why"],
     registry=REGISTRY,
 )
+
+INFO = ObjectInfo(
+    "shakedown_imagerefresh_info",
+    "1 per ContainerImageRefresh; its labels are the image, the tag and the phase of the run "
+    "in flight or of the last run (NoRun before the first).",
+    ("image", "tag", "phase"),
+)
+
+#: The ``phase`` of ``shakedown_imagerefresh_info`` before the first run.
+NO_RUN = "NoRun"
 
 
 def run_finished(
@@ -57,7 +74,7 @@ def run_finished(
     """Record a finished run."""
     RUNS.labels(namespace=namespace, name=name, trigger=trigger, result=result).inc()
     for phase, seconds in phase_seconds.items():
-        PHASE_SECONDS.labels(phase=phase).observe(seconds)
+        PHASE_SECONDS.labels(namespace=namespace, name=name, phase=phase).observe(seconds)
     if promoted_at is not None:
         LAST_PROMOTION.labels(namespace=namespace, name=name).set(promoted_at)
 
@@ -71,7 +88,15 @@ def tag_moved(*, namespace: str, name: str, why: str) -> None:
     TAG_MOVES.labels(namespace=namespace, name=name, why=why).inc()
 
 
+def state(*, namespace: str, name: str, image: str, tag: str, phase: str | None) -> None:
+    """The resource's image, tag and run phase (``shakedown_imagerefresh_info``)."""
+    INFO.set(namespace=namespace, name=name, image=image, tag=tag, phase=phase or NO_RUN)
+
+
 def forget(*, namespace: str, name: str) -> None:
-    """Drop the per-resource gauge of a deleted resource."""
-    with contextlib.suppress(KeyError):
-        LAST_PROMOTION.remove(namespace, name)
+    """Drop every series of a deleted resource."""
+    forget_series((RUNS, PHASE_SECONDS, LAST_PROMOTION, TAG_MOVES), namespace=namespace, name=name)
+    INFO.forget(namespace=namespace, name=name)
+
+
+forget_with(api_imagerefresh.KIND, lambda namespace, name: forget(namespace=namespace, name=name))

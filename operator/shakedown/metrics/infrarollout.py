@@ -1,4 +1,9 @@
-"""InfraRollout metrics: results, rollbacks, phase durations, reaction time.
+"""InfraRollout metrics: results, rollbacks, phase durations, reaction time, state.
+
+Every series names its InfraRollout (``namespace``, ``name``), so a dashboard
+can say which rollout rolled back; the other labels take a few fixed values
+(``result``, ``reason``, ``phase``, ``strategy``). ``forget`` drops an
+object's series when it is deleted.
 
 ``shakedown_infrarollout_rollback_latency_seconds`` is the number the rollback
 promise rests on: from the moment a failure became observable by the rules
@@ -11,46 +16,71 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from shakedown.metrics import REGISTRY
+from shakedown.api import infrarollout as api_infrarollout
+from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
+
+OBJECT = ["namespace", "name"]
 
 REVISIONS = Counter(
     "shakedown_infrarollout_revisions_total",
     "InfraRollout revisions that ended, by result (Succeeded, RolledBack, Failed, Aborted).",
-    ["result"],
+    [*OBJECT, "result"],
     registry=REGISTRY,
 )
 ROLLBACKS = Counter(
     "shakedown_infrarollout_rollbacks_total",
     "Rollbacks of production to the snapshot, by reason (NotReady, Restarts, Aborted, ...).",
-    ["reason"],
+    [*OBJECT, "reason"],
     registry=REGISTRY,
 )
 PHASE_SECONDS = Histogram(
     "shakedown_infrarollout_phase_duration_seconds",
     "Time spent in each InfraRollout phase.",
-    ["phase"],
+    [*OBJECT, "phase"],
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
     registry=REGISTRY,
 )
 ROLLBACK_LATENCY = Histogram(
     "shakedown_infrarollout_rollback_latency_seconds",
     "From a production failure becoming observable to the rollback being applied.",
+    OBJECT,
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10),
     registry=REGISTRY,
 )
+INFO = ObjectInfo(
+    "shakedown_infrarollout_info",
+    "1 per InfraRollout; its labels are the current phase and the strategy type.",
+    ("phase", "strategy"),
+)
 
 
-def revision_ended(result: str) -> None:
-    REVISIONS.labels(result=result).inc()
+def revision_ended(*, namespace: str, name: str, result: str) -> None:
+    REVISIONS.labels(namespace, name, result).inc()
 
 
-def rollback_started(reason: str) -> None:
-    ROLLBACKS.labels(reason=reason).inc()
+def rollback_started(*, namespace: str, name: str, reason: str) -> None:
+    ROLLBACKS.labels(namespace, name, reason).inc()
 
 
-def phase_finished(phase: str, seconds: float) -> None:
-    PHASE_SECONDS.labels(phase=phase).observe(max(0.0, seconds))
+def phase_finished(*, namespace: str, name: str, phase: str, seconds: float) -> None:
+    PHASE_SECONDS.labels(namespace, name, phase).observe(max(0.0, seconds))
 
 
-def rollback_applied(seconds: float) -> None:
-    ROLLBACK_LATENCY.observe(max(0.0, seconds))
+def rollback_applied(*, namespace: str, name: str, seconds: float) -> None:
+    ROLLBACK_LATENCY.labels(namespace, name).observe(max(0.0, seconds))
+
+
+def state(*, namespace: str, name: str, phase: str, strategy: str) -> None:
+    """The rollout's current phase and strategy (``shakedown_infrarollout_info``)."""
+    INFO.set(namespace=namespace, name=name, phase=phase, strategy=strategy)
+
+
+def forget(*, namespace: str, name: str) -> None:
+    """Drop every series of a deleted InfraRollout."""
+    forget_series(
+        (REVISIONS, ROLLBACKS, PHASE_SECONDS, ROLLBACK_LATENCY), namespace=namespace, name=name
+    )
+    INFO.forget(namespace=namespace, name=name)
+
+
+forget_with(api_infrarollout.KIND, lambda namespace, name: forget(namespace=namespace, name=name))

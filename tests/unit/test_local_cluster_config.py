@@ -16,8 +16,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
-from shakedown.localcluster import configs, dns, gobuild, images, pki, procs
+from shakedown.localcluster import configs, dns, gobuild, images, netpol, pki, procs
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout, Network, module_version
 
@@ -41,6 +42,7 @@ def everything_rendered(layout: Layout) -> str:
         configs.kube_proxy_config(layout),
         configs.registry_config(layout),
         dns.manifests(layout, f"{layout.network.registry}/shakedown/coredns:x"),
+        netpol.rbac_manifest(),
     ]
     for args in (
         configs.etcd_args(layout),
@@ -51,6 +53,7 @@ def everything_rendered(layout: Layout) -> str:
         configs.kube_proxy_args(layout),
         configs.containerd_args(layout),
         configs.registry_args(layout),
+        netpol.args(layout, layout.cache / "bin" / "kube-router"),
     ):
         parts.append(" ".join(args))
     return "\n".join(parts)
@@ -65,6 +68,24 @@ def test_every_address_is_on_loopback_or_inside_198_18_0_0_15(layout: Layout) ->
             continue  # the pods' default route, via the bridge: still only our gateway
         net = ipaddress.ip_network(address + (prefix or "/32"), strict=False)
         assert any(net.subnet_of(allowed) for allowed in ALLOWED), f"{address}{prefix}"
+
+
+def test_kube_router_only_enforces_policies_and_listens_nowhere(layout: Layout) -> None:
+    # Its health server would bind every address of the machine (":20244"), its BGP
+    # router and service proxy would change routes and take over from kube-proxy.
+    args = netpol.args(layout, layout.cache / "kube-router")
+    for flag in ("--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+                 "--health-port=0", "--metrics-port=0", "--enable-cni=false"):  # fmt: skip
+        assert flag in args, flag
+    assert f"--service-cluster-ip-range={layout.network.service_cidr}" in args
+    assert f"--kubeconfig={layout.config / 'kube-router.kubeconfig'}" in args
+
+
+def test_kube_router_may_only_read(layout: Layout) -> None:
+    role = next(yaml.safe_load_all(netpol.rbac_manifest()))
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    assert any("networkpolicies" in rule["resources"] for rule in role["rules"])
 
 
 def test_state_lives_under_the_clusters_own_directories(layout: Layout) -> None:

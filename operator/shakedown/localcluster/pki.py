@@ -85,6 +85,7 @@ def identities(net: Network) -> list[Identity]:
         Identity("controller-manager", "system:kube-controller-manager"),
         Identity("scheduler", "system:kube-scheduler"),
         Identity("kube-proxy", "system:kube-proxy"),
+        Identity("kube-router", "system:kube-router"),
     ]
 
 

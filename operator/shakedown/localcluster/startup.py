@@ -24,6 +24,7 @@ from shakedown.localcluster import (
     gobuild,
     hostnet,
     images,
+    netpol,
     owner,
     packages,
     pki,
@@ -77,6 +78,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
     packages.ensure(say=say)
     gobuild.build_kube(layout, say=say)
     pause_binary = gobuild.build_static(layout, "pause", layout.repo / "hack/images/pause", say=say)
+    kube_router = netpol.build(layout, say=say)
 
     for name in EPHEMERAL:
         shutil.rmtree(layout.state / name, ignore_errors=True)
@@ -129,6 +131,10 @@ def start(layout: Layout, *, say: Say) -> Timings:
     node_ready = time.monotonic() - started
     say(f"node ready in {node_ready:.1f}s")
     hostnet.restore_kernel_tunables(layout)
+    say("starting the NetworkPolicy enforcer (kube-router, firewall only)")
+    netpol.apply_rbac(layout)
+    launch(netpol.NAME, netpol.args(layout, kube_router))
+    _wait(layout, "kube-router's first sync", netpol.ready, running, timeout=60, say=None)
     # Pods cannot be created in a namespace before its default ServiceAccount exists.
     _wait(
         layout,
@@ -192,6 +198,7 @@ def _write_configs(layout: Layout) -> None:
         ("scheduler", "scheduler.kubeconfig"),
         ("kubelet", "kubelet.kubeconfig"),
         ("kube-proxy", "kube-proxy.kubeconfig"),
+        ("kube-router", netpol.kubeconfig_path(layout).name),
     ):
         configs.write(cfg / file, configs.kubeconfig(layout, user), 0o600)
     configs.write(cfg / "kubelet.yaml", configs.kubelet_config(layout))

@@ -135,6 +135,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
     netpol.apply_rbac(layout)
     launch(netpol.NAME, netpol.args(layout, kube_router))
     _wait(layout, "kube-router's first sync", netpol.ready, running, timeout=60, say=None)
+    say(f"NetworkPolicy enforcer ready in {time.monotonic() - started:.1f}s")
     # Pods cannot be created in a namespace before its default ServiceAccount exists.
     _wait(
         layout,

@@ -12,6 +12,7 @@ import io
 import ipaddress
 import os
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -168,3 +169,35 @@ def test_tracked_process_identity_includes_its_start_time() -> None:
     assert me is not None
     assert procs.Tracked("me", os.getpid(), me).alive()
     assert not procs.Tracked("recycled", os.getpid(), me + 1).alive()
+
+
+def test_a_new_identity_is_issued_without_replacing_the_ca_or_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A running cluster made before kube-router existed gains its certificate; the
+    # CA and the certificates in every kubeconfig in use must stay as they were.
+    net = Network()
+    everyone = pki.identities(net)
+    monkeypatch.setattr(
+        pki, "identities", lambda _net: [i for i in everyone if i.name != "kube-router"]
+    )
+    folder = tmp_path / "pki"
+    pki.ensure(folder, net)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert "kube-router.crt" not in before
+    monkeypatch.setattr(pki, "identities", lambda _net: everyone)
+    pki.ensure(folder, net)
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert {"kube-router.crt", "kube-router.key"} <= set(after)
+    kept = set(before) - {"identities.txt", "ca.srl"}  # the marker and the serial counter
+    assert {n for n in kept if after.get(n) == before[n]} == kept
+    subject = subprocess.run(
+        ["openssl", "x509", "-in", str(folder / "kube-router.crt"), "-noout", "-subject"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "system:kube-router" in subject
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(folder / "ca.crt"), str(folder / "kube-router.crt")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr

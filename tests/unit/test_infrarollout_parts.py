@@ -168,6 +168,18 @@ def test_isolation_denies_everything_but_the_namespace_and_dns() -> None:
     policy = network_policy(rollout_identity())
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert policy["spec"]["egress"][0] == {"to": [{"podSelector": {}}]}
+
+
+def test_isolation_lets_dns_through_after_the_service_address_is_translated() -> None:
+    # Policies match the DNS pod's own port, not the kube-dns Service's 53: CoreDNS
+    # listens on 1053 on the local cluster, under the container port names "dns"
+    # and "dns-tcp"; a policy allowing only 53 cut the shadow off DNS once enforced.
+    policy = network_policy(rollout_identity())
+    dns = policy["spec"]["egress"][1]
+    assert dns["to"] == [{"namespaceSelector": {}}]
+    allowed = {(p["protocol"], p["port"]) for p in dns["ports"]}
+    assert {("UDP", "dns"), ("TCP", "dns-tcp"), ("UDP", 53), ("TCP", 53)} == allowed
 
 
 # --------------------------------------------------------------------------- applied

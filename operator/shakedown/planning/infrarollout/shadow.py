@@ -85,6 +85,19 @@ def namespace_manifest(name: str, who: RolloutIdentity, expires_at: datetime) ->
     }
 
 
+#: Where a cluster's DNS pods listen. A policy sees a packet after the Service
+#: address was translated to the pod's, so the kube-dns Service's port 53 is not
+#: what matches: CoreDNS often listens elsewhere (1053 on the local cluster, 5353
+#: on some distributions) under the port names its manifests give, "dns" for UDP
+#: and "dns-tcp" for TCP. Port 53 stays for DNS pods that do listen there.
+DNS_PORTS: tuple[Obj, ...] = (
+    {"protocol": "UDP", "port": 53},
+    {"protocol": "TCP", "port": 53},
+    {"protocol": "UDP", "port": "dns"},
+    {"protocol": "TCP", "port": "dns-tcp"},
+)
+
+
 def network_policy(who: RolloutIdentity) -> Obj:
     """Default deny in and out, except between pods of the namespace and to DNS."""
     same_namespace: list[Obj] = [{"podSelector": {}}]
@@ -100,7 +113,7 @@ def network_policy(who: RolloutIdentity) -> Obj:
                 {"to": same_namespace},
                 {
                     "to": [{"namespaceSelector": {}}],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    "ports": [dict(port) for port in DNS_PORTS],
                 },
             ],
         },

@@ -155,6 +155,7 @@ def test_iro_schema_details() -> None:
         "RolledBack",
         "Failed",
         "Aborted",
+        "Validated",
     ]
 
 

@@ -149,13 +149,13 @@ def decide(kind: str, obj: Obj, target: Target) -> Decision:
     summary = _summary(kind, obj)
     if reached:
         return Decision(State.DONE, f"{target}: {summary}")
+    if failed:
+        return Decision(State.FAILED, f"ended {phase}: {summary}")
     stalled = conditions.get("Stalled") or {}
     if not in_flight and stalled.get("status") == "True":
         return Decision(
             State.FAILED, f"Stalled ({stalled.get('reason')}): {stalled.get('message')}"
         )
-    if failed:
-        return Decision(State.FAILED, f"ended {phase}: {summary}")
     if finished:
         return Decision(State.FAILED, f"ended {phase}, not {target}: {summary}")
     return Decision(State.PENDING, summary)

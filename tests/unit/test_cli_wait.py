@@ -204,3 +204,24 @@ def test_an_unusable_kubeconfig_exits_2_without_a_traceback(tmp_path: Any) -> No
     assert done.returncode == 2, done
     assert "Traceback" not in done.stderr
     assert "missing" in done.stderr
+
+
+def test_an_unreachable_cluster_exits_2_with_one_line(tmp_path: Any) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: x}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u, namespace: ns1}}]\n"
+        "current-context: c\n"
+    )
+    done = subprocess.run(
+        [str(SHAKEDOWN), "wait", "iro", "x", "--timeout", "30s"],
+        env={"KUBECONFIG": str(config), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the cluster" in lines[0], done.stderr

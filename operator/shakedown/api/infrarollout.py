@@ -239,6 +239,10 @@ class SmokeTests(ApiModel):
 
     ready_for: Duration = "30s"
     """Shadow pods must be Ready without a break for this long."""
+    # -- fail fast (issue 9)
+    ready_timeout: Duration = "2m"
+    """Every shadow pod must be Ready within this long of the smoke tests starting (image
+    pulls included), or the rollout fails at once naming the pod and its last probe failure."""
     http: Annotated[
         list[HttpCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
@@ -248,10 +252,6 @@ class SmokeTests(ApiModel):
     metrics: Annotated[
         list[MetricCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
-    # -- fail fast (issue 9)
-    ready_timeout: Duration = "2m"
-    """Every shadow pod must be Ready within this long of the smoke tests starting (image
-    pulls included), or the rollout fails at once naming the pod and its last probe failure."""
 
 
 class StrategyType(StrEnum):
@@ -578,6 +578,9 @@ class InfraRolloutStatus(StatusModel):
     """When production was first touched (restarts before it are not this change's)."""
     failure_observed_at: datetime | None = None
     """When the failure that started the rollback became observable."""
+    # -- issue 9
+    failure_reason: ShortString | None = None
+    """CamelCase cause of a Failed revision (CrashLoop, ImagePull, ReadyTimeout, ...)."""
     waiting_for: Message | None = None
     """What the rollout waits for, in words (a pause, pods Ready, a check)."""
     handled_promote: ShortString | None = None
@@ -587,9 +590,6 @@ class InfraRolloutStatus(StatusModel):
     message: Message = ""
     conditions: Conditions = Field(default_factory=list)
     observed_generation: Annotated[int, Field(ge=0)] | None = None
-    # -- issue 9
-    failure_reason: ShortString | None = None
-    """CamelCase cause of a Failed revision (CrashLoop, ImagePull, ReadyTimeout, ...)."""
 
 
 class InfraRollout(ApiModel):

@@ -14,7 +14,7 @@ safety net for events missed while a watch reconnects.
 Smoke checks (HTTP, Job, Metric) run as tasks beside the loop; their outcomes
 come back as observations and the planner records them in status. While a
 rollout is in SmokeTesting it also follows the pods and Events of its shadow
-namespace itself (``watching.NamespaceWatch``: kopf may watch only some
+namespace itself (``NamespaceWatch``: kopf may watch only some
 namespaces), so a crash, a pull error or a probe failure there is judged as
 soon as it happens.
 """
@@ -35,8 +35,8 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from shakedown.adapters import shadow as shadow_io
-from shakedown.adapters import watching
 from shakedown.adapters import workloads as io
+from shakedown.adapters.watching import NamespaceWatch
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.checks import CheckContext, registry
@@ -184,7 +184,7 @@ class RolloutRunner:
         self.wake_event = WAKERS.register(namespace, name)
         self._snapshots: dict[tuple[str, int], SnapshotContent] = {}
         self._latency_recorded: set[int] = set()
-        self._shadow_watch: watching.NamespaceWatch | None = None
+        self._shadow_watch: NamespaceWatch | None = None
 
     # ---- the loop
     async def run(self, stopped: Callable[[], bool]) -> None:
@@ -269,7 +269,7 @@ class RolloutRunner:
         def wake() -> None:
             loop.call_soon_threadsafe(lambda: self.wake_event.set())
 
-        self._shadow_watch = watching.NamespaceWatch(self.kube.api, namespace, wake)
+        self._shadow_watch = NamespaceWatch(self.kube.api, namespace, wake)
         self._shadow_watch.start()
 
     # ---- observe

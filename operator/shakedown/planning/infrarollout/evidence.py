@@ -165,7 +165,8 @@ def _fatal(pod: Pod, events: Sequence[Event]) -> Evidence | None:
             return Evidence(
                 name,
                 "CrashLoop",
-                f"pod {name} container {container} exited with code {exit_code}{_why(terminated)}",
+                f"pod {name} container {container} terminated with exit code {exit_code}"
+                f"{_why(terminated)}",
                 at=parse_time(terminated.get("finishedAt")),
             )
         count = int(status.get("restartCount") or 0)

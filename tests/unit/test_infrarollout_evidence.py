@@ -127,7 +127,7 @@ CASES = [
         True,
         120,
         "CrashLoop",
-        ["exited with code 3", "Error"],
+        ["terminated with exit code 3", "Error"],
         4,
     ),
     (

@@ -17,7 +17,11 @@ rollout itself. It prints:
   same Failed (both on this machine's clock; Kubernetes' own timestamps are
   whole seconds, truncated, so "to Failed" may read up to 1 s high).
 
-Run: ``.venv/bin/python bench/failfast_bench.py [--json FILE]``.
+``--exact-namespace`` runs the operator for the rollout's namespace only, not
+its shadow namespaces (as with ``shakedown run -n infra``): then kopf sees no
+shadow pod, and only the rollout's own watch of the shadow wakes it.
+
+Run: ``.venv/bin/python bench/failfast_bench.py [--json FILE] [--exact-namespace]``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -213,6 +218,11 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--case", action="append", help="run only this case (repeatable)")
+    parser.add_argument(
+        "--exact-namespace",
+        action="store_true",
+        help="the operator watches the namespace only, not its shadows",
+    )
     args = parser.parse_args()
 
     from shakedown.localcluster import cluster, images
@@ -250,7 +260,8 @@ def main() -> int:
             120,
         )
         log = REPO / ".shakedown" / f"bench-operator-{namespace}.log"
-        with operator_process(kubeconfig, namespace, log):
+        start = exact_operator if args.exact_namespace else operator_process
+        with start(kubeconfig, namespace, log):
             for index, case in enumerate(chosen):
                 change, smoke = cases[case]
                 name = f"ff{index}-{case}"[:40]
@@ -323,6 +334,29 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+@contextmanager
+def exact_operator(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]:
+    """``shakedown run -n NAMESPACE`` (no glob): kopf does not watch the shadow namespaces."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shakedown", "run", "-n", namespace, "--metrics-port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _wait(probe: Callable[[], Any], timeout: float) -> Any:

@@ -210,6 +210,7 @@ def test_iro_schema_details() -> None:
         "RolledBack",
         "Failed",
         "Aborted",
+        "Validated",
     ]
 
 

@@ -38,7 +38,7 @@ app.kubernetes.io/component: operator
   verbs: [get, list, watch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create, patch, list, watch]  # list/watch: a shadow pod's probe failures
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
@@ -75,7 +75,7 @@ rollout locks, which live only in watched namespaces. */}}
 {{- define "shakedown.shadowRules" -}}
 - apiGroups: ["", events.k8s.io]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create, patch, list, watch]  # list/watch: a shadow pod's probe failures
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]

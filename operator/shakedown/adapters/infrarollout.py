@@ -12,7 +12,11 @@ soon as its event is seen; a slow re-observation every few seconds is only a
 safety net for events missed while a watch reconnects.
 
 Smoke checks (HTTP, Job, Metric) run as tasks beside the loop; their outcomes
-come back as observations and the planner records them in status.
+come back as observations and the planner records them in status. While a
+rollout is in SmokeTesting it also follows the pods and Events of its shadow
+namespace itself (``NamespaceWatch``: kopf may watch only some
+namespaces), so a crash, a pull error or a probe failure there is judged as
+soon as it happens.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from shakedown import metrics as shared_metrics
 from shakedown.adapters import metrictemplates
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
+from shakedown.adapters.watching import NamespaceWatch
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.checks import CheckContext, registry
@@ -184,6 +190,7 @@ class RolloutRunner:
         self.wake_event = WAKERS.register(namespace, name)
         self._snapshots: dict[tuple[str, int], SnapshotContent] = {}
         self._latency_recorded: set[int] = set()
+        self._shadow_watch: NamespaceWatch | None = None
 
     # ---- the loop
     async def run(self, stopped: Callable[[], bool]) -> None:
@@ -209,6 +216,7 @@ class RolloutRunner:
                 await self._sleep(self._delay(decision))
         finally:
             self.checks.cancel_other_than(None)
+            self._follow_shadow(None)
             WAKERS.unregister(self.namespace, self.name, self.wake_event)
 
     def _delay(self, decision: Decision) -> float:
@@ -252,6 +260,8 @@ class RolloutRunner:
         decision = plan(spec, status, observed, now)
         running = decision.status.revision if not decision.status.phase.finished else None
         self.checks.cancel_other_than(running)
+        smoke = decision.status.phase is RolloutPhase.SMOKE_TESTING and not gone
+        self._follow_shadow(decision.status.shadow_namespace if smoke else None)
         await self._record(body, status, decision, now)
         if not gone:  # a deleted rollout's series are dropped by its delete handler
             metrics.state(
@@ -272,6 +282,24 @@ class RolloutRunner:
             await asyncio.sleep(FAULT_PAUSE)
         await self._act(decision, observed, spec)
         return decision
+
+    def _follow_shadow(self, namespace: str | None) -> None:
+        """Watch ``namespace`` (None: nothing) for pod changes and Events, waking this runner."""
+        current = self._shadow_watch
+        if current is not None and current.namespace == namespace:
+            return
+        if current is not None:
+            current.stop()
+            self._shadow_watch = None
+        if namespace is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(lambda: self.wake_event.set())
+
+        self._shadow_watch = NamespaceWatch(self.kube.api, namespace, wake)
+        self._shadow_watch.start()
 
     # ---- observe
     def _observe(
@@ -319,12 +347,14 @@ class RolloutRunner:
         shadow_ns = shadow_io.get_namespace(kube, shadow_name) if shadow_name else None
         shadow_objects: dict[ObjKey, Obj | None] = {}
         shadow_pods: list[Obj] = []
+        shadow_events: list[Obj] = []
         if shadow_ns is not None and phase in (RolloutPhase.SHADOWING, RolloutPhase.SMOKE_TESTING):
             for kind in (*_SHADOW_KINDS, "NetworkPolicy"):
                 for obj in kube.list(kind, shadow_name):
                     shadow_objects[ObjKey.of(obj)] = obj
             if phase is RolloutPhase.SMOKE_TESTING:
                 shadow_pods = kube.list("Pod", shadow_name)
+                shadow_events = _pod_events(kube, shadow_name)
         return Observed(
             name=self.name,
             namespace=ns,
@@ -341,6 +371,7 @@ class RolloutRunner:
             shadow_namespace=shadow_ns,
             shadow_objects=shadow_objects,
             shadow_pods=shadow_pods,
+            shadow_events=shadow_events,
             check_outcomes=self.checks.outcomes(status.revision),
         )
 
@@ -476,6 +507,17 @@ class RolloutRunner:
             field=action.field,
         )
         self.checks.start(action, ctx, self.wake_event.set)
+
+
+def _pod_events(kube: Kube, namespace: str | None) -> list[Obj]:
+    """Events about pods (probe failures, pull errors); none when they may not be read."""
+    try:
+        events = kube.list("Event", namespace)
+    except ApiException as exc:
+        if exc.status == 403:
+            return []
+        raise
+    return [e for e in events if (e.get("involvedObject") or {}).get("kind") == "Pod"]
 
 
 def _read_status(raw: Mapping[str, Any] | None) -> InfraRolloutStatus:

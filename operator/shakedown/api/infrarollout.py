@@ -46,6 +46,7 @@ SHORT_NAMES = ("iro",)
 MAX_TARGETS = 32
 MAX_STEPS = 32
 MAX_CHECKS = 32
+MAX_READY_TIMEOUT = "1h"
 
 
 class TargetKind(StrEnum):
@@ -253,8 +254,20 @@ class MetricCheck(ApiModel):
 class SmokeTests(ApiModel):
     """Checks the shadow copies must pass before production is touched."""
 
+    model_config = cel(
+        rule(
+            f"duration(self.readyTimeout) <= duration('{MAX_READY_TIMEOUT}')",
+            f"smokeTests.readyTimeout must be at most {MAX_READY_TIMEOUT}",
+            field_path=".readyTimeout",
+        )
+    )
+
     ready_for: Duration = "30s"
     """Shadow pods must be Ready without a break for this long."""
+    # -- fail fast (issue 9)
+    ready_timeout: Duration = "2m"
+    """Every shadow pod must be Ready within this long of the smoke tests starting (image
+    pulls included), or the rollout fails at once naming the pod and its last probe failure."""
     http: Annotated[
         list[HttpCheck], Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
@@ -449,6 +462,10 @@ class InfraRolloutSpec(ApiModel):
     """Automatic rollback rules."""
     timeout: Duration = "30m"
     """The rollout fails (and rolls back if it shifted) when it takes longer than this."""
+    # -- prove-only (issue 9)
+    promote: bool = True
+    """false: prove only. Snapshot, shadow and smoke tests run, then the revision ends as
+    Validated (or Failed) without touching production or taking its locks."""
 
     @model_validator(mode="after")
     def _consistent(self) -> InfraRolloutSpec:
@@ -480,6 +497,8 @@ class RolloutPhase(StrEnum):
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
     ABORTED = "Aborted"
+    VALIDATED = "Validated"
+    """Proven in the shadow with promote: false; production untouched."""
 
     @property
     def finished(self) -> bool:
@@ -492,6 +511,7 @@ _FINISHED_ROLLOUT_PHASES = frozenset(
         RolloutPhase.ROLLED_BACK,
         RolloutPhase.FAILED,
         RolloutPhase.ABORTED,
+        RolloutPhase.VALIDATED,
     }
 )
 
@@ -501,6 +521,7 @@ class RolloutResult(StrEnum):
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
     ABORTED = "Aborted"
+    VALIDATED = "Validated"
 
 
 class RolloutHistoryEntry(StatusModel):
@@ -629,6 +650,9 @@ class InfraRolloutStatus(StatusModel):
     """When production was first touched (restarts before it are not this change's)."""
     failure_observed_at: datetime | None = None
     """When the failure that started the rollback became observable."""
+    # -- issue 9
+    failure_reason: ShortString | None = None
+    """CamelCase cause of a Failed revision (CrashLoop, ImagePull, ReadyTimeout, ...)."""
     waiting_for: Message | None = None
     """What the rollout waits for, in words (a pause, pods Ready, a check)."""
     handled_promote: ShortString | None = None

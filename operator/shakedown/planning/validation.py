@@ -218,6 +218,7 @@ def check_infra_rollout(
         ("spec.timeout", spec.timeout),
         ("spec.rollback.notReadyFor", spec.rollback.not_ready_for),
         ("spec.smokeTests.readyFor", spec.smoke_tests.ready_for),
+        ("spec.smokeTests.readyTimeout", spec.smoke_tests.ready_timeout),
     ):
         problems += check_duration_positive(value, path)
     if parse_duration(spec.shadow.ttl) < parse_duration(spec.smoke_tests.ready_for):

@@ -10,6 +10,7 @@ only sequences them:
     Pending (locks) -> Snapshotting -> Shadowing -> SmokeTesting -> Shifting
       -> Baking -> Succeeded
     any failure before Shifting              -> Failed (production untouched)
+    promote: false, smoke tests passed        -> Validated (production untouched)
     any failure from Shifting on (automatic) -> RollingBack -> RolledBack
 """
 
@@ -48,6 +49,7 @@ from shakedown.planning.infrarollout.actions import (
 from shakedown.planning.infrarollout.bake import Verdict, judge_pods
 from shakedown.planning.infrarollout.change import ChangeError, ResolvedChange
 from shakedown.planning.infrarollout.desired import desired_objects
+from shakedown.planning.infrarollout.evidence import Evidence, judge_shadow
 from shakedown.planning.infrarollout.locking import holder_id, plan_locks, plan_release
 from shakedown.planning.infrarollout.objects import (
     WORKLOAD_KINDS,
@@ -114,6 +116,8 @@ class Observed:
     shadow_namespace: Obj | None = None
     shadow_objects: Mapping[ObjKey, Obj | None] = field(default_factory=dict)
     shadow_pods: Sequence[Obj] = ()
+    shadow_events: Sequence[Obj] = ()
+    """Events in the shadow namespace (the last probe failure of a pod)."""
     check_outcomes: Mapping[str, CheckOutcome] = field(default_factory=dict)
     """Finished smoke checks of ``status.revision`` (name -> outcome)."""
 
@@ -290,6 +294,7 @@ def _plan_idle(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
             shift_started=False,
             shift_started_at=None,
             failure_observed_at=None,
+            failure_reason=None,
             waiting_for=None,
             message="new change detected",
         )
@@ -315,6 +320,15 @@ def _cleanup(observed: Observed, step: _Step) -> None:
 
 # --------------------------------------------------------------------------- phases
 def _plan_pending(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
+    if not spec.promote:
+        # Prove-only never touches production, so it neither needs nor blocks its locks.
+        step.enter(
+            RolloutPhase.SNAPSHOTTING,
+            "snapshotting production (prove only: promote is false)",
+            started_at=step.now,
+            waiting_for=None,
+        )
+        return
     who = observed.who(step.status.revision)
     needed = lock_keys(spec)
     locks = plan_locks(needed, observed.locks, me=observed.holder, owner=who.owner_reference())
@@ -486,7 +500,49 @@ def _plan_smoke(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None
         return
     checks = list(status.checks) or initial_checks(spec)
     ready = next((c for c in checks if c.name == READY_CHECK), None)
-    if ready is not None and ready.phase is not CheckPhase.PASSED:
+    readiness = ready is not None and ready.phase is not CheckPhase.PASSED
+    started = status.phase_started_at or step.now
+    deadline = started + timedelta(seconds=parse_duration(spec.smoke_tests.ready_timeout))
+    verdict = judge_shadow(
+        observed.shadow_pods,
+        observed.shadow_events,
+        now=step.now,
+        readiness=readiness,
+        ready_deadline=deadline,
+        ready_timeout=spec.smoke_tests.ready_timeout,
+    )
+    if verdict.broken is None and readiness and step.now >= deadline:
+        # No pod to blame (none created, or too few): readiness itself timed out.
+        judgement = judge_ready(
+            observed.shadow_objects,
+            observed.shadow_pods,
+            ready_for=ready_for_seconds(spec),
+            max_restarts=spec.rollback.max_restarts,
+            now=step.now,
+        )
+        if not judgement.passed and judgement.recheck_at is None:
+            verdict = replace(
+                verdict,
+                broken=Evidence(
+                    "",
+                    "ReadyTimeout",
+                    f"not Ready within smokeTests.readyTimeout "
+                    f"{spec.smoke_tests.ready_timeout}: {judgement.message}",
+                    at=deadline,
+                ),
+            )
+    if verdict.broken is not None:
+        evidence = verdict.broken
+        name = READY_CHECK if readiness else _running_check(checks)
+        checks = _set_check(checks, name, CheckPhase.FAILED, evidence.message, step.now)
+        step.update(checks=checks)
+        step.event(
+            "SmokeCheckFailed", f"revision {status.revision}: {evidence.message}", warning=True
+        )
+        _fail(spec, observed, step, evidence.reason, f"shadow broken: {evidence.message}")
+        return
+    step.wake(verdict.recheck_at)
+    if readiness:
         judgement = judge_ready(
             observed.shadow_objects,
             observed.shadow_pods,
@@ -549,6 +605,15 @@ def _plan_smoke(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None
         return
     if all(c.phase is CheckPhase.PASSED for c in checks):
         step.update(checks=checks)
+        if not spec.promote:
+            _finish(
+                observed,
+                step,
+                RolloutPhase.VALIDATED,
+                RolloutResult.VALIDATED,
+                "smoke tests passed; production untouched (promote: false)",
+            )
+            return
         step.enter(
             RolloutPhase.SHIFTING,
             f"smoke tests passed; shifting production ({spec.strategy.type.value})",
@@ -576,6 +641,12 @@ def _plan_smoke(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None
     running = [c.name for c in checks if c.phase is CheckPhase.RUNNING]
     step.update(checks=checks, waiting_for=f"smoke tests: {', '.join(running)}")
     step.poll()
+
+
+def _running_check(checks: Sequence[CheckStatus]) -> str:
+    """The check a shadow failure is charged to once readiness passed."""
+    running = [c.name for c in checks if c.phase is CheckPhase.RUNNING]
+    return running[0] if running else READY_CHECK
 
 
 def _set_check(
@@ -791,6 +862,7 @@ _PHASES = {
     RolloutPhase.ROLLED_BACK: _plan_finished,
     RolloutPhase.FAILED: _plan_finished,
     RolloutPhase.ABORTED: _plan_finished,
+    RolloutPhase.VALIDATED: _plan_finished,
 }
 
 
@@ -825,6 +897,7 @@ def _fail(
         rollback = plan_rollback(context, strategy or strategy_for(spec))
         step.actions.extend(rollback.actions)
         return
+    step.update(failure_reason=reason)
     if aborted:
         _finish(observed, step, RolloutPhase.ABORTED, RolloutResult.ABORTED, text, warning=True)
         return
@@ -949,7 +1022,11 @@ def _with_conditions(
         message = status.waiting_for or "no revision yet"
     elif phase is RolloutPhase.SUCCEEDED:
         health, reason, message = Health.READY, "Succeeded", status.message
-    elif phase in (RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK, RolloutPhase.ABORTED):
+    elif phase is RolloutPhase.VALIDATED:
+        health, reason, message = Health.READY, "Validated", status.message
+    elif phase is RolloutPhase.FAILED:
+        health, reason, message = Health.STALLED, status.failure_reason or "Failed", status.message
+    elif phase in (RolloutPhase.ROLLED_BACK, RolloutPhase.ABORTED):
         health, reason, message = Health.STALLED, phase.value, status.message
     elif phase is RolloutPhase.PENDING and status.waiting_for:
         health, reason, message = Health.RECONCILING, "WaitingForLock", status.waiting_for

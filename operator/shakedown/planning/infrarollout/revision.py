@@ -2,10 +2,11 @@
 
 A revision is one attempt to roll out one distinct change. Its identity is a
 hash over everything that decides what production would receive: the targets,
-``spec.change`` and the digest a ContainerImageRefresh promoted (for
-``imageFrom``). The knobs of *how* to roll out (strategy, checks, bake) are not
-part of it, so tuning a check does not re-run a rollout that already ended, and
-a change that was rolled back is not retried until it changes again.
+``spec.change``, the digest a ContainerImageRefresh promoted (for
+``imageFrom``), and ``promote: false`` (proving is not shipping). The knobs of
+*how* to roll out (strategy, checks, bake) are not part of it, so tuning a
+check does not re-run a rollout that already ended, and a change that was
+rolled back is not retried until it changes again.
 """
 
 from __future__ import annotations
@@ -48,14 +49,18 @@ def resolve_change(spec: InfraRolloutSpec, source: ImageSource | None) -> Resolv
 
 def change_hash(spec: InfraRolloutSpec, change: ResolvedChange) -> str:
     targets = sorted(f"{t.kind}/{t.name}" for t in spec.targets)
-    return short_hash(
-        {
-            "targets": targets,
-            "images": sorted(change.images),
-            "patches": [(str(k), t, p) for k, t, p in change.patches],
-            "manifests": list(change.manifests),
-        }
-    )
+    content: dict[str, object] = {
+        "targets": targets,
+        "images": sorted(change.images),
+        "patches": [(str(k), t, p) for k, t, p in change.patches],
+        "manifests": list(change.manifests),
+    }
+    if not spec.promote:
+        # Proving is a different revision from shipping: setting promote back to
+        # true after Validated starts one that shifts. Only added when false, so
+        # the hashes of existing rollouts do not change.
+        content["promote"] = False
+    return short_hash(content)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Phase 3, Smoke tests in the shadow: readiness first, then HTTP, Job and metric checks.
 
 Readiness is judged here from the observed shadow pods (all Ready, without a
-break, for ``readyFor``; a pod that cannot start fails at once). The other
+break, for ``readyFor``); a shadow that is evidently broken (a crash, a pull
+error, a pod that cannot be scheduled, Ready turning NotReady, nothing Ready by
+``readyTimeout``) fails at once, judged by ``evidence.judge_shadow``. The other
 checks run as tasks in the operator (``shakedown.checks``); their outcomes come
 back as observations and are written to ``status.checks``, so a restarted
 operator knows which passed. Any failure ends the revision as Failed before

@@ -530,7 +530,7 @@ class RolloutHistoryEntry(StatusModel):
     revision: Annotated[int, Field(ge=0)]
     """Revision number of the rollout."""
     result: RolloutResult
-    """How it ended: Succeeded, RolledBack, Failed or Aborted."""
+    """How it ended: Succeeded, Validated (prove only), RolledBack, Failed or Aborted."""
     started_at: datetime | None = None
     """When the revision started."""
     finished_at: datetime | None = None

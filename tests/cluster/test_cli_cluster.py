@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from kubernetes import client
@@ -29,6 +31,29 @@ def sh(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+class Lines:
+    """A subprocess's stdout read line by line, each read with its own deadline.
+
+    A reader thread feeds a queue, so a CLI that stops printing fails the test in
+    seconds instead of blocking ``readline()`` until pytest's timeout.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put("")  # end of output
+
+    def next(self, timeout: float = 30) -> str:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output line within {timeout} s") from None
 
 
 def create_cir(k8s_api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
@@ -171,8 +196,9 @@ def test_watch_prints_a_row_per_change(
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("NAME")
-        assert proc.stdout.readline().startswith("unit-tests")
+        lines = Lines(proc.stdout)
+        assert lines.next().startswith("NAME")
+        assert lines.next().startswith("unit-tests")
         client.CustomObjectsApi(k8s_api).patch_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -181,7 +207,7 @@ def test_watch_prints_a_row_per_change(
             "unit-tests",
             {"spec": {"tag": "stable"}},
         )
-        changed = proc.stdout.readline().split()
+        changed = lines.next().split()
         assert changed[:2] == ["unit-tests", "stable"]
     finally:
         proc.terminate()

@@ -199,7 +199,7 @@ def steer(args: argparse.Namespace, verb: Verb) -> int:
     from kubernetes.client.exceptions import ApiException
 
     from shakedown.adapters import kubeclient
-    from shakedown.cli.get import current_namespace
+    from shakedown.cli.kube import current_namespace
 
     spec = check_kind(verb, args.kind)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase
 from shakedown.planning.infrarollout.objects import ObjKey
 from shakedown.planning.infrarollout.steering import parse_undo, undo_value
@@ -102,3 +104,25 @@ def test_parse_undo() -> None:
     assert parse_undo("3 requested-at=x") == 3
     assert parse_undo("0") is None
     assert parse_undo("three") is None
+
+
+def test_a_paused_canary_holds_its_step_until_resumed() -> None:
+    world = World.default(
+        {
+            "strategy": {
+                "type": "Canary",
+                "canary": {"steps": [{"weight": 50}, {"pause": "1s"}, {"weight": 100}]},
+            }
+        }
+    )
+    world.run(until={"Shifting"}, tick=5)
+    world.annotations["shakedown.dev/paused"] = "true"
+    for _ in range(30):
+        world.step()
+        world.now += timedelta(seconds=5)
+    assert world.status.phase is RolloutPhase.SHIFTING
+    assert world.status.waiting_for and "shakedown resume iro" in world.status.waiting_for
+    assert message(world) == "v1", "production not promoted while paused"
+    del world.annotations["shakedown.dev/paused"]
+    assert world.run(until=DONE, tick=5).phase is RolloutPhase.SUCCEEDED
+    assert message(world) == "v2"

@@ -81,7 +81,13 @@ from shakedown.planning.infrarollout.smoke import (
     ready_for_seconds,
 )
 from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_keys, snapshot_name
-from shakedown.planning.infrarollout.steering import parse_undo, retry_request, undo_request
+from shakedown.planning.infrarollout.steering import (
+    HOLD_NOTE,
+    held,
+    parse_undo,
+    retry_request,
+    undo_request,
+)
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy, for_type
 
 PROMOTE_ANNOTATION = "shakedown.dev/promote"
@@ -626,6 +632,11 @@ def _plan_shifting(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> N
     strategy = strategy_for(spec)
     result = strategy.shift(ctx)
     if _judge(spec, observed, step, ctx, strategy, result.judged_pods):
+        return
+    moving = result.current_step not in (None, step.status.current_step)
+    if held(observed.annotations) and (result.actions or result.done or moving):
+        step.update(waiting_for=HOLD_NOTE)
+        step.poll()
         return
     if result.handled_promote:
         step.update(handled_promote=observed.annotations.get(PROMOTE_ANNOTATION))

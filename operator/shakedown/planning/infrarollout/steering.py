@@ -9,8 +9,14 @@
   revision and every later one (Argo's ``undo``). The rollout ends RolledBack;
   the spec is not touched, so the change stays declared and a retry re-runs it.
 
-Both are honoured only while no revision is in flight. These functions are pure;
-``plan`` calls them from its idle branch.
+Both are honoured only while no revision is in flight. A third one is a state,
+not a request, like Argo's ``spec.paused``:
+
+- ``shakedown.dev/paused: "true"``: while Shifting, production is held where it
+  is (no next canary step, no full promotion); checks still judge the pods and a
+  failure still rolls back. Removing it (``shakedown resume iro``) continues.
+
+These functions are pure; ``plan`` calls them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from shakedown.api.infrarollout import InfraRolloutStatus, RolloutPhase
 
 RETRY_ANNOTATION = "shakedown.dev/retry"
 UNDO_ANNOTATION = "shakedown.dev/undo"
+PAUSED_ANNOTATION = "shakedown.dev/paused"
+HOLD_NOTE = "paused by shakedown.dev/paused (shakedown resume iro NAME continues)"
 
 #: Ended revisions a retry may re-run (a succeeded one has nothing to retry).
 RETRYABLE = frozenset({RolloutPhase.FAILED, RolloutPhase.ROLLED_BACK, RolloutPhase.ABORTED})
@@ -74,3 +82,8 @@ def undo_request(status: InfraRolloutStatus, annotations: Mapping[str, str]) -> 
 def snapshot_revision(status: InfraRolloutStatus) -> int:
     """The revision whose stored snapshot production is restored from."""
     return status.undo_revision or status.revision
+
+
+def held(annotations: Mapping[str, str]) -> bool:
+    """Whether a person paused the shift."""
+    return annotations.get(PAUSED_ANNOTATION, "").lower() == "true"

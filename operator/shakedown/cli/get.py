@@ -27,6 +27,7 @@ from shakedown import GROUP, VERSION
 from shakedown.api.common import short_digest
 from shakedown.api.crdgen import KindSpec
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
+from shakedown.cli.describe_iro import describe_infra_rollout
 from shakedown.cli.kube import current_namespace, resolve_kind
 from shakedown.cli.main import UserError
 
@@ -187,6 +188,7 @@ def render(
 #: Extra lines printed below the table when one object is named.
 DETAILS: dict[str, Callable[[Obj], list[str]]] = {
     "ContainerImageRefresh": describe_image_refresh,
+    "InfraRollout": describe_infra_rollout,
 }
 
 #: Clear the terminal and home the cursor before a redraw.

@@ -126,3 +126,14 @@ def test_a_paused_canary_holds_its_step_until_resumed() -> None:
     del world.annotations["shakedown.dev/paused"]
     assert world.run(until=DONE, tick=5).phase is RolloutPhase.SUCCEEDED
     assert message(world) == "v2"
+
+
+def test_undo_to_a_revision_without_a_snapshot_fails_saying_so() -> None:
+    world = World.default({})
+    world.run(until=DONE, tick=5)
+    world.snapshots.clear()
+    world.annotations["shakedown.dev/undo"] = undo_value(1, "t1")
+    final = world.run(until=DONE)
+    assert final.phase is RolloutPhase.FAILED
+    assert final.message == "undo: the snapshot of revision 1 is missing"
+    assert message(world) == "v2", "production untouched"

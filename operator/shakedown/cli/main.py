@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cluster",
     "get",
     "steer",
+    "lifecycle",
+    "logs",
+    "version",
 )
 
 

@@ -773,6 +773,10 @@ def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: _Step)
 
 
 def _plan_rolling_back(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
+    if step.status.undo_revision and observed.snapshot is None:
+        missing = f"the snapshot of revision {step.status.undo_revision} is missing"
+        _finish(observed, step, RolloutPhase.FAILED, RolloutResult.FAILED, f"undo: {missing}")
+        return
     ctx = shift_context(spec, observed, step)
     result = plan_rollback(ctx, strategy_for(spec))
     if result.actions:

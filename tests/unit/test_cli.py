@@ -89,6 +89,14 @@ def test_unknown_kind_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         ["rollback", "--help"],
         ["promote", "--help"],
         ["abort", "--help"],
+        ["retry", "--help"],
+        ["undo", "--help"],
+        ["pause", "--help"],
+        ["resume", "--help"],
+        ["suspend", "--help"],
+        ["logs", "--help"],
+        ["version", "--help"],
+        ["completion", "--help"],
     ],
 )
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

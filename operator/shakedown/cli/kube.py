@@ -84,4 +84,14 @@ def talking_to_cluster(*, what: str, namespace: str | None) -> Iterator[None]:
             describe_api_error(exc.status, str(exc.reason), what=what, namespace=namespace)
         ) from None
     except HTTPError as exc:
-        raise UserError(f"cannot reach the cluster: {type(exc).__name__}") from None
+        raise UserError(unreachable(exc)) from None
+
+
+def unreachable(exc: Exception) -> str:
+    """``cannot reach the cluster at https://host:port (the underlying cause)``."""
+    from kubernetes import client
+
+    host = client.Configuration.get_default_copy().host
+    cause = getattr(exc, "reason", None) or exc
+    detail = str(cause).split(": ", 1)[-1] if ": " in str(cause) else str(cause)
+    return f"cannot reach the cluster at {host} ({detail or type(exc).__name__})"

@@ -244,7 +244,7 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
         "type": "Canary",
         "canary": {"steps": [{"weight": 50}, {"pause": "1h"}, {"weight": 100}]},
     }
-    hello = {"name": "hello", "command": ["sh", "-c", "echo job-says-hi"]}
+    hello = {"name": "hello", "image": busybox_image, "command": ["sh", "-c", "echo job-says-hi"]}
     rollout(
         kube,
         ns,
@@ -253,11 +253,18 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
         extra={"smokeTests": {"readyFor": "2s", "jobs": [hello]}},
         http=False,
     )
-    wait_for(
-        lambda: "paused" in (rollout_status(kube, ns).get("waitingFor") or ""),
+    paused = wait_for(
+        lambda: (
+            (
+                (s := rollout_status(kube, ns)).get("phase") in ("Failed", "RolledBack")
+                or "paused" in (s.get("waitingFor") or "")
+            )
+            and s
+        ),
         180,
         "the canary's timed pause",
     )
+    assert paused["phase"] == "Shifting", paused
     shown = sh(kubeconfig, "get", "iro", "change", "-n", ns)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout

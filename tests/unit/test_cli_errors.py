@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from shakedown.cli.kube import describe_api_error
+
 SHAKEDOWN = Path(sys.executable).with_name("shakedown")
 DEAD = """apiVersion: v1
 kind: Config
@@ -48,3 +50,19 @@ def test_an_unreachable_cluster_is_one_line(argv: list[str], tmp_path: Path) -> 
     assert done.returncode == 2
     assert done.stderr.startswith("shakedown: cannot reach the cluster at https://127.0.0.1:1 (")
     assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (404, 'infrarollout "web" not found in namespace prod'),
+        (403, 'forbidden: infrarollout "web" (Forbidden)'),
+        (401, "unauthorized: check the credentials in your kubeconfig (Forbidden)"),
+        (500, 'infrarollout "web": 500 Forbidden'),
+    ],
+)
+def test_api_errors_read_as_one_line(status: int, expected: str) -> None:
+    assert (
+        describe_api_error(status, "Forbidden", what='infrarollout "web"', namespace="prod")
+        == expected
+    )

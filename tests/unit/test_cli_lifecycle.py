@@ -55,6 +55,8 @@ def test_retry_a_failed_run_requests_a_new_run() -> None:
     assert patch.says == "containerimagerefresh/app: retry of run r7 requested"
     with pytest.raises(UserError, match="last run is Succeeded"):
         plan_retry(cir("Succeeded"), CIR)
+    with pytest.raises(UserError, match="is suspended and would ignore the request"):
+        plan_retry(cir("Failed", suspend=True), CIR)
 
 
 def test_undo_without_a_revision_restores_the_last_revisions_snapshot() -> None:

@@ -68,11 +68,16 @@ def plan_retry(obj: Obj, kind: str, *, now: datetime | None = None) -> Patch:
                 f"containerimagerefresh/{name}: the last run is {last or 'missing'}, not Failed "
                 f"(start a new run with `shakedown trigger cir {name}`)"
             )
-        note = " (spec.suspend is true: it starts after resume)" if _suspended(obj) else ""
+        if _suspended(obj):
+            # The operator drops run requests while suspended; say so rather than lose it.
+            raise UserError(
+                f"containerimagerefresh/{name} is suspended and would ignore the request: "
+                f"`shakedown resume cir {name}` first"
+            )
         return Patch(
             body=_annotate(RUN_REQUESTED, fresh_value(now)),
             says=f"containerimagerefresh/{name}: retry of run {status['lastRun'].get('id')} "
-            f"requested{note}",
+            "requested",
         )
     phase = status.get("phase", "Pending")
     if not status.get("revision") or phase not in {p.value for p in RETRYABLE}:

@@ -270,10 +270,10 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
     out = shown.stdout
     assert "Phase:      Shifting" in out
     assert "Strategy:   Canary, step 2/3" in out
-    assert "Paused at canary step 2: resumes by itself at" in out
+    assert "Paused:     at canary step 2: resumes by itself at" in out
     assert "`shakedown promote iro change`" in out
     assert "✔ Job hello: Passed" in out
-    assert "Deployment/web: snapshot at resourceVersion" in out
+    assert "  ├── Deployment/web: snapshotted" in out
 
     job_log = sh(kubeconfig, "logs", "iro", "change", "--check", "hello", "-n", ns)
     assert job_log.returncode == 0, job_log.stderr
@@ -293,7 +293,7 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
         assert sh(kubeconfig, "pause", "iro", "change", "-n", ns).returncode == 0
         # Promote while paused: the hold wins, production stays on v1.
         assert sh(kubeconfig, "promote", "iro", "change", "-n", ns).returncode == 0
-        while "Paused:     Paused by shakedown pause" not in (line := lines.next()):
+        while "Paused:     by shakedown pause" not in (line := lines.next()):
             assert line, "the watch ended"
     finally:
         proc.terminate()

@@ -65,7 +65,7 @@ def test_smoke_testing_shows_checks_targets_and_shadow() -> None:
     assert "  ├── ✔ Ready ready: Passed: 2/2 Ready 30s" in lines
     assert "  ├── ✖ HTTP home: Failed (0 ok, 3 failed): got 503" in lines
     assert "  └── ◌ Job migrate: Running job web-3-migrate" in lines
-    assert "  ├── Deployment/web: snapshot at resourceVersion 812" in lines
+    assert "  ├── Deployment/web: snapshotted at resourceVersion 812" in lines
     assert "  └── ConfigMap/c: did not exist before (a rollback deletes it)" in lines
     assert "Snapshot:   web-snapshot-3" in text
     assert "Paused" not in text
@@ -78,7 +78,7 @@ def test_a_canary_in_a_timed_pause_says_when_and_how_it_resumes() -> None:
     obj = rollout(status, strategy=CANARY)
     note = pause_note(obj, now=T0.replace(minute=4))
     assert note == (
-        "Paused at canary step 2: resumes by itself at 2026-01-01T12:10:00Z, 6m00s left, "
+        "at canary step 2: resumes by itself at 2026-01-01T12:10:00Z, 6m00s left, "
         "or now with `shakedown promote iro web`"
     )
     assert step_lines(obj) == [
@@ -94,8 +94,8 @@ def test_a_canary_paused_by_a_person_names_resume() -> None:
         {"phase": "Shifting", "revision": 1, "currentStep": 0}
     )
     obj = rollout(status, strategy=CANARY, **{"shakedown.dev/paused": "true"})
-    assert pause_note(obj) == ("Paused by shakedown pause: resume with `shakedown resume iro web`")
-    assert "Paused:     Paused by shakedown pause" in "\n".join(describe_infra_rollout(obj))
+    assert pause_note(obj) == ("by shakedown pause: resume with `shakedown resume iro web`")
+    assert "Paused:     by shakedown pause" in "\n".join(describe_infra_rollout(obj))
 
 
 def test_a_canary_on_a_weight_step_is_not_paused() -> None:

@@ -27,26 +27,26 @@ def _when(text: str | None) -> datetime | None:
 
 
 def pause_note(obj: Obj, *, now: datetime | None = None) -> str | None:
-    """Why the rollout is paused and what resumes it; None when it is not paused."""
+    """How the rollout is paused and what resumes it (``at canary step 2: ...``); None if not."""
     meta: Obj = obj.get("metadata") or {}
     status: Obj = obj.get("status") or {}
     name = meta.get("name", "NAME")
     if status.get("phase") != "Shifting":
         return None
     if str((meta.get("annotations") or {}).get("shakedown.dev/paused", "")).lower() == "true":
-        return f"Paused by shakedown pause: resume with `shakedown resume iro {name}`"
+        return f"by shakedown pause: resume with `shakedown resume iro {name}`"
     step = _current_pause(obj)
     if step is None:
         return None
     started = _when(status.get("stepStartedAt"))
     resume = f"`shakedown promote iro {name}`"
     if started is None:
-        return f"Paused at canary step {status.get('currentStep', 0) + 1}: {resume} resumes it"
+        return f"at canary step {status.get('currentStep', 0) + 1}: {resume} resumes it"
     until = started + timedelta(seconds=parse_duration(step))
     left = until - (now or datetime.now(UTC))
     remaining = f", {_span(left.total_seconds())} left" if left.total_seconds() > 0 else ""
     return (
-        f"Paused at canary step {status.get('currentStep', 0) + 1}: resumes by itself at "
+        f"at canary step {status.get('currentStep', 0) + 1}: resumes by itself at "
         f"{until:%Y-%m-%dT%H:%M:%SZ}{remaining}, or now with {resume}"
     )
 
@@ -145,7 +145,8 @@ def target_lines(obj: Obj) -> list[str]:
         elif entry.get("existed") is False:
             state = "did not exist before (a rollback deletes it)"
         else:
-            state = f"snapshot at resourceVersion {entry.get('resourceVersion') or '?'}"
+            version = entry.get("resourceVersion")
+            state = f"snapshotted at resourceVersion {version}" if version else "snapshotted"
         lines.append(f"  {branch}── {target.get('kind')}/{target.get('name')}: {state}")
     where = snap.get("secret") or snap.get("configMap")
     if where:

@@ -166,7 +166,7 @@ def plan_resume(obj: Obj, kind: str) -> Patch:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     if str(annotations.get(PAUSED_ANNOTATION, "")).lower() != "true":
         note = pause_note(obj)
-        hint = f" ({note})" if note else ""
+        hint = f" (it is paused {note})" if note else ""
         raise UserError(f"infrarollout/{name} is not paused by `shakedown pause`{hint}")
     return Patch(
         body=_annotate(PAUSED_ANNOTATION, None),

@@ -1,18 +1,33 @@
-"""The CLI against a real API server: get tables and steering annotations."""
+"""The CLI against a real API server: tables, watch, steering, and real rollouts and runs."""
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters.workloads import Kube
+from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures: the e2e operator, ns)
+    Operator,
+    config_data,
+    iro_operator,
+    kube,
+    ns,
+    rollout,
+    wait_for,
+    wait_phase,
+    workload,
+)
+from tests.fixtures.imagerefresh import Refreshes
 
 pytestmark = pytest.mark.cluster
 
@@ -29,6 +44,29 @@ def sh(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+class Lines:
+    """A subprocess's stdout read line by line, each read with its own deadline.
+
+    A reader thread feeds a queue, so a CLI that stops printing fails the test in
+    seconds instead of blocking ``readline()`` until pytest's timeout.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put("")  # end of output
+
+    def next(self, timeout: float = 30) -> str:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output line within {timeout} s") from None
 
 
 def create_cir(k8s_api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
@@ -171,8 +209,9 @@ def test_watch_prints_a_row_per_change(
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("NAME")
-        assert proc.stdout.readline().startswith("unit-tests")
+        lines = Lines(proc.stdout)
+        assert lines.next().startswith("NAME")
+        assert lines.next().startswith("unit-tests")
         client.CustomObjectsApi(k8s_api).patch_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -181,8 +220,169 @@ def test_watch_prints_a_row_per_change(
             "unit-tests",
             {"spec": {"tag": "stable"}},
         )
-        changed = proc.stdout.readline().split()
+        changed = lines.next().split()
         assert changed[:2] == ["unit-tests", "stable"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- real rollouts and runs
+def rollout_status(kube: Kube, ns: str) -> dict[str, Any]:  # noqa: F811
+    return dict((kube.get("InfraRollout", ns, "change") or {}).get("status") or {})
+
+
+def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
+    iro_operator: Operator,  # noqa: F811
+    kube: Kube,  # noqa: F811
+    ns: str,  # noqa: F811
+    busybox_image: str,
+    kubeconfig: Path,
+) -> None:
+    workload(kube, ns, busybox_image)
+    canary = {
+        "type": "Canary",
+        "canary": {"steps": [{"weight": 50}, {"pause": "1h"}, {"weight": 100}]},
+    }
+    hello = {"name": "hello", "image": busybox_image, "command": ["sh", "-c", "echo job-says-hi"]}
+    rollout(
+        kube,
+        ns,
+        strategy=canary,
+        bake="3s",
+        extra={"smokeTests": {"readyFor": "2s", "jobs": [hello]}},
+        http=False,
+    )
+    paused = wait_for(
+        lambda: (
+            (
+                (s := rollout_status(kube, ns)).get("phase") in ("Failed", "RolledBack")
+                or "paused" in (s.get("waitingFor") or "")
+            )
+            and s
+        ),
+        180,
+        "the canary's timed pause",
+    )
+    assert paused["phase"] == "Shifting", paused
+    shown = sh(kubeconfig, "get", "iro", "change", "-n", ns)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "Phase:      Shifting" in out
+    assert "Strategy:   Canary, step 2/3" in out
+    assert "Paused:     at canary step 2: resumes by itself at" in out
+    assert "`shakedown promote iro change`" in out
+    assert "✔ Job hello: Passed" in out
+    assert "  ├── Deployment/web: snapshotted" in out
+
+    job_log = sh(kubeconfig, "logs", "iro", "change", "--check", "hello", "-n", ns)
+    assert job_log.returncode == 0, job_log.stderr
+    assert job_log.stdout == "job-says-hi\n", "the Job's pod, kept in the shadow during the pause"
+
+    # Watch the view while a person pauses: a full, separated view per change.
+    proc = subprocess.Popen(
+        [str(SHAKEDOWN), "get", "iro", "change", "-n", ns, "--watch"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = Lines(proc.stdout)
+        assert lines.next().startswith("NAME")
+        assert sh(kubeconfig, "pause", "iro", "change", "-n", ns).returncode == 0
+        # Promote while paused: the hold wins, production stays on v1.
+        assert sh(kubeconfig, "promote", "iro", "change", "-n", ns).returncode == 0
+        while "Paused:     by shakedown pause" not in (line := lines.next()):
+            assert line, "the watch ended"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    held = wait_for(
+        lambda: (
+            "shakedown.dev/paused" in (rollout_status(kube, ns).get("waitingFor") or "")
+            and rollout_status(kube, ns)
+        ),
+        60,
+        "the hold",
+    )
+    assert held["currentStep"] == 1 and config_data(kube, ns)["MESSAGE"] == "v1"
+
+    resumed = sh(kubeconfig, "resume", "iro", "change", "-n", ns)
+    assert resumed.returncode == 0, resumed.stderr
+    assert wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})["phase"] == "Succeeded"
+    assert config_data(kube, ns)["MESSAGE"] == "v2"
+
+    undo = sh(kubeconfig, "undo", "iro", "change", "-n", ns)
+    assert undo.returncode == 0, undo.stderr
+    undone = wait_phase(kube, ns, {"RolledBack", "Failed"})
+    assert undone["phase"] == "RolledBack", undone
+    assert config_data(kube, ns)["MESSAGE"] == "v1"
+    assert undone["history"][0]["reason"].startswith("Undone")
+
+    retry = sh(kubeconfig, "retry", "iro", "change", "-n", ns)
+    assert retry.returncode == 0, retry.stderr
+    again = wait_for(lambda: rollout_status(kube, ns).get("revision") == 2, 60, "revision 2")
+    assert again
+    refused = sh(kubeconfig, "retry", "iro", "change", "-n", ns)
+    assert refused.returncode == 2 and "revision 2 is" in refused.stderr
+    missing = sh(kubeconfig, "undo", "iro", "nope", "-n", ns)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f'shakedown: infrarollout "nope" not found in namespace {ns}'
+
+
+def test_logs_and_retry_of_a_real_run(refreshes: Refreshes, registry: str, operator: Any) -> None:
+    r = refreshes
+    r.config_map("ctx", {"Containerfile": f"FROM {registry}/shakedown/busybox:latest\n"})
+    r.create(
+        "app",
+        {
+            "image": r.image("app"),
+            "source": {"configMap": {"name": "ctx"}},
+            "tests": [
+                {
+                    "name": "slow",
+                    "command": ["sh", "-c", "echo slow-starts; sleep 8; echo slow-ends"],
+                    "timeout": "1m",
+                },
+                {"name": "broken", "command": ["sh", "-c", "echo FAIL-broken; exit 3"]},
+            ],
+        },
+    )
+    # While the run is in flight its test pod is there: -f streams it to the end.
+    r.wait_for(
+        "the slow test's pod",
+        lambda: any(
+            (p.metadata.labels or {}).get("shakedown.dev/scenario") == "slow"
+            and p.status.phase == "Running"
+            for p in r.pods("app")
+        ),
+        180,
+    )
+    followed = r.cli("logs", "cir", "app", "--test", "slow", "-f", "-n", r.namespace)
+    assert followed.returncode == 0, followed.stderr
+    assert "slow-starts" in followed.stdout and "slow-ends" in followed.stdout
+    assert "==> test slow (pod " in followed.stdout
+
+    status = r.wait_run("app", "1")
+    assert status["lastRun"]["phase"] == "Failed"
+    after = r.cli("logs", "cir", "app", "--run", "1", "--test", "broken", "-n", r.namespace)
+    assert after.returncode == 0, after.stderr
+    assert "FAIL-broken" in after.stdout
+
+    retried = r.cli("retry", "cir", "app", "-n", r.namespace)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == "containerimagerefresh/app: retry of run 1 requested"
+    r.wait_for(
+        "run 2",
+        lambda: (
+            (r.status("app").get("currentRun") or r.status("app").get("lastRun") or {}).get("id")
+            == "2"
+        ),
+        60,
+    )
+    suspended = r.cli("suspend", "cir", "app", "-n", r.namespace)
+    assert suspended.returncode == 0, suspended.stderr
+    assert r.get("app")["spec"]["suspend"] is True
+    assert r.cli("resume", "cir", "app", "-n", r.namespace).returncode == 0
+    assert r.get("app")["spec"]["suspend"] is False

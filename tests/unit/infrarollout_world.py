@@ -40,6 +40,7 @@ from shakedown.planning.infrarollout.plan import Decision, Observed, plan
 from shakedown.planning.infrarollout.shadow import RolloutIdentity
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent
+from shakedown.planning.infrarollout.steering import snapshot_revision
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 NS = "prod"
@@ -236,8 +237,9 @@ class World:
     # ---- the planner's view
     def observe(self) -> Observed:
         snapshot = None
-        if self.status.revision and f"change-snapshot-{self.status.revision}" in self.snapshots:
-            data = self.snapshots[f"change-snapshot-{self.status.revision}"]
+        revision = snapshot_revision(self.status)
+        if revision and f"change-snapshot-{revision}" in self.snapshots:
+            data = self.snapshots[f"change-snapshot-{revision}"]
             snapshot = SnapshotContent.from_secret_data(data)
         production = {k: o for (ns, k), o in self.objects.items() if ns == NS}
         shadow_name = self.status.shadow_namespace

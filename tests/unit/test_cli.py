@@ -94,6 +94,14 @@ def test_get_points_to_kubectl_for_metric_templates(capsys: pytest.CaptureFixtur
         ["rollback", "--help"],
         ["promote", "--help"],
         ["abort", "--help"],
+        ["retry", "--help"],
+        ["undo", "--help"],
+        ["pause", "--help"],
+        ["resume", "--help"],
+        ["suspend", "--help"],
+        ["logs", "--help"],
+        ["version", "--help"],
+        ["completion", "--help"],
     ],
 )
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

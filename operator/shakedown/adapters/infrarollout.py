@@ -75,6 +75,7 @@ from shakedown.planning.infrarollout.revision import ImageSource
 from shakedown.planning.infrarollout.shadow import shadow_namespace_name
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_name
+from shakedown.planning.infrarollout.steering import snapshot_revision
 from shakedown.planning.validation import (
     check_infra_rollout,
     check_metric_templates,
@@ -319,7 +320,7 @@ class RolloutRunner:
                 locks[key] = io.lease_holder(kube, ns, lease_name(key))
         snapshot = None
         if status.revision > 0 and phase is not RolloutPhase.PENDING:
-            snapshot = self._snapshot(uid, status.revision)
+            snapshot = self._snapshot(uid, snapshot_revision(status))
         production: dict[ObjKey, Obj | None] = {}
         keys = set(target_keys(spec))
         if snapshot is not None:

@@ -659,6 +659,12 @@ class InfraRolloutStatus(StatusModel):
     """Last value of the shakedown.dev/promote annotation acted on."""
     handled_abort: ShortString | None = None
     """Last value of the shakedown.dev/abort annotation acted on."""
+    handled_retry: ShortString | None = None
+    """Last value of the shakedown.dev/retry annotation acted on."""
+    handled_undo: ShortString | None = None
+    """Last value of the shakedown.dev/undo annotation acted on."""
+    undo_revision: Annotated[int, Field(ge=1)] | None = None
+    """While undoing: the revision whose snapshot (production before it) is restored."""
     message: Message = ""
     """One line for people."""
     conditions: Conditions = Field(default_factory=list)

@@ -3,7 +3,12 @@
 The columns of each kind are a list of ``Column`` values in ``COLUMNS``; the
 helpers that own a kind add theirs with ``add_columns`` (``wide=True`` for
 ``-o wide`` only), so this module never needs to know what a run or a rollout
-is. ``--watch`` prints a row for every change after the first table.
+is. One named object also gets its detail view (``DETAILS``).
+
+``--watch`` follows changes from the resourceVersion of the very list that was
+printed (``shakedown.cli.watching``). A table prints a row per change, like
+``kubectl get -w``; a detail view is redrawn whole, in place on a terminal (like
+``kubectl argo rollouts get --watch``) and as a fresh, separated copy otherwise.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 import yaml
 
 from shakedown import GROUP, VERSION
 from shakedown.api.common import short_digest
-from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.api.crdgen import KindSpec
+from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
+from shakedown.cli.describe_iro import describe_infra_rollout
+from shakedown.cli.kube import current_namespace, resolve_kind
 from shakedown.cli.main import UserError
 
 Obj = Mapping[str, Any]
@@ -135,117 +143,9 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
-# --------------------------------------------------------------------------- details
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    finish = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    return max(0.0, (finish - begin).total_seconds())
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
-
-
-def _phase_time(run: Obj, name: str) -> str:
-    for phase in run.get("phases") or []:
-        if phase.get("name") == name:
-            return _duration(_seconds(phase.get("startedAt"), phase.get("finishedAt")))
-    return "-"
-
-
-def describe_image_refresh(obj: Obj) -> list[str]:
-    """Lines below the table for one ContainerImageRefresh: runs, phases, digests, failures."""
-    status: Obj = obj.get("status") or {}
-    spec: Obj = obj.get("spec") or {}
-    lines = [""]
-    image = f"{spec.get('image')}:{spec.get('tag', 'latest')}"
-    lines.append(f"Image:       {image} -> {status.get('promotedDigest') or '<never promoted>'}")
-    if status.get("candidateDigest"):
-        lines.append(f"Candidate:   {status['candidateDigest']}")
-    if spec.get("schedule"):
-        lines.append(
-            f"Schedule:    {spec['schedule']} ({spec.get('timeZone', 'UTC')}), "
-            f"next {status.get('nextRunAt') or '-'}"
-        )
-    pending = status.get("pendingTriggers") or []
-    if pending:
-        lines.append("Pending:     " + ", ".join(str(p.get("trigger")) for p in pending))
-    current: Obj = status.get("currentRun") or {}
-    if current:
-        lines.append(
-            f"Running:     run {current.get('id')} {current.get('phase')} "
-            f"({current.get('trigger')}, since {current.get('startedAt')}): "
-            f"{current.get('message', '')}"
-        )
-        for test in current.get("tests") or []:
-            reason = f" ({test['reason']})" if test.get("reason") else ""
-            lines.append(f"  scenario {test.get('name')}: {test.get('phase')}{reason}")
-    runs = list(status.get("recentRuns") or [])
-    if not runs and status.get("lastRun"):
-        runs = [status["lastRun"]]
-    if runs:
-        lines.append("Runs:")
-        table = [
-            ["RUN", "TRIGGER", "RESULT", "STARTED", "TOTAL", "BUILD", "TEST", "PROMOTE", "DIGEST"]
-        ]
-        for run in runs:
-            table.append(
-                [
-                    str(run.get("id")),
-                    str(run.get("trigger")),
-                    str(run.get("phase")),
-                    str(run.get("startedAt") or "-"),
-                    _duration(_seconds(run.get("startedAt"), run.get("finishedAt"))),
-                    _phase_time(run, "Build"),
-                    _phase_time(run, "Test"),
-                    _phase_time(run, "Promote"),
-                    short_digest(run.get("candidateDigest")) or "-",
-                ]
-            )
-        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-        for row in table:
-            lines.append(
-                "  " + "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            )
-    last: Obj = status.get("lastRun") or {}
-    if last.get("failedTests"):
-        lines.append(f"Failed scenarios (run {last.get('id')}):")
-        for failed in last["failedTests"]:
-            lines.append(f"  {failed.get('name')}: {failed.get('reason') or 'failed'}")
-            for log_line in str(failed.get("logTail") or "").rstrip().splitlines()[-10:]:
-                lines.append(f"    | {log_line}")
-    elif last.get("phase") == "Failed":
-        lines.append(f"Failure (run {last.get('id')}):")
-        for msg_line in str(last.get("message") or "").splitlines()[-12:]:
-            lines.append(f"    | {msg_line}")
-    history = status.get("history") or []
-    if history:
-        lines.append("History (rollback targets, newest first):")
-        for entry in history:
-            lines.append(
-                f"  {entry.get('digest')}  promoted {entry.get('promotedAt')}"
-                f"  run {entry.get('runId') or '-'}"
-            )
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Rollback":
-            lines.append(f"Rollback:    {cond.get('reason')}: {cond.get('message')}")
-    return lines
-
-
-#: Extra lines printed below the table when one object is named.
-DETAILS: dict[str, Callable[[Obj], list[str]]] = {
-    "ContainerImageRefresh": describe_image_refresh,
-}
-
-
 def _last_run_time(obj: Obj) -> str:
     run = path(obj, "status.lastRun") or {}
-    return _duration(_seconds(run.get("startedAt"), run.get("finishedAt")))
+    return duration(seconds_between(run.get("startedAt"), run.get("finishedAt")))
 
 
 def add_columns(kind: str, columns: Iterable[Column], *, before: str = "AGE") -> None:
@@ -285,12 +185,46 @@ def render(
     return lines, widths
 
 
+#: Extra lines printed below the table when one object is named.
+DETAILS: dict[str, Callable[[Obj], list[str]]] = {
+    "ContainerImageRefresh": describe_image_refresh,
+    "InfraRollout": describe_infra_rollout,
+}
+
+#: Clear the terminal and home the cursor before a redraw.
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def view(
+    objects: Sequence[Obj], kind: str, *, wide: bool, all_namespaces: bool, named: bool
+) -> list[str]:
+    """The whole output for ``objects``: the table, then the detail view of a named object."""
+    columns = [c for c in COLUMNS[kind] if wide or not c.wide]
+    lines, _ = render(objects, columns, namespace_column=all_namespaces)
+    details = DETAILS.get(kind)
+    if named and details is not None and objects:
+        lines += details(objects[0])
+    return lines
+
+
+def redraw(lines: Sequence[str], *, tty: bool, first: bool) -> str:
+    """Text that replaces the previous view: cleared on a terminal, else a separated copy."""
+    body = "".join(f"{line}\n" for line in lines)
+    if tty:
+        return CLEAR + body
+    return body if first else "\n---\n" + body
+
+
 # --------------------------------------------------------------------------- command
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "get",
-        help="list ContainerImageRefreshes (cir) or InfraRollouts (iro)",
-        description="Show shakedown objects as a table (like kubectl get).",
+        help="list ContainerImageRefreshes (cir) or InfraRollouts (iro), or show one",
+        description=(
+            "Show shakedown objects as a table (like kubectl get); with a NAME, also the "
+            "detail view of that object (runs for cir; revision, steps, checks, targets "
+            "and shadow for iro)."
+        ),
     )
     parser.add_argument("kind", metavar="KIND", help="cir or iro (or the full kind name)")
     parser.add_argument("name", metavar="NAME", nargs="?", help="one object")
@@ -300,69 +234,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-o", "--output", choices=("table", "wide", "yaml", "json"), default="table"
     )
-    parser.add_argument("-w", "--watch", action="store_true", help="print changes as they happen")
+    parser.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="follow changes: a row per change, or the detail view of NAME redrawn",
+    )
     parser.set_defaults(func=run)
 
 
-def resolve_kind(name: str) -> KindSpec:
-    try:
-        spec = kind_spec(name.lower())
-    except KeyError:
-        raise UserError(f"unknown kind {name!r}: use cir or iro") from None
-    if spec.kind not in COLUMNS:  # configuration kinds such as MetricTemplate
-        raise UserError(f"shakedown get shows cir and iro; use kubectl get {spec.plural}")
-    return spec
-
-
-def current_namespace() -> str:
-    from kubernetes import config
-
-    try:
-        _, active = cast(Any, config).list_kube_config_contexts()
-    except Exception:  # no kubeconfig (in-cluster): fall through
-        return "default"
-    return str((active or {}).get("context", {}).get("namespace") or "default")
-
-
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from kubernetes import client, watch
-    from kubernetes.client.exceptions import ApiException
-
-    from shakedown.adapters import kubeclient
+    from shakedown.cli.kube import custom_api, talking_to_cluster
+    from shakedown.cli.watching import KubeSource, Listing, follow
 
     out = out or sys.stdout
     spec = resolve_kind(args.kind)
-    try:
-        api: Any = client.CustomObjectsApi(kubeclient.api_client())
-    except kubeclient.NoCluster as exc:
-        raise UserError(str(exc)) from None
     namespace = None if args.all_namespaces else (args.namespace or current_namespace())
     if args.name and namespace is None:
         raise UserError("a NAME cannot be combined with --all-namespaces")
-
-    def fetch() -> list[Obj]:
+    what = f'{spec.singular} "{args.name}"' if args.name else spec.plural
+    source = KubeSource(custom_api(), GROUP, VERSION, spec.plural, namespace, args.name)
+    with talking_to_cluster(what=what, namespace=namespace):
         try:
-            if args.name:
-                assert namespace is not None
-                return [
-                    api.get_namespaced_custom_object(
-                        GROUP, VERSION, namespace, spec.plural, args.name
-                    )
-                ]
-            if namespace is None:
-                items = api.list_cluster_custom_object(GROUP, VERSION, spec.plural)["items"]
-            else:
-                items = api.list_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural)[
-                    "items"
-                ]
-        except ApiException as exc:
-            raise UserError(_api_error(exc, spec, args.name, namespace)) from None
-        return sorted(
-            items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
-        )
-
-    objects = fetch()
-    columns = [c for c in COLUMNS[spec.kind] if args.output == "wide" or not c.wide]
+            listing = source.list()
+        except Exception as exc:
+            _crd_missing(exc, spec)
+            raise
+    objects = listing.items
+    if args.name and not objects:
+        raise UserError(f"{what} not found in namespace {namespace}")
     if args.output in ("yaml", "json"):
         docs: Any = (
             objects[0] if args.name else {"apiVersion": "v1", "kind": "List", "items": objects}
@@ -377,49 +277,47 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         where = "any namespace" if namespace is None else f"namespace {namespace}"
         print(f"No {spec.plural} found in {where}.", file=out)
         return 0
-    lines, widths = render(objects, columns, namespace_column=namespace is None)
-    for line in lines:
-        print(line, file=out, flush=True)
-    details = DETAILS.get(spec.kind)
-    if args.name and details is not None and objects:
-        for line in details(objects[0]):
-            print(line, file=out, flush=True)
+    wide = args.output == "wide"
+    tty = out.isatty()
+
+    def whole(items: Sequence[Obj]) -> list[str]:
+        return view(
+            items, spec.kind, wide=wide, all_namespaces=namespace is None, named=bool(args.name)
+        )
+
+    out.write(redraw(whole(objects), tty=tty and bool(args.name) and args.watch, first=True))
+    out.flush()
     if not args.watch:
         return 0
-    stream: Any = cast(Any, watch).Watch()
-    kwargs: dict[str, Any] = {}
-    if args.name:
-        kwargs["field_selector"] = f"metadata.name={args.name}"
-    # Start after what was printed, so only changes follow the table (like kubectl -w).
-    listed = (
-        api.list_cluster_custom_object(GROUP, VERSION, spec.plural, limit=1)
-        if namespace is None
-        else api.list_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, limit=1)
-    )
-    kwargs["resource_version"] = listed["metadata"]["resourceVersion"]
-    list_fn: Any = (
-        api.list_cluster_custom_object
-        if namespace is None
-        else lambda *a, **k: api.list_namespaced_custom_object(a[0], a[1], namespace, a[2], **k)
-    )
-    try:
-        for event in stream.stream(list_fn, GROUP, VERSION, spec.plural, **kwargs):
-            obj = event["object"]
+    columns = [c for c in COLUMNS[spec.kind] if wide or not c.wide]
+    _, widths = render(objects, columns, namespace_column=namespace is None)
+
+    def on_event(kind: str, obj: Obj) -> None:
+        if args.name:
+            gone = [f"{spec.singular}/{args.name} deleted"] if kind == "DELETED" else []
+            out.write(redraw(gone or whole([obj]), tty=tty, first=False))
+        else:
             rows, _ = render(
                 [obj], columns, namespace_column=namespace is None, header=False, widths=widths
             )
-            for line in rows:
-                print(line, file=out, flush=True)
-    except KeyboardInterrupt:
-        stream.stop()
+            out.write("".join(f"{row}\n" for row in rows))
+        out.flush()
+
+    def on_relist(fresh: Listing) -> None:
+        nonlocal widths
+        _, widths = render(fresh.items, columns, namespace_column=namespace is None)
+        out.write(redraw(whole(fresh.items), tty=tty and bool(args.name), first=False))
+        out.flush()
+
+    with talking_to_cluster(what=what, namespace=namespace):
+        try:
+            follow(source, listing.resource_version, on_event=on_event, on_relist=on_relist)
+        except KeyboardInterrupt:
+            return 0
     return 0
 
 
-def _api_error(exc: Any, spec: KindSpec, name: str | None, namespace: str | None) -> str:
-    if exc.status == 404 and name:
-        return f'{spec.singular} "{name}" not found in namespace {namespace}'
-    if exc.status == 404:
-        return f"the {spec.kind} CRD is not installed: kubectl apply -f crds/"
-    if exc.status == 403:
-        return f"forbidden: cannot list {spec.plural} ({exc.reason})"
-    return f"{exc.status} {exc.reason}"
+def _crd_missing(exc: Exception, spec: KindSpec) -> None:
+    """A 404 on a list means the CRD itself is absent; say how to install it."""
+    if getattr(exc, "status", None) == 404:
+        raise UserError(f"the {spec.kind} CRD is not installed: kubectl apply -f crds/") from None

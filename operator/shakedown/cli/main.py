@@ -21,6 +21,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "get",
     "steer",
     "wait",
+    "lifecycle",
+    "logs",
+    "version",
 )
 
 

@@ -196,10 +196,9 @@ def check_kind(verb: Verb, given: str) -> KindSpec:
 
 def steer(args: argparse.Namespace, verb: Verb) -> int:
     from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
 
     from shakedown.adapters import kubeclient
-    from shakedown.cli.get import current_namespace
+    from shakedown.cli.kube import current_namespace, talking_to_cluster
 
     spec = check_kind(verb, args.kind)
     try:
@@ -207,6 +206,15 @@ def steer(args: argparse.Namespace, verb: Verb) -> int:
     except kubeclient.NoCluster as exc:
         raise UserError(str(exc)) from None
     namespace = args.namespace or current_namespace()
+    with talking_to_cluster(what=f'{spec.singular} "{args.name}"', namespace=namespace):
+        action = _steer(api, spec, namespace, args, verb)
+    print(action.says)
+    return 0
+
+
+def _steer(api: Any, spec: KindSpec, namespace: str, args: argparse.Namespace, verb: Verb) -> Steer:
+    from kubernetes.client.exceptions import ApiException
+
     try:
         obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, args.name)
         action = verb.plan(args, obj)
@@ -224,5 +232,4 @@ def steer(args: argparse.Namespace, verb: Verb) -> int:
                 f'{spec.singular} "{args.name}" not found in namespace {namespace}'
             ) from None
         raise UserError(f"{exc.status} {exc.reason}") from None
-    print(action.says)
-    return 0
+    return action

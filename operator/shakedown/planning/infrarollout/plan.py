@@ -83,6 +83,13 @@ from shakedown.planning.infrarollout.smoke import (
     ready_for_seconds,
 )
 from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_keys, snapshot_name
+from shakedown.planning.infrarollout.steering import (
+    HOLD_NOTE,
+    held,
+    parse_undo,
+    retry_request,
+    undo_request,
+)
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy, for_type
 
 PROMOTE_ANNOTATION = "shakedown.dev/promote"
@@ -263,6 +270,26 @@ def _plan_idle(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
             waiting_for="restoring the snapshot",
         )
         return
+    undo = undo_request(step.status, observed.annotations)
+    if undo is not None:
+        step.update(handled_undo=undo.value)
+        if undo.act:
+            target = parse_undo(undo.value)
+            step.enter(
+                RolloutPhase.ROLLING_BACK,
+                f"rolling back: {undo.note}",
+                warning=True,
+                rollback_reason=undo.note,
+                undo_revision=target,
+                waiting_for="restoring the snapshot",
+            )
+            return
+        step.event("Ignored", undo.note, warning=True)
+    retry = retry_request(step.status, observed.annotations)
+    if retry is not None:
+        step.update(handled_retry=retry.value)
+        if not retry.act:
+            step.event("Ignored", retry.note, warning=True)
     # Steering with nothing in flight has nothing to act on: note it, so a
     # stale annotation does not abort (or promote) the next revision.
     for key, handled in (
@@ -275,7 +302,9 @@ def _plan_idle(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
             step.event("Ignored", f"{key} set while no rollout is in progress")
     status = step.status
     revision = check_revision(spec, observed.image_source)
-    if revision.is_new(status):
+    if revision.is_new(status) or (
+        retry is not None and retry.act and revision.wanted_hash is not None
+    ):
         change = resolve_change(spec, observed.image_source)
         step.update(
             revision=status.revision + 1,
@@ -296,7 +325,8 @@ def _plan_idle(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
             failure_observed_at=None,
             failure_reason=None,
             waiting_for=None,
-            message="new change detected",
+            undo_revision=None,
+            message="new change detected" if retry is None else retry.note,
         )
         step.event(
             "RevisionStarted", f"revision {step.status.revision}: change {revision.wanted_hash}"
@@ -676,6 +706,11 @@ def _plan_shifting(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> N
     result = strategy.shift(ctx)
     if _judge(spec, observed, step, ctx, strategy, result.judged_pods):
         return
+    moving = result.current_step not in (None, step.status.current_step)
+    if held(observed.annotations) and (result.actions or result.done or moving):
+        step.update(waiting_for=HOLD_NOTE)
+        step.poll()
+        return
     if result.handled_promote:
         step.update(handled_promote=observed.annotations.get(PROMOTE_ANNOTATION))
         step.event(
@@ -818,6 +853,10 @@ def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: _Step)
 
 
 def _plan_rolling_back(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> None:
+    if step.status.undo_revision and observed.snapshot is None:
+        missing = f"the snapshot of revision {step.status.undo_revision} is missing"
+        _finish(observed, step, RolloutPhase.FAILED, RolloutResult.FAILED, f"undo: {missing}")
+        return
     ctx = shift_context(spec, observed, step)
     result = plan_rollback(ctx, strategy_for(spec))
     if result.actions:

@@ -1,0 +1,102 @@
+"""The CLI's one door to the API server, and how its failures read to a user.
+
+Every command needs the same three things: a client for the configured cluster,
+the current namespace, and API errors turned into one line (not found,
+forbidden, unreachable) with exit code 2. Keeping them here means a new command
+cannot forget one of them and print a traceback instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.cli.main import UserError
+
+#: The kinds the CLI shows and steers; others (MetricTemplate) are plain configuration.
+STEERED_KINDS = ("ContainerImageRefresh", "InfraRollout")
+
+
+def resolve_kind(name: str, *, only: str | None = None, verb: str = "") -> KindSpec:
+    """The kind a user typed (cir, iro, or a full name); ``only`` refuses the other one."""
+    try:
+        spec = kind_spec(name.lower())
+    except KeyError:
+        raise UserError(f"unknown kind {name!r}: use cir or iro") from None
+    if spec.kind not in STEERED_KINDS:  # configuration kinds such as MetricTemplate
+        raise UserError(f"shakedown works on cir and iro; use kubectl get {spec.plural}")
+    if only is not None and spec.kind != only:
+        wanted = kind_spec(only).short_names[0]
+        raise UserError(f"{verb} works on {wanted} only, not {name}")
+    return spec
+
+
+def api_client() -> Any:
+    from shakedown.adapters import kubeclient
+
+    try:
+        return kubeclient.api_client()
+    except kubeclient.NoCluster as exc:
+        raise UserError(str(exc)) from None
+
+
+def custom_api() -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(api_client())
+
+
+def core_api() -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client())
+
+
+def current_namespace() -> str:
+    from kubernetes import config
+
+    try:
+        _, active = cast(Any, config).list_kube_config_contexts()
+    except Exception:  # no kubeconfig (in-cluster): fall through
+        return "default"
+    return str((active or {}).get("context", {}).get("namespace") or "default")
+
+
+def describe_api_error(status: int | None, reason: str, *, what: str, namespace: str | None) -> str:
+    """One line for an API error about ``what`` (e.g. ``infrarollout "web"``)."""
+    if status == 404:
+        where = f" in namespace {namespace}" if namespace else ""
+        return f"{what} not found{where}"
+    if status == 403:
+        return f"forbidden: {what} ({reason})"
+    if status == 401:
+        return f"unauthorized: check the credentials in your kubeconfig ({reason})"
+    return f"{what}: {status} {reason}"
+
+
+@contextmanager
+def talking_to_cluster(*, what: str, namespace: str | None) -> Iterator[None]:
+    """Turn API and connection errors inside the block into a one-line ``UserError``."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except ApiException as exc:
+        raise UserError(
+            describe_api_error(exc.status, str(exc.reason), what=what, namespace=namespace)
+        ) from None
+    except HTTPError as exc:
+        raise UserError(unreachable(exc)) from None
+
+
+def unreachable(exc: Exception) -> str:
+    """``cannot reach the cluster at https://host:port (the underlying cause)``."""
+    from kubernetes import client
+
+    host = client.Configuration.get_default_copy().host
+    cause = getattr(exc, "reason", None) or exc
+    detail = str(cause).split(": ", 1)[-1] if ": " in str(cause) else str(cause)
+    return f"cannot reach the cluster at {host} ({detail or type(exc).__name__})"

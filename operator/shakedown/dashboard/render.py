@@ -18,8 +18,8 @@ from shakedown.dashboard.views import ImageView, RolloutView, RunView
 
 PAGES = (("images", "Images", "cir"), ("rollouts", "Rollouts", "iro"))
 
-_GOOD = {"Succeeded", "Validated", "Promoted", "Ready", "Passed", "done", "RolledBack-ok"}
-_BAD = {"Failed", "Stalled", "RolledBack", "Aborted", "Error", "failed"}
+_GOOD = {"Ready", "Succeeded", "Validated", "Promoted", "Passed", "done"}
+_BAD = {"NotReady", "Failed", "Stalled", "RolledBack", "Aborted", "Error", "failed"}
 _BUSY = {
     "Pending",
     "Building",
@@ -184,7 +184,13 @@ def image_card(view: ImageView) -> Html:
             el(
                 "div",
                 {"class": "title"},
-                el("h2", {}, view.name),
+                el(
+                    "div",
+                    {"class": "title-row"},
+                    el("h2", {}, view.name),
+                    badge(view.state),
+                    el("span", {"class": "badge warn"}, "suspended") if view.suspended else None,
+                ),
                 el(
                     "div",
                     {"class": "sub"},
@@ -192,12 +198,6 @@ def image_card(view: ImageView) -> Html:
                     " · ",
                     el("code", {}, f"{view.image}:{view.tag}"),
                 ),
-            ),
-            el(
-                "div",
-                {"class": "badges"},
-                badge(view.state),
-                el("span", {"class": "badge warn"}, "suspended") if view.suspended else None,
             ),
             el(
                 "div",
@@ -268,10 +268,9 @@ def rollout_card(view: RolloutView) -> Html:
             el(
                 "div",
                 {"class": "title"},
-                el("h2", {}, view.name),
+                el("div", {"class": "title-row"}, el("h2", {}, view.name), badge(view.phase)),
                 el("div", {"class": "sub"}, view.namespace, " · ", view.strategy),
             ),
-            el("div", {"class": "badges"}, badge(view.phase), badge(view.state)),
             el(
                 "div",
                 {"class": "actions"},
@@ -295,6 +294,14 @@ def rollout_card(view: RolloutView) -> Html:
         _notices(view.requests, view.message),
         el("h3", {}, f"Revision {view.revision or '-'}"),
         el("ol", {"class": "timeline"}, stages),
+        el(
+            "div",
+            {"class": "steps"},
+            "Canary steps: ",
+            [el("span", {"class": f"step {step.state}"}, step.label) for step in view.steps],
+        )
+        if view.steps
+        else None,
         el("h3", {}, "Smoke checks") if view.checks else None,
         _table(
             ["Check", "Type", "Result", "Message"],
@@ -307,7 +314,7 @@ def rollout_card(view: RolloutView) -> Html:
             ["Kind", "Name", "Snapshot", "Now"],
             [[t.kind, el("b", {}, t.name), t.snapshot, t.live or "-"] for t in view.targets],
         ),
-        el("h3", {}, "Earlier revisions") if view.revisions else None,
+        el("h3", {}, "Revision history") if view.revisions else None,
         _table(
             ["Revision", "Result", "Started", "Took", "Reason"],
             [
@@ -337,6 +344,7 @@ def page(*, active: str, scope: str, token: str, cards: Sequence[Html]) -> Html:
         el("meta", {"name": "viewport", "content": "width=device-width, initial-scale=1"}),
         el("meta", {"name": "shakedown-token", "content": token}),
         el("title", {}, f"{title} · shakedown"),
+        el("link", {"rel": "icon", "href": "data:,"}),
         el("link", {"rel": "stylesheet", "href": "/static/dashboard.css"}),
         el("script", {"src": "/static/dashboard.js", "defer": True}),
     )

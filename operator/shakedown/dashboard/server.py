@@ -67,7 +67,7 @@ async def screen(
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     )
     return response
 

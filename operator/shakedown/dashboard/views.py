@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shakedown.cli.get import condition, health, message, path
+from shakedown.cli.get import condition, message, path
 from shakedown.cli.steer import ABORT, PROMOTE, ROLLBACK_TO, RUN_REQUESTED
 
 Obj = Mapping[str, Any]
@@ -62,6 +62,14 @@ def duration(seconds: float | None) -> str:
 
 def _annotation(obj: Obj, key: str) -> str:
     return _str(_map(_map(obj.get("metadata")).get("annotations")).get(key))
+
+
+def state(obj: Obj) -> str:
+    """Stalled / Reconciling / Ready / NotReady from the kstatus conditions; ``-`` if none."""
+    for type_ in ("Stalled", "Reconciling", "Ready"):
+        if condition(obj, type_).get("status") == "True":
+            return type_
+    return "NotReady" if condition(obj, "Ready").get("status") == "False" else "-"
 
 
 def card_id(kind: str, obj: Obj) -> str:
@@ -203,7 +211,7 @@ def image_view(obj: Obj) -> ImageView:
         tag=_str(spec.get("tag")) or "latest",
         promoted_digest=promoted,
         promoted_at=promoted_at,
-        state=health(obj),
+        state=state(obj),
         message=message(obj),
         suspended=spec.get("suspend") is True,
         schedule=_str(spec.get("schedule")),
@@ -249,6 +257,13 @@ class Stage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Step:
+    label: str
+    state: str
+    """done, active or pending."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CheckView:
     name: str
     type: str
@@ -287,6 +302,8 @@ class RolloutView:
     waiting_for: str
     rollback_reason: str
     timeline: list[Stage]
+    steps: list[Step]
+    """A canary's steps; empty for the other strategies."""
     checks: list[CheckView]
     targets: list[TargetView]
     revisions: list[RevisionRow]
@@ -377,6 +394,30 @@ def timeline(spec: Obj, status: Obj) -> list[Stage]:
     return stages
 
 
+def canary_steps(spec: Obj, status: Obj) -> list[Step]:
+    """Each canary step (``50%``, ``pause 10m``) and whether the rollout passed it."""
+    strategy = _map(spec.get("strategy"))
+    if strategy.get("type") != "Canary":
+        return []
+    current = status.get("currentStep")
+    phase = _str(status.get("phase"))
+    shifted = status.get("shiftStarted") is True
+    steps = []
+    for index, step in enumerate(map(_map, _list(_map(strategy.get("canary")).get("steps")))):
+        if step.get("weight") is not None:
+            label = f"{_str(step.get('weight'))}%"
+        else:
+            label = f"pause {_str(step.get('pause')) or 'until promoted'}"
+        if not shifted or not isinstance(current, int):
+            where = "pending"
+        elif phase != "Shifting" or index < current:
+            where = "done"
+        else:
+            where = "active" if index == current else "pending"
+        steps.append(Step(label=label, state=where))
+    return steps
+
+
 def rollout_view(obj: Obj, live: Mapping[tuple[str, str], str] | None = None) -> RolloutView:
     """``live`` maps (kind, name) of a target to what was observed of it (e.g. ``2/2 ready``)."""
     meta, spec, status = (_map(obj.get(k)) for k in ("metadata", "spec", "status"))
@@ -412,13 +453,14 @@ def rollout_view(obj: Obj, live: Mapping[tuple[str, str], str] | None = None) ->
         name=_str(meta.get("name")),
         phase=phase,
         revision=_str(status.get("revision")),
-        state=health(obj),
+        state=state(obj),
         message=_str(status.get("message")) or message(obj),
         strategy=_str(path(obj, "spec.strategy.type")) or "Replace",
         shadow_namespace=_str(status.get("shadowNamespace")),
         waiting_for=_str(status.get("waitingFor")),
         rollback_reason=_str(status.get("rollbackReason")),
         timeline=timeline(spec, status),
+        steps=canary_steps(spec, status),
         checks=[
             CheckView(
                 name=_str(c.get("name")),

@@ -46,14 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: not a port number (1-65535)")
+    warning = guard.bind_warning(args.address)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         kubeclient.load()
     except kubeclient.NoCluster as exc:
         raise UserError(str(exc)) from None
     namespace = None if args.all_namespaces else (args.namespace or current_namespace())
-    warning = guard.bind_warning(args.address)
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
     action_api: Any = client.CustomObjectsApi(client.ApiClient())
 
     def act(kind: str, verb: str, ns: str, name: str, form: dict[str, str]) -> str:

@@ -58,7 +58,7 @@ class Hub:
         return pushes
 
     def state_of(self, kind: str) -> dict[str, Any]:
-        return self.states.get(kind, {"kind": kind, "ok": False, "message": "connecting…"})
+        return self.states.get(kind, {"kind": kind, "ok": None, "message": ""})
 
     def sorted_cards(self, kind: str) -> list[str]:
         return [html for key, html in sorted(self.cards.get(kind, {}).values())]
@@ -76,7 +76,8 @@ class Hub:
         """Run ``method(*args)`` on the event loop (thread-safe)."""
         self.loop.call_soon_threadsafe(method, *args)
 
-    def set_state(self, kind: str, ok: bool, message: str) -> None:
+    def set_state(self, kind: str, ok: bool | None, message: str) -> None:
+        """``ok``: True when the watch runs, False when it cannot, None before the first try."""
         state = {"kind": kind, "ok": ok, "message": message}
         if self.states.get(kind) != state:
             self.states[kind] = state
@@ -138,6 +139,8 @@ class KindWatch(threading.Thread):
                 continue
             except Exception as exc:  # every failure is shown, and retried
                 status = getattr(exc, "status", None)
+                if status == 410:  # the watch fell too far behind: list again, nothing is wrong
+                    continue
                 if status:
                     text = f"the API server refused to list {self.kind}: {api_message(exc)}"
                 else:

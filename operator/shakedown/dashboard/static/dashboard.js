@@ -80,8 +80,12 @@
     source.addEventListener("state", function (e) {
       const state = JSON.parse(e.data);
       if (state.kind !== kind) return;
-      setConn(state.ok, state.ok ? "live" : "cluster unreachable");
-      showBanner(state.ok ? "" : state.message);
+      if (state.ok === null) {
+        setConn(false, "connecting…");
+      } else {
+        setConn(state.ok, state.ok ? "live" : "cluster unreachable");
+      }
+      showBanner(state.ok === false ? state.message : "");
     });
     source.addEventListener("synced", function () {
       document.body.dataset.synced = "true";

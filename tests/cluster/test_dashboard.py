@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -307,3 +310,130 @@ def test_what_the_caller_may_not_do_is_refused_in_the_api_servers_words(
         assert "Traceback" not in browser.page_source
     annotations = r.get("app")["metadata"].get("annotations") or {}
     assert "shakedown.dev/run-requested" not in annotations
+
+
+# --------------------------------------------------------------------------- lost cluster
+class Relay:
+    """A TCP relay in front of the API server that the test can cut and restore."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.host = target[0]  # same address: the server's certificate stays valid
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                downstream, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                downstream.close()
+                continue
+            with self._lock:
+                self._open |= {downstream, upstream}
+            for a, b in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and break every open one (what a lost network does)."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for s in self._open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self._open.clear()
+
+
+def test_a_lost_cluster_is_shown_and_the_page_recovers_when_it_is_back(
+    k8s_api: ApiClient,
+    namespace: str,
+    registry: str,
+    crds: list[str],
+    browser: Any,
+    kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    config = yaml.safe_load(kubeconfig.read_text())
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    cluster = next(c for c in config["clusters"] if c["name"] == context["context"]["cluster"])
+    server = urllib.parse.urlsplit(cluster["cluster"]["server"])
+    relay = Relay((str(server.hostname), int(server.port or 443)))
+    relay.start()
+    cluster["cluster"]["server"] = f"https://{relay.host}:{relay.port}"
+    relayed = tmp_path / "relayed.kubeconfig"
+    relayed.write_text(yaml.safe_dump(config))
+    r = Refreshes(k8s_api, namespace, registry)
+    r.create(
+        "app",
+        {
+            "image": r.image("app"),
+            "source": {"configMap": {"name": "ctx"}},
+            "tests": TESTS,
+            "suspend": True,
+        },
+    )
+    card_id = f"cir-{namespace}-app"
+    try:
+        with dashboard(relayed, namespace, tmp_path / "dashboard.log") as url:
+            browser.get(url + "images")
+            wait(
+                browser, "the live page", lambda b: b.find_element("id", "conn").text == "live", 30
+            )
+            assert "Run now" in card(browser, card_id).text
+
+            relay.cut()
+            banner = wait(
+                browser,
+                "the lost connection shown",
+                lambda b: (e := b.find_element("id", "banner")).is_displayed() and e.text,
+                30,
+            )
+            assert "lost the connection to the API server" in banner
+            assert browser.find_element("id", "conn").text == "cluster unreachable"
+            r.patch_spec("app", {"schedule": "15 3 * * *"})  # a change made meanwhile
+
+            relay.start()
+            wait(
+                browser,
+                "the page live again",
+                lambda b: b.find_element("id", "conn").text == "live",
+                60,
+            )
+            assert not browser.find_element("id", "banner").is_displayed()
+            wait(
+                browser,
+                "the change made meanwhile",
+                lambda b: "15 3 * * *" in card(b, card_id).text,
+                30,
+            )
+    finally:
+        relay.cut()

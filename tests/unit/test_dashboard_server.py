@@ -238,3 +238,18 @@ def test_a_lost_cluster_is_shown_and_the_cards_come_back_when_it_returns() -> No
             source.done.set()
 
     asyncio.run(body())
+
+
+def test_a_page_that_stops_reading_is_dropped_and_told_to_resync() -> None:
+    async def body() -> None:
+        hub = Hub(asyncio.get_running_loop())
+        slow, fast = hub.subscribe(), hub.subscribe()
+        for n in range(Hub.QUEUE_SIZE + 1):
+            hub.upsert("cir", "c", ("ci", "c"), f"<p>{n}</p>")
+            while not fast.empty():
+                fast.get_nowait()
+        assert slow.get_nowait() is None and slow.empty()
+        hub.upsert("cir", "c", ("ci", "c"), "<p>later</p>")
+        assert slow.empty() and fast.qsize() == 1
+
+    asyncio.run(body())

@@ -28,8 +28,6 @@ KINDS = {"images": "cir", "rollouts": "iro"}
 #: closing it, and shows the server is alive).
 KEEPALIVE = 15.0
 
-HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
-CONFIG: web.AppKey[Config] = web.AppKey("config", object)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +38,10 @@ class Config:
     hosts: frozenset[str] | None
     act: Callable[[str, str, str, str, dict[str, str]], str]
     """Blocking: (kind, verb, namespace, name, form) -> what to tell the user."""
+
+
+HUB = web.AppKey("hub", Hub)
+CONFIG = web.AppKey("config", Config)
 
 
 def new_token() -> str:

@@ -69,7 +69,9 @@ class Hub:
                 queue.put_nowait(push)
             except asyncio.QueueFull:  # a page that stopped reading: it reconnects and resyncs
                 self._queues.discard(queue)
-                queue.put_nowait(None) if not queue.full() else None
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
 
     # -- watch threads (through ``post``)
     def post(self, method: Callable[..., None], *args: Any) -> None:

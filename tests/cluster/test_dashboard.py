@@ -78,7 +78,14 @@ def dashboard(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[str]
         assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
-def wait(browser: Any, what: str, check: Callable[[Any], Any], timeout: float) -> Any:
+def wait(
+    browser: Any,
+    what: str,
+    check: Callable[[Any], Any],
+    timeout: float,
+    seen: Callable[[], object] | None = None,
+) -> Any:
+    """``check(browser)`` once it is truthy; ``seen()`` explains a timeout."""
     from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -90,7 +97,8 @@ def wait(browser: Any, what: str, check: Callable[[Any], Any], timeout: float) -
             ignored_exceptions=[StaleElementReferenceException],
         ).until(check)
     except TimeoutException:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+        found = f"; {seen()}" if seen is not None else ""
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}{found}") from None
 
 
 def card(browser: Any, card_id: str) -> Any:
@@ -157,6 +165,7 @@ def test_the_images_page_shows_a_failing_scenario_and_moves_the_tag_back(
             "the failing scenario",
             lambda b: "FAIL: widget is broken" in card(b, card_id).text and card(b, card_id),
             300,
+            lambda: f"page: {card(browser, card_id).text!r}; status: {r.status('app')}",
         )
         assert "scenario check in run 3: exit code 3" in failure.text
         assert "checking widget" in failure.text
@@ -363,6 +372,8 @@ class Relay:
     def cut(self) -> None:
         """Refuse new connections and break every open one (what a lost network does)."""
         if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

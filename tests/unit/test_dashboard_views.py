@@ -67,6 +67,16 @@ def test_an_image_shows_its_failed_scenario_with_the_end_of_its_log() -> None:
     assert [(t.digest, t.current) for t in view.tags] == [(D2, True), (D1, False)]
 
 
+def test_the_log_tail_comes_from_last_run_when_recent_runs_keep_none() -> None:
+    obj = image()
+    short = {**obj["status"]["lastRun"], "failedTests": [{"name": "check", "logTail": ""}]}
+    older = {"id": "2", "trigger": "Spec", "phase": "Succeeded"}
+    obj["status"]["recentRuns"] = [short, older]
+    view = views.image_view(obj)
+    assert [run.id for run in view.runs] == ["3", "2"]
+    assert view.runs[0].failed[0].log_tail.endswith("FAIL: broken")
+
+
 def test_a_request_the_operator_has_not_handled_yet_is_shown_until_it_has() -> None:
     obj = image(handledRollbackTo="")
     obj["metadata"]["annotations"]["shakedown.dev/rollback-to"] = D1

@@ -185,9 +185,13 @@ def image_view(obj: Obj) -> ImageView:
     current = _map(status.get("currentRun"))
     if current:
         runs.append(_run_view(current, running=True))
-    finished = [_map(r) for r in _list(status.get("recentRuns"))]
+    # recentRuns keeps runs without their log tails; lastRun keeps the last one whole.
     last = _map(status.get("lastRun"))
-    if last and not any(_str(r.get("id")) == _str(last.get("id")) for r in finished):
+    finished = [
+        last if last and _str(r.get("id")) == _str(last.get("id")) else r
+        for r in map(_map, _list(status.get("recentRuns")))
+    ]
+    if last and last not in finished:
         finished.insert(0, last)
     runs += [_run_view(r) for r in finished]
     rollback = condition(obj, "Rollback")

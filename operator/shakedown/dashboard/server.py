@@ -29,7 +29,6 @@ KINDS = {"images": "cir", "rollouts": "iro"}
 KEEPALIVE = 15.0
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class Config:
     scope: str

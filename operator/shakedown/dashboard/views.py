@@ -440,7 +440,8 @@ def rollout_view(obj: Obj, live: Mapping[tuple[str, str], str] | None = None) ->
         elif saved.get("existed") is False:
             snap = "did not exist"
         else:
-            snap = f"saved at resourceVersion {_str(saved.get('resourceVersion'))}"
+            version = _str(saved.get("resourceVersion"))
+            snap = f"saved at resourceVersion {version}" if version else "saved"
         targets.append(TargetView(kind=key[0], name=key[1], snapshot=snap, live=live.get(key, "")))
     requests = []
     for annotation, handled, words in (

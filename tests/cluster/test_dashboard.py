@@ -185,7 +185,8 @@ def test_the_images_page_shows_a_failing_scenario_and_moves_the_tag_back(
             lambda b: "Last move of the tag: RolledBack" in card(b, card_id).text,
             60,
         )
-        row = card(browser, card_id).find_element("xpath", f".//tr[td/code[@title='{digest1}']]")
+        tag_row = f".//table[@class='tags']//tr[td/code[@title='{digest1}']]"
+        row = card(browser, card_id).find_element("xpath", tag_row)
         assert "stable is here" in row.text
         screenshot(browser, DOCS / "dashboard-images.png")
 
@@ -216,7 +217,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
         text = card(browser, card_id).text
         for shown in ("Snapshot", "Shadow", "Smoke checks", "Shift", "Bake", "2/2 ready"):
             assert shown in text, shown
-        assert f"{namespace}-shadow-change-1" in text
+        assert status(kube, namespace)["shadowNamespace"] in text
 
         click(browser, card_id, ".//button[text()='Abort and roll back']")
         wait(browser, "the RolledBack phase", lambda b: phase(b) == "RolledBack", 120)

@@ -9,23 +9,13 @@ pages are saved as the screenshots in docs/.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 from kubernetes.client import ApiClient
 
 from shakedown.adapters.workloads import Kube
@@ -38,44 +28,13 @@ from tests.cluster.test_infrarollout_e2e import (
     template_of,
     workload,
 )
+from tests.fixtures.dashboard import Relay, running_dashboard, viewer_kubeconfig
 from tests.fixtures.imagerefresh import Refreshes
-from tests.fixtures.operator import REPO, SHAKEDOWN, RunningOperator, free_port
+from tests.fixtures.operator import REPO, RunningOperator
 
 pytestmark = pytest.mark.cluster
 
 DOCS = REPO / "docs"
-
-
-@contextlib.contextmanager
-def dashboard(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[str]:
-    """``shakedown dashboard -n namespace`` until the block ends; its base URL."""
-    port = free_port()
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(SHAKEDOWN), "dashboard", "-n", namespace, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                with urllib.request.urlopen(url + "images", timeout=2) as answer:
-                    assert answer.status == 200
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert time.monotonic() < deadline, f"dashboard not up: {log_path.read_text()}"
-                time.sleep(0.2)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
 def wait(
@@ -155,7 +114,7 @@ def test_the_images_page_shows_a_failing_scenario_and_moves_the_tag_back(
     r.config_map("ctx", {"Containerfile": containerfile(registry), "check.sh": CHECK_FAIL})
 
     card_id = f"cir-{r.namespace}-app"
-    with dashboard(kubeconfig, r.namespace, tmp_path / "dashboard.log") as url:
+    with running_dashboard(kubeconfig, r.namespace, tmp_path / "dashboard.log") as url:
         browser.get(url + "images")
         wait(browser, "the card", lambda b: "Run now" in card(b, card_id).text, 30)
         click(browser, card_id, ".//button[text()='Run now']")
@@ -207,7 +166,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
     template_before = template_of(kube, namespace)
     rollout(kube, namespace, message="v2", bake="5m", http=False)
     card_id = f"iro-{namespace}-change"
-    with dashboard(kubeconfig, namespace, tmp_path / "dashboard.log") as url:
+    with running_dashboard(kubeconfig, namespace, tmp_path / "dashboard.log") as url:
         browser.get(url + "rollouts")
 
         def phase(b: Any) -> str:
@@ -234,61 +193,6 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
 
 
 # --------------------------------------------------------------------------- refusals
-def viewer_kubeconfig(api: ApiClient, kubeconfig: Path, namespace: str, path: Path) -> Path:
-    """A kubeconfig for a ServiceAccount that may read shakedown objects, not change them."""
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "viewer"}})
-    rbac.create_namespaced_role(
-        namespace,
-        {
-            "metadata": {"name": "viewer"},
-            "rules": [
-                {
-                    "apiGroups": ["shakedown.dev"],
-                    "resources": ["containerimagerefreshes", "infrarollouts"],
-                    "verbs": ["get", "list", "watch"],
-                }
-            ],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "viewer"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
-            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
-        },
-    )
-    token = core.create_namespaced_service_account_token(
-        "viewer", namespace, {"spec": {"expirationSeconds": 600}}
-    ).status.token
-    admin = yaml.safe_load(kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [cluster],
-                "users": [{"name": "viewer", "user": {"token": token}}],
-                "contexts": [
-                    {
-                        "name": "viewer",
-                        "context": {
-                            "cluster": cluster["name"],
-                            "user": "viewer",
-                            "namespace": namespace,
-                        },
-                    }
-                ],
-                "current-context": "viewer",
-            }
-        )
-    )
-    return path
-
-
 def test_what_the_caller_may_not_do_is_refused_in_the_api_servers_words(
     k8s_api: ApiClient,
     namespace: str,
@@ -310,7 +214,7 @@ def test_what_the_caller_may_not_do_is_refused_in_the_api_servers_words(
         },
     )
     card_id = f"cir-{namespace}-app"
-    with dashboard(viewer, namespace, tmp_path / "dashboard.log") as url:
+    with running_dashboard(viewer, namespace, tmp_path / "dashboard.log") as url:
         browser.get(url + "images")
         wait(browser, "the card", lambda b: "Run now" in card(b, card_id).text, 30)
         click(browser, card_id, ".//button[text()='Run now']")
@@ -324,68 +228,6 @@ def test_what_the_caller_may_not_do_is_refused_in_the_api_servers_words(
 
 
 # --------------------------------------------------------------------------- lost cluster
-class Relay:
-    """A TCP relay in front of the API server that the test can cut and restore."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.host = target[0]  # same address: the server's certificate stays valid
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, self.port))
-        listener.listen(16)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                downstream, _ = listener.accept()
-            except OSError:
-                return  # cut
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                downstream.close()
-                continue
-            with self._lock:
-                self._open |= {downstream, upstream}
-            for a, b in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """Refuse new connections and break every open one (what a lost network does)."""
-        if self._listener is not None:
-            with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            for s in self._open:
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            self._open.clear()
-
-
 def test_a_lost_cluster_is_shown_and_the_page_recovers_when_it_is_back(
     k8s_api: ApiClient,
     namespace: str,
@@ -416,7 +258,7 @@ def test_a_lost_cluster_is_shown_and_the_page_recovers_when_it_is_back(
     )
     card_id = f"cir-{namespace}-app"
     try:
-        with dashboard(relayed, namespace, tmp_path / "dashboard.log") as url:
+        with running_dashboard(relayed, namespace, tmp_path / "dashboard.log") as url:
             browser.get(url + "images")
             wait(
                 browser, "the live page", lambda b: b.find_element("id", "conn").text == "live", 30

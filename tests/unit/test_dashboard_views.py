@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shakedown.dashboard import actions, render, views
+from shakedown.dashboard import actions, render, rollout_views, views
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 
@@ -116,12 +116,12 @@ def rollout(phase: str, **status: Any) -> dict[str, Any]:
     }
 
 
-def stages(view: views.RolloutView) -> list[tuple[str, str]]:
+def stages(view: rollout_views.RolloutView) -> list[tuple[str, str]]:
     return [(s.name, s.state) for s in view.timeline]
 
 
 def test_a_baking_rollout_has_every_earlier_stage_done() -> None:
-    view = views.rollout_view(
+    view = rollout_views.rollout_view(
         rollout("Baking", shiftStarted=True, currentStep=2), {("Deployment", "web"): "2/2 ready"}
     )
     assert stages(view) == [
@@ -145,14 +145,14 @@ def test_a_baking_rollout_has_every_earlier_stage_done() -> None:
 
 
 def test_a_paused_canary_can_be_promoted_and_shows_its_step() -> None:
-    view = views.rollout_view(rollout("Shifting", shiftStarted=True, currentStep=1))
+    view = rollout_views.rollout_view(rollout("Shifting", shiftStarted=True, currentStep=1))
     assert view.can_promote and view.can_abort
     assert view.timeline[3].detail == "Canary, step 2 of 3"
     assert [s.state for s in view.steps] == ["done", "active", "pending"]
 
 
 def test_a_rolled_back_rollout_ends_its_timeline_with_the_reason() -> None:
-    view = views.rollout_view(
+    view = rollout_views.rollout_view(
         rollout("RolledBack", shiftStarted=True, rollbackReason="Aborted by request")
     )
     assert stages(view)[-1] == ("Rolled back", "failed")
@@ -161,7 +161,7 @@ def test_a_rolled_back_rollout_ends_its_timeline_with_the_reason() -> None:
 
 
 def test_a_smoke_failure_marks_the_smoke_stage_and_skips_the_rest() -> None:
-    view = views.rollout_view(
+    view = rollout_views.rollout_view(
         rollout(
             "Failed",
             message="check index failed",
@@ -235,7 +235,9 @@ def test_every_field_of_a_rollout_and_the_page_are_escaped() -> None:
     obj["status"]["phase"] = "Baking"
     obj["status"]["history"] = hostile([{"revision": 1, "result": "Failed", "reason": "r"}])
     obj["status"]["checks"] = hostile([{"name": "c", "type": "HTTP", "phase": "P", "message": "m"}])
-    card = render.rollout_card(views.rollout_view(obj, {("Deployment", HOSTILE + "web"): HOSTILE}))
+    card = render.rollout_card(
+        rollout_views.rollout_view(obj, {("Deployment", HOSTILE + "web"): HOSTILE})
+    )
     assert_escaped(card)
     page = render.page(active="rollouts", scope=HOSTILE, token=HOSTILE, cards=[card])
     assert_escaped(page, scripts=1)  # the page's own script, and nothing else

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from shakedown import GROUP, VERSION
-from shakedown.dashboard import render, views
+from shakedown.dashboard import render, rollout_views, views
 from shakedown.dashboard.watches import Card, Obj
 
 #: Seconds a watch request stays open before it is renewed; reads give up after more.
@@ -73,7 +73,9 @@ def live_targets(api_client: Any, obj: Obj) -> dict[tuple[str, str], str]:
             continue
         try:
             live = getattr(apps, method)(name, namespace, _request_timeout=(5, 10))
-            found[(kind, name)] = views.workload_state(api_client.sanitize_for_serialization(live))
+            found[(kind, name)] = rollout_views.workload_state(
+                api_client.sanitize_for_serialization(live)
+            )
         except ApiException as exc:
             found[(kind, name)] = "not found" if exc.status == 404 else f"cannot read: {exc.reason}"
     return found
@@ -91,5 +93,7 @@ def rollout_card(api_client: Any) -> Card:
     return Card(
         id=lambda o: views.card_id("iro", o),
         key=views.sort_key,
-        html=lambda o: render.rollout_card(views.rollout_view(o, live_targets(api_client, o))),
+        html=lambda o: render.rollout_card(
+            rollout_views.rollout_view(o, live_targets(api_client, o))
+        ),
     )

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from shakedown.api.common import short_digest
 from shakedown.dashboard.html import Html, el, fragment, raw_document
-from shakedown.dashboard.views import ImageView, RolloutView, RunView
+from shakedown.dashboard.rollout_views import RolloutView
+from shakedown.dashboard.views import ImageView, RunView
 
 PAGES = (("images", "Images", "cir"), ("rollouts", "Rollouts", "iro"))
 

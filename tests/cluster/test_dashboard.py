@@ -172,7 +172,13 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
         def phase(b: Any) -> str:
             return str(card(b, card_id).get_attribute("data-phase"))
 
-        wait(browser, "the Baking phase in the page", lambda b: phase(b) == "Baking", 180)
+        wait(
+            browser,
+            "the Baking phase in the page",
+            lambda b: phase(b) == "Baking",
+            180,
+            lambda: f"status: {status(kube, namespace)}",
+        )
         assert config_data(kube, namespace)["MESSAGE"] == "v2"
         text = card(browser, card_id).text
         for shown in ("Snapshot", "Shadow", "Smoke checks", "Shift", "Bake", "2/2 ready"):

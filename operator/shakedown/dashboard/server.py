@@ -115,8 +115,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break  # fell behind: the page reconnects and gets a fresh snapshot
             if push.data.get("kind") == kind:
                 await response.write(_sse(push.event, push.data))
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page went away
     finally:
         hub.unsubscribe(queue)
     return response
@@ -159,7 +159,8 @@ async def serve(
     hub = Hub(asyncio.get_running_loop())
     stop = threading.Event()
     start_watches(hub, stop)
-    runner = web.AppRunner(build_app(config, hub), access_log=None)
+    # Open event streams never end by themselves: give them a second, not a minute, on Ctrl-C.
+    runner = web.AppRunner(build_app(config, hub), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, address, port)

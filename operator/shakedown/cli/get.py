@@ -18,7 +18,6 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import yaml
@@ -30,6 +29,7 @@ from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds
 from shakedown.cli.describe_iro import describe_infra_rollout
 from shakedown.cli.kube import current_namespace, resolve_kind
 from shakedown.cli.main import UserError
+from shakedown.presentation.reading import age, condition, health, message, path, text
 
 Obj = Mapping[str, Any]
 
@@ -42,60 +42,6 @@ class Column:
     cell: Callable[[Obj], str]
     wide: bool = False
     """Only shown with ``-o wide``."""
-
-
-def path(obj: Obj, dotted: str) -> Any:
-    """``obj["a"]["b"]`` for ``"a.b"``; None when any part is missing."""
-    node: Any = obj
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def text(value: Any) -> str:
-    if value is None:
-        return "<none>"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def condition(obj: Obj, type_: str) -> Mapping[str, Any]:
-    for cond in path(obj, "status.conditions") or []:
-        if cond.get("type") == type_:
-            return dict(cond)
-    return {}
-
-
-def age(timestamp: str | None, *, now: datetime | None = None) -> str:
-    """kubectl-style age: 45s, 5m, 3h, 2d, 1y (<unknown> when unset)."""
-    if not timestamp:
-        return "<unknown>"
-    created = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    seconds = int(((now or datetime.now(UTC)) - created).total_seconds())
-    seconds = max(seconds, 0)
-    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size * (2 if unit != "m" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def health(obj: Obj) -> str:
-    """Ready / Reconciling / Stalled / - from the kstatus conditions."""
-    for type_ in ("Stalled", "Reconciling", "Ready"):
-        if condition(obj, type_).get("status") == "True":
-            return type_
-    return "-"
-
-
-def message(obj: Obj) -> str:
-    for type_ in ("Stalled", "Reconciling", "Ready"):
-        cond = condition(obj, type_)
-        if cond.get("status") == "True" and cond.get("message"):
-            return str(cond["message"])
-    return str(condition(obj, "Ready").get("message", ""))
 
 
 NAME = Column(header="NAME", cell=lambda o: text(path(o, "metadata.name")))

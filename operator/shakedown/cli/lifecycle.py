@@ -22,7 +22,6 @@ from typing import Any
 from shakedown import GROUP, VERSION
 from shakedown.cli.describe_iro import IN_FLIGHT, pause_note
 from shakedown.cli.main import UserError
-from shakedown.cli.steer import RUN_REQUESTED, fresh_value
 from shakedown.planning.infrarollout.steering import (
     PAUSED_ANNOTATION,
     RETRY_ANNOTATION,
@@ -30,6 +29,7 @@ from shakedown.planning.infrarollout.steering import (
     UNDO_ANNOTATION,
     undo_value,
 )
+from shakedown.presentation.steering import RUN_REQUESTED, fresh_value
 
 CIR, IRO = "ContainerImageRefresh", "InfraRollout"
 Obj = Mapping[str, Any]

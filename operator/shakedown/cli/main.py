@@ -13,6 +13,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from shakedown.presentation.errors import UserError
+
+__all__ = ["COMMAND_MODULES", "UserError", "build_parser", "main"]
+
 #: Modules under ``shakedown.cli`` that contribute subcommands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
@@ -24,11 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lifecycle",
     "logs",
     "version",
+    "dashboard",
 )
-
-
-class UserError(Exception):
-    """A problem the user can fix; shown as a single line with exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

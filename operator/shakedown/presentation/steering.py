@@ -1,0 +1,102 @@
+"""The annotations people steer objects with, and how each request is planned.
+
+Pure: an object in, the annotation to set out. The CLI's commands and the
+dashboard's buttons both call these, so a button sets exactly what its command sets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shakedown import GROUP
+from shakedown.api.common import DIGEST_PATTERN
+from shakedown.presentation.errors import UserError
+
+RUN_REQUESTED = f"{GROUP}/run-requested"
+ROLLBACK_TO = f"{GROUP}/rollback-to"
+PROMOTE = f"{GROUP}/promote"
+ABORT = f"{GROUP}/abort"
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Steer:
+    """One annotation to set, and what to tell the user."""
+
+    annotation: str
+    value: str
+    says: str
+
+
+def fresh_value(now: datetime | None = None) -> str:
+    """A value that differs from every earlier one: the time to the microsecond."""
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _annotations(obj: Obj) -> Mapping[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def plan_trigger(obj: Obj, *, now: datetime | None = None) -> Steer:
+    name = obj["metadata"]["name"]
+    return Steer(
+        annotation=RUN_REQUESTED,
+        value=fresh_value(now),
+        says=f"containerimagerefresh/{name}: run requested",
+    )
+
+
+def plan_rollback(obj: Obj, *, to: str | None = None, now: datetime | None = None) -> Steer:
+    """Roll the tag back to ``to`` or to the previous promoted digest in status.history."""
+    name = obj["metadata"]["name"]
+    status = obj.get("status") or {}
+    promoted = status.get("promotedDigest")
+    history = [h.get("digest") for h in status.get("history") or [] if h.get("digest")]
+    if to is not None:
+        if not re.match(DIGEST_PATTERN, to):
+            raise UserError(f"--to {to}: not a digest (expected sha256:<64 hex digits>)")
+        if to not in history:
+            known = ", ".join(history) or "none"
+            raise UserError(f"--to {to}: not in status.history of {name} (known: {known})")
+        target = to
+    else:
+        earlier = [d for d in history if d != promoted]
+        if not earlier:
+            raise UserError(
+                f"containerimagerefresh/{name}: no earlier promoted digest in status.history"
+            )
+        target = earlier[0]
+    if target == promoted:
+        raise UserError(f"containerimagerefresh/{name}: the tag already points to {target}")
+    value = target
+    if _annotations(obj).get(ROLLBACK_TO, "").split(" ")[0] == target:
+        # The same digest was requested before and handled; a new value is a new request.
+        value = f"{target} requested-at={fresh_value(now)}"
+    return Steer(
+        annotation=ROLLBACK_TO,
+        value=value,
+        says=f"containerimagerefresh/{name}: rollback to {target} requested",
+    )
+
+
+def plan_promote(obj: Obj, *, now: datetime | None = None) -> Steer:
+    name = obj["metadata"]["name"]
+    return Steer(
+        annotation=PROMOTE,
+        value=fresh_value(now),
+        says=f"infrarollout/{name}: promote requested (the current pause is skipped)",
+    )
+
+
+def plan_abort(obj: Obj, *, now: datetime | None = None) -> Steer:
+    name = obj["metadata"]["name"]
+    return Steer(
+        annotation=ABORT,
+        value=fresh_value(now),
+        says=f"infrarollout/{name}: abort requested (production is rolled back)",
+    )

@@ -133,6 +133,25 @@ def test_default_render_matches_the_manifests(helm: Path) -> None:
     assert container["image"] == plain_container["image"]
     binding = one(docs, "ClusterRoleBinding")
     assert binding["subjects"][0]["name"] == pod["serviceAccountName"] == "t-shakedown"
+    # The same scope policy, for the chart's ServiceAccount.
+    policy, plain_policy = (
+        one(docs, "ValidatingAdmissionPolicy"),
+        one(plain, "ValidatingAdmissionPolicy"),
+    )
+    (condition,) = policy["spec"]["matchConditions"]
+    assert condition["expression"].endswith('"system:serviceaccount:shakedown-system:t-shakedown"')
+    (plain_condition,) = plain_policy["spec"]["matchConditions"]
+    assert plain_condition["expression"].endswith(
+        '"system:serviceaccount:shakedown-system:shakedown"'
+    )
+    assert {**policy["spec"], "matchConditions": []} == {
+        **plain_policy["spec"],
+        "matchConditions": [],
+    }
+    assert one(docs, "ValidatingAdmissionPolicyBinding")["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
 
 
 def test_namespaced_mode_renders_roles_only_where_asked(helm: Path) -> None:
@@ -141,9 +160,14 @@ def test_namespaced_mode_renders_roles_only_where_asked(helm: Path) -> None:
     assert {r for _, r, _ in cluster_rules} == {"customresourcedefinitions", "namespaces"}
     roles = [d for d in docs if d["kind"] == "Role"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["ci", "infra"]
+    shadow_rules = triples(one(docs, "ClusterRole", "t-shakedown-shadow")["rules"])
+    assert not {r for r in shadow_rules if r[1] == "leases" or r[0] == "shakedown.dev"}
     everything = triples(one(manifests(), "ClusterRole", "shakedown-operator")["rules"])
     for role in roles:
-        assert triples(role["rules"]) | cluster_rules == everything
+        assert triples(role["rules"]) | cluster_rules | shadow_rules == everything
+    policy = one(docs, "ValidatingAdmissionPolicy")
+    watched = next(v for v in policy["spec"]["variables"] if v["name"] == "watched")
+    assert watched["expression"].endswith('in ["ci","infra"]'), watched
     args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=ci" in args and "--namespace=infra" in args
     assert "--all-namespaces" not in args

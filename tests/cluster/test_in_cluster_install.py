@@ -49,6 +49,8 @@ from tests.fixtures.install import (
     create_config_rollout,
     create_rollout,
     delete,
+    refused,
+    service_account_api,
     web_app,
 )
 from tests.fixtures.operator import install_crds, release_shakedown_objects
@@ -88,8 +90,15 @@ def customized(
             meta["name"] = system_ns
         elif meta.get("namespace") == MANIFEST_NS:
             meta["namespace"] = system_ns
-        else:  # cluster-scoped: ClusterRole, ClusterRoleBinding
+        else:  # cluster-scoped: ClusterRole(Binding), ValidatingAdmissionPolicy(Binding)
             meta["name"] = f"{meta['name']}-{suffix}"
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+            doc["spec"]["policyName"] = f"{doc['spec']['policyName']}-{suffix}"
+        if doc["kind"] == "ValidatingAdmissionPolicy":
+            for condition in doc["spec"]["matchConditions"]:
+                condition["expression"] = condition["expression"].replace(
+                    f"system:serviceaccount:{MANIFEST_NS}:", f"system:serviceaccount:{system_ns}:"
+                )
         if doc["kind"] == "ClusterRoleBinding":
             doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{suffix}"
             for subject in doc["subjects"]:
@@ -202,6 +211,23 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
             label_selector=f"app.kubernetes.io/instance={release}"
         )
         assert [r.metadata.namespace for r in roles.items] == [watch_ns]
+        # Its ServiceAccount writes in the watched namespace, and nowhere else.
+        sa = client.CoreV1Api(service_account_api(k8s_api, system_ns, f"{release}-shakedown"))
+        probe = {"metadata": {"name": "scope-probe"}}
+        sa.create_namespaced_config_map(watch_ns, probe, dry_run="All")
+
+        def kube_system_refused() -> bool:
+            try:
+                sa.create_namespaced_config_map("kube-system", probe, dry_run="All")
+            except ApiException as exc:
+                assert exc.status == 403, exc.body
+                return "only in the namespaces it watches" in str(exc.body)
+            return False  # a new policy takes a moment to reach admission
+
+        wait("the scope policy refuses a write in kube-system", kube_system_refused, timeout=30)
+        assert f"not in {system_ns}" in refused(
+            lambda: sa.create_namespaced_config_map(system_ns, probe, dry_run="All")
+        )
 
         create_config_rollout(k8s_api, watch_ns)
 
@@ -278,7 +304,10 @@ def test_install_run_and_uninstall(
         for doc in docs:
             apply(dyn, doc)
             applied.append(doc)
-        core.create_namespace({"metadata": {"name": watch_ns}})
+        # Opted in to the operator's writes (manifests/15-scope-policy.yaml).
+        core.create_namespace(
+            {"metadata": {"name": watch_ns, "labels": {"shakedown.dev/watched": "true"}}}
+        )
 
         def available() -> bool:
             dep = apps.read_namespaced_deployment(name, system_ns)

@@ -7,6 +7,7 @@ runs the operator image in the cluster).
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -20,7 +21,15 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from shakedown import GROUP, VERSION
-from tests.fixtures.install import apply, assert_no_403, create_config_rollout, delete, web_app
+from tests.fixtures.install import (
+    apply,
+    assert_no_403,
+    create_config_rollout,
+    delete,
+    refused,
+    service_account_api,
+    web_app,
+)
 from tests.fixtures.operator import release_shakedown_objects, running_operator
 
 pytestmark = pytest.mark.cluster
@@ -28,6 +37,8 @@ pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((REPO / "manifests").glob("*.yaml"))
 SYSTEM_NS = "shakedown-system"
+#: The label that opens a namespace to the operator's writes (15-scope-policy.yaml).
+WATCHED = {"shakedown.dev/watched": "true"}
 
 
 def docs(path: Path) -> list[dict[str, Any]]:
@@ -57,6 +68,8 @@ def test_manifests_apply(installed: list[dict[str, Any]]) -> None:
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
         "Deployment",
     } <= kinds
 
@@ -122,7 +135,7 @@ def test_operator_runs_with_only_its_rbac(
     core = client.CoreV1Api(k8s_api)
     custom = client.CustomObjectsApi(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace({"metadata": {"name": namespace, "labels": WATCHED}})
     kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
     try:
         with running_operator(kubeconfig, namespace, tmp_path / "operator.log") as running:
@@ -172,7 +185,7 @@ def test_rollout_succeeds_with_only_its_rbac(
     core = client.CoreV1Api(k8s_api)
     custom = client.CustomObjectsApi(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace({"metadata": {"name": namespace, "labels": WATCHED}})
     web_app(k8s_api, namespace, busybox_image)
     kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
     try:
@@ -215,7 +228,7 @@ def test_refresh_run_succeeds_with_only_its_rbac(
 
     core = client.CoreV1Api(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace({"metadata": {"name": namespace, "labels": WATCHED}})
     refreshes = Refreshes(k8s_api, namespace, registry)
     refreshes.config_map(
         "ctx",
@@ -241,3 +254,72 @@ def test_refresh_run_succeeds_with_only_its_rbac(
     finally:
         release_shakedown_objects(k8s_api, namespace, timeout=5)
         core.delete_namespace(namespace)
+
+
+def test_the_service_account_writes_only_in_watched_and_shadow_namespaces(
+    k8s_api: ApiClient, installed: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Its ClusterRole reaches every namespace; the scope policy confines its writes."""
+    admin = client.CoreV1Api(k8s_api)
+    suffix = secrets.token_hex(3)
+    watched, unrelated = f"sdscope-{suffix}", f"sdscope-{suffix}-other"
+    shadow = f"sdscope-{suffix}-shadow-x-1"
+    admin.create_namespace({"metadata": {"name": watched, "labels": WATCHED}})
+    admin.create_namespace({"metadata": {"name": unrelated}})
+    sa_api = service_account_api(k8s_api, SYSTEM_NS, "shakedown")
+    sa = client.CoreV1Api(sa_api)
+    leases = client.CoordinationV1Api(sa_api)
+    try:
+
+        def config_map(namespace: str, dry_run: str | None = "All") -> Any:
+            body = {"metadata": {"name": "scope-probe"}, "data": {"a": "b"}}
+            return sa.create_namespaced_config_map(namespace, body, dry_run=dry_run)
+
+        # A policy takes a moment to reach the API server's admission: wait until it refuses.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                config_map("kube-system")
+            except ApiException as exc:
+                if exc.status == 403:
+                    break
+                raise
+            assert time.monotonic() < deadline, "the scope policy never took effect"
+            time.sleep(0.5)
+
+        assert "only in namespaces labelled shakedown.dev/watched=true" in refused(
+            lambda: config_map("kube-system")
+        )
+        assert "not in " + unrelated in refused(lambda: config_map(unrelated))
+        assert "only its shadow namespaces" in refused(
+            lambda: sa.create_namespace(
+                {"metadata": {"name": f"sdscope-{suffix}-x"}}, dry_run="All"
+            )
+        )
+        assert "only its shadow namespaces" in refused(
+            lambda: sa.delete_namespace(unrelated, dry_run="All")
+        )
+        assert "cannot patch" in refused(  # RBAC: namespaces are never patched
+            lambda: sa.patch_namespace("kube-system", {"metadata": {"labels": {"a": "b"}}})
+        )
+
+        # Allowed: writes in a watched namespace, and a shadow namespace it creates labelled.
+        assert config_map(watched, dry_run=None).metadata.name == "scope-probe"
+        labels = {"shakedown.dev/shadow": "true", "shakedown.dev/infrarollout": "x"}
+        sa.create_namespace({"metadata": {"name": shadow, "labels": labels}})
+        assert config_map(shadow, dry_run=None).metadata.namespace == shadow
+        lease = {"metadata": {"name": "scope-probe"}, "spec": {"holderIdentity": "t"}}
+        assert leases.create_namespaced_lease(watched, lease).metadata.name == "scope-probe"
+        # Locks live only where rollouts are, and pods are run only in shadows.
+        assert "not in " + shadow in refused(
+            lambda: leases.create_namespaced_lease(shadow, lease, dry_run="All")
+        )
+        pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+        assert "not in " + watched in refused(
+            lambda: sa.create_namespaced_pod(watched, pod, dry_run="All")
+        )
+        sa.delete_namespace(shadow)
+    finally:
+        for name in (watched, unrelated, shadow):
+            with contextlib.suppress(ApiException):
+                admin.delete_namespace(name)

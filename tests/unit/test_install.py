@@ -37,14 +37,21 @@ def manifest_rules() -> set[Triple]:
 
 
 def chart_rules() -> set[Triple]:
-    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
-    block = re.search(r'define "shakedown.rules" -}}\n(.*?)\{\{- end', helpers, re.S)
-    assert block, "shakedown.rules is missing from _helpers.tpl"
-    namespaced = yaml.safe_load(block.group(1))
     rbac = (CHART / "templates" / "rbac.yaml").read_text()
     cluster = re.search(r"rules:\n(.*?)\{\{- if not", rbac, re.S)
     assert cluster, "cluster-scoped rules are missing from rbac.yaml"
-    return triples(namespaced) | triples(yaml.safe_load(cluster.group(1)))
+    return (
+        helper_rules("shakedown.rules")
+        | helper_rules("shakedown.shadowRules")
+        | triples(yaml.safe_load(cluster.group(1)))
+    )
+
+
+def helper_rules(name: str) -> set[Triple]:
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    block = re.search(rf'define "{re.escape(name)}" -}}}}\n(.*?)\{{\{{- end', helpers, re.S)
+    assert block, f"{name} is missing from _helpers.tpl"
+    return triples(yaml.safe_load(block.group(1)))
 
 
 def test_chart_and_manifests_grant_the_same() -> None:
@@ -58,6 +65,47 @@ def test_status_is_written_through_the_subresource_only() -> None:
     assert ("shakedown.dev", "containerimagerefreshes/status", "patch") in rules
     assert ("shakedown.dev", "infrarollouts", "create") not in rules, "never creates its own CRs"
     assert not any(verb == "*" or resource == "*" for _, resource, verb in rules)
+
+
+def test_no_verb_the_code_does_not_use() -> None:
+    """Reported unused: ServiceAccounts at all, watching Secrets, patching most things."""
+    rules = manifest_rules()
+    assert not [r for r in rules if r[1] == "serviceaccounts"]
+    assert not [r for r in rules if r[1] == "replicasets"]
+    assert ("", "secrets", "watch") not in rules
+    assert not [
+        r
+        for r in rules
+        if r[2] in ("patch", "deletecollection", "escalate", "bind") and r[0] != "shakedown.dev"
+    ]
+    assert {v for g, r, v in rules if r == "leases"} == {"get", "list", "watch", "create", "delete"}
+    assert {v for g, r, v in rules if r == "namespaces"} == {
+        "get",
+        "list",
+        "watch",
+        "create",
+        "delete",
+    }
+
+
+def test_shadows_get_no_locks_and_no_deletes() -> None:
+    shadow = helper_rules("shakedown.shadowRules")
+    assert not [r for r in shadow if r[1] == "leases" or r[0] == "shakedown.dev"]
+    assert not [r for r in shadow if r[2] == "delete"], "a shadow goes as a whole"
+
+
+def test_the_scope_policy_names_the_service_account_and_both_labels() -> None:
+    docs = list(yaml.safe_load_all((REPO / "manifests" / "15-scope-policy.yaml").read_text()))
+    policy, binding = docs
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    (condition,) = policy["spec"]["matchConditions"]
+    assert "system:serviceaccount:shakedown-system:shakedown" in condition["expression"]
+    text = yaml.safe_dump(policy["spec"])
+    assert "shakedown.dev/watched" in text and "shakedown.dev/shadow" in text
+    assert policy["spec"]["failurePolicy"] == "Fail"
 
 
 def test_chart_crds_and_values() -> None:

@@ -24,80 +24,79 @@ app.kubernetes.io/component: operator
 {{- default (include "shakedown.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
-{{/* The namespaced rules: the same whether bound cluster-wide or per namespace. */}}
+{{/* Rules in the watched namespaces: the same whether bound cluster-wide or per
+namespace. Every verb is one the code uses (README: "Permissions"); writes are
+further confined by the ValidatingAdmissionPolicy (templates/scope-policy.yaml).
+The first rule is shakedown's own API: a new kind goes there. */}}
 {{- define "shakedown.rules" -}}
 - apiGroups: [shakedown.dev]
   resources: [containerimagerefreshes, infrarollouts]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch]
 - apiGroups: [shakedown.dev]
   resources: [containerimagerefreshes/status, infrarollouts/status]
-  verbs: [get, patch, update]
-# MetricTemplates are only read (metric checks reference them by name).
+  verbs: [patch]
 - apiGroups: [shakedown.dev]
   resources: [metrictemplates]
   verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch, list, watch]  # list/watch: a shadow pod's probe failures
+  verbs: [create, list, watch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, delete]  # InfraRollout HTTP checks run a probe pod
+  verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, create, update, delete]
 - apiGroups: [""]
-  resources: [services, configmaps, secrets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  resources: [services, configmaps]
+  verbs: [get, list, create, update, delete]
 - apiGroups: [""]
-  resources: [serviceaccounts]
-  verbs: [get, list, create]
-- apiGroups: [networking.k8s.io]
-  resources: [networkpolicies]
-  verbs: [get, list, create, update, patch, delete]
+  resources: [secrets]
+  verbs: [get, list, create, update, delete]
+- apiGroups: [""]
+  resources: [resourcequotas, limitranges]
+  verbs: [list]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, delete]
 {{- end -}}
 
 {{/* What the operator does inside the shadow namespaces it creates (InfraRollout):
-copies of the targets, their pods, the default-deny NetworkPolicy, HTTP probe
-pods and smoke-test Jobs. The namespaced rules without its own resources and the
-rollout locks, which live only in watched namespaces. */}}
+copies of the targets, HTTP probe pods, smoke-test Jobs, the isolating
+NetworkPolicy, the ResourceQuota and LimitRange. Nothing of shakedown's own
+resources and no rollout locks, which live only in watched namespaces; nothing
+is deleted there (the namespace goes as a whole). */}}
 {{- define "shakedown.shadowRules" -}}
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch, list, watch]  # list/watch: a shadow pod's probe failures
-- apiGroups: [batch]
-  resources: [jobs]
-  verbs: [get, list, watch, create, delete]
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch, create, delete]
-- apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [get, list, watch]
+  verbs: [get, list, create, update]
 - apiGroups: [""]
   resources: [services, configmaps, secrets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, create, update]
 - apiGroups: [""]
-  resources: [serviceaccounts]
-  verbs: [get, list, create]
+  resources: [pods]
+  verbs: [get, list, watch, create]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, watch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, create]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [get, list, create, update, patch, delete]
+  verbs: [get, list, create, update]
+- apiGroups: [""]
+  resources: [resourcequotas, limitranges]
+  verbs: [get, list, create, update]
+{{- end -}}
+
+{{/* The Kubernetes user name of the operator's ServiceAccount (the scope policy matches it). */}}
+{{- define "shakedown.serviceAccountUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "shakedown.serviceAccountName" .) -}}
 {{- end -}}

@@ -55,6 +55,7 @@ from shakedown.planning.infrarollout.actions import (
     RunCheck,
     StoreSnapshot,
 )
+from shakedown.planning.infrarollout.confinement import QUOTA_KINDS
 from shakedown.planning.infrarollout.locking import lease_name
 from shakedown.planning.infrarollout.objects import (
     ROLE_LABEL,
@@ -342,6 +343,10 @@ class RolloutRunner:
         pods: list[Obj] = []
         if phase in (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK):
             pods = kube.list("Pod", ns)
+        namespace_labels: dict[str, str] = {}
+        quotas: list[Obj] = []
+        if phase is RolloutPhase.SHADOWING:
+            namespace_labels, quotas = shadow_io.confinement_of(kube, ns)
         shadow_name = status.shadow_namespace
         if shadow_name is None and status.revision > 0:
             shadow_name = shadow_namespace_name(ns, self.name, status.revision)
@@ -350,7 +355,7 @@ class RolloutRunner:
         shadow_pods: list[Obj] = []
         shadow_events: list[Obj] = []
         if shadow_ns is not None and phase in (RolloutPhase.SHADOWING, RolloutPhase.SMOKE_TESTING):
-            for kind in (*_SHADOW_KINDS, "NetworkPolicy"):
+            for kind in (*_SHADOW_KINDS, "NetworkPolicy", *QUOTA_KINDS):
                 for obj in kube.list(kind, shadow_name):
                     shadow_objects[ObjKey.of(obj)] = obj
             if phase is RolloutPhase.SMOKE_TESTING:
@@ -369,6 +374,8 @@ class RolloutRunner:
             production=production,
             services=services,
             pods=pods,
+            namespace_labels=namespace_labels,
+            quotas=quotas,
             shadow_namespace=shadow_ns,
             shadow_objects=shadow_objects,
             shadow_pods=shadow_pods,

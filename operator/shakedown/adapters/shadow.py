@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from shakedown.adapters.workloads import Conflict, Kube
+from shakedown.planning.infrarollout.confinement import QUOTA_KINDS
 from shakedown.planning.infrarollout.objects import parse_time
 from shakedown.planning.infrarollout.shadow import (
     EXPIRES_ANNOTATION,
@@ -28,6 +29,13 @@ from shakedown.planning.infrarollout.shadow import (
 def ensure_namespace(kube: Kube, manifest: Mapping[str, Any]) -> None:
     with contextlib.suppress(Conflict):
         kube.create("Namespace", None, manifest)
+
+
+def confinement_of(kube: Kube, namespace: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """What a shadow of ``namespace`` copies: its labels, ResourceQuotas and LimitRanges."""
+    ns = kube.get("Namespace", None, namespace) or {}
+    labels = dict(ns.get("metadata", {}).get("labels") or {})
+    return labels, [obj for kind in QUOTA_KINDS for obj in kube.list(kind, namespace)]
 
 
 def delete_namespace(kube: Kube, name: str) -> bool:

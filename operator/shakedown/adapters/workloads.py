@@ -66,6 +66,8 @@ _RESOURCES: dict[str, tuple[str, str, bool]] = {
     "Namespace": ("/api/v1", "namespaces", False),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "ResourceQuota": ("/api/v1", "resourcequotas", True),
+    "LimitRange": ("/api/v1", "limitranges", True),
     "Job": ("/apis/batch/v1", "jobs", True),
     "InfraRollout": ("/apis/shakedown.dev/v1alpha1", "infrarollouts", True),
     "ContainerImageRefresh": ("/apis/shakedown.dev/v1alpha1", "containerimagerefreshes", True),

@@ -48,6 +48,7 @@ from shakedown.planning.infrarollout.actions import (
 )
 from shakedown.planning.infrarollout.bake import Verdict, judge_pods
 from shakedown.planning.infrarollout.change import ChangeError, ResolvedChange
+from shakedown.planning.infrarollout.confinement import pod_security_labels, quota_objects
 from shakedown.planning.infrarollout.desired import desired_objects
 from shakedown.planning.infrarollout.evidence import Evidence, judge_shadow
 from shakedown.planning.infrarollout.locking import holder_id, plan_locks, plan_release
@@ -120,6 +121,10 @@ class Observed:
     """Every Service in the namespace (to find those that select the workloads)."""
     pods: Sequence[Obj] = ()
     """Pods in the rollout's namespace."""
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the rollout's namespace (its Pod Security levels go to the shadow)."""
+    quotas: Sequence[Obj] = ()
+    """ResourceQuotas and LimitRanges of the rollout's namespace (copied to the shadow)."""
     shadow_namespace: Obj | None = None
     shadow_objects: Mapping[ObjKey, Obj | None] = field(default_factory=dict)
     shadow_pods: Sequence[Obj] = ()
@@ -476,7 +481,8 @@ def _plan_shadowing(spec: InfraRolloutSpec, observed: Observed, step: _Step) -> 
         return
     if ns is None:
         expires = status.shadow_expires_at or step.now
-        step.actions.append(EnsureNamespace(namespace_manifest(ns_name, who, expires)))
+        labels = pod_security_labels(observed.namespace_labels)
+        step.actions.append(EnsureNamespace(namespace_manifest(ns_name, who, expires, labels)))
         step.again = True
         return
     wanted = _shadow_wanted(spec, observed, step, who)
@@ -503,6 +509,7 @@ def _shadow_wanted(
     wanted = shadow_objects(
         ctx.desired, who=who, replicas=spec.shadow.replicas, copy_secrets=spec.shadow.copy_secrets
     )
+    wanted.update(quota_objects(observed.quotas, who.labels()))
     if spec.shadow.isolate:
         policy = network_policy(who)
         wanted[ObjKey.of(policy)] = policy

@@ -60,3 +60,23 @@ def rollout_progress(obj: Mapping[str, Any] | None) -> Progress:
         done = ready == want and updated == want and status.get("numberAvailable", 0) == want
         return Progress(done, f"{kind}/{name}: {ready}/{want} ready, {updated} updated")
     return Progress(True, f"{kind}/{name}: nothing to roll out")
+
+
+#: A quota just created has no usage yet; the controller retries and it clears.
+_TRANSIENT_FAILURES = ("status unknown for quota",)
+
+
+def replica_failure(obj: Mapping[str, Any] | None) -> str | None:
+    """Why the controller cannot create pods (``ReplicaFailure``), e.g. refused at admission.
+
+    Pod Security and quotas refuse the pods, not the workload, so this
+    condition is where the admission message shows; it never clears by waiting.
+    """
+    for condition in (obj or {}).get("status", {}).get("conditions") or []:
+        if condition.get("type") != "ReplicaFailure" or condition.get("status") != "True":
+            continue
+        message = str(condition.get("message") or "")
+        if any(t in message for t in _TRANSIENT_FAILURES):
+            continue
+        return f"{condition.get('reason') or 'ReplicaFailure'}: {message}".strip()
+    return None

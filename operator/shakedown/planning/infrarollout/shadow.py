@@ -32,7 +32,16 @@ EXPIRES_ANNOTATION = "shakedown.dev/expires-at"
 OWNER_ANNOTATION = "shakedown.dev/owner"
 NETWORK_POLICY_NAME = "shakedown-isolate"
 #: Order in which copies are created: what pods mount exists before the pods.
-APPLY_ORDER = ("Secret", "ConfigMap", "Service", "Deployment", "StatefulSet", "DaemonSet")
+APPLY_ORDER = (
+    "ResourceQuota",
+    "LimitRange",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+)
 
 
 def shadow_namespace_name(namespace: str, rollout: str, revision: int) -> str:
@@ -70,13 +79,19 @@ class RolloutIdentity:
         }
 
 
-def namespace_manifest(name: str, who: RolloutIdentity, expires_at: datetime) -> Obj:
+def namespace_manifest(
+    name: str,
+    who: RolloutIdentity,
+    expires_at: datetime,
+    pod_security: Mapping[str, str] | None = None,
+) -> Obj:
+    """The shadow namespace; ``pod_security``: its Pod Security labels (see confinement)."""
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": name,
-            "labels": {**who.labels(), SHADOW_LABEL: "true"},
+            "labels": {**(pod_security or {}), **who.labels(), SHADOW_LABEL: "true"},
             "annotations": {
                 EXPIRES_ANNOTATION: format_time(expires_at),
                 OWNER_ANNOTATION: f"{who.namespace}/{who.name}/{who.uid}",

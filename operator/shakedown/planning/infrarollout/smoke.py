@@ -28,7 +28,7 @@ from shakedown.planning.infrarollout.objects import (
     labels_match,
     selector_labels,
 )
-from shakedown.planning.infrarollout.progress import rollout_progress
+from shakedown.planning.infrarollout.progress import replica_failure, rollout_progress
 
 READY_CHECK = "ready"
 
@@ -90,6 +90,9 @@ def judge_ready(
                 return ReadyJudgement(
                     False, True, f"shadow pod {name} restarted {restarts(pod)} times"
                 )
+        refused = replica_failure(obj)
+        if refused is not None:
+            return ReadyJudgement(False, True, f"{key}: {refused}")
         progress = rollout_progress(obj)
         if not progress.done:
             return ReadyJudgement(False, False, progress.message)

@@ -1,0 +1,218 @@
+"""What one ContainerImageRefresh pass observes: Jobs, the source, the registry.
+
+Split from the engine in ``adapters.imagerefresh`` so that reading the world
+and acting on it can be read apart; the engine owns one ``Observer`` per pass
+and borrows its registry clients to move tags.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from shakedown import GROUP, conditions
+from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
+from shakedown.adapters.jobs import Jobs
+from shakedown.adapters.registry import (
+    ImageRef,
+    RegistryClient,
+    RegistryError,
+    credentials_from_dockerconfig,
+)
+from shakedown.api.imagerefresh import (
+    ContainerImageRefreshSpec,
+    ContainerImageRefreshStatus,
+    RunPhase,
+)
+from shakedown.planning.imagerefresh import Resource, history, run, triggers
+from shakedown.planning.imagerefresh.observed import JobObservation, Observation
+
+RUN_REQUESTED = f"{GROUP}/run-requested"
+ROLLBACK_TO = f"{GROUP}/rollback-to"
+
+
+class PassFailed(Exception):
+    """An I/O step failed; the pass stops and the next one retries from status."""
+
+
+class Observer:
+    """Observation for one pass over one resource (registry clients cached for the pass)."""
+
+    def __init__(
+        self,
+        *,
+        meta: Mapping[str, Any],
+        spec: ContainerImageRefreshSpec,
+        logger: Any,
+        api: client.ApiClient,
+    ) -> None:
+        self.spec = spec
+        self.logger = logger
+        self.namespace = str(meta["namespace"])
+        self.name = str(meta["name"])
+        self.generation = int(meta.get("generation") or 0)
+        self.annotations: Mapping[str, str] = meta.get("annotations") or {}
+        self.resource = Resource(namespace=self.namespace, name=self.name)
+        self.jobs = Jobs(api, self.namespace)
+        self.core = client.CoreV1Api(api)
+        self.image = ImageRef.parse(spec.image + ":" + spec.tag)
+        self._clients: dict[str, RegistryClient] = {}
+        self._dockerconfig: bytes | None = None
+        self._dockerconfig_read = False
+
+    def observe(self, status: ContainerImageRefreshStatus) -> Observation:
+        now = conditions.now()
+        try:
+            jobs = self.jobs.observe(
+                self.name, run.logs_wanted(self.spec, status, self.resource, now)
+            )
+        except ApiException as exc:
+            raise PassFailed(f"cannot list Jobs: {exc.status} {exc.reason}") from None
+        jobs = self._resolve_reported_bases(status, jobs)
+        fields: dict[str, Any] = {}
+        if triggers.poll_due(self.spec, status, now):
+            fields.update(self._poll(status))
+        rollback_to = self.annotations.get(ROLLBACK_TO)
+        current = status.current_run
+        if (current is not None and current.phase == RunPhase.PROMOTING) or (
+            history.rollback_pending(status, rollback_to)
+        ):
+            try:
+                fields["tag_digest"] = self.registry(self.image.registry).resolve(
+                    self.image.repository, self.spec.tag
+                )
+            except RegistryError as exc:
+                raise PassFailed(str(exc)) from None
+            fields["tag_resolved"] = True
+        return Observation(
+            now=now,
+            generation=self.generation,
+            run_requested=self.annotations.get(RUN_REQUESTED),
+            rollback_to=rollback_to,
+            jobs=jobs,
+            **fields,
+        )
+
+    def _poll(self, status: ContainerImageRefreshStatus) -> dict[str, Any]:
+        errors: list[str] = []
+        revision: str | None = None
+        source = self.spec.source
+        try:
+            if source.git is not None:
+                revision = resolve_git_revision(
+                    source.git.url, source.git.revision, credentials=self._git_credentials()
+                )
+            elif source.config_map is not None:
+                cm: Any = self.core.read_namespaced_config_map(
+                    source.config_map.name, self.namespace
+                )
+                revision = configmap_revision(cm.data, cm.binary_data)
+        except SourceError as exc:
+            errors.append(str(exc))
+        except ApiException as exc:
+            errors.append(f"spec.source.configMap: {exc.status} {exc.reason}")
+        bases: dict[str, str] = {}
+        known = status.observed.base_image_digests if status.observed else {}
+        for ref in known:
+            try:
+                digest = self._resolve_ref(ref)
+            except RegistryError as exc:
+                errors.append(f"base image {ref}: {exc}")
+                continue
+            if digest:
+                bases[ref] = digest
+        return {
+            "polled": True,
+            "source_revision": revision,
+            "base_image_digests": bases,
+            "poll_error": "; ".join(errors),
+        }
+
+    def _git_credentials(self) -> tuple[str, str] | None:
+        git = self.spec.source.git
+        if git is None or git.secret_ref is None:
+            return None
+        try:
+            secret: Any = self.core.read_namespaced_secret(git.secret_ref.name, self.namespace)
+        except ApiException as exc:
+            raise SourceError(
+                f"spec.source.git.secretRef: cannot read Secret {git.secret_ref.name}: "
+                f"{exc.status} {exc.reason}"
+            ) from None
+        data = secret.data or {}
+        if "username" not in data or "password" not in data:
+            raise SourceError(
+                f"spec.source.git.secretRef: Secret {git.secret_ref.name} needs keys "
+                "username and password (ssh keys are not supported yet)"
+            )
+        return (
+            base64.b64decode(data["username"]).decode(),
+            base64.b64decode(data["password"]).decode(),
+        )
+
+    def _resolve_reported_bases(
+        self, status: ContainerImageRefreshStatus, jobs: tuple[JobObservation, ...]
+    ) -> tuple[JobObservation, ...]:
+        """Fill in digests of the base images a finished build named (while Building)."""
+        current = status.current_run
+        if current is None or current.phase != RunPhase.BUILDING:
+            return jobs
+        out = []
+        for job in jobs:
+            report = job.report
+            if report is not None and job.run_id == current.id and report.base_images:
+                resolved: dict[str, str] = {}
+                for ref in report.base_images:
+                    try:
+                        digest = self._resolve_ref(ref)
+                    except RegistryError as exc:
+                        self.logger.warning("cannot resolve base image %s: %s", ref, exc)
+                        continue
+                    if digest:
+                        resolved[ref] = digest
+                job = replace(job, report=replace(report, base_images=resolved))
+            out.append(job)
+        return tuple(out)
+
+    def _resolve_ref(self, ref: str) -> str | None:
+        parsed = ImageRef.parse(ref)
+        if parsed.digest:
+            return parsed.digest
+        return self.registry(parsed.registry).resolve(parsed.repository, parsed.reference)
+
+    def registry(self, host: str) -> RegistryClient:
+        if host not in self._clients:
+            self._clients[host] = RegistryClient(
+                host, insecure=self.spec.insecure_registry, credentials=self._credentials(host)
+            )
+        return self._clients[host]
+
+    def _credentials(self, host: str) -> tuple[str, str] | None:
+        ref = self.spec.push_secret_ref
+        if ref is None:
+            return None
+        if not self._dockerconfig_read:
+            self._dockerconfig_read = True
+            try:
+                secret: Any = self.core.read_namespaced_secret(ref.name, self.namespace)
+            except ApiException as exc:
+                raise PassFailed(
+                    f"spec.pushSecretRef: cannot read Secret {ref.name}: {exc.status} {exc.reason}"
+                ) from None
+            raw = (secret.data or {}).get(".dockerconfigjson")
+            if not raw:
+                raise PassFailed(
+                    f"spec.pushSecretRef: Secret {ref.name} has no .dockerconfigjson key"
+                )
+            self._dockerconfig = base64.b64decode(raw)
+        if self._dockerconfig is None:
+            return None
+        try:
+            return credentials_from_dockerconfig(self._dockerconfig, host)
+        except RegistryError as exc:
+            raise PassFailed(str(exc)) from None

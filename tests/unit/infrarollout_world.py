@@ -28,6 +28,7 @@ from shakedown.planning.infrarollout.actions import (
 )
 from shakedown.planning.infrarollout.locking import lease_name
 from shakedown.planning.infrarollout.objects import (
+    CONFIG_HASH_ANNOTATION,
     ROLLOUT_LABEL,
     Obj,
     ObjKey,
@@ -333,3 +334,22 @@ class World:
     def pods_of(self, obj: Obj, namespace: str = NS) -> list[Obj]:
         selector = selector_labels(obj)
         return [p for p in self.pods(namespace) if labels_match(selector, p["metadata"]["labels"])]
+
+
+def broken_by_v2(world: World) -> None:
+    """Pods running with MESSAGE=v2 (the change) fail readiness, in production only."""
+
+    def broken(namespace: str, obj: Obj) -> bool:
+        if namespace != NS:
+            return False
+        refs = [
+            e["configMapRef"]["name"]
+            for e in obj["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        ]
+        data = [world.get(ObjKey("ConfigMap", r), namespace) for r in refs]
+        annotated = CONFIG_HASH_ANNOTATION in (
+            obj["spec"]["template"]["metadata"].get("annotations") or {}
+        )
+        return annotated and any(d and d["data"]["MESSAGE"] == "v2" for d in data)
+
+    world.broken = broken

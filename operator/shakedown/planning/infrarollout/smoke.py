@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType, InfraRolloutSpec
@@ -161,3 +162,30 @@ def check_requests(
 
 def ready_for_seconds(spec: InfraRolloutSpec) -> float:
     return float(parse_duration(spec.smoke_tests.ready_for))
+
+
+def running_check(checks: Sequence[CheckStatus]) -> str:
+    """The check a shadow failure is charged to once readiness passed."""
+    running = [c.name for c in checks if c.phase is CheckPhase.RUNNING]
+    return running[0] if running else READY_CHECK
+
+
+def set_check(
+    checks: Sequence[CheckStatus],
+    name: str,
+    phase: CheckPhase,
+    message: str,
+    now: datetime,
+    **extra: Any,
+) -> list[CheckStatus]:
+    out = []
+    for check in checks:
+        if check.name == name:
+            changes: dict[str, Any] = {"phase": phase, "message": message[:1000], **extra}
+            if check.started_at is None:
+                changes["started_at"] = now
+            if phase in (CheckPhase.PASSED, CheckPhase.FAILED):
+                changes["finished_at"] = now
+            check = check.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        out.append(check)
+    return out

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 from shakedown.api.infrarollout import InfraRolloutStatus, RolloutPhase
 
+PROMOTE_ANNOTATION = "shakedown.dev/promote"
+ABORT_ANNOTATION = "shakedown.dev/abort"
 RETRY_ANNOTATION = "shakedown.dev/retry"
 UNDO_ANNOTATION = "shakedown.dev/undo"
 PAUSED_ANNOTATION = "shakedown.dev/paused"

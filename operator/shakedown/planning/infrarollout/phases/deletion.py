@@ -1,0 +1,30 @@
+"""The InfraRollout is being deleted: end (or roll back) the revision, then clean up."""
+
+from __future__ import annotations
+
+from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase, RolloutResult
+from shakedown.planning.infrarollout.endings import cleanup, fail, finish
+from shakedown.planning.infrarollout.phases.rolling_back import plan_rolling_back
+from shakedown.planning.infrarollout.step import Decision, Observed, Step
+
+
+def plan_deletion(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Decision:
+    status = step.status
+    if status.revision > 0 and not status.phase.finished:
+        if status.shift_started and status.phase is not RolloutPhase.ROLLING_BACK:
+            fail(spec, observed, step, "Deleted", "the InfraRollout is being deleted", aborted=True)
+            return step.decision()
+        if status.phase is RolloutPhase.ROLLING_BACK:
+            plan_rolling_back(spec, observed, step)
+            return step.decision()
+        finish(
+            observed, step, RolloutPhase.ABORTED, RolloutResult.ABORTED, "deleted before the shift"
+        )
+        return step.decision()
+    cleanup(observed, step)
+    ns = observed.shadow_namespace
+    gone = ns is None or bool(ns.get("metadata", {}).get("deletionTimestamp"))
+    done = not step.actions and gone
+    if not done:
+        step.poll()
+    return step.decision(finished=done)

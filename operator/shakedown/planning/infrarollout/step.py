@@ -1,0 +1,171 @@
+"""What one planning round reads and returns, and the accumulator the phases fill.
+
+``Observed`` is the world as the adapters read it; ``Decision`` is what ``plan``
+hands back. ``Step`` collects one decision while a phase runs, so each phase
+function is ``(spec, observed, step) -> None``. The shared helpers below build
+what several phases derive from the same inputs (the targets, the strategy, the
+shift context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
+from shakedown.planning.infrarollout.actions import Action, EventNote
+from shakedown.planning.infrarollout.bake import Verdict
+from shakedown.planning.infrarollout.change import ResolvedChange
+from shakedown.planning.infrarollout.desired import desired_objects
+from shakedown.planning.infrarollout.health import with_conditions
+from shakedown.planning.infrarollout.locking import holder_id
+from shakedown.planning.infrarollout.objects import Obj, ObjKey
+from shakedown.planning.infrarollout.revision import ImageSource, resolve_change
+from shakedown.planning.infrarollout.shadow import RolloutIdentity
+from shakedown.planning.infrarollout.smoke import CheckOutcome
+from shakedown.planning.infrarollout.snapshot import SnapshotContent
+from shakedown.planning.infrarollout.steering import PROMOTE_ANNOTATION
+from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy, for_type
+
+#: Re-observe at least this often while something is in progress (watch events come first).
+POLL_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the planner needs to know about the world, read by the adapters."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int = 0
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    deleting: bool = False
+    image_source: ImageSource | None = None
+    locks: Mapping[ObjKey, str | None] = field(default_factory=dict)
+    """Holder of each lock this rollout needs (None: free)."""
+    snapshot: SnapshotContent | None = None
+    """The stored snapshot of ``status.revision``, when it exists."""
+    production: Mapping[ObjKey, Obj | None] = field(default_factory=dict)
+    """Targets, their dependencies and the strategy's copies, as they are now."""
+    services: Sequence[Obj] = ()
+    """Every Service in the namespace (to find those that select the workloads)."""
+    pods: Sequence[Obj] = ()
+    """Pods in the rollout's namespace."""
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the rollout's namespace (its Pod Security levels go to the shadow)."""
+    quotas: Sequence[Obj] = ()
+    """ResourceQuotas and LimitRanges of the rollout's namespace (copied to the shadow)."""
+    shadow_namespace: Obj | None = None
+    shadow_objects: Mapping[ObjKey, Obj | None] = field(default_factory=dict)
+    shadow_pods: Sequence[Obj] = ()
+    shadow_events: Sequence[Obj] = ()
+    """Events in the shadow namespace (the last probe failure of a pod)."""
+    check_outcomes: Mapping[str, CheckOutcome] = field(default_factory=dict)
+    """Finished smoke checks of ``status.revision`` (name -> outcome)."""
+
+    @property
+    def holder(self) -> str:
+        return holder_id(self.namespace, self.name, self.uid)
+
+    def who(self, revision: int) -> RolloutIdentity:
+        return RolloutIdentity(self.name, self.namespace, self.uid, revision)
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: InfraRolloutStatus
+    events: tuple[EventNote, ...] = ()
+    actions: tuple[Action, ...] = ()
+    wake_at: datetime | None = None
+    failure: Verdict | None = None
+    """Set when this decision starts a rollback because production failed."""
+    finished: bool = False
+    """Nothing left to do for deletion (the finalizer may go)."""
+    again: bool = False
+    """Plan again at once (a transition was recorded; its actions come next)."""
+
+
+class Step:
+    """Accumulates one decision."""
+
+    def __init__(self, status: InfraRolloutStatus, now: datetime, generation: int) -> None:
+        self.status = status
+        self.now = now
+        self.generation = generation
+        self.events: list[EventNote] = []
+        self.actions: list[Action] = []
+        self.wake_at: datetime | None = None
+        self.failure: Verdict | None = None
+        self.again = False
+        self.paused: str | None = None
+        """What resumes a paused rollout, when it is paused (kstatus reason Paused)."""
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.events.append(EventNote("Warning" if warning else "Normal", reason, message))
+
+    def enter(
+        self, phase: RolloutPhase, message: str, *, warning: bool = False, **changes: Any
+    ) -> None:
+        """Record a phase transition (status first, then an Event)."""
+        self.update(phase=phase, phase_started_at=self.now, message=message, **changes)
+        self.event(phase.value, f"revision {self.status.revision}: {message}", warning=warning)
+        self.again = True
+
+    def wake(self, at: datetime | None) -> None:
+        if at is not None:
+            self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
+
+    def poll(self) -> None:
+        self.wake(self.now + timedelta(seconds=POLL_SECONDS))
+
+    def decision(self, *, finished: bool = False) -> Decision:
+        return Decision(
+            status=with_conditions(self.status, self.generation, self.now, paused=self.paused),
+            events=tuple(self.events),
+            actions=tuple(self.actions),
+            wake_at=self.wake_at,
+            failure=self.failure,
+            finished=finished,
+            again=self.again,
+        )
+
+
+def target_keys(spec: InfraRolloutSpec) -> tuple[ObjKey, ...]:
+    return tuple(ObjKey(str(t.kind), t.name) for t in spec.targets)
+
+
+def strategy_for(spec: InfraRolloutSpec) -> ShiftStrategy:
+    return for_type(spec.strategy.type)
+
+
+def _change_for(spec: InfraRolloutSpec, status: InfraRolloutStatus) -> ResolvedChange:
+    """The change of the revision in flight: images as resolved when it started."""
+    base = resolve_change(spec, None)
+    resolved = tuple((i.container, i.image) for i in status.resolved_images)
+    return replace(base, images=resolved or base.images)
+
+
+def shift_context(spec: InfraRolloutSpec, observed: Observed, step: Step) -> ShiftContext:
+    snapshot = observed.snapshot.objects if observed.snapshot is not None else {}
+    targets = target_keys(spec)
+    change = _change_for(spec, step.status)
+    desired = desired_objects(snapshot, change, targets)
+    promote = observed.annotations.get(PROMOTE_ANNOTATION)
+    return ShiftContext(
+        who=observed.who(step.status.revision),
+        spec=spec,
+        status=step.status,
+        targets=targets,
+        snapshot=snapshot,
+        desired=desired,
+        production=observed.production,
+        pods=observed.pods,
+        now=step.now,
+        promote_requested=bool(promote) and promote != step.status.handled_promote,
+    )

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.operator",
     "tests.fixtures.gitserver",
     "tests.fixtures.imagerefresh",
+    "tests.fixtures.infrarollout",
 ]

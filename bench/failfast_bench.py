@@ -30,11 +30,10 @@ import argparse
 import json
 import os
 import secrets
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from benchkit import clean_up, wait
 from shakedown import GROUP, VERSION
 from shakedown.adapters.watching import Follow
 from shakedown.adapters.workloads import Kube, apply_object
@@ -251,7 +251,7 @@ def main() -> int:
     try:
         for obj in sample_workload("web", image, replicas=1):
             apply_object(kube, namespace, obj)
-        _wait(
+        wait(
             lambda: (
                 (kube.get("Deployment", namespace, "web") or {})
                 .get("status", {})
@@ -260,8 +260,7 @@ def main() -> int:
             120,
         )
         log = REPO / ".shakedown" / f"bench-operator-{namespace}.log"
-        start = exact_operator if args.exact_namespace else operator_process
-        with start(kubeconfig, namespace, log):
+        with operator_process(kubeconfig, namespace, log, shadows=not args.exact_namespace):
             for index, case in enumerate(chosen):
                 change, smoke = cases[case]
                 name = f"ff{index}-{case}"[:40]
@@ -288,7 +287,7 @@ def main() -> int:
                             "spec": spec,
                         },
                     )
-                    _wait(lambda s=seen: failed_at(s)[1], 300)
+                    wait(lambda s=seen: failed_at(s)[1], 300)
                     status, failed = failed_at(seen)
                     when, first_seen = evidence(case, seen)
                 assert failed is not None
@@ -311,19 +310,9 @@ def main() -> int:
                     else f"{case:<20} {row['phase']} {row['reason']}: no evidence observed"
                 )
                 kube.delete("InfraRollout", namespace, name)
-                _wait(lambda n=name: kube.get("InfraRollout", namespace, n) is None, 120)
+                wait(lambda n=name: kube.get("InfraRollout", namespace, n) is None, 120)
     finally:
-        for leftover in kube.list("InfraRollout", namespace):  # the operator is gone by now
-            kube.merge_patch(
-                "InfraRollout",
-                namespace,
-                leftover["metadata"]["name"],
-                {"metadata": {"finalizers": None}},
-            )
-        kube.delete("Namespace", None, namespace)
-        for shadow_ns in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
-            if shadow_ns["metadata"]["name"].startswith(namespace):
-                kube.delete("Namespace", None, shadow_ns["metadata"]["name"])
+        clean_up(kube, namespace)  # the operator is gone by now
     worst = max((r["to_failed_s"] or 0.0) for r in results.values()) if results else 0.0
     say(json.dumps(results, indent=2))
     say(
@@ -334,39 +323,6 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
-
-
-@contextmanager
-def exact_operator(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]:
-    """``shakedown run -n NAMESPACE`` (no glob): kopf does not watch the shadow namespaces."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shakedown", "run", "-n", namespace, "--metrics-port", "0"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait(probe: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout}s")
 
 
 if __name__ == "__main__":

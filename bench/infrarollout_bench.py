@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +46,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
+from benchkit import clean_up, wait
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo.infrarollout import sample_workload
 
@@ -295,7 +296,7 @@ def main() -> int:
         seen = Seen()
         stop = threading.Event()
         _watch(api, namespace, seen, stop)
-        _wait(
+        wait(
             lambda: _healthy(
                 kube.get("Deployment", namespace, "web") or {"spec": {}, "metadata": {}}
             ),
@@ -322,7 +323,7 @@ def main() -> int:
                         "InfraRollout", namespace, "bench", {"spec": _rollout_spec(iteration)}
                     )
                 measured = _measure(seen, start)
-                status = _wait(
+                status = wait(
                     lambda it=iteration: (
                         (
                             s := (kube.get("InfraRollout", namespace, "bench") or {}).get("status")
@@ -347,7 +348,7 @@ def main() -> int:
                 )
             histogram = _scrape(metrics_url, "shakedown_infrarollout_rollback_latency_seconds")
             kube.delete("InfraRollout", namespace, "bench")
-            _wait(lambda: kube.get("InfraRollout", namespace, "bench") is None, 120)
+            wait(lambda: kube.get("InfraRollout", namespace, "bench") is None, 120)
         results["operator_added_ms"] = {
             "n": len(added),
             "p50": round(_percentile(added, 0.5) * 1000, 1),
@@ -366,7 +367,7 @@ def main() -> int:
         manual: list[float] = []
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         for iteration in range(1, args.baseline + 1):
-            _wait(
+            wait(
                 lambda: _healthy(
                     kube.get("Deployment", namespace, "web") or {"spec": {}, "metadata": {}}
                 ),
@@ -388,7 +389,7 @@ def main() -> int:
                 env=env,
                 capture_output=True,
             )
-            _wait(lambda s=start: any(f[0] >= s for f in seen.pod_failures), 120)
+            wait(lambda s=start: any(f[0] >= s for f in seen.pod_failures), 120)
             subprocess.run(
                 ["kubectl", "-n", namespace, "rollout", "undo", "deployment/web"],
                 check=True,
@@ -409,17 +410,7 @@ def main() -> int:
         )
         results["not_ready_for_s"] = NOT_READY_FOR
     finally:
-        for leftover in kube.list("InfraRollout", namespace):  # the operator is gone by now
-            kube.merge_patch(
-                "InfraRollout",
-                namespace,
-                leftover["metadata"]["name"],
-                {"metadata": {"finalizers": None}},
-            )
-        kube.delete("Namespace", None, namespace)
-        for shadow in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
-            if shadow["metadata"]["name"].startswith(namespace):
-                kube.delete("Namespace", None, shadow["metadata"]["name"])
+        clean_up(kube, namespace)  # the operator is gone by now
     say(json.dumps(results, indent=2))
     p95 = results["operator_added_ms"]["p95"]
     say(
@@ -429,16 +420,6 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
-
-
-def _wait(probe: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout}s")
 
 
 if __name__ == "__main__":

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.gitserver",
     "tests.fixtures.imagerefresh",
     "tests.fixtures.browser",
+    "tests.fixtures.infrarollout",
 ]

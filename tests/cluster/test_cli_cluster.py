@@ -16,18 +16,16 @@ from kubernetes.client import ApiClient
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters.workloads import Kube
-from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures: the e2e operator, ns)
+from tests.fixtures.imagerefresh import Refreshes
+from tests.fixtures.infrarollout import (
     Operator,
     config_data,
-    iro_operator,
-    kube,
-    ns,
     rollout,
+    status,
     wait_for,
     wait_phase,
     workload,
 )
-from tests.fixtures.imagerefresh import Refreshes
 
 pytestmark = pytest.mark.cluster
 
@@ -43,6 +41,16 @@ def sh(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+def watch(kubeconfig: Path, *args: str) -> subprocess.Popen[str]:
+    """``shakedown ARGS`` left running, its output read line by line (through ``Lines``)."""
+    return subprocess.Popen(
+        [str(SHAKEDOWN), *args],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -201,12 +209,7 @@ def test_watch_prints_a_row_per_change(
     kubeconfig: Path, k8s_api: ApiClient, crds: list[str], namespace: str
 ) -> None:
     create_cir(k8s_api, namespace, "unit-tests")
-    proc = subprocess.Popen(
-        [str(SHAKEDOWN), "get", "cir", "-n", namespace, "--watch"],
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = watch(kubeconfig, "get", "cir", "-n", namespace, "--watch")
     try:
         assert proc.stdout is not None
         lines = Lines(proc.stdout)
@@ -228,14 +231,10 @@ def test_watch_prints_a_row_per_change(
 
 
 # --------------------------------------------------------------------------- real rollouts and runs
-def rollout_status(kube: Kube, ns: str) -> dict[str, Any]:  # noqa: F811
-    return dict((kube.get("InfraRollout", ns, "change") or {}).get("status") or {})
-
-
 def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     kubeconfig: Path,
 ) -> None:
@@ -256,7 +255,7 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
     paused = wait_for(
         lambda: (
             (
-                (s := rollout_status(kube, ns)).get("phase") in ("Failed", "RolledBack")
+                (s := status(kube, ns)).get("phase") in ("Failed", "RolledBack")
                 or "paused" in (s.get("waitingFor") or "")
             )
             and s
@@ -280,12 +279,7 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
     assert job_log.stdout == "job-says-hi\n", "the Job's pod, kept in the shadow during the pause"
 
     # Watch the view while a person pauses: a full, separated view per change.
-    proc = subprocess.Popen(
-        [str(SHAKEDOWN), "get", "iro", "change", "-n", ns, "--watch"],
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = watch(kubeconfig, "get", "iro", "change", "-n", ns, "--watch")
     try:
         assert proc.stdout is not None
         lines = Lines(proc.stdout)
@@ -300,8 +294,8 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
         proc.wait(timeout=10)
     held = wait_for(
         lambda: (
-            "shakedown.dev/paused" in (rollout_status(kube, ns).get("waitingFor") or "")
-            and rollout_status(kube, ns)
+            "shakedown.dev/paused" in (status(kube, ns).get("waitingFor") or "")
+            and status(kube, ns)
         ),
         60,
         "the hold",
@@ -322,7 +316,7 @@ def test_get_iro_pause_resume_undo_retry_on_a_real_canary(
 
     retry = sh(kubeconfig, "retry", "iro", "change", "-n", ns)
     assert retry.returncode == 0, retry.stderr
-    again = wait_for(lambda: rollout_status(kube, ns).get("revision") == 2, 60, "revision 2")
+    again = wait_for(lambda: status(kube, ns).get("revision") == 2, 60, "revision 2")
     assert again
     refused = sh(kubeconfig, "retry", "iro", "change", "-n", ns)
     assert refused.returncode == 2 and "revision 2 is" in refused.stderr
@@ -364,8 +358,8 @@ def test_logs_and_retry_of_a_real_run(refreshes: Refreshes, registry: str, opera
     assert "slow-starts" in followed.stdout and "slow-ends" in followed.stdout
     assert "==> test slow (pod " in followed.stdout
 
-    status = r.wait_run("app", "1")
-    assert status["lastRun"]["phase"] == "Failed"
+    ended = r.wait_run("app", "1")
+    assert ended["lastRun"]["phase"] == "Failed"
     after = r.cli("logs", "cir", "app", "--run", "1", "--test", "broken", "-n", r.namespace)
     assert after.returncode == 0, after.stderr
     assert "FAIL-broken" in after.stdout

@@ -29,6 +29,16 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 DELETE = object()
 
 
+def custom_object(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The object ``broken`` of ``kind`` with ``spec`` (valid until a test breaks a field)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {"name": "broken"},
+        "spec": spec,
+    }
+
+
 def cir(**spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "image": "registry.example/ci/unit-tests",
@@ -37,13 +47,7 @@ def cir(**spec: Any) -> dict[str, Any]:
         "tests": [{"name": "amd64-clang", "command": ["/usr/local/bin/run-tests"]}],
         "notify": {"webhook": {"url": "https://chat.example/hook"}},
     }
-    base.update(spec)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ContainerImageRefresh",
-        "metadata": {"name": "broken"},
-        "spec": base,
-    }
+    return custom_object("ContainerImageRefresh", {**base, **spec})
 
 
 def iro(**spec: Any) -> dict[str, Any]:
@@ -80,13 +84,7 @@ def iro(**spec: Any) -> dict[str, Any]:
             "canary": {"steps": [{"weight": 25}, {"pause": "1m"}, {"weight": 100}]},
         },
     }
-    base.update(spec)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "InfraRollout",
-        "metadata": {"name": "broken"},
-        "spec": base,
-    }
+    return custom_object("InfraRollout", {**base, **spec})
 
 
 def mtpl(**spec: Any) -> dict[str, Any]:
@@ -99,13 +97,7 @@ def mtpl(**spec: Any) -> dict[str, Any]:
         },
         "successCondition": "result[0] < 0.05",
     }
-    base.update(spec)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MetricTemplate",
-        "metadata": {"name": "broken"},
-        "spec": base,
-    }
+    return custom_object("MetricTemplate", {**base, **spec})
 
 
 def with_value(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

@@ -4,354 +4,42 @@ The workload serves ``/healthz`` (what its readiness probe checks) and an
 index page with the ``MESSAGE`` from its ConfigMap. A "bad" change sets
 ``FAIL_AFTER`` in that ConfigMap: pods start Ready (and pass the shadow) and
 remove ``/healthz`` after that many seconds, so production fails during the
-bake. This module runs an operator of its own (watching only its namespaces)
-so it can kill and restart it.
+bake. The operator (``iro_operator``) watches only these tests' namespaces, so
+a test can kill and restart it; it, the workload and the rollout helpers are in
+tests/fixtures/infrarollout.py, shared with the modules beside this one.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
-import secrets
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 
 from shakedown.adapters.workloads import Kube
-from tests.fixtures.operator import SHAKEDOWN, free_port
+from shakedown.demo.infrarollout import SCRIPT
+from tests.fixtures.infrarollout import (
+    Operator,
+    comparable,
+    config_data,
+    create_rollout,
+    deployment_ready,
+    events,
+    rollout,
+    status,
+    template_of,
+    wait_for,
+    wait_phase,
+    workload,
+)
+from tests.fixtures.operator import SHAKEDOWN
 
 pytestmark = pytest.mark.cluster
-
-PREFIX = f"iro{secrets.token_hex(2)}"
-REPO = Path(__file__).resolve().parents[2]
-
-SCRIPT = (
-    'mkdir -p /www && echo ok > /www/healthz && echo "$MESSAGE" > /www/index.html && '
-    'if [ -n "$FAIL_AFTER" ]; then (sleep "$FAIL_AFTER"; rm -f /www/healthz) & fi; '
-    "exec httpd -f -p 8080 -h /www"
-)
-
-
-# --------------------------------------------------------------------------- operator
-@dataclass
-class Operator:
-    kubeconfig: Path
-    log_dir: Path
-    probe_image: str
-    proc: subprocess.Popen[bytes] | None = None
-    logs: list[Path] = field(default_factory=list)
-    metrics_url: str = ""
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    def start(self) -> None:
-        log_path = self.log_dir / f"operator-{len(self.logs)}.log"
-        self.logs.append(log_path)
-        liveness = free_port()
-        metrics = free_port()
-        self.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "PYTHONUNBUFFERED": "1",
-            "SHAKEDOWN_PROBE_IMAGE": self.probe_image,
-            **self.extra_env,
-        }
-        with log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(SHAKEDOWN),
-                    "run",
-                    "--namespace",
-                    f"{PREFIX}-*",
-                    "--metrics-port",
-                    str(metrics),
-                    "--metrics-address",
-                    "127.0.0.1",
-                    "--liveness",
-                    f"http://127.0.0.1:{liveness}/healthz",
-                    "--verbose",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO,
-            )
-        deadline = time.monotonic() + 60
-        import urllib.request
-
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError("operator not healthy")
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no goodbye (what a crash or an OOM kill looks like)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
-
-
-@pytest.fixture(scope="module")
-def iro_operator(
-    kubeconfig: Path, crds: list[str], busybox_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
-    op = Operator(kubeconfig, tmp_path_factory.mktemp("iro-operator"), busybox_image)
-    op.start()
-    try:
-        yield op
-    finally:
-        op.stop()
-        print(f"[iro operator] logs: {[str(p) for p in op.logs]}", file=sys.stderr)
-
-
-@pytest.fixture
-def kube(k8s_api: ApiClient) -> Kube:
-    return Kube(k8s_api)
-
-
-@pytest.fixture
-def ns(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
-    slug = request.node.name.lower().replace("_", "-")[5:30].strip("-")
-    name = f"{PREFIX}-{slug}-{secrets.token_hex(2)}"
-    kube.create("Namespace", None, {"metadata": {"name": name}})
-    deadline = time.monotonic() + 30
-    while kube.get("ServiceAccount", name, "default") is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    yield name
-    # Deleted while the operator runs, so its finalizers clean up; stripped if it cannot.
-    kinds = ("InfraRollout", "ContainerImageRefresh")
-    for kind in kinds:
-        for obj in kube.list(kind, name):
-            kube.delete(kind, name, obj["metadata"]["name"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(kube.list(kind, name) for kind in kinds):
-        time.sleep(0.5)
-    for kind in kinds:
-        for obj in kube.list(kind, name):
-            kube.merge_patch(
-                kind, name, obj["metadata"]["name"], {"metadata": {"finalizers": None}}
-            )
-    for shadow in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
-        if shadow["metadata"]["name"].startswith(name):
-            kube.delete("Namespace", None, shadow["metadata"]["name"])
-    kube.delete("Namespace", None, name)
-
-
-# --------------------------------------------------------------------------- workload
-def workload(kube: Kube, ns: str, image: str, *, name: str = "web", replicas: int = 2) -> None:
-    labels = {"app": name}
-    kube.create(
-        "ConfigMap", ns, {"metadata": {"name": f"{name}-config"}, "data": {"MESSAGE": "v1"}}
-    )
-    kube.create(
-        "Service",
-        ns,
-        {
-            "metadata": {"name": name},
-            "spec": {"selector": labels, "ports": [{"port": 8080, "targetPort": 8080}]},
-        },
-    )
-    kube.create(
-        "Deployment",
-        ns,
-        {
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 1,
-                        "containers": [
-                            {
-                                "name": "web",
-                                "image": image,
-                                "command": ["sh", "-c", SCRIPT],
-                                "envFrom": [{"configMapRef": {"name": f"{name}-config"}}],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/healthz", "port": 8080},
-                                    "periodSeconds": 1,
-                                    "failureThreshold": 1,
-                                },
-                            }
-                        ],
-                    },
-                },
-            },
-        },
-    )
-    wait_for(lambda: deployment_ready(kube, ns, name), 90, f"Deployment {name} ready")
-
-
-def deployment_ready(kube: Kube, ns: str, name: str) -> bool:
-    obj = kube.get("Deployment", ns, name) or {}
-    status = obj.get("status", {})
-    want = obj.get("spec", {}).get("replicas", 1)
-    return (
-        status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 1)
-        and status.get("readyReplicas", 0) == want
-        and status.get("updatedReplicas", 0) == want
-        and status.get("replicas", 0) == want
-    )
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def rollout(
-    kube: Kube,
-    ns: str,
-    *,
-    name: str = "change",
-    message: str = "v2",
-    fail_after: int | None = None,
-    strategy: dict[str, Any] | None = None,
-    bake: str = "6s",
-    http: bool = True,
-    extra: dict[str, Any] | None = None,
-    workload_name: str = "web",
-) -> None:
-    data: dict[str, str] = {"MESSAGE": message}
-    if fail_after is not None:
-        data["FAIL_AFTER"] = str(fail_after)
-    spec: dict[str, Any] = {
-        "targets": [
-            {"kind": "Deployment", "name": workload_name},
-            {"kind": "ConfigMap", "name": f"{workload_name}-config"},
-            {"kind": "Service", "name": workload_name},
-        ],
-        "change": {
-            "patches": [
-                {
-                    "target": {"kind": "ConfigMap", "name": f"{workload_name}-config"},
-                    "type": "merge",
-                    "patch": {"data": data},
-                }
-            ]
-        },
-        "shadow": {"ttl": "10m", "replicas": 1, "isolate": True},
-        "smokeTests": {"readyFor": "3s"},
-        "bake": bake,
-        "rollback": {"automatic": True, "notReadyFor": "2s", "maxRestarts": 2},
-        "timeout": "5m",
-    }
-    if http:
-        spec["smokeTests"]["http"] = [
-            {
-                "name": "index",
-                "service": workload_name,
-                "port": 8080,
-                "path": "/index.html",
-                "expectStatus": 200,
-                "expectBody": message,
-                "attempts": 5,
-            }
-        ]
-    if strategy:
-        spec["strategy"] = strategy
-    spec.update(extra or {})
-    create_rollout(kube, ns, spec, name=name)
-
-
-def create_rollout(kube: Kube, ns: str, spec: dict[str, Any], *, name: str = "change") -> None:
-    """The InfraRollout ``name`` with ``spec``."""
-    kube.create(
-        "InfraRollout",
-        ns,
-        {
-            "apiVersion": "shakedown.dev/v1alpha1",
-            "kind": "InfraRollout",
-            "metadata": {"name": name},
-            "spec": spec,
-        },
-    )
-
-
-def status(kube: Kube, ns: str, name: str = "change") -> dict[str, Any]:
-    return (kube.get("InfraRollout", ns, name) or {}).get("status") or {}
-
-
-def wait_phase(
-    kube: Kube, ns: str, phases: set[str], timeout: float = 180, name: str = "change"
-) -> dict[str, Any]:
-    seen: list[str] = []
-
-    def check() -> dict[str, Any] | None:
-        current = status(kube, ns, name)
-        phase = current.get("phase")
-        if phase and (not seen or seen[-1] != phase):
-            seen.append(phase)
-        return current if phase in phases else None
-
-    try:
-        result: dict[str, Any] = wait_for(check, timeout, f"phase in {phases}")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; phases seen {seen}; status {status(kube, ns, name)}") from exc
-    return result
-
-
-def template_of(kube: Kube, ns: str, name: str = "web") -> dict[str, Any]:
-    return (kube.get("Deployment", ns, name) or {})["spec"]["template"]
-
-
-def config_data(kube: Kube, ns: str, name: str = "web-config") -> dict[str, str]:
-    return dict((kube.get("ConfigMap", ns, name) or {}).get("data") or {})
-
-
-def events(kube: Kube, ns: str) -> list[str]:
-    return [
-        f"{e.get('reason')}: {e.get('message')}"
-        for e in kube.list("Event", ns)
-        if e.get("involvedObject", {}).get("kind") == "InfraRollout"
-    ]
-
-
-def snapshot_objects(kube: Kube, ns: str, revision: int = 1) -> dict[str, Any]:
-    secret = kube.get("Secret", ns, f"change-snapshot-{revision}") or {}
-    return {k: json.loads(base64.b64decode(v)) for k, v in (secret.get("data") or {}).items()}
-
-
-def comparable(obj: dict[str, Any]) -> Any:
-    """What a user compares to say 'production is as it was': spec or data."""
-    return obj.get("spec", obj.get("data"))
 
 
 # --------------------------------------------------------------------------- tests

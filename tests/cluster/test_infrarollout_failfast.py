@@ -14,31 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 
 from shakedown.adapters.workloads import Kube
-from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
-    Operator,
-    create_rollout,
-    iro_operator,
-    kube,
-    ns,
-    wait_phase,
-    workload,
-)
-from tests.fixtures.operator import install_crds
+from tests.fixtures.infrarollout import FINAL, Operator, create_rollout, wait_phase, workload
 
-pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(autouse=True)
-def own_crds(k8s_api: ApiClient) -> None:
-    """This worktree's CRDs, again: the cluster is shared, and another session may have
-    installed older ones (without promote, readyTimeout or Validated) since ours started."""
-    install_crds(k8s_api)
-
-
-FINAL = {"Succeeded", "Failed", "RolledBack", "Aborted", "Validated"}
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("own_crds")]
 
 
 def container_patch(**fields: Any) -> dict[str, Any]:
@@ -116,9 +96,9 @@ def failfast_spec(change: dict[str, Any], smoke: dict[str, Any]) -> dict[str, An
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_broken_shadow_fails_fast_with_its_evidence(
     case: str,
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     registry: str,
 ) -> None:

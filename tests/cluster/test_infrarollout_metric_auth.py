@@ -12,36 +12,26 @@ Stalled, with a condition naming the field, and goes on once it is created.
 
 from __future__ import annotations
 
-import base64
-import shutil
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import bcrypt
 import pytest
 
 from shakedown.adapters.workloads import Kube
-from shakedown.localcluster import packages
-from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
+from tests.fixtures.infrarollout import (
     Operator,
     config_data,
     events,
-    iro_operator,
-    kube,
-    ns,
     rollout,
     status,
     wait_for,
     wait_phase,
     workload,
 )
-from tests.cluster.test_infrarollout_metrics import PROMETHEUS, MetricsFile
-from tests.fixtures.operator import free_port
+from tests.fixtures.prometheus import MetricsFile, request, running_prometheus
 
 pytestmark = pytest.mark.cluster
 
@@ -55,12 +45,8 @@ class Prometheus:
         self.metrics = metrics
 
     def get(self, path: str, auth: tuple[str, str] | None) -> int:
-        request = urllib.request.Request(self.url + path)
-        if auth is not None:
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request(self.url + path, auth), timeout=5) as response:
                 response.read()
                 return int(response.status)
         except urllib.error.HTTPError as exc:
@@ -69,13 +55,9 @@ class Prometheus:
 
 @pytest.fixture(scope="module")
 def prometheus_basic_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    packages.ensure({"prometheus": PROMETHEUS}, say=print)
-    assert shutil.which(PROMETHEUS) or Path(PROMETHEUS).exists()
     work = tmp_path_factory.mktemp("prometheus-auth")
     metrics = MetricsFile(work)
-    port = free_port()
-    config = work / "prometheus.yml"
-    config.write_text(
+    config = (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         "- job_name: web\n"
@@ -84,48 +66,18 @@ def prometheus_basic_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     web = work / "web.yml"
     web.write_text(f"basic_auth_users:\n  {USER}: '{hashed}'\n")
-    log = (work / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--web.config.file={web}",
-            f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    prom = Prometheus(f"http://127.0.0.1:{port}", metrics)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (work / "prometheus.log").read_text()[-2000:]
-            request = urllib.request.Request(f"{prom.url}/api/v1/query?query=web_error_ratio")
-            token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
-            try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if b'"value"' in response.read():
-                        break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError("Prometheus did not scrape its target in 60s")
-        yield prom
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        metrics.server.shutdown()
-        log.close()
+    with running_prometheus(
+        work,
+        metrics,
+        config,
+        f"--web.config.file={web}",
+        query="web_error_ratio",
+        auth=(USER, PASSWORD),
+    ) as url:
+        yield Prometheus(url, metrics)
 
 
-def credentials(kube: Kube, ns: str, password: str) -> None:  # noqa: F811
+def credentials(kube: Kube, ns: str, password: str) -> None:
     kube.create(
         "Secret",
         ns,
@@ -136,7 +88,7 @@ def credentials(kube: Kube, ns: str, password: str) -> None:  # noqa: F811
     )
 
 
-def template(kube: Kube, ns: str, address: str, name: str = "error-rate") -> None:  # noqa: F811
+def template(kube: Kube, ns: str, address: str, name: str = "error-rate") -> None:
     kube.create(
         "MetricTemplate",
         ns,
@@ -161,16 +113,16 @@ def by_template(name: str = "error-rate") -> dict[str, Any]:
     return {"smokeTests": {"readyFor": "2s", "metrics": [check]}}
 
 
-def assert_password_nowhere(kube: Kube, ns: str, op: Operator) -> None:  # noqa: F811
+def assert_password_nowhere(kube: Kube, ns: str, op: Operator) -> None:
     assert PASSWORD not in str(status(kube, ns))
     assert PASSWORD not in "\n".join(events(kube, ns))
     assert PASSWORD not in op.log()
 
 
 def test_a_template_with_basic_auth_from_a_secret_lets_the_rollout_through(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     prometheus_basic_auth: Prometheus,
 ) -> None:
@@ -193,9 +145,9 @@ def test_a_template_with_basic_auth_from_a_secret_lets_the_rollout_through(
 
 
 def test_a_wrong_password_fails_the_check_without_showing_it(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     prometheus_basic_auth: Prometheus,
 ) -> None:
@@ -214,9 +166,9 @@ def test_a_wrong_password_fails_the_check_without_showing_it(
 
 
 def test_a_missing_template_stalls_the_rollout_until_it_exists(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     prometheus_basic_auth: Prometheus,
 ) -> None:

@@ -10,11 +10,7 @@ durations.
 
 from __future__ import annotations
 
-import http.server
 import json
-import shutil
-import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -29,19 +25,15 @@ from prometheus_client.samples import Sample
 from shakedown.adapters.workloads import Kube
 from shakedown.conditions import health_of
 from shakedown.handlers.reporting import conditions_of
-from shakedown.localcluster import packages
-from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
+from tests.fixtures.infrarollout import (
     Operator,
     config_data,
-    iro_operator,
-    kube,
-    ns,
     rollout,
     wait_for,
     wait_phase,
     workload,
 )
-from tests.fixtures.operator import free_port
+from tests.fixtures.prometheus import MetricsFile, running_prometheus
 
 pytestmark = pytest.mark.cluster
 
@@ -49,61 +41,21 @@ RULES = (
     Path(__file__).resolve().parents[2] / "charts" / "shakedown" / "rules" / "shakedown.rules.yaml"
 )
 
-PROMETHEUS = "/usr/bin/prometheus"
-
-
-class MetricsFile:
-    """A metrics page whose value the test sets; served on 127.0.0.1."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / "metrics"
-        self.set(0.0)
-        handler = self._handler()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
-        path = self.path
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = path.read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                return
-
-        return Handler
-
-    def set(self, error_ratio: float) -> None:
-        self.path.write_text(
-            f'# TYPE web_error_ratio gauge\nweb_error_ratio{{service="web"}} {error_ratio}\n'
-        )
-
 
 @pytest.fixture(scope="module")
 def prometheus(
     tmp_path_factory: pytest.TempPathFactory,
-    iro_operator: Operator,  # noqa: F811
+    iro_operator: Operator,
 ) -> Iterator[tuple[str, MetricsFile]]:
     """(Prometheus URL, the metrics file it scrapes every second).
 
     It also scrapes the operator (as the chart's ServiceMonitor does, honoring
     its labels) and evaluates the chart's alert rules every second.
     """
-    packages.ensure({"prometheus": PROMETHEUS}, say=print)
-    assert shutil.which(PROMETHEUS) or Path(PROMETHEUS).exists()
     work = tmp_path_factory.mktemp("prometheus")
     metrics = MetricsFile(work)
-    port = free_port()
-    config = work / "prometheus.yml"
     operator = urllib.parse.urlsplit(iro_operator.metrics_url).netloc
-    config.write_text(
+    config = (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
@@ -113,41 +65,8 @@ def prometheus(
         "  honor_labels: true\n"
         f"  static_configs: [{{targets: ['{operator}']}}]\n"
     )
-    log = (work / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (work / "prometheus.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/query?query=up", timeout=2) as r:
-                    if b'"value"' in r.read():
-                        break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError("Prometheus did not scrape its target in 60s")
+    with running_prometheus(work, metrics, config, query="up") as url:
         yield url, metrics
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        metrics.server.shutdown()
-        log.close()
 
 
 def metric_check(url: str) -> dict[str, Any]:
@@ -198,8 +117,8 @@ def of_object(samples: list[Sample], namespace: str, name: str) -> list[Sample]:
 
 
 def rollout_at_error_rate(
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    kube: Kube,
+    ns: str,
     image: str,
     prometheus: tuple[str, MetricsFile],
     rate: float,
@@ -214,9 +133,9 @@ def rollout_at_error_rate(
 
 
 def test_metric_check_passes_on_good_numbers(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     prometheus: tuple[str, MetricsFile],
 ) -> None:
@@ -228,9 +147,9 @@ def test_metric_check_passes_on_good_numbers(
 
 
 def test_metric_check_failure_stops_the_rollout_before_production(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     prometheus: tuple[str, MetricsFile],
 ) -> None:
@@ -262,9 +181,9 @@ def test_metric_check_failure_stops_the_rollout_before_production(
 
 
 def test_production_metric_failing_during_the_bake_rolls_back(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     prometheus: tuple[str, MetricsFile],
 ) -> None:

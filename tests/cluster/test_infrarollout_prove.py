@@ -15,35 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 
 from shakedown.adapters.workloads import Kube
-from tests.cluster.test_infrarollout_e2e import (  # noqa: F401  (fixtures)
+from tests.fixtures.infrarollout import (
+    FINAL,
     Operator,
     create_rollout,
-    iro_operator,
-    kube,
-    ns,
     rollout,
     status,
     wait_for,
     wait_phase,
     workload,
 )
-from tests.fixtures.operator import SHAKEDOWN, install_crds
+from tests.fixtures.operator import SHAKEDOWN
 
-pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(autouse=True)
-def own_crds(k8s_api: ApiClient) -> None:
-    """This worktree's CRDs, again: the cluster is shared, and another session may have
-    installed older ones (without promote, readyTimeout or Validated) since ours started."""
-    install_crds(k8s_api)
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("own_crds")]
 
 
 PRODUCTION = (("Deployment", "web"), ("ConfigMap", "web-config"), ("Service", "web"))
-FINAL = {"Succeeded", "Failed", "RolledBack", "Aborted", "Validated"}
 
 
 def versions(client: Kube, namespace: str) -> dict[str, str]:
@@ -87,9 +76,9 @@ def condition(final: dict[str, Any], type_: str) -> tuple[str, str]:
 
 
 def test_prove_only_success_is_validated_and_production_untouched(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     kubeconfig: Path,
 ) -> None:
@@ -116,9 +105,9 @@ def test_prove_only_success_is_validated_and_production_untouched(
 
 
 def test_prove_only_failure_fails_fast_and_production_untouched(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     busybox_image: str,
     registry: str,
     kubeconfig: Path,
@@ -156,9 +145,9 @@ def test_prove_only_failure_fails_fast_and_production_untouched(
 
 
 def test_wait_exit_codes_for_missing_objects_bad_input_and_timeouts(
-    iro_operator: Operator,  # noqa: F811
-    kube: Kube,  # noqa: F811
-    ns: str,  # noqa: F811
+    iro_operator: Operator,
+    kube: Kube,
+    ns: str,
     kubeconfig: Path,
 ) -> None:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}

@@ -266,9 +266,12 @@ def _cluster() -> Iterator[tuple[Path, str | None]]:
 
 
 @contextlib.contextmanager
-def operator_process(kubeconfig: Path, namespace: str, log_path: Path) -> Iterator[int]:
-    """Run ``shakedown run`` for one namespace (and its shadows) as a child process; the
-    demo and the benchmarks share it so both measure the operator as users start it."""
+def operator_process(
+    kubeconfig: Path, namespace: str, log_path: Path, *, shadows: bool = True
+) -> Iterator[int]:
+    """Run ``shakedown run`` for one namespace (and, with ``shadows``, its shadow
+    namespaces) as a child process; the demo and the benchmarks share it so both measure
+    the operator as users start it. Without ``shadows`` kopf watches the namespace only."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
@@ -279,7 +282,7 @@ def operator_process(kubeconfig: Path, namespace: str, log_path: Path) -> Iterat
                 "shakedown",
                 "run",
                 "--namespace",
-                f"{namespace}*",  # the namespace and its InfraRollouts' shadow namespaces
+                f"{namespace}*" if shadows else namespace,  # with its shadow namespaces
                 "--metrics-port",
                 str(_free_port()),
                 "--metrics-address",

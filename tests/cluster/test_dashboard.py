@@ -66,10 +66,20 @@ def card(browser: Any, card_id: str) -> Any:
     return browser.find_element(By.ID, card_id)
 
 
+def card_text(browser: Any, card_id: str) -> str:
+    """The card's text; a live update may replace the card between finding and reading it."""
+    return str(wait(browser, f"the text of {card_id}", lambda b: card(b, card_id).text, 10))
+
+
 def click(browser: Any, card_id: str, xpath: str) -> None:
+    """Click, finding the button again when a live update replaced the card meanwhile."""
     from selenium.webdriver.common.by import By
 
-    card(browser, card_id).find_element(By.XPATH, xpath).click()
+    def press(b: Any) -> bool:
+        card(b, card_id).find_element(By.XPATH, xpath).click()
+        return True
+
+    wait(browser, f"{xpath} in {card_id}", press, 10)
 
 
 def toast(browser: Any) -> str:
@@ -125,7 +135,7 @@ def test_the_images_page_shows_a_failing_scenario_and_moves_the_tag_back(
             "the failing scenario",
             lambda b: "FAIL: widget is broken" in card(b, card_id).text and card(b, card_id),
             300,
-            lambda: f"page: {card(browser, card_id).text!r}; status: {r.status('app')}",
+            lambda: f"page: {card_text(browser, card_id)!r}; status: {r.status('app')}",
         )
         assert "scenario check in run 3: exit code 3" in failure.text
         assert "checking widget" in failure.text
@@ -180,7 +190,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
             lambda: f"status: {status(kube, namespace)}",
         )
         assert config_data(kube, namespace)["MESSAGE"] == "v2"
-        text = card(browser, card_id).text
+        text = card_text(browser, card_id)
         for shown in ("Snapshot", "Shadow", "Smoke checks", "Shift", "Bake", "2/2 ready"):
             assert shown in text, shown
         assert status(kube, namespace)["shadowNamespace"] in text
@@ -190,7 +200,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
         final = status(kube, namespace)
         assert final["phase"] == "RolledBack", final
         assert "abort" in final["rollbackReason"].lower()
-        assert final["rollbackReason"] in card(browser, card_id).text
+        assert final["rollbackReason"] in card_text(browser, card_id)
         assert config_data(kube, namespace) == {"MESSAGE": "v1"}
         assert template_of(kube, namespace) == template_before
         wait(browser, "production ready again", lambda b: "2/2 ready" in card(b, card_id).text, 90)
@@ -269,7 +279,7 @@ def test_a_lost_cluster_is_shown_and_the_page_recovers_when_it_is_back(
             wait(
                 browser, "the live page", lambda b: b.find_element("id", "conn").text == "live", 30
             )
-            assert "Run now" in card(browser, card_id).text
+            assert "Run now" in card_text(browser, card_id)
 
             relay.cut()
             banner = wait(

@@ -206,6 +206,9 @@ class RolloutRunner:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if await self._deleted_meanwhile(exc):
+                        log.debug("%s/%s: deleted while stepping", self.namespace, self.name)
+                        return
                     log.warning("%s/%s: step failed, retrying: %s", self.namespace, self.name, exc)
                     log.debug("step failure", exc_info=True)
                     await self._sleep(2.0)
@@ -220,6 +223,17 @@ class RolloutRunner:
             self.checks.cancel_other_than(None)
             self._follow_shadow(None)
             WAKERS.unregister(self.namespace, self.name, self.wake_event)
+
+    async def _deleted_meanwhile(self, exc: Exception) -> bool:
+        """A 404 because this very rollout was deleted mid-step ends the loop quietly.
+
+        Deleting an object is routine, not a failure to retry and log; a 404 for
+        anything else (a target, a shadow object) still is one.
+        """
+        if not isinstance(exc, ApiException) or exc.status != 404:
+            return False
+        body = await asyncio.to_thread(self.kube.get, "InfraRollout", self.namespace, self.name)
+        return body is None
 
     def _delay(self, decision: Decision) -> float:
         if decision.wake_at is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shakedown.localcluster import api, dns, hostnet, netpol, owner, procs
+from shakedown.localcluster import api, dns, hostnet, owner, procs
 from shakedown.localcluster.layout import Layout
 
 #: Components in start order; ``down`` stops them in reverse (containerd specially).
@@ -22,7 +22,6 @@ COMPONENTS: tuple[str, ...] = (
     "containerd",
     "kubelet",
     "kube-proxy",
-    "kube-router",
 )
 
 
@@ -83,7 +82,6 @@ def leftovers(layout: Layout) -> list[str]:
         if hostnet.link_exists(link)
     ]
     found += [f"iptables chain {c}" for c in hostnet.our_chains()]
-    found += [f"ipset {s}" for s in netpol.our_ipsets()]
     return found
 
 

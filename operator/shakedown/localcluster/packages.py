@@ -32,7 +32,6 @@ REQUIRED: Mapping[str, str] = {
     "openssl": "/usr/bin/openssl",
     "iproute2": "/usr/sbin/ip",
     "util-linux": "/usr/bin/nsenter",
-    "ipset": "/sbin/ipset",  # kube-router's NetworkPolicy firewall
 }
 
 _POLICY_RC_D = Path("/usr/sbin/policy-rc.d")

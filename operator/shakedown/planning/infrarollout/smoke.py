@@ -189,3 +189,19 @@ def set_check(
             check = check.model_copy(update={k: v for k, v in changes.items() if v is not None})
         out.append(check)
     return out
+
+
+def record_outcome(
+    checks: Sequence[CheckStatus], name: str, outcome: CheckOutcome, now: datetime
+) -> list[CheckStatus]:
+    """``checks`` with check ``name`` finished as ``outcome`` reports (smoke or production)."""
+    return set_check(
+        checks,
+        name,
+        CheckPhase.PASSED if outcome.passed else CheckPhase.FAILED,
+        outcome.message,
+        now,
+        successes=outcome.successes,
+        failures=outcome.failures,
+        job=outcome.job,
+    )

@@ -13,7 +13,7 @@ from shakedown.planning.infrarollout.actions import RunCheck
 from shakedown.planning.infrarollout.bake import Verdict, judge_pods
 from shakedown.planning.infrarollout.endings import fail
 from shakedown.planning.infrarollout.objects import Obj
-from shakedown.planning.infrarollout.smoke import set_check
+from shakedown.planning.infrarollout.smoke import record_outcome, set_check
 from shakedown.planning.infrarollout.step import Observed, Step
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy
 
@@ -81,16 +81,7 @@ def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: Step) 
                     checks, name, CheckPhase.RUNNING, "measuring production", step.now
                 )
             continue
-        phase = CheckPhase.PASSED if outcome.passed else CheckPhase.FAILED
-        checks = set_check(
-            checks,
-            name,
-            phase,
-            outcome.message,
-            step.now,
-            successes=outcome.successes,
-            failures=outcome.failures,
-        )
+        checks = record_outcome(checks, name, outcome, step.now)
         if not outcome.passed and not failure.failed:
             failure = Verdict(
                 True, "MetricCheckFailed", f"{name}: {outcome.message}", observable_at=step.now

@@ -22,6 +22,7 @@ from shakedown.planning.infrarollout.smoke import (
     initial_checks,
     judge_ready,
     ready_for_seconds,
+    record_outcome,
     running_check,
     set_check,
 )
@@ -117,17 +118,7 @@ def plan_smoke_testing(spec: InfraRolloutSpec, observed: Observed, step: Step) -
         check = next((c for c in checks if c.name == name), None)
         if check is None or check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
             continue
-        phase = CheckPhase.PASSED if outcome.passed else CheckPhase.FAILED
-        checks = set_check(
-            checks,
-            name,
-            phase,
-            outcome.message,
-            step.now,
-            successes=outcome.successes,
-            failures=outcome.failures,
-            job=outcome.job,
-        )
+        checks = record_outcome(checks, name, outcome, step.now)
         step.event(
             "SmokeCheckPassed" if outcome.passed else "SmokeCheckFailed",
             f"revision {status.revision}: {name}: {outcome.message}",

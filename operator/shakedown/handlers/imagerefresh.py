@@ -30,7 +30,6 @@ from shakedown.adapters.imagerefresh import (  # re-exported: other code imports
 from shakedown.adapters.jobs import LABEL_RESOURCE
 from shakedown.api.imagerefresh import PLURAL
 from shakedown.handlers.reporting import Verdict, report
-from shakedown.metrics import imagerefresh as refresh_metrics
 from shakedown.planning.validation import validate_image_refresh
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "ROLLBACK_TO",
     "RUN_REQUESTED",
     "TICK_SECONDS",
-    "forget",
     "merge_patch",
     "reconcile",
     "reconcile_once",
@@ -128,8 +126,3 @@ async def _wake_from_self(name: str | None, namespace: str | None, **_: Any) -> 
     event = _WAKE.get((namespace or "default", name or ""))
     if event is not None:
         event.set()
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-def forget(meta: kopf.Meta, **_: Any) -> None:
-    refresh_metrics.forget(namespace=str(meta.get("namespace")), name=str(meta.get("name")))

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from shakedown import GROUP, conditions
+from shakedown import conditions
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
 from shakedown.adapters.jobs import Jobs
 from shakedown.adapters.registry import (
@@ -24,6 +24,7 @@ from shakedown.adapters.registry import (
     RegistryError,
     credentials_from_dockerconfig,
 )
+from shakedown.api import annotations as keys
 from shakedown.api.imagerefresh import (
     ContainerImageRefreshSpec,
     ContainerImageRefreshStatus,
@@ -32,8 +33,8 @@ from shakedown.api.imagerefresh import (
 from shakedown.planning.imagerefresh import Resource, history, run, triggers
 from shakedown.planning.imagerefresh.observed import JobObservation, Observation
 
-RUN_REQUESTED = f"{GROUP}/run-requested"
-ROLLBACK_TO = f"{GROUP}/rollback-to"
+RUN_REQUESTED = keys.RUN_REQUESTED
+ROLLBACK_TO = keys.ROLLBACK_TO
 
 
 class PassFailed(Exception):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shakedown.api.annotations import PAUSED
 from shakedown.api.common import parse_duration
 
 Obj = Mapping[str, Any]
@@ -33,7 +34,7 @@ def pause_note(obj: Obj, *, now: datetime | None = None) -> str | None:
     name = meta.get("name", "NAME")
     if status.get("phase") != "Shifting":
         return None
-    if str((meta.get("annotations") or {}).get("shakedown.dev/paused", "")).lower() == "true":
+    if str((meta.get("annotations") or {}).get(PAUSED, "")).lower() == "true":
         return f"by shakedown pause: resume with `shakedown resume iro {name}`"
     step = _current_pause(obj)
     if step is None:

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from shakedown import GROUP, VERSION
+from shakedown.api.annotations import RUN_REQUESTED
 from shakedown.api.common import parse_duration
 from shakedown.api.crdgen import KindSpec, kind_spec
 from shakedown.api.imagerefresh import RunPhase
@@ -43,7 +44,6 @@ EXIT_DONE = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
-RUN_REQUESTED = f"{GROUP}/run-requested"
 IRO_FAILED = frozenset({"Failed", "RolledBack", "Aborted"})
 CIR_FAILED = frozenset({"Failed", "Cancelled"})
 _IRO_FINISHED = frozenset(p.value for p in RolloutPhase if p.finished)

@@ -12,14 +12,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shakedown import GROUP
+from shakedown.api.annotations import ABORT, PROMOTE, ROLLBACK_TO, RUN_REQUESTED
 from shakedown.api.common import DIGEST_PATTERN
 from shakedown.presentation.errors import UserError
 
-RUN_REQUESTED = f"{GROUP}/run-requested"
-ROLLBACK_TO = f"{GROUP}/rollback-to"
-PROMOTE = f"{GROUP}/promote"
-ABORT = f"{GROUP}/abort"
+__all__ = [
+    "ABORT",
+    "PROMOTE",
+    "ROLLBACK_TO",
+    "RUN_REQUESTED",
+    "Steer",
+    "fresh_value",
+    "plan_abort",
+    "plan_promote",
+    "plan_rollback",
+    "plan_trigger",
+]
 
 Obj = Mapping[str, Any]
 

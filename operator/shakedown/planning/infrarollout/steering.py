@@ -24,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shakedown.api import annotations as keys
 from shakedown.api.infrarollout import InfraRolloutStatus, RolloutPhase
 
-PROMOTE_ANNOTATION = "shakedown.dev/promote"
-ABORT_ANNOTATION = "shakedown.dev/abort"
-RETRY_ANNOTATION = "shakedown.dev/retry"
-UNDO_ANNOTATION = "shakedown.dev/undo"
-PAUSED_ANNOTATION = "shakedown.dev/paused"
+PROMOTE_ANNOTATION = keys.PROMOTE
+ABORT_ANNOTATION = keys.ABORT
+RETRY_ANNOTATION = keys.RETRY
+UNDO_ANNOTATION = keys.UNDO
+PAUSED_ANNOTATION = keys.PAUSED
 HOLD_NOTE = "paused by shakedown.dev/paused (shakedown resume iro NAME continues)"
 
 #: Ended revisions a retry may re-run (a succeeded one has nothing to retry).

@@ -161,6 +161,7 @@ def test_canary_pauses_until_promoted(
         ),
         120,
         "the canary pause",
+        lambda: status(kube, ns),
     )
     assert paused["phase"] == "Shifting"
     # kstatus: waiting for a person, not working; the message says what resumes it.

@@ -1,38 +1,18 @@
-"""Semantic checks of a spec: what the CRD schema cannot say.
-
-The API server refuses malformed objects (patterns, enums, CEL rules). What it
-lets through but the operator cannot act on — a cron expression that parses but
-never fires, a time zone that does not exist, a target kind a strategy cannot
-shift, a patch that does not fit its type — is found here. Every problem names
-the field path (``spec.targets[1].kind``) so the Stalled condition tells the
-user exactly what to fix.
-
-Pure: a raw spec mapping (or a parsed model) in, a tuple of ``Problem`` out.
-"""
+"""Checks of an InfraRollout spec that its CRD schema cannot express."""
 
 from __future__ import annotations
 
-import re
-import zoneinfo
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
-from pydantic import BaseModel, ValidationError
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from shakedown.api.common import parse_duration
-from shakedown.api.imagerefresh import ContainerImageRefreshSpec
 from shakedown.api.infrarollout import (
     InfraRolloutSpec,
     PatchType,
     StrategyType,
     TargetKind,
 )
-
-#: Condition reason for a spec the operator cannot act on.
-INVALID_SPEC = "InvalidSpec"
+from shakedown.planning.validation.problems import Problem, check_duration_positive, parse
 
 #: Kinds each shift strategy can move (Replace moves every workload kind).
 STRATEGY_KINDS: Mapping[StrategyType, frozenset[TargetKind]] = {
@@ -43,138 +23,7 @@ STRATEGY_KINDS: Mapping[StrategyType, frozenset[TargetKind]] = {
     StrategyType.BLUE_GREEN: frozenset({TargetKind.DEPLOYMENT}),
 }
 
-_BUILD_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Problem:
-    """One thing wrong with a spec, at a field path."""
-
-    field: str
-    """Path of the offending field, e.g. ``spec.targets[1].kind``."""
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-def summarize(problems: Sequence[Problem]) -> str:
-    """One line for a condition message or an Event."""
-    return "; ".join(str(p) for p in problems)
-
-
-# --------------------------------------------------------------------------- parsing
-def field_path(loc: Sequence[int | str], prefix: str = "spec") -> str:
-    """pydantic error location -> ``spec.tests[0].timeout``."""
-    path = prefix
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def parse(model: type[M], raw: Mapping[str, Any] | None) -> tuple[M | None, tuple[Problem, ...]]:
-    """Parse a raw spec into ``model``; problems name the field when it does not fit."""
-    try:
-        return model.model_validate(dict(raw or {})), ()
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            message = str(error["msg"]).removeprefix("Value error, ")
-            loc = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]
-            path = field_path(loc)
-            # Messages of model-level rules already start with their own path.
-            if message.startswith("spec."):
-                path, _, message = message.partition(": ")
-                if not message:
-                    path, message = field_path(loc), path
-            problems.append(Problem(field=path, message=message))
-        return None, tuple(problems)
-
-
-def check_duration_positive(value: str, path: str) -> list[Problem]:
-    if parse_duration(value) == 0:
-        return [Problem(field=path, message=f"{value!r} must be longer than 0s")]
-    return []
-
-
-# --------------------------------------------------------------------------- ContainerImageRefresh
-def check_schedule(
-    schedule: str | None, time_zone: str, *, now: datetime | None = None
-) -> list[Problem]:
-    """The time zone exists and the cron expression fires at least once in the years ahead."""
-    problems: list[Problem] = []
-    try:
-        zone: zoneinfo.ZoneInfo | None = zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = None
-        problems.append(
-            Problem(
-                field="spec.timeZone",
-                message=f"unknown time zone {time_zone!r} (use an IANA name such as "
-                "UTC or Europe/Berlin)",
-            )
-        )
-    if schedule is None:
-        return problems
-    start = (now or datetime.now(UTC)).astimezone(zone or UTC)
-    try:
-        croniter(schedule, start).get_next(datetime)
-    except CroniterBadDateError:
-        problems.append(
-            Problem(
-                field="spec.schedule",
-                message=f"{schedule!r} never fires (no such date, e.g. 30 February)",
-            )
-        )
-    except (CroniterBadCronError, CroniterError, ValueError, KeyError) as exc:
-        problems.append(
-            Problem(field="spec.schedule", message=f"{schedule!r} is not a cron expression: {exc}")
-        )
-    return problems
-
-
-def check_image_refresh(
-    spec: ContainerImageRefreshSpec, *, now: datetime | None = None
-) -> tuple[Problem, ...]:
-    problems = check_schedule(spec.schedule, spec.time_zone, now=now)
-    for name in spec.source.build_args:
-        if not _BUILD_ARG.match(name):
-            problems.append(
-                Problem(
-                    field=f"spec.source.buildArgs.{name}",
-                    message="build argument names are letters, digits and _",
-                )
-            )
-    problems += check_duration_positive(spec.build_timeout, "spec.buildTimeout")
-    for index, test in enumerate(spec.tests):
-        base = f"spec.tests[{index}]"
-        problems += check_duration_positive(test.timeout, f"{base}.timeout")
-        seen: set[str] = set()
-        for env_index, env in enumerate(test.env):
-            if env.name in seen:
-                problems.append(
-                    Problem(
-                        field=f"{base}.env[{env_index}].name",
-                        message=f"duplicate variable {env.name!r}",
-                    )
-                )
-            seen.add(env.name)
-    return tuple(problems)
-
-
-def validate_image_refresh(
-    raw_spec: Mapping[str, Any] | None, *, now: datetime | None = None
-) -> tuple[ContainerImageRefreshSpec | None, tuple[Problem, ...]]:
-    """Parse and check a ContainerImageRefresh spec."""
-    spec, problems = parse(ContainerImageRefreshSpec, raw_spec)
-    if spec is None:
-        return None, problems
-    return spec, check_image_refresh(spec, now=now)
-
-
-# --------------------------------------------------------------------------- InfraRollout
 def check_infra_rollout(
     spec: InfraRolloutSpec,
     *,

@@ -1,0 +1,79 @@
+"""ContainerImageRefresh: keep an image fresh, and never publish a broken one.
+
+These models are the single source of truth for the CRD schema (see
+``shakedown.api.crdgen``) and for the code that reads and writes the objects.
+The Python attributes are the snake_case forms of the camelCase names on the
+wire; ``examples/containerimagerefresh-*.yaml`` show the fields in use, and
+README.md ("ContainerImageRefresh: how a run goes") what the operator does
+with them.
+
+The models live in ``spec``, ``status`` and ``resource``; this package
+re-exports them, so ``from shakedown.api.imagerefresh import RunPhase`` keeps
+working.
+"""
+
+from shakedown.api.imagerefresh.meta import (
+    KIND,
+    MAX_HISTORY_LIMIT,
+    MAX_TESTS,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+)
+from shakedown.api.imagerefresh.resource import ContainerImageRefresh
+from shakedown.api.imagerefresh.spec import (
+    ConfigMapSource,
+    ContainerImageRefreshSpec,
+    GitSource,
+    Notify,
+    NotifyEvent,
+    Source,
+    TestScenario,
+    Triggers,
+    Webhook,
+)
+from shakedown.api.imagerefresh.status import (
+    ContainerImageRefreshStatus,
+    CurrentRun,
+    FailedTest,
+    HistoryEntry,
+    ObservedInputs,
+    PendingTrigger,
+    PhaseTiming,
+    RunPhase,
+    RunSummary,
+    RunTrigger,
+    TestPhase,
+    TestRunState,
+)
+
+__all__ = [
+    "KIND",
+    "MAX_HISTORY_LIMIT",
+    "MAX_TESTS",
+    "PLURAL",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "ConfigMapSource",
+    "ContainerImageRefresh",
+    "ContainerImageRefreshSpec",
+    "ContainerImageRefreshStatus",
+    "CurrentRun",
+    "FailedTest",
+    "GitSource",
+    "HistoryEntry",
+    "Notify",
+    "NotifyEvent",
+    "ObservedInputs",
+    "PendingTrigger",
+    "PhaseTiming",
+    "RunPhase",
+    "RunSummary",
+    "RunTrigger",
+    "Source",
+    "TestPhase",
+    "TestRunState",
+    "TestScenario",
+    "Triggers",
+    "Webhook",
+]

@@ -1,0 +1,16 @@
+"""The names of the InfraRollout kind and the bounds its lists share.
+
+Upper bounds on list sizes keep the API server's CEL cost estimates within budget.
+"""
+
+from __future__ import annotations
+
+KIND = "InfraRollout"
+PLURAL = "infrarollouts"
+SINGULAR = "infrarollout"
+SHORT_NAMES = ("iro",)
+
+MAX_TARGETS = 32
+MAX_STEPS = 32
+MAX_CHECKS = 32
+MAX_READY_TIMEOUT = "1h"

@@ -1,0 +1,213 @@
+"""The InfraRollout status: what users read, and what a restarted operator needs to go on.
+
+Besides ``phase``, ``revision``, ``currentStep``, ``history`` and ``conditions``,
+the status records the change hash the rollout is for, where the snapshot of
+production is kept, which checks passed and whether the shift began, so that a
+restarted operator never repeats a shift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from shakedown.api.common import (
+    Conditions,
+    ImageReference,
+    Message,
+    ObjectName,
+    ShortString,
+    StatusModel,
+)
+from shakedown.api.infrarollout.change import TargetKind
+
+
+class RolloutPhase(StrEnum):
+    PENDING = "Pending"
+    SNAPSHOTTING = "Snapshotting"
+    SHADOWING = "Shadowing"
+    SMOKE_TESTING = "SmokeTesting"
+    SHIFTING = "Shifting"
+    BAKING = "Baking"
+    SUCCEEDED = "Succeeded"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+    ABORTED = "Aborted"
+    VALIDATED = "Validated"
+    """Proven in the shadow with promote: false; production untouched."""
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED_ROLLOUT_PHASES
+
+
+_FINISHED_ROLLOUT_PHASES = frozenset(
+    {
+        RolloutPhase.SUCCEEDED,
+        RolloutPhase.ROLLED_BACK,
+        RolloutPhase.FAILED,
+        RolloutPhase.ABORTED,
+        RolloutPhase.VALIDATED,
+    }
+)
+
+
+class RolloutResult(StrEnum):
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+    ABORTED = "Aborted"
+    VALIDATED = "Validated"
+
+
+class RolloutHistoryEntry(StatusModel):
+    """A finished revision of the rollout."""
+
+    revision: Annotated[int, Field(ge=0)]
+    """Revision number of the rollout."""
+    result: RolloutResult
+    """How it ended: Succeeded, Validated (prove only), RolledBack, Failed or Aborted."""
+    started_at: datetime | None = None
+    """When the revision started."""
+    finished_at: datetime | None = None
+    """When it ended."""
+    reason: Message = ""
+    """Why it ended that way."""
+    change_hash: ShortString = ""
+    """Hash of the spec (and resolved images) it rolled out."""
+
+
+class SnapshotTarget(StatusModel):
+    """One target as it was before the shift."""
+
+    kind: TargetKind
+    """Kind of the target."""
+    name: ObjectName
+    """Name of the target."""
+    resource_version: ShortString = ""
+    """metadata.resourceVersion of the target when snapshotted."""
+    existed: bool = True
+    """False when the target did not exist (rollback deletes it)."""
+
+
+class Snapshot(StatusModel):
+    """Where production's state before the shift is kept."""
+
+    config_map: ObjectName | None = None
+    """ConfigMap holding the snapshot (one key per target)."""
+    secret: ObjectName | None = None
+    """Secret holding the snapshot (one key per object; a Secret because targets may be Secrets)."""
+    taken_at: datetime | None = None
+    """When the snapshot was taken."""
+    targets: list[SnapshotTarget] = Field(default_factory=list)
+    """The targets in the snapshot."""
+
+
+class CheckType(StrEnum):
+    READY = "Ready"
+    HTTP = "HTTP"
+    JOB = "Job"
+    METRIC = "Metric"
+
+
+class CheckPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    PASSED = "Passed"
+    FAILED = "Failed"
+
+
+class CheckStatus(StatusModel):
+    """The state of one check of the current revision."""
+
+    name: ShortString
+    """Name of the check (Ready for the readiness check)."""
+    type: CheckType
+    """Ready, HTTP, Job or Metric."""
+    phase: CheckPhase = CheckPhase.PENDING
+    """Pending, Running, Passed or Failed."""
+    message: Message = ""
+    """The check's verdict in words (the last measurement for a metric)."""
+    job: ShortString | None = None
+    """Name of the Job of a Job check."""
+    successes: Annotated[int, Field(ge=0)] = 0
+    """Passed measurements of a metric check."""
+    failures: Annotated[int, Field(ge=0)] = 0
+    """Failed measurements of a metric check."""
+    started_at: datetime | None = None
+    """When the check started."""
+    finished_at: datetime | None = None
+    """When the check ended."""
+
+
+class ResolvedImage(StatusModel):
+    """A container's image after spec.imageFrom was resolved."""
+
+    container: ShortString
+    """Container name."""
+    image: ImageReference
+    """Image the container is set to."""
+
+
+class InfraRolloutStatus(StatusModel):
+    """What the operator observed and did."""
+
+    phase: RolloutPhase = RolloutPhase.PENDING
+    """Where the rollout is."""
+    revision: Annotated[int, Field(ge=0)] = 0
+    """Counts rollouts of this object (one per distinct change)."""
+    shadow_namespace: ShortString | None = None
+    """Namespace holding the shadow copies while they exist."""
+    shadow_expires_at: datetime | None = None
+    """When the shadow namespace is deleted at the latest."""
+    current_step: Annotated[int, Field(ge=0)] | None = None
+    """Index of the canary step in progress."""
+    step_started_at: datetime | None = None
+    """When the current canary step began."""
+    rollback_reason: Message | None = None
+    """Why production was rolled back."""
+    history: list[RolloutHistoryEntry] = Field(default_factory=list)
+    """Past rollouts, newest first."""
+    change_hash: ShortString | None = None
+    """Hash of the spec (and resolved images) this revision rolls out."""
+    resolved_images: list[ResolvedImage] = Field(default_factory=list)
+    """Images after imageFrom was resolved."""
+    started_at: datetime | None = None
+    """When this revision started."""
+    phase_started_at: datetime | None = None
+    """When the current phase began."""
+    snapshot: Snapshot | None = None
+    """Where production's state before the shift is kept."""
+    checks: list[CheckStatus] = Field(default_factory=list)
+    """Smoke and production checks of this revision, with results."""
+    shift_started: bool = False
+    """Production was touched; failures from now on roll back."""
+    shift_started_at: datetime | None = None
+    """When production was first touched (restarts before it are not this change's)."""
+    failure_observed_at: datetime | None = None
+    """When the failure that started the rollback became observable."""
+    # -- issue 9
+    failure_reason: ShortString | None = None
+    """CamelCase cause of a Failed revision (CrashLoop, ImagePull, ReadyTimeout, ...)."""
+    waiting_for: Message | None = None
+    """What the rollout waits for, in words (a pause, pods Ready, a check)."""
+    handled_promote: ShortString | None = None
+    """Last value of the shakedown.dev/promote annotation acted on."""
+    handled_abort: ShortString | None = None
+    """Last value of the shakedown.dev/abort annotation acted on."""
+    handled_retry: ShortString | None = None
+    """Last value of the shakedown.dev/retry annotation acted on."""
+    handled_undo: ShortString | None = None
+    """Last value of the shakedown.dev/undo annotation acted on."""
+    undo_revision: Annotated[int, Field(ge=1)] | None = None
+    """While undoing: the revision whose snapshot (production before it) is restored."""
+    message: Message = ""
+    """One line for people."""
+    conditions: Conditions = Field(default_factory=list)
+    """Ready, Reconciling, Stalled (kstatus) and kind-specific conditions."""
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The metadata.generation the status reflects."""

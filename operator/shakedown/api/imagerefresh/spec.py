@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from shakedown.api.common import (
+    GIT_REVISION_PATTERN,
+    RELATIVE_PATH_PATTERN,
     ApiModel,
     CronSchedule,
     DnsLabel,
@@ -26,6 +28,17 @@ from shakedown.api.common import (
 )
 from shakedown.api.imagerefresh.meta import MAX_HISTORY_LIMIT, MAX_TESTS
 
+SSH_REFUSED = (
+    "source.git.url: SSH URLs (ssh:// or user@host:path) are not supported; "
+    "use https:// with a secretRef holding username and password"
+)
+USERINFO_REFUSED = (
+    "source.git.url: credentials in the URL would show in status, Events and logs; "
+    "put them in a Secret named by source.git.secretRef"
+)
+FILE_REFUSED = "source.git.url: file:// would read the build pod's own disk; use https://"
+REVISION_DOTS = "source.git.revision: '..' is not allowed in a revision"
+
 #: scp-style git addresses (``git@github.com:org/repo``), i.e. SSH.
 _SCP_STYLE = re.compile(r"^[^/:]+@[^/:]+:")
 
@@ -36,10 +49,12 @@ class GitSource(ApiModel):
     model_config = cel(
         rule(
             "!self.url.startsWith('ssh://') && !self.url.matches('^[^/:]+@[^/:]+:')",
-            "source.git.url: SSH URLs (ssh:// or user@host:path) are not supported; "
-            "use https:// with a secretRef holding username and password",
+            SSH_REFUSED,
             field_path=".url",
-        )
+        ),
+        rule("!self.url.matches('^[a-z]+://[^/]*@')", USERINFO_REFUSED, field_path=".url"),
+        rule("!self.url.startsWith('file://')", FILE_REFUSED, field_path=".url"),
+        rule("!self.revision.contains('..')", REVISION_DOTS, field_path=".revision"),
     )
 
     url: Annotated[
@@ -49,12 +64,16 @@ class GitSource(ApiModel):
             max_length=2048,
         ),
     ]
-    """Clone URL: https://, http://, git:// or file://. SSH (ssh:// or user@host:path) is
-    not supported."""
-    revision: Annotated[str, Field(min_length=1, max_length=256)] = "main"
-    """Branch, tag, commit or ref to build (a pull request's ref for validate-only runs)."""
-    context_dir: Annotated[str, Field(max_length=1024, pattern=r"^[^/].*$|^$")] = ""
-    """Directory inside the repository used as build context (relative)."""
+    """Clone URL: https://, http:// or git://. SSH (ssh:// or user@host:path), file:// (the
+    build pod's own disk) and credentials in the URL are refused: use secretRef."""
+    revision: Annotated[str, Field(min_length=1, max_length=256, pattern=GIT_REVISION_PATTERN)] = (
+        "main"
+    )
+    """Branch, tag, commit or ref to build (a pull request's ref for validate-only runs).
+    Letters, digits and _./+=,@- only, not starting with - and without '..'."""
+    context_dir: Annotated[str, Field(max_length=1024, pattern=RELATIVE_PATH_PATTERN)] = ""
+    """Directory inside the repository used as build context: relative, without '..'
+    segments, so the build never sees files outside the checkout."""
     secret_ref: LocalObjectReference | None = None
     """Secret with credentials for an http(s) clone: keys username and password (a token
     works as the password)."""
@@ -62,10 +81,13 @@ class GitSource(ApiModel):
     @model_validator(mode="after")
     def _not_ssh(self) -> GitSource:
         if self.url.startswith("ssh://") or _SCP_STYLE.match(self.url):
-            raise ValueError(
-                "source.git.url: SSH URLs (ssh:// or user@host:path) are not supported; "
-                "use https:// with a secretRef holding username and password"
-            )
+            raise ValueError(SSH_REFUSED)
+        if re.match(r"^[a-z]+://[^/]*@", self.url):
+            raise ValueError(USERINFO_REFUSED)
+        if self.url.startswith("file://"):
+            raise ValueError(FILE_REFUSED)
+        if ".." in self.revision:
+            raise ValueError(REVISION_DOTS)
         return self
 
 
@@ -90,8 +112,11 @@ class Source(ApiModel):
     """Build from a git repository."""
     config_map: ConfigMapSource | None = None
     """Build from files in a ConfigMap."""
-    containerfile: Annotated[str, Field(min_length=1, max_length=1024)] = "Containerfile"
-    """Path of the Containerfile/Dockerfile inside the build context."""
+    containerfile: Annotated[
+        str, Field(min_length=1, max_length=1024, pattern=RELATIVE_PATH_PATTERN)
+    ] = "Containerfile"
+    """Path of the Containerfile/Dockerfile inside the build context: relative, without
+    '..' segments."""
     build_args: Annotated[
         dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=64)
     ] = Field(default_factory=dict)
@@ -168,6 +193,30 @@ class Notify(ApiModel):
     """Outcomes that send a notification (not `on`: YAML 1.1 reads that key as true)."""
 
 
+#: A Kubernetes resource quantity (``500m``, ``2Gi``), as the API server parses them.
+QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
+
+
+class ResourceName(StrEnum):
+    CPU = "cpu"
+    MEMORY = "memory"
+    EPHEMERAL_STORAGE = "ephemeral-storage"
+
+
+class BuildResources(ApiModel):
+    """Requests and limits of the build pod; each key left out keeps the operator's default."""
+
+    requests: Annotated[dict[ResourceName, Quantity], Field(max_length=3)] = Field(
+        default_factory=dict
+    )
+    """What the scheduler reserves for the build (cpu, memory, ephemeral-storage)."""
+    limits: Annotated[dict[ResourceName, Quantity], Field(max_length=3)] = Field(
+        default_factory=dict
+    )
+    """The most the build may use; a build over its memory or disk limit fails the run."""
+
+
 class ContainerImageRefreshSpec(ApiModel):
     """Build an image, test exactly that digest, and only then move the consumer tag."""
 
@@ -200,6 +249,9 @@ class ContainerImageRefreshSpec(ApiModel):
     """Secret of type kubernetes.io/dockerconfigjson used to push and re-tag."""
     build_timeout: Duration = "30m"
     """The build fails when it runs longer than this."""
+    build_resources: BuildResources = Field(default_factory=BuildResources)
+    """Requests and limits of the build pod (defaults: requests cpu 250m, memory 512Mi;
+    limits cpu 2, memory 4Gi, ephemeral-storage 20Gi)."""
     notify: Notify | None = None
     """Notifications about run outcomes."""
 

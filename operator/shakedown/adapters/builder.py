@@ -132,11 +132,12 @@ DEFAULT_BUILD_LIMITS = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "20Gi"
 def build_resources(spec: ContainerImageRefreshSpec) -> dict[str, dict[str, str]]:
     """The build container's resources: the defaults, overridden key by key by the spec."""
     chosen = spec.build_resources
-    limits = {**DEFAULT_BUILD_LIMITS, **{str(k): v for k, v in chosen.limits.items()}}
-    requests = {**DEFAULT_BUILD_REQUESTS, **{str(k): v for k, v in chosen.requests.items()}}
+    limits = {**DEFAULT_BUILD_LIMITS, **chosen.limits.amounts()}
+    asked = chosen.requests.amounts()
+    requests = {**DEFAULT_BUILD_REQUESTS, **asked}
     for key, default in DEFAULT_BUILD_REQUESTS.items():
         # A default request above a limit the spec lowered would make the pod invalid.
-        if key not in chosen.requests and _quantity(limits[key]) < _quantity(default):
+        if key not in asked and _quantity(limits[key]) < _quantity(default):
             requests[key] = limits[key]
     return {"requests": requests, "limits": limits}
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
 
 # --------------------------------------------------------------------------- patterns
@@ -56,7 +56,9 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 #: An environment variable name.
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 #: A http(s) URL.
-HTTP_URL_PATTERN = r"^https?://[^\s]+$"
+#: An http(s) URL without userinfo: credentials belong in Secrets, never in a
+#: spec that status, Events and logs repeat.
+HTTP_URL_PATTERN = r"^https?://[^\s/@?#]+([/?#][^\s]*)?$"
 #: A condition reason (Kubernetes API conventions: CamelCase).
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
@@ -246,6 +248,12 @@ class EnvVarSource(ApiModel):
     config_map_key_ref: ConfigMapKeySelector | None = None
     """A key of a ConfigMap."""
 
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVarSource:
+        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+            raise ValueError("exactly one of secretKeyRef or configMapKeyRef must be set")
+        return self
+
 
 class EnvVar(ApiModel):
     """An environment variable for a test container."""
@@ -264,6 +272,12 @@ class EnvVar(ApiModel):
     """Literal value."""
     value_from: EnvVarSource | None = None
     """Take the value from a Secret or ConfigMap key instead."""
+
+    @model_validator(mode="after")
+    def _one_value(self) -> EnvVar:
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("value and valueFrom are mutually exclusive")
+        return self
 
 
 class ObjectRef(ApiModel):

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     GIT_REVISION_PATTERN,
@@ -24,6 +24,7 @@ from shakedown.api.common import (
     Tag,
     cel,
     list_map,
+    parse_duration,
     rule,
 )
 from shakedown.api.imagerefresh.meta import MAX_HISTORY_LIMIT, MAX_TESTS
@@ -140,12 +141,18 @@ class Triggers(ApiModel):
         )
     )
 
-    base_image: bool = True
+    base_image: StrictBool = True
     """Start a run when the digest of a base image (FROM) changes."""
-    source: bool = True
+    source: StrictBool = True
     """Start a run when the source revision (git commit, ConfigMap content) changes."""
     poll_interval: Duration = "5m"
     """How often base image digests and the source revision are checked."""
+
+    @model_validator(mode="after")
+    def _not_too_often(self) -> Triggers:
+        if parse_duration(self.poll_interval) < 10:
+            raise ValueError("triggers.pollInterval must be at least 10s")
+        return self
 
 
 class TestScenario(ApiModel):
@@ -198,22 +205,27 @@ QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
 
 
-class ResourceName(StrEnum):
-    CPU = "cpu"
-    MEMORY = "memory"
-    EPHEMERAL_STORAGE = "ephemeral-storage"
+class ResourceList(ApiModel):
+    """Amounts of the resources a build uses; each left out keeps the operator's default."""
+
+    cpu: Quantity | None = None
+    """CPU, e.g. 500m or 2."""
+    memory: Quantity | None = None
+    """Memory, e.g. 512Mi or 4Gi."""
+    ephemeral_storage: Quantity | None = Field(default=None, alias="ephemeral-storage")
+    """Node disk for the build's layers and cache, e.g. 20Gi."""
+
+    def amounts(self) -> dict[str, str]:
+        """The set amounts, keyed as a container's resources are."""
+        return {k: str(v) for k, v in self.model_dump(by_alias=True, exclude_none=True).items()}
 
 
 class BuildResources(ApiModel):
     """Requests and limits of the build pod; each key left out keeps the operator's default."""
 
-    requests: Annotated[dict[ResourceName, Quantity], Field(max_length=3)] = Field(
-        default_factory=dict
-    )
-    """What the scheduler reserves for the build (cpu, memory, ephemeral-storage)."""
-    limits: Annotated[dict[ResourceName, Quantity], Field(max_length=3)] = Field(
-        default_factory=dict
-    )
+    requests: ResourceList = Field(default_factory=ResourceList)
+    """What the scheduler reserves for the build."""
+    limits: ResourceList = Field(default_factory=ResourceList)
     """The most the build may use; a build over its memory or disk limit fails the run."""
 
 
@@ -237,13 +249,13 @@ class ContainerImageRefreshSpec(ApiModel):
         Field(min_length=1, max_length=MAX_TESTS, json_schema_extra=list_map("name")),
     ]
     """Test scenarios; each runs as a Job in the candidate image, by digest."""
-    promote: bool = True
+    promote: StrictBool = True
     """Move the tag on success; false validates only (for pull requests)."""
     history_limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] = 5
     """How many promoted digests status.history keeps (rollback targets)."""
-    suspend: bool = False
+    suspend: StrictBool = False
     """Start no new runs; a run in flight finishes."""
-    insecure_registry: bool = False
+    insecure_registry: StrictBool = False
     """Allow a plain-HTTP registry (local development)."""
     push_secret_ref: LocalObjectReference | None = None
     """Secret of type kubernetes.io/dockerconfigjson used to push and re-tag."""

@@ -12,3 +12,23 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.infrarollout",
 ]
+
+
+import ipaddress  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from shakedown import outbound  # noqa: E402
+
+#: The tests' own servers (Prometheus, webhook receivers, scripted registries)
+#: listen on the host's loopback, which the operator refuses by default.
+TEST_OUTBOUND_ALLOW = "127.0.0.1/32"
+
+
+@pytest.fixture(autouse=True)
+def _outbound_allows_test_servers() -> Iterator[None]:
+    """In-process code may reach the tests' loopback servers; tests of the rule reset it."""
+    outbound.reset(outbound.OutboundPolicy(allow=(ipaddress.ip_network(TEST_OUTBOUND_ALLOW),)))
+    yield
+    outbound.reset()

@@ -229,8 +229,21 @@ def test_private_git_repository_with_a_secret(
             "nosecret",
             {**spec, "image": r.image("nosecret"), "source": {"git": {"url": repo.url}}},
         )
+        # A URL at the cloud metadata address: the operator never connects there.
+        r.create(
+            "metadata",
+            {
+                **spec,
+                "image": r.image("metadata"),
+                "source": {"git": {"url": "http://169.254.169.254/latest/repo.git"}},
+            },
+        )
         run = r.wait_run("private", "1")["lastRun"]
         assert (run["phase"], run["sourceRevision"]) == ("Succeeded", repo.head()), run
+        refused = r.wait_run("metadata", "1")["lastRun"]
+        assert refused["phase"] == "Failed", refused
+        assert "169.254.169.254" in refused["message"] and "link-local" in refused["message"]
+        assert not r.jobs("metadata")
         failed = r.wait_run("nosecret", "1")["lastRun"]
         assert failed["phase"] == "Failed"
         assert "cannot resolve source revision" in failed["message"]

@@ -32,7 +32,7 @@ def test_ssh_git_urls_are_refused_naming_the_field(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://example.com/org/repo.git", "git://example/repo", "file:///srv/repo"]
+    "url", ["https://example.com/org/repo.git", "git://example/repo", "http://10.0.0.5/r.git"]
 )
 def test_other_git_urls_are_accepted(url: str) -> None:
     ContainerImageRefreshSpec.model_validate(cir_spec(source={"git": {"url": url}}))

@@ -132,27 +132,6 @@ WITH_SERVICE = [
             "not supported with strategy BlueGreen",
         ),
         (
-            {"targets": [*WITH_SERVICE, {"kind": "Deployment", "name": "tasks"}]},
-            "spec.targets[3]",
-            "duplicate of spec.targets[0]",
-        ),
-        (
-            {
-                "targets": WITH_SERVICE,
-                "smokeTests": {},
-                "change": {
-                    "patches": [
-                        {
-                            "target": {"kind": "ConfigMap", "name": "other"},
-                            "patch": {"data": {}},
-                        }
-                    ]
-                },
-            },
-            "spec.change.patches[0].target",
-            "not in spec.targets",
-        ),
-        (
             {
                 "targets": WITH_SERVICE,
                 "smokeTests": {},

@@ -122,6 +122,38 @@ def builder_image() -> str:
     )
 
 
+#: What a build pod gets unless spec.buildResources says otherwise: enough for
+#: buildah to unpack and commit a CI image, bounded so one build cannot take a
+#: node's memory or fill its disk (the pod is evicted instead, and the run fails).
+DEFAULT_BUILD_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
+DEFAULT_BUILD_LIMITS = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "20Gi"}
+
+
+def build_resources(spec: ContainerImageRefreshSpec) -> dict[str, dict[str, str]]:
+    """The build container's resources: the defaults, overridden key by key by the spec."""
+    chosen = spec.build_resources
+    limits = {**DEFAULT_BUILD_LIMITS, **chosen.limits.amounts()}
+    asked = chosen.requests.amounts()
+    requests = {**DEFAULT_BUILD_REQUESTS, **asked}
+    for key, default in DEFAULT_BUILD_REQUESTS.items():
+        # A default request above a limit the spec lowered would make the pod invalid.
+        if key not in asked and _quantity(limits[key]) < _quantity(default):
+            requests[key] = limits[key]
+    return {"requests": requests, "limits": limits}
+
+
+_SUFFIXES = {
+    "": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+}  # fmt: skip
+
+
+def _quantity(text: str) -> float:
+    """The value of a quantity the schema's QUANTITY_PATTERN admitted."""
+    number = text.rstrip("kmMGTi")
+    return float(number) * _SUFFIXES[text[len(number) :]]
+
+
 def build_job(
     *,
     spec: ContainerImageRefreshSpec,
@@ -187,6 +219,7 @@ def build_job(
         "command": ["/bin/sh", "-c", BUILD_SCRIPT, "shakedown-build", *build_args],
         "env": env,
         "volumeMounts": mounts,
+        "resources": build_resources(spec),
         "terminationMessagePolicy": "File",
         "securityContext": {
             "runAsUser": 0,

@@ -26,6 +26,10 @@ Redirects: urllib copies every header of a request to the redirected one,
 or Git host that redirects (a blob to a CDN, a repository to a mirror) would
 hand the CDN the registry's token. ``opener`` drops ``Authorization`` when a
 redirect leaves the origin (scheme, host and port), as curl and git do.
+
+Every connection ``opener`` makes goes through ``shakedown.outbound.connect``,
+which refuses metadata, loopback and API-server addresses after resolving the
+name, redirects included.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from shakedown import outbound
 
 #: Statuses worth another try: rate limiting and a server or its proxy failing
 #: for the moment. 501 and 505 say the request itself will never work.
@@ -146,13 +152,39 @@ def opener(*, timeout: float, verify: bool = True) -> Opener:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     built = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=context), SameOriginCredentials()
+        _GuardedHTTPHandler(), _GuardedHTTPSHandler(context=context), SameOriginCredentials()
     )
 
     def open_(request: urllib.request.Request) -> Any:
         return built.open(request, timeout=timeout)
 
     return open_
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = outbound.connect
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = outbound.connect
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, *, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._guarded_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._guarded_context)
 
 
 class SameOriginCredentials(urllib.request.HTTPRedirectHandler):

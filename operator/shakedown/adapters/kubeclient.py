@@ -56,3 +56,9 @@ def api_client() -> client.ApiClient:
     """A client for the configured cluster."""
     load()
     return client.ApiClient()
+
+
+def server_url() -> str:
+    """The API server's URL in the configuration ``load`` read."""
+    load()
+    return str(client.Configuration.get_default_copy().host)

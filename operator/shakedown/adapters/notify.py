@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from shakedown.adapters import httpcalls
 from shakedown.api.imagerefresh import RunSummary
 
 
@@ -55,7 +56,7 @@ def post(
         url, data=json.dumps(document).encode(), method="POST", headers=headers
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with httpcalls.opener(timeout=timeout)(request) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         raise NotifyError(f"webhook {url} answered HTTP {exc.code}") from None

@@ -14,14 +14,25 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
 
 # --------------------------------------------------------------------------- patterns
 #: Go-style durations restricted to whole hours, minutes and seconds, in that order:
 #: ``30s``, ``5m``, ``1h30m``. CEL's ``duration()`` parses the same strings, which
 #: lets CRD validation rules compare durations.
-DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+#: The digit counts are bounded so no duration overflows a planner's datetime
+#: arithmetic or CEL's ``duration()``; ``MAX_DURATION`` bounds the total.
+DURATION_PATTERN = r"^([0-9]{1,4}h)?([0-9]{1,6}m)?([0-9]{1,8}s)?$"
+#: The longest duration any field accepts: 30 days.
+MAX_DURATION = "720h"
+MAX_DURATION_SECONDS = 720 * 3600
+#: A path inside a build context: relative, no ``..`` segment (RE2 and Python alike).
+_SEGMENT = r"([^./][^/]*|\.[^./][^/]*|\.\.[^/]+|\.)"
+RELATIVE_PATH_PATTERN = rf"^({_SEGMENT}(/{_SEGMENT})*/?)?$"
+#: A Git revision: a branch, tag, ref or commit, as ``git check-ref-format`` allows
+#: them, minus what a shell or git's option parser could read as something else.
+GIT_REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./+=,@-]*$"
 #: An image repository without tag or digest: ``registry.example:5000/ci/unit-tests``.
 IMAGE_REPOSITORY_PATTERN = r"^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$"
 #: A full image reference: repository plus an optional tag and an optional digest.
@@ -45,13 +56,35 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 #: An environment variable name.
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 #: A http(s) URL.
-HTTP_URL_PATTERN = r"^https?://[^\s]+$"
+#: An http(s) URL without userinfo: credentials belong in Secrets, never in a
+#: spec that status, Events and logs repeat.
+HTTP_URL_PATTERN = r"^https?://[^\s/@?#]+([/?#][^\s]*)?$"
 #: A condition reason (Kubernetes API conventions: CamelCase).
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
+
+def _at_most_max_duration(text: str) -> str:
+    if parse_duration(text) > MAX_DURATION_SECONDS:
+        raise ValueError(f"{text} is longer than {MAX_DURATION} (30 days), the most allowed")
+    return text
+
+
 Duration = Annotated[
     str,
-    Field(pattern=DURATION_PATTERN, min_length=2, max_length=32),
+    Field(
+        pattern=DURATION_PATTERN,
+        min_length=2,
+        max_length=32,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"duration(self) <= duration('{MAX_DURATION}')",
+                    "message": f"must be at most {MAX_DURATION} (30 days)",
+                }
+            ]
+        },
+    ),
+    AfterValidator(_at_most_max_duration),
 ]
 ImageRepository = Annotated[str, Field(pattern=IMAGE_REPOSITORY_PATTERN, max_length=255)]
 ImageReference = Annotated[str, Field(pattern=IMAGE_REFERENCE_PATTERN, max_length=400)]
@@ -215,6 +248,12 @@ class EnvVarSource(ApiModel):
     config_map_key_ref: ConfigMapKeySelector | None = None
     """A key of a ConfigMap."""
 
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVarSource:
+        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+            raise ValueError("exactly one of secretKeyRef or configMapKeyRef must be set")
+        return self
+
 
 class EnvVar(ApiModel):
     """An environment variable for a test container."""
@@ -233,6 +272,12 @@ class EnvVar(ApiModel):
     """Literal value."""
     value_from: EnvVarSource | None = None
     """Take the value from a Secret or ConfigMap key instead."""
+
+    @model_validator(mode="after")
+    def _one_value(self) -> EnvVar:
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("value and valueFrom are mutually exclusive")
+        return self
 
 
 class ObjectRef(ApiModel):

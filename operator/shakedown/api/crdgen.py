@@ -108,6 +108,20 @@ class KindSpec:
         return f"{GROUP}_{self.plural}.yaml"
 
 
+#: The name of an object that does work must be a DNS label: it becomes label
+#: values (at most 63 characters, no dots allowed in namespace names derived from it).
+NAME_RULE = {
+    "rule": (
+        "self.metadata.name.size() <= 63 && "
+        "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')"
+    ),
+    "message": (
+        "metadata.name must be a DNS label: at most 63 lowercase letters, digits and '-', "
+        "no dots (it names the Jobs, labels and shadow namespaces made for the object)"
+    ),
+}
+
+
 def _ready(field: str) -> str:
     return f'.status.conditions[?(@.type=="Ready")].{field}'
 
@@ -320,14 +334,16 @@ def build_crd(spec: KindSpec) -> dict[str, Any]:
         "metadata": {"type": "object"},
         "spec": spec_schema,
     }
-    if spec.status_model is not None:
-        properties["status"] = structural_schema(spec.status_model, mode="serialization")
-    root = {
+    root: dict[str, Any] = {
         "description": spec.description,
         "type": "object",
         "required": ["spec"],
         "properties": properties,
     }
+    if spec.status_model is not None:
+        properties["status"] = structural_schema(spec.status_model, mode="serialization")
+        # Kinds that work derive Job, label, Lease and namespace names from their own.
+        root["x-kubernetes-validations"] = [NAME_RULE]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
@@ -77,6 +77,17 @@ class PrometheusHeader(ApiModel):
     ) = None
     """Take the value from this key of the Secret named by secretRef."""
 
+    @model_validator(mode="after")
+    def _one_value(self) -> PrometheusHeader:
+        if (self.value is None) == (self.secret_key is None):
+            raise ValueError("set exactly one of value or secretKey")
+        if self.name.lower() == "authorization":
+            raise ValueError(
+                "set credentials with secretRef (keys token or username/password), "
+                "not an Authorization header"
+            )
+        return self
+
 
 class PrometheusServer(ApiModel):
     """Where Prometheus answers queries, and how to authenticate to it."""
@@ -101,12 +112,18 @@ class PrometheusServer(ApiModel):
     """Secret in the rollout's namespace with credentials, sent only to address. Keys:
     `token` (sent as Authorization: Bearer), or `username` and `password` (basic auth);
     `ca.crt` (PEM certificates trusted for an https address, instead of the system's)."""
-    insecure_skip_verify: bool = False
+    insecure_skip_verify: StrictBool = False
     """Do not verify the TLS certificate of an https address (tests only)."""
     headers: Annotated[
         list[PrometheusHeader], Field(max_length=16, json_schema_extra=list_map("name"))
     ] = Field(default_factory=list)
     """Extra HTTP headers sent with every query."""
+
+    @model_validator(mode="after")
+    def _secret_headers(self) -> PrometheusServer:
+        if self.secret_ref is None and any(h.secret_key is not None for h in self.headers):
+            raise ValueError("headers[].secretKey needs secretRef")
+        return self
 
 
 class PrometheusQuery(PrometheusServer):

@@ -8,7 +8,9 @@ failures exceed ``failureLimit`` and passes after ``count`` measurements.
 The query and server come from the check itself or from the MetricTemplate it
 names (``templateRef``). Credentials come from the Secret named by
 ``secretRef`` in the rollout's namespace and go only to ``address``: redirects
-are not followed, and no message built here contains a header value.
+are not followed, and no message built here contains a header value. The
+address goes through ``shakedown.outbound``: metadata, loopback and API-server
+addresses are refused after resolution unless the operator allows them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import asyncio
 import base64
 import binascii
 import math
+import socket
 import ssl
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 
+from shakedown import outbound
 from shakedown.api.common import parse_duration
 from shakedown.api.metrictemplate import CA_KEY, PASSWORD_KEY, TOKEN_KEY, USERNAME_KEY
 from shakedown.checks.base import CheckContext, CheckOutcome
@@ -99,8 +105,15 @@ async def query(conn: Connection, promql: str, *, timeout: float = 10.0) -> floa
     """One instant query: a scalar, one float per series, or one float if one series."""
     url = conn.address + "/api/v1/query"
     try:
+        parts = urllib.parse.urlsplit(url)
+        outbound.check_literal(
+            [parts.hostname or ""], parts.port or (443 if parts.scheme == "https" else 80)
+        )
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                connector=aiohttp.TCPConnector(resolver=GuardedResolver()),
+            ) as session,
             session.get(
                 url,
                 params={"query": promql},
@@ -117,12 +130,32 @@ async def query(conn: Connection, promql: str, *, timeout: float = 10.0) -> floa
             if 300 <= response.status < 400:
                 raise QueryError(f"{url}: HTTP {response.status} redirect (not followed)")
             body: Any = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ValueError, ssl.SSLError, OSError) as exc:
         raise QueryError(f"{url}: {exc or type(exc).__name__}") from exc
     if not isinstance(body, Mapping) or body.get("status") != "success":
         error = body.get("error") if isinstance(body, Mapping) else body
         raise QueryError(f"query {promql!r} failed: {error}")
     return values(body.get("data") or {})
+
+
+class GuardedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, keeping only the addresses the outbound policy allows."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        rules = outbound.policy()
+        kept = [r for r in found if rules.refusal(r["host"], port) is None]
+        if not kept and found:
+            raise outbound.OutboundRefused(f"{host}: {rules.refusal(found[0]['host'], port)}")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 def values(data: Mapping[str, Any]) -> float | list[float]:

@@ -9,6 +9,7 @@ in the given namespaces or cluster-wide.
 from __future__ import annotations
 
 import argparse
+import os
 
 from shakedown.cli.main import UserError
 
@@ -49,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
+    parser.add_argument(
+        "--allow-outbound",
+        action="append",
+        metavar="CIDR",
+        help=(
+            "let specs' URLs reach these addresses although they are loopback, link-local "
+            "or the API server's (repeatable; default: $SHAKEDOWN_OUTBOUND_ALLOW)"
+        ),
+    )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log more")
     verbosity.add_argument("--debug", action="store_true", help="log everything kopf does")
@@ -61,6 +71,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         kubeclient.load()
     except kubeclient.NoCluster as exc:
+        raise UserError(str(exc)) from None
+    from shakedown import outbound
+
+    allow = ",".join(args.allow_outbound or []) or os.environ.get(outbound.ALLOW_ENV, "")
+    try:
+        outbound.configure(allow, [kubeclient.server_url()])
+    except ValueError as exc:
         raise UserError(str(exc)) from None
 
     import kopf

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, computed_field
+from pydantic import Field, StrictBool, computed_field
 
 from shakedown.api.common import (
     Conditions,
@@ -166,9 +166,9 @@ class CurrentRun(StatusModel):
     """repository@digest the tests run against."""
     tests: list[TestRunState] = Field(default_factory=list)
     """State of each scenario of this run."""
-    promoted: bool = False
+    promoted: StrictBool = False
     """The tag was moved; set right after the registry accepted the new manifest."""
-    notified: bool = False
+    notified: StrictBool = False
     """The notification for this run went out."""
     message: Message = ""
     """One line for people."""

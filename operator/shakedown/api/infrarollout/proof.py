@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
@@ -17,6 +17,7 @@ from shakedown.api.common import (
     ObjectName,
     cel,
     list_map,
+    parse_duration,
     rule,
 )
 from shakedown.api.infrarollout.meta import MAX_CHECKS, MAX_READY_TIMEOUT
@@ -38,10 +39,16 @@ class Shadow(ApiModel):
     """The shadow namespace is deleted after this long at the latest."""
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
     """Replicas of each workload copy in the shadow."""
-    isolate: bool = True
+    isolate: StrictBool = True
     """Deny traffic into and out of the shadow namespace except DNS (NetworkPolicy)."""
     copy_secrets: Annotated[list[ObjectName], Field(max_length=64)] = Field(default_factory=list)
     """Secrets that may be copied into the shadow; others are left out."""
+
+    @model_validator(mode="after")
+    def _ttl(self) -> Shadow:
+        if parse_duration(self.ttl) < 60:
+            raise ValueError("shadow.ttl must be at least 1m")
+        return self
 
 
 class HttpScheme(StrEnum):
@@ -136,6 +143,8 @@ class MetricCheck(ApiModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> MetricCheck:
+        if self.failure_limit >= self.count:
+            raise ValueError("failureLimit must be less than count")
         if (self.prometheus is None) == (self.template_ref is None):
             raise ValueError("set exactly one of prometheus or templateRef")
         if self.template_ref is None and self.success_condition is None:
@@ -173,3 +182,9 @@ class SmokeTests(ApiModel):
     ] = Field(default_factory=list)
     """Metric checks judged against the shadow (`{{namespace}}` in the query is the shadow
     namespace)."""
+
+    @model_validator(mode="after")
+    def _ready_timeout(self) -> SmokeTests:
+        if parse_duration(self.ready_timeout) > parse_duration(MAX_READY_TIMEOUT):
+            raise ValueError(f"smokeTests.readyTimeout must be at most {MAX_READY_TIMEOUT}")
+        return self

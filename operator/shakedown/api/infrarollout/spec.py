@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
@@ -83,7 +83,7 @@ class InfraRolloutSpec(ApiModel):
     timeout: Duration = "30m"
     """The rollout fails (and rolls back if it shifted) when it takes longer than this."""
     # -- prove-only (issue 9)
-    promote: bool = True
+    promote: StrictBool = True
     """false: prove only. Snapshot, shadow and smoke tests run, then the revision ends as
     Validated (or Failed) without touching production or taking its locks."""
 
@@ -98,6 +98,20 @@ class InfraRolloutSpec(ApiModel):
             raise ValueError(
                 "spec.change: set images, patches or manifests (or set spec.imageFrom)"
             )
+        listed: set[tuple[str, str]] = set()
+        for index, target in enumerate(self.targets):
+            if (target.kind, target.name) in listed:
+                raise ValueError(
+                    f"spec.targets[{index}]: duplicate of another target "
+                    f"({target.kind} {target.name})"
+                )
+            listed.add((target.kind, target.name))
+        for index, patch in enumerate(change.patches):
+            if (patch.target.kind, patch.target.name) not in listed:
+                raise ValueError(
+                    f"spec.change.patches[{index}].target: every spec.change.patches[].target "
+                    "must be listed in spec.targets"
+                )
         return self
 
     def workload_targets(self) -> list[Target]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from shakedown.api.common import (
     Conditions,
@@ -90,7 +90,7 @@ class SnapshotTarget(StatusModel):
     """Name of the target."""
     resource_version: ShortString = ""
     """metadata.resourceVersion of the target when snapshotted."""
-    existed: bool = True
+    existed: StrictBool = True
     """False when the target did not exist (rollback deletes it)."""
 
 
@@ -184,7 +184,7 @@ class InfraRolloutStatus(StatusModel):
     """Where production's state before the shift is kept."""
     checks: list[CheckStatus] = Field(default_factory=list)
     """Smoke and production checks of this revision, with results."""
-    shift_started: bool = False
+    shift_started: StrictBool = False
     """Production was touched; failures from now on roll back."""
     shift_started_at: datetime | None = None
     """When production was first touched (restarts before it are not this change's)."""

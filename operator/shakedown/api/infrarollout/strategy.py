@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
@@ -120,7 +120,7 @@ class Strategy(ApiModel):
 class Rollback(ApiModel):
     """When production is rolled back to the snapshot by itself."""
 
-    automatic: bool = True
+    automatic: StrictBool = True
     """Roll back without a person when a check fails after the shift began."""
     not_ready_for: Duration = "10s"
     """A production pod not Ready this long counts as a failure."""

@@ -34,7 +34,7 @@ from tests.cluster.test_in_cluster_install import (
     operator_image,  # noqa: F401  (fixture)
     wait,
 )
-from tests.fixtures.imagerefresh import Refreshes
+from tests.fixtures.imagerefresh import JobCounter, Refreshes
 from tests.fixtures.install import assert_no_403, create_rollout, web_app
 from tests.fixtures.operator import install_crds, release_shakedown_objects
 
@@ -186,6 +186,7 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
     restricted = {"pod-security.kubernetes.io/enforce": "restricted"}
     core.create_namespace({"metadata": {"name": system_ns, "labels": restricted}})
     installed = False
+    jobs = JobCounter(k8s_api, watch_ns)  # Jobs are deleted after a run: count creations
     try:
         result = helm(
             "install", release, str(previous_chart), "--skip-crds", *values(operator_image)
@@ -260,13 +261,13 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
         run_status = refreshes.wait_run("app", "1", timeout=300)
         assert run_status["lastRun"]["phase"] == "Succeeded", f"{run_status}\n{log[-4000:]}"
         assert (run_status.get("currentRun") or {}).get("id") in (None, "1"), run_status
-        jobs = sorted(j.metadata.name for j in refreshes.jobs("app"))
-        assert len(jobs) == 2, jobs  # one build Job, one test Job
+        assert len(jobs.names()) == 2, jobs.names()  # one build Job, one test Job
         assert refreshes.tag_digest("app", "latest") == run_status["promotedDigest"]
         assert_no_403(log)
         assert "Traceback" not in log, log[-4000:]
         release_shakedown_objects(k8s_api, watch_ns, timeout=60)
     finally:
+        jobs.stop()
         install_crds(k8s_api)  # the printer column back, whatever happened
         release_shakedown_objects(k8s_api, watch_ns, timeout=5)
         if installed:

@@ -20,6 +20,7 @@ import contextlib
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,11 +162,14 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
             check=False,
         )
 
-    def values(image: str) -> list[str]:
+    def image_values(image: str) -> list[str]:
         repository, tag = image.rsplit("@sha256:", 1) if "@" in image else image.rsplit(":", 1)
         repository += "@sha256" if "@" in image else ""
+        return ["--set", f"image.repository={repository},image.tag={tag}"]
+
+    def values(image: str) -> list[str]:
         return [
-            *("--set", f"image.repository={repository},image.tag={tag}"),
+            *image_values(image),
             *("--set", f"watchNamespaces={{{watch_ns}}}"),
             *("--set", f"builderImage={builder_image},probeImage={busybox_image}"),
             *("--wait", "--timeout", "300s"),
@@ -217,7 +221,18 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
         dropped = drop_last_printer_column(k8s_api)
         assert dropped not in printer_columns(k8s_api)
 
-        result = helm("upgrade", release, str(CHART), *values(upgraded_image))
+        # --reuse-values, the harshest way: the previous release's values, which lack
+        # the keys this chart added (replicas, crds, podDisruptionBudget).
+        started = time.monotonic()
+        result = helm(
+            "upgrade",
+            release,
+            str(CHART),
+            "--reuse-values",
+            *image_values(upgraded_image),
+            *("--wait", "--timeout", "300s"),
+        )
+        print(f"helm upgrade (CRD hook, new operator Available) {time.monotonic() - started:.1f}s")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "The CRDs were upgraded by the pre-upgrade hook" in result.stdout, result.stdout
 

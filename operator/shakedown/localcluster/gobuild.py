@@ -150,16 +150,27 @@ def _build_kube(layout: Layout, *, say: Callable[[str], None]) -> None:
 
 
 def build_static(
-    layout: Layout, name: str, moddir: Path, *, say: Callable[[str], None] = print
+    layout: Layout,
+    name: str,
+    moddir: Path,
+    *,
+    package: str = ".",
+    say: Callable[[str], None] = print,
 ) -> Path:
-    """Build the single static command of the Go module in ``moddir``; return its path."""
+    """Build one static command of the Go module in ``moddir``; return its path.
+
+    ``package`` is the command's import path when it lives in a module that
+    ``moddir`` only requires (its version pinned by ``moddir/go.mod``).
+    """
     with _build_lock(layout):
-        return _build_static(layout, name, moddir, say=say)
+        return _build_static(layout, name, moddir, package, say=say)
 
 
-def _build_static(layout: Layout, name: str, moddir: Path, *, say: Callable[[str], None]) -> Path:
+def _build_static(
+    layout: Layout, name: str, moddir: Path, package: str, *, say: Callable[[str], None]
+) -> Path:
     inputs = sorted(p for p in moddir.rglob("*") if p.is_file())
-    stamp = _stamp(inputs, "CGO_ENABLED=0 -s -w")
+    stamp = _stamp(inputs, "CGO_ENABLED=0 -s -w" + ("" if package == "." else f" {package}"))
     out_dir = layout.cache / "bin" / name / stamp[:16]
     out = out_dir / name
     if out.exists():
@@ -169,12 +180,14 @@ def _build_static(layout: Layout, name: str, moddir: Path, *, say: Callable[[str
     out_dir.mkdir(parents=True, exist_ok=True)
     say(f"building {name} with go build")
     env = {**os.environ, "CGO_ENABLED": "0"}
+    started = time.monotonic()
     _run_go(
-        [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
+        [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), package],
         cwd=moddir,
         log=layout.cache / "logs" / f"go-build-{name}.log",
         env=env,
     )
+    say(f"built {name} in {time.monotonic() - started:.1f}s")
     return out
 
 

@@ -4,7 +4,9 @@ The rule lives in an nftables table of its own (``inet shakedown``), in a
 forward base chain at priority ``filter - 10``: the kernel runs it before the
 ``filter`` table that iptables (nft backend, as on Debian 12) and everything
 driving iptables use. Rules there cannot pre-empt it: an ``ACCEPT`` ends only
-its own base chain, while a ``reject`` here ends the packet. That matters since
+its own base chain, while a ``reject`` here ends the packet (so being a base
+chain of its own is what counts; running first only spares kube-router's
+chains the packets). That matters since
 kube-router keeps its jump at position 1 of iptables' FORWARD and ACCEPTs the
 pod traffic its policies allow, so an iptables chain of ours would only be
 consulted for what kube-router did not accept (pods' off-node traffic would be

@@ -14,7 +14,7 @@ help:
 	@echo "make test          ruff, the layer contract, mypy and every test (unit and cluster tiers)"
 	@echo "make test-unit     the fast tier alone (no cluster)"
 	@echo "make crds          regenerate crds/ from the pydantic models"
-	@echo "make image         build the operator image into the local registry"
+	@echo "make image         build the operator and builder images into the local registry"
 	@echo "make cluster       start the local cluster; make cluster-down stops it"
 
 $(STAMP): pyproject.toml
@@ -43,8 +43,11 @@ test-cluster: $(STAMP)
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest
 
+# images/operator/Containerfile and images/builder/Containerfile, built with buildah
+# on debootstrap bases and pushed to the local registry.
 image: $(STAMP)
 	$(BIN)/shakedown cluster image operator
+	$(BIN)/shakedown cluster image builder
 
 crds: $(STAMP)
 	$(BIN)/shakedown crds --write crds/

@@ -131,7 +131,7 @@ def test_default_render_matches_the_manifests(helm: Path) -> None:
     assert container["securityContext"] == plain_container["securityContext"]
     assert container["args"] == plain_container["args"]
     assert container["image"] == plain_container["image"]
-    binding = one(docs, "ClusterRoleBinding")
+    binding = one(docs, "ClusterRoleBinding", "t-shakedown-cluster")
     assert binding["subjects"][0]["name"] == pod["serviceAccountName"] == "t-shakedown"
     # The same scope policy, for the chart's ServiceAccount.
     policy, plain_policy = (
@@ -245,3 +245,82 @@ def test_the_api_server_accepts_every_rendered_object(
         )
         kinds.add(doc["kind"])
     assert {"CustomResourceDefinition", "ClusterRole", "Deployment", "Service"} <= kinds
+
+
+def test_invalid_values_are_refused_naming_the_key(
+    helm: Path, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """A real helm install against the cluster: refused before anything is created."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        **{f"HELM_{d}_HOME": str(tmp_path / d.lower()) for d in ("CACHE", "CONFIG", "DATA")},
+    }
+    release = f"sdbad-{hashlib.sha256(os.urandom(8)).hexdigest()[:6]}"
+    for setting, named in (
+        ("replicas=abc", "/replicas"),
+        ("logLevel=loud", "/logLevel"),
+        ("metrics.port=0", "/metrics/port"),
+        ("imageTag=v2", "imageTag"),  # a typo of image.tag is not silently ignored
+    ):
+        result = subprocess.run(
+            [str(helm), "install", release, str(CHART), "-n", "default", "--set", setting],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert result.returncode != 0, setting
+        assert "values don't meet the specifications of the schema" in result.stderr
+        assert named in result.stderr, result.stderr
+    status = subprocess.run(
+        [str(helm), "status", release, "-n", "default"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert "release: not found" in status.stderr, status.stdout + status.stderr
+
+
+def test_the_disruption_budget_comes_with_more_than_one_replica(helm: Path) -> None:
+    assert not [d for d in render(helm) if d["kind"] == "PodDisruptionBudget"]
+    docs = render(helm, "--set", "replicas=2")
+    budget = one(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert (
+        budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    )
+    docs = render(helm, "--set", "replicas=3,podDisruptionBudget.minAvailable=50%")
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == "50%"
+
+
+def test_the_crd_hook_runs_the_new_operator_image_before_an_upgrade(helm: Path) -> None:
+    docs = render(helm, "--set", "image.tag=9.9.9")
+    job = one(docs, "Job", "t-shakedown-crds")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    operator = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == operator["image"] == "ghcr.io/shakedown-dev/shakedown:9.9.9"
+    assert container["args"] == ["crds", "--apply"]
+    assert container["securityContext"] == operator["securityContext"]
+    role = one(docs, "ClusterRole", "t-shakedown-crds")
+    assert triples(role["rules"]) == {
+        ("apiextensions.k8s.io", "customresourcedefinitions", verb)
+        for verb in ("create", "get", "update")
+    }
+    names = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
+    assert names == {
+        p.name.removeprefix("shakedown.dev_").removesuffix(".yaml") + ".shakedown.dev"
+        for p in (CHART / "crds").glob("*.yaml")
+    }
+    hooks = [d for d in docs if "helm.sh/hook" in d["metadata"].get("annotations", {})]
+    assert sorted(d["kind"] for d in hooks) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Job",
+        "ServiceAccount",
+    ]
+    assert not [d for d in render(helm, "--set", "crds.upgrade=false") if d["kind"] == "Job"]

@@ -7,9 +7,11 @@ cgroup root, and its own network namespace (bound to a file in the temporary
 directory, not with ``ip netns add``, and entered with ``nsenter --net`` only,
 so mounts, processes and cgroups stay visible from here). Inside that
 namespace the same addresses and ports are free. The test puts a pod with a
-Service and a hostPort on it, checks that the traces it is about to look for
-exist (processes, mounts, pod network namespace, veth, bridge, node interface,
-iptables chains, cgroups), runs ``down``, and checks each of them is gone.
+Service, a hostPort and a NetworkPolicy on it, checks that the traces it is
+about to look for exist (processes, mounts, pod network namespace, veth,
+bridge, node interface, iptables chains, the NetworkPolicy enforcer's ipsets,
+the isolation's nftables table, cgroups), runs ``down``, and checks each of
+them is gone.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ metadata: {name: web}
 spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-only-from-web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]
 """
 
 
@@ -57,6 +67,8 @@ class Traces:
     pod_netns: list[str]
     links: list[str]
     chains: list[str]
+    ipsets: list[str]
+    nft_tables: list[str]
     cgroups: list[str]
 
 
@@ -101,8 +113,16 @@ def look(private: PrivateCluster, watched_netns: list[str]) -> Traces:
             name = line[1:].split()[0] if line.startswith(":") else ""
             if name.startswith(("KUBE-", "CNI-", "SHAKEDOWN-")):
                 chains.append(f"{save}:{name}")
+    ipsets = private.run("ipset", "list", "-n").stdout.split()
+    nft_tables = inet_tables(private)
     cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{private.cgroup}")]
-    return Traces(processes, mounts, netns, links, chains, cgroups)
+    return Traces(processes, mounts, netns, links, chains, ipsets, nft_tables, cgroups)
+
+
+def inet_tables(private: PrivateCluster) -> list[str]:
+    """nftables tables of family inet (the pods' isolation; iptables-nft makes ip/ip6 ones)."""
+    listed = private.run("nft", "list", "tables").stdout.splitlines()
+    return [line for line in listed if line.startswith("table inet ")]
 
 
 def pod_netns_names(private: PrivateCluster) -> list[str]:
@@ -139,24 +159,32 @@ def test_cluster_down_leaves_nothing_behind(private_cluster: PrivateCluster) -> 
     assert applied.returncode == 0, applied.stderr
     ready = private.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=90s")
     assert ready.returncode == 0, ready.stderr
-    # The Service's rules and the hostPort's chains are in place once kube-proxy synced.
+    # The Service's rules, the hostPort's chains and the policy's chains and ipsets are
+    # in place once kube-proxy and kube-router synced.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         before = look(private, pod_netns_names(private))
-        if any("KUBE-SVC-" in c for c in before.chains) and any(
-            "CNI-HOSTPORT" in c or "CNI-DN-" in c for c in before.chains
+        if (
+            any("KUBE-SVC-" in c for c in before.chains)
+            and any("CNI-HOSTPORT" in c or "CNI-DN-" in c for c in before.chains)
+            and any("KUBE-NWPLCY-" in c for c in before.chains)
+            and before.ipsets
         ):
             break
         time.sleep(0.5)
 
     # What down must remove is really there (so the check below can fail).
-    assert len(before.processes) >= 9, before.processes  # 8 components and a shim
+    assert len(before.processes) >= 10, before.processes  # 9 components and a shim
     assert before.mounts, "no mounts under the state directory while running"
     assert before.pod_netns, "no pod network namespace while running"
     assert {"cni0", "shakedown0"} <= set(before.links), before.links
     assert any(link.startswith("veth") for link in before.links), before.links
     assert any("KUBE-SVC-" in c for c in before.chains), before.chains
     assert any("CNI-" in c for c in before.chains), before.chains
+    assert any("KUBE-ROUTER-" in c for c in before.chains), before.chains
+    assert any("KUBE-NWPLCY-" in c for c in before.chains), before.chains
+    assert any(s.startswith("KUBE-") for s in before.ipsets), before.ipsets
+    assert before.nft_tables == ["table inet shakedown"], before.nft_tables
     assert before.cgroups, "no cgroups while running"
     assert private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
     # The kubelet's production tunables (panic on oops) do not outlive its start.
@@ -167,6 +195,6 @@ def test_cluster_down_leaves_nothing_behind(private_cluster: PrivateCluster) -> 
     assert "nothing left behind" in stopped.stdout
 
     after = look(private, before.pod_netns)
-    assert after == Traces([], [], [], [], [], []), after
+    assert after == Traces([], [], [], [], [], [], [], []), after
     forwarding = private.run("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip()
     assert forwarding == forwarding_before, "ip_forward in the namespace was not restored"

@@ -40,6 +40,11 @@ spec:
   - name: sleeper
     image: 198.19.255.1:5000/shakedown/busybox:latest
     command: [sleep, "3600"]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all}
+spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
 """
 
 
@@ -121,6 +126,17 @@ def network(private: PrivateCluster) -> tuple[list[str], list[str]]:
     return [link for link in links if link != "lo"], chains
 
 
+def inet_tables(private: PrivateCluster) -> list[str]:
+    """nftables tables of family inet in the private namespace (the pods' isolation)."""
+    listed = private.run("nft", "list", "tables").stdout.splitlines()
+    return [line for line in listed if line.startswith("table inet ")]
+
+
+def ipsets(private: PrivateCluster) -> list[str]:
+    """The ipsets in the private namespace (kube-router's, for NetworkPolicies)."""
+    return private.run("ipset", "list", "-n").stdout.split()
+
+
 def kill_everything(cluster: Cluster) -> None:
     """SIGKILL every process of the cluster at once, as CI's end of session does."""
     deadline = time.monotonic() + 30
@@ -158,9 +174,14 @@ def test_dead_cluster_of_another_state_dir_is_taken_over(
     # The end of a CI session: every process SIGKILLed, nothing cleaned up.
     netns = a.pod_netns()
     assert netns, "no pod network namespace while A runs"
+    deadline = time.monotonic() + 30  # kube-router makes the policy's ipsets as it syncs
+    while not ipsets(private) and time.monotonic() < deadline:
+        time.sleep(0.5)
     kill_everything(a)
     links, chains = network(private)
     assert {"shakedown0", "cni0"} <= set(links) and chains and a.mounts() and a.cgroups()
+    assert ipsets(private), "no ipsets of the NetworkPolicy enforcer while A ran"
+    assert inet_tables(private) == ["table inet shakedown"], "no isolation table while A ran"
     if state_dir == "gone":
         for point in sorted(a.mounts(), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=True)
@@ -190,4 +211,6 @@ def test_dead_cluster_of_another_state_dir_is_taken_over(
     assert (a.mounts(), b.mounts()) == ([], [])
     assert (a.cgroups(), b.cgroups()) == ([], [])
     assert network(private) == ([], [])
+    assert ipsets(private) == []
+    assert inet_tables(private) == []
     assert not [n for n in netns if Path("/run/netns", n).exists()], netns

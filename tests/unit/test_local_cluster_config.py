@@ -12,12 +12,14 @@ import io
 import ipaddress
 import os
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
-from shakedown.localcluster import configs, dns, gobuild, images, pki, procs
+from shakedown.localcluster import configs, dns, gobuild, images, netpol, pki, procs
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout, Network, module_version
 
@@ -41,6 +43,7 @@ def everything_rendered(layout: Layout) -> str:
         configs.kube_proxy_config(layout),
         configs.registry_config(layout),
         dns.manifests(layout, f"{layout.network.registry}/shakedown/coredns:x"),
+        netpol.rbac_manifest(),
     ]
     for args in (
         configs.etcd_args(layout),
@@ -51,6 +54,7 @@ def everything_rendered(layout: Layout) -> str:
         configs.kube_proxy_args(layout),
         configs.containerd_args(layout),
         configs.registry_args(layout),
+        netpol.args(layout, layout.cache / "bin" / "kube-router"),
     ):
         parts.append(" ".join(args))
     return "\n".join(parts)
@@ -65,6 +69,24 @@ def test_every_address_is_on_loopback_or_inside_198_18_0_0_15(layout: Layout) ->
             continue  # the pods' default route, via the bridge: still only our gateway
         net = ipaddress.ip_network(address + (prefix or "/32"), strict=False)
         assert any(net.subnet_of(allowed) for allowed in ALLOWED), f"{address}{prefix}"
+
+
+def test_kube_router_only_enforces_policies_and_listens_nowhere(layout: Layout) -> None:
+    # Its health server would bind every address of the machine (":20244"), its BGP
+    # router and service proxy would change routes and take over from kube-proxy.
+    args = netpol.args(layout, layout.cache / "kube-router")
+    for flag in ("--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+                 "--health-port=0", "--metrics-port=0", "--enable-cni=false"):  # fmt: skip
+        assert flag in args, flag
+    assert f"--service-cluster-ip-range={layout.network.service_cidr}" in args
+    assert f"--kubeconfig={layout.config / 'kube-router.kubeconfig'}" in args
+
+
+def test_kube_router_may_only_read(layout: Layout) -> None:
+    role = next(yaml.safe_load_all(netpol.rbac_manifest()))
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    assert any("networkpolicies" in rule["resources"] for rule in role["rules"])
 
 
 def test_state_lives_under_the_clusters_own_directories(layout: Layout) -> None:
@@ -147,3 +169,35 @@ def test_tracked_process_identity_includes_its_start_time() -> None:
     assert me is not None
     assert procs.Tracked("me", os.getpid(), me).alive()
     assert not procs.Tracked("recycled", os.getpid(), me + 1).alive()
+
+
+def test_a_new_identity_is_issued_without_replacing_the_ca_or_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A running cluster made before kube-router existed gains its certificate; the
+    # CA and the certificates in every kubeconfig in use must stay as they were.
+    net = Network()
+    everyone = pki.identities(net)
+    monkeypatch.setattr(
+        pki, "identities", lambda _net: [i for i in everyone if i.name != "kube-router"]
+    )
+    folder = tmp_path / "pki"
+    pki.ensure(folder, net)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert "kube-router.crt" not in before
+    monkeypatch.setattr(pki, "identities", lambda _net: everyone)
+    pki.ensure(folder, net)
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert {"kube-router.crt", "kube-router.key"} <= set(after)
+    kept = set(before) - {"identities.txt", "ca.srl"}  # the marker and the serial counter
+    assert {n for n in kept if after.get(n) == before[n]} == kept
+    subject = subprocess.run(
+        ["openssl", "x509", "-in", str(folder / "kube-router.crt"), "-noout", "-subject"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "system:kube-router" in subject
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(folder / "ca.crt"), str(folder / "kube-router.crt")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr

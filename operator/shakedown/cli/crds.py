@@ -2,7 +2,9 @@
 
 ``--write DIR`` is what ``make crds`` runs; ``--check DIR`` exits non-zero when
 the files in DIR differ from freshly generated output (useful in CI and in
-pre-commit hooks).
+pre-commit hooks). ``--apply`` creates or replaces them in the cluster: Helm
+never upgrades a chart's crds/, so the chart's pre-upgrade hook Job runs it
+with the new operator image (charts/shakedown/templates/crd-upgrade.yaml).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     group.add_argument(
         "--check", metavar="DIR", type=Path, help="fail when DIR is stale (run make crds)"
     )
+    group.add_argument(
+        "--apply",
+        action="store_true",
+        help="create or replace them in the cluster and wait until Established",
+    )
     parser.set_defaults(func=run)
 
 
@@ -39,7 +46,23 @@ def stale_files(directory: Path) -> list[str]:
     return stale
 
 
+def apply() -> int:
+    from shakedown.adapters import crds as crd_adapter
+    from shakedown.cli.kube import api_client, talking_to_cluster
+
+    with talking_to_cluster(what="customresourcedefinitions", namespace=None):
+        try:
+            names = crd_adapter.install(api_client(), timeout=120)
+        except TimeoutError as exc:
+            raise UserError(str(exc)) from None
+    for name in names:
+        print(f"applied {name}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.apply:
+        return apply()
     files = render_all()
     if args.write is not None:
         directory: Path = args.write

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from shakedown.localcluster import api, owner, procs, teardown
+from shakedown.localcluster import api, netpol, owner, procs, teardown
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.health import (
     COMPONENTS,
@@ -38,7 +38,7 @@ from shakedown.localcluster.health import (
     status,
 )
 from shakedown.localcluster.layout import Layout
-from shakedown.localcluster.startup import Timings, env_text, start
+from shakedown.localcluster.startup import Timings, add_enforcer, env_text, start
 from shakedown.localcluster.takeover import adopt, claim_network
 from shakedown.localcluster.teardown import EPHEMERAL
 
@@ -110,6 +110,17 @@ def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
         say("local cluster already running and healthy")
         return None
     states = component_states(layout)
+    if _only_enforcer_missing(layout, states):
+        adopt(layout)
+        say(
+            "local cluster runs without the NetworkPolicy enforcer (started before it was "
+            "part of 'up'); adding it without a restart"
+        )
+        add_enforcer(layout, say=say)
+        if healthy(layout):
+            say("local cluster already running and healthy")
+            return None
+        states = component_states(layout)
     if all(states.values()) and layout.kubeconfig.exists():
         # Every process runs: a slow check under load is no reason to wipe a
         # cluster that others may be using. Give it time; refuse rather than restart.
@@ -146,6 +157,19 @@ def _ensure_up(layout: Layout, *, say: Say) -> Timings | None:
         with contextlib.suppress(ClusterError):
             teardown.stop(layout, say=lambda _msg: None)
         raise
+
+
+def _only_enforcer_missing(layout: Layout, states: dict[str, bool]) -> bool:
+    """Everything but kube-router runs and answers: a cluster from before it was a component."""
+    others = [alive for name, alive in states.items() if name != netpol.NAME]
+    return (
+        not states.get(netpol.NAME, False)
+        and all(others)
+        and layout.kubeconfig.exists()
+        and api.readyz(layout)
+        and api.node_ready(layout)
+        and api.registry_up(layout)
+    )
 
 
 # -- sharing between concurrent users (pytest sessions) --------------------------------

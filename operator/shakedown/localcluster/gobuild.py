@@ -104,9 +104,26 @@ def _build_lock(layout: Layout) -> Iterator[None]:
 
 
 def build_kube(layout: Layout, *, say: Callable[[str], None] = print) -> None:
-    """Build etcd and the Kubernetes commands into ``layout.kube_bin`` if not there yet."""
+    """Build etcd and the Kubernetes commands into ``layout.kube_bin`` if not there yet.
+
+    Built binaries are used without taking the build lock: a warm ``up`` must not
+    wait for another session's long build of something else.
+    """
+    if _kube_current(layout):
+        _build_kube(layout, say=say)  # says "(cached)" only
+        return
     with _build_lock(layout):
         _build_kube(layout, say=say)
+
+
+def _kube_current(layout: Layout) -> bool:
+    """The binaries of this version and flags are complete (the stamp is written last)."""
+    moddir = layout.kube_module_dir
+    inputs = [moddir / "go.mod", moddir / "go.sum", moddir / "etcd" / "main.go"]
+    stamp = _stamp(inputs, kube_ldflags(layout.kube_version))
+    stamp_file = layout.kube_bin / ".stamp"
+    have = all(layout.binary(n).exists() for n in ["etcd", *KUBE_COMMANDS])
+    return have and stamp_file.exists() and stamp_file.read_text().strip() == stamp
 
 
 def _build_kube(layout: Layout, *, say: Callable[[str], None]) -> None:
@@ -116,9 +133,7 @@ def _build_kube(layout: Layout, *, say: Callable[[str], None]) -> None:
     inputs = [moddir / "go.mod", moddir / "go.sum", moddir / "etcd" / "main.go"]
     stamp = _stamp(inputs, ldflags)
     stamp_file = layout.kube_bin / ".stamp"
-    names = ["etcd", *KUBE_COMMANDS]
-    have = all(layout.binary(n).exists() for n in names)
-    if have and stamp_file.exists() and stamp_file.read_text().strip() == stamp:
+    if _kube_current(layout):
         etcd = module_version(moddir / "go.mod", "go.etcd.io/etcd/server/v3")
         say(f"building etcd {etcd} (cached)")
         for name in KUBE_COMMANDS:
@@ -131,6 +146,7 @@ def _build_kube(layout: Layout, *, say: Callable[[str], None]) -> None:
         "(first time takes several minutes; later runs use the cache)"
     )
     started = time.monotonic()
+    stamp_file.unlink(missing_ok=True)  # readers without the lock: not current while building
     _run_go(
         [
             go,
@@ -150,18 +166,38 @@ def _build_kube(layout: Layout, *, say: Callable[[str], None]) -> None:
 
 
 def build_static(
-    layout: Layout, name: str, moddir: Path, *, say: Callable[[str], None] = print
+    layout: Layout,
+    name: str,
+    moddir: Path,
+    *,
+    package: str = ".",
+    say: Callable[[str], None] = print,
 ) -> Path:
-    """Build the single static command of the Go module in ``moddir``; return its path."""
+    """Build one static command of the Go module in ``moddir``; return its path.
+
+    ``package`` is the command's import path when it lives in a module that
+    ``moddir`` only requires (its version pinned by ``moddir/go.mod``). A built
+    binary is used without the build lock (it only appears once complete).
+    """
+    out = _static_path(layout, name, moddir, package)
+    if out.exists():
+        say(f"building {name} (cached)")
+        return out
     with _build_lock(layout):
-        return _build_static(layout, name, moddir, say=say)
+        return _build_static(layout, name, moddir, package, say=say)
 
 
-def _build_static(layout: Layout, name: str, moddir: Path, *, say: Callable[[str], None]) -> Path:
+def _static_path(layout: Layout, name: str, moddir: Path, package: str) -> Path:
     inputs = sorted(p for p in moddir.rglob("*") if p.is_file())
-    stamp = _stamp(inputs, "CGO_ENABLED=0 -s -w")
-    out_dir = layout.cache / "bin" / name / stamp[:16]
-    out = out_dir / name
+    stamp = _stamp(inputs, "CGO_ENABLED=0 -s -w" + ("" if package == "." else f" {package}"))
+    return layout.cache / "bin" / name / stamp[:16] / name
+
+
+def _build_static(
+    layout: Layout, name: str, moddir: Path, package: str, *, say: Callable[[str], None]
+) -> Path:
+    out = _static_path(layout, name, moddir, package)
+    out_dir = out.parent
     if out.exists():
         say(f"building {name} (cached)")
         return out
@@ -169,12 +205,16 @@ def _build_static(layout: Layout, name: str, moddir: Path, *, say: Callable[[str
     out_dir.mkdir(parents=True, exist_ok=True)
     say(f"building {name} with go build")
     env = {**os.environ, "CGO_ENABLED": "0"}
+    started = time.monotonic()
+    partial = out.with_name(f".{name}.partial")
     _run_go(
-        [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
+        [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), package],
         cwd=moddir,
         log=layout.cache / "logs" / f"go-build-{name}.log",
         env=env,
     )
+    partial.replace(out)  # appears complete, for readers that take no lock
+    say(f"built {name} in {time.monotonic() - started:.1f}s")
     return out
 
 

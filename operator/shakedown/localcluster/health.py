@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shakedown.localcluster import api, dns, hostnet, owner, procs
+from shakedown.localcluster import api, dns, hostnet, isolation, netpol, owner, procs
 from shakedown.localcluster.layout import Layout
 
 #: Components in start order; ``down`` stops them in reverse (containerd specially).
@@ -22,6 +22,7 @@ COMPONENTS: tuple[str, ...] = (
     "containerd",
     "kubelet",
     "kube-proxy",
+    "kube-router",
 )
 
 
@@ -82,6 +83,9 @@ def leftovers(layout: Layout) -> list[str]:
         if hostnet.link_exists(link)
     ]
     found += [f"iptables chain {c}" for c in hostnet.our_chains()]
+    found += [f"ipset {s}" for s in netpol.our_ipsets()]
+    if isolation.exists():
+        found.append(f"nftables table {isolation.FAMILY} {isolation.TABLE}")
     return found
 
 

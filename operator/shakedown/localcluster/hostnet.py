@@ -4,9 +4,10 @@
 the CNI bridge set; host directories containerd and CNI create) and adds the
 node interface; ``down`` removes everything the cluster made: mounts under the
 state directory, pod network namespaces, veths, the pod bridge, the node
-interface, the iptables chains of kube-proxy, the kubelet and CNI, the pod
-cgroups, and puts the recorded values back. ``leftovers`` lists whatever is
-still there, which is what tests and ``down`` check.
+interface, the iptables chains of kube-proxy, the kubelet, CNI and kube-router,
+the pods' isolation table (isolation.py), the pod cgroups, and puts the
+recorded values back. ``leftovers`` lists whatever is still there, which is
+what tests and ``down`` check.
 
 The node address lives on a bridge without ports named ``shakedown0``: this
 kernel is built without the dummy interface driver (CONFIG_DUMMY is not set,
@@ -55,7 +56,6 @@ HOST_DIRS: tuple[str, ...] = (
 )
 
 CHAIN_PREFIXES: tuple[str, ...] = ("KUBE-", "CNI-", "SHAKEDOWN-")
-ISOLATE_CHAIN = "SHAKEDOWN-ISOLATE"
 
 
 def _run(args: list[str], *, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -141,22 +141,6 @@ def ensure_node_interface(layout: Layout) -> None:
     if f" {net.node_ip}/32 " not in addrs:
         _run(["ip", "addr", "add", f"{net.node_ip}/32", "dev", net.node_interface], check=True)
     _run(["ip", "link", "set", net.node_interface, "up"], check=True)
-
-
-def ensure_isolation(layout: Layout) -> None:
-    """Pods may talk to each other and to the node, never be forwarded off the machine."""
-    bridge = layout.network.pod_bridge
-    ipt = "iptables"
-    if _run([ipt, "-t", "filter", "-n", "-L", ISOLATE_CHAIN]).returncode != 0:
-        _run([ipt, "-t", "filter", "-N", ISOLATE_CHAIN], check=True)
-        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-o", bridge,
-              "-j", "RETURN"], check=True)  # fmt: skip
-        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-j", "REJECT"],
-             check=True)  # fmt: skip
-        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-o", bridge, "-j", "REJECT"],
-             check=True)  # fmt: skip
-    if _run([ipt, "-t", "filter", "-C", "FORWARD", "-j", ISOLATE_CHAIN]).returncode != 0:
-        _run([ipt, "-t", "filter", "-I", "FORWARD", "1", "-j", ISOLATE_CHAIN], check=True)
 
 
 # -- iptables --------------------------------------------------------------------------

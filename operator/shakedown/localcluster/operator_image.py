@@ -1,7 +1,8 @@
 """The operator's container image, built the way users install it: a wheel in a venv.
 
-The image is Debian (``python3``, ``python3-venv``, ``ca-certificates`` from
-debootstrap, via ``build_debian_image``) with a virtual environment in
+The recipe is images/operator/Containerfile, the one a user's CI builds; here
+its BASE is Debian (``python3``, ``python3-venv``, ``ca-certificates`` from
+debootstrap, via ``build_debian_image``), and it makes a virtual environment in
 ``/opt/shakedown`` holding this checkout's package as a wheel and its
 dependencies. Nothing is fetched during the image build: the wheel is built on
 the host (``pip wheel``, keyed by a hash of the sources, so an unchanged tree
@@ -24,19 +25,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from shakedown.adapters.registry import ImageRef
 from shakedown.localcluster.errors import ClusterError
-from shakedown.localcluster.images import FileSource, build_debian_image
+from shakedown.localcluster.images import FileSource, build_debian_image, build_image
 from shakedown.localcluster.layout import Layout
 
 NAME = "operator"
+#: The debootstrap image the operator's Containerfile is built FROM here.
+BASE_NAME = "operator-base"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
-USER = "65532"
-PREFIX = "/opt/shakedown"
 #: Debian bookworm's python3 is 3.11: the wheels downloaded must fit it.
 PYTHON_VERSION = "3.11"
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
@@ -158,43 +159,49 @@ def download_dependencies(layout: Layout, say: Callable[[str], None]) -> Path:
     return target
 
 
+def containerfile(image: str) -> Path:
+    """The project's Containerfile of ``image`` (``operator`` or ``builder``)."""
+    return repo_root() / "images" / image / "Containerfile"
+
+
+def build_debian_base(
+    layout: Layout, name: str, packages: Sequence[str], say: Callable[[str], None]
+) -> ImageRef:
+    """``shakedown/<name>``: a debootstrap root filesystem with ``packages``, nothing else.
+
+    The BASE the project's Containerfiles are built on here (a CI passes a
+    Debian image from its registry instead).
+    """
+    return build_debian_image(layout, name, packages=packages, say=say)
+
+
 def build_operator_image(
     layout: Layout | None = None,
     *,
     tag: str = "latest",
     say: Callable[[str], None] = print,
 ) -> ImageRef:
-    """Build (or find, when its inputs are unchanged) the operator image in the local registry."""
+    """Build (or find, when its inputs are unchanged) the operator image in the local registry.
+
+    images/operator/Containerfile on the debootstrap base, offline: the context
+    holds the wheel, the dependencies' wheels and the pins as constraints.txt.
+    """
     layout = layout or Layout.default()
+    base = build_debian_base(layout, BASE_NAME, PACKAGES, say)
     wheel = build_wheel(layout, repo_root(), say)
     deps = download_dependencies(layout, say)
-    files: dict[str, FileSource] = {f"/tmp/wheels/{wheel.name}": wheel}
+    context: dict[str, FileSource] = {
+        f"wheels/{wheel.name}": wheel,
+        "wheels/constraints.txt": ("\n".join(pins()) + "\n").encode(),
+    }
     for path in sorted(deps.glob("*.whl")):
-        files[f"/tmp/wheels/{path.name}"] = path
-    install = (
-        f"python3 -m venv {PREFIX}"
-        f" && {PREFIX}/bin/pip install --quiet --no-index --no-cache-dir"
-        f" --disable-pip-version-check --find-links /tmp/wheels /tmp/wheels/{wheel.name}"
-        f" && {PREFIX}/bin/pip uninstall --quiet --yes pip setuptools"
-        " && rm -rf /tmp/wheels"
-        f" && {PREFIX}/bin/shakedown --help > /dev/null"
-    )
-    return build_debian_image(
+        context[f"wheels/{path.name}"] = path
+    return build_image(
         layout,
         NAME,
-        packages=PACKAGES,
-        extra_files=files,
-        run=[install],
-        env={
-            "PATH": f"{PREFIX}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/tmp",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        },
-        entrypoint=[f"{PREFIX}/bin/shakedown"],
-        cmd=["run", "--all-namespaces"],
-        user=USER,
-        workdir="/tmp",
+        containerfile=containerfile(NAME).read_text(encoding="utf-8"),
+        context=context,
+        build_args={"BASE": base.by_digest, "OFFLINE": "true"},
         tag=tag,
         say=say,
     )

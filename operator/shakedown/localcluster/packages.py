@@ -32,6 +32,8 @@ REQUIRED: Mapping[str, str] = {
     "openssl": "/usr/bin/openssl",
     "iproute2": "/usr/sbin/ip",
     "util-linux": "/usr/bin/nsenter",
+    "ipset": "/sbin/ipset",  # kube-router's NetworkPolicy firewall
+    "nftables": "/usr/sbin/nft",  # the pods' isolation table (isolation.py)
 }
 
 _POLICY_RC_D = Path("/usr/sbin/policy-rc.d")

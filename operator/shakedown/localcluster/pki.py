@@ -12,6 +12,7 @@ restarts.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -85,6 +86,7 @@ def identities(net: Network) -> list[Identity]:
         Identity("controller-manager", "system:kube-controller-manager"),
         Identity("scheduler", "system:kube-scheduler"),
         Identity("kube-proxy", "system:kube-proxy"),
+        Identity("kube-router", "system:kube-router"),
     ]
 
 
@@ -104,6 +106,9 @@ def ensure(pki: Path, net: Network) -> None:
     marker = pki / "identities.txt"
     want = _fingerprint(net)
     if marker.exists() and marker.read_text() == want:
+        return
+    if _add_missing(pki, net, marker):
+        marker.write_text(want)
         return
     pki.mkdir(parents=True, exist_ok=True)
     pki.chmod(0o700)
@@ -126,6 +131,28 @@ def ensure(pki: Path, net: Network) -> None:
               "-out", "sa.key"], cwd=pki)  # fmt: skip
     _openssl(["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"], cwd=pki)
     marker.write_text(want)
+
+
+def _add_missing(pki: Path, net: Network, marker: Path) -> bool:
+    """Issue only the identities added since the marker was written, keeping the CA.
+
+    A running cluster gains a component (kube-router) without new certificates
+    for the others, so its kubeconfigs stay valid. False when anything else
+    changed (then everything is made again).
+    """
+    if not marker.exists() or not (pki / "ca.key").exists():
+        return False
+    try:
+        had = {tuple(entry) for entry in ast.literal_eval(marker.read_text())}
+    except (ValueError, SyntaxError, TypeError):
+        return False
+    wanted = {(i.name, i.subject(), i.extensions()): i for i in identities(net)}
+    if not had <= set(wanted):
+        return False
+    for key, ident in wanted.items():
+        if key not in had:
+            _issue(pki, ident)
+    return True
 
 
 def _issue(pki: Path, ident: Identity) -> None:

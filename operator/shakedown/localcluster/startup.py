@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from shakedown.localcluster import (
     api,
@@ -24,6 +25,8 @@ from shakedown.localcluster import (
     gobuild,
     hostnet,
     images,
+    isolation,
+    netpol,
     owner,
     packages,
     pki,
@@ -77,6 +80,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
     packages.ensure(say=say)
     gobuild.build_kube(layout, say=say)
     pause_binary = gobuild.build_static(layout, "pause", layout.repo / "hack/images/pause", say=say)
+    kube_router = netpol.build(layout, say=say)
 
     for name in EPHEMERAL:
         shutil.rmtree(layout.state / name, ignore_errors=True)
@@ -87,7 +91,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
     hostnet.ensure_netns_dir()
     _check_ports(layout)
     hostnet.ensure_cgroups(layout)
-    hostnet.ensure_isolation(layout)
+    isolation.ensure(layout.network.pod_bridge)
 
     say("preparing certificates and configuration")
     pki.ensure(layout.pki, layout.network)
@@ -129,6 +133,8 @@ def start(layout: Layout, *, say: Say) -> Timings:
     node_ready = time.monotonic() - started
     say(f"node ready in {node_ready:.1f}s")
     hostnet.restore_kernel_tunables(layout)
+    _start_enforcer(layout, kube_router, running, say=say)
+    say(f"NetworkPolicy enforcer ready in {time.monotonic() - started:.1f}s")
     # Pods cannot be created in a namespace before its default ServiceAccount exists.
     _wait(
         layout,
@@ -146,6 +152,43 @@ def start(layout: Layout, *, say: Say) -> Timings:
     say(f"cluster DNS ready in {time.monotonic() - started:.1f}s")
     configs.write(layout.env_file, env_text(layout))
     return Timings(readyz=readyz, node_ready=node_ready)
+
+
+def _start_enforcer(
+    layout: Layout, binary: Path, running: list[procs.Tracked], *, say: Say
+) -> None:
+    say("starting the NetworkPolicy enforcer (kube-router, firewall only)")
+    netpol.apply_rbac(layout)
+    say(f"starting {netpol.NAME}")
+    running.append(
+        procs.start(netpol.NAME, netpol.args(layout, binary), pids=layout.pids, logs=layout.logs)
+    )
+    owner.add_process(layout, running[-1])
+    _wait(layout, "kube-router's first sync", netpol.ready, running, timeout=60, say=None)
+
+
+def add_enforcer(layout: Layout, *, say: Say) -> None:
+    """Start kube-router on a running cluster that ``up`` started before it was a component.
+
+    Only its certificate is issued (the CA and the others stay, so every
+    kubeconfig in use stays valid); the cluster is not restarted. The pods'
+    isolation table goes in first: kube-router accepts the pod traffic its
+    policies allow, so an isolation rule of an older ``up`` in iptables' FORWARD
+    would no longer be reached.
+    """
+    packages.ensure(say=say)
+    binary = netpol.build(layout, say=say)
+    isolation.ensure(layout.network.pod_bridge)
+    pki.ensure(layout.pki, layout.network)
+    configs.write(netpol.kubeconfig_path(layout), configs.kubeconfig(layout, "kube-router"), 0o600)
+    try:
+        _start_enforcer(layout, binary, [], say=say)
+    except ClusterError:
+        stale = procs.read(layout.pids, netpol.NAME)
+        if stale is not None:
+            procs.stop_all([stale], grace=5)
+            procs.pid_file(layout.pids, netpol.NAME).unlink(missing_ok=True)
+        raise
 
 
 def _etcd_healthy(layout: Layout) -> bool:
@@ -192,6 +235,7 @@ def _write_configs(layout: Layout) -> None:
         ("scheduler", "scheduler.kubeconfig"),
         ("kubelet", "kubelet.kubeconfig"),
         ("kube-proxy", "kube-proxy.kubeconfig"),
+        ("kube-router", netpol.kubeconfig_path(layout).name),
     ):
         configs.write(cfg / file, configs.kubeconfig(layout, user), 0o600)
     configs.write(cfg / "kubelet.yaml", configs.kubelet_config(layout))

@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from shakedown.localcluster import hostnet, owner, procs
+from shakedown.localcluster import hostnet, isolation, netpol, owner, procs
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.health import components, leftovers, owns_network, shims
 from shakedown.localcluster.layout import Layout
@@ -28,9 +28,9 @@ def stop(layout: Layout, *, say: Say) -> None:
     """Take the cluster of ``layout`` down (the caller holds its lock); raise if anything stays."""
     owned = owns_network(layout)
     tracked = {t.name: t for t in components(layout)}
-    first = [tracked[n] for n in ("kubelet", "kube-proxy", "kube-scheduler",
+    first = [tracked[n] for n in ("kube-router", "kubelet", "kube-proxy", "kube-scheduler",
                                   "kube-controller-manager") if n in tracked]  # fmt: skip
-    say("stopping kubelet, kube-proxy, scheduler and controller-manager")
+    say("stopping kube-router, kubelet, kube-proxy, scheduler and controller-manager")
     procs.stop_all(first, grace=10)
     pod_netns = hostnet.our_netns(layout) if owned else []
     if owned:
@@ -50,6 +50,8 @@ def stop(layout: Layout, *, say: Say) -> None:
         hostnet.remove_netns(pod_netns)
         hostnet.remove_links(layout)
         hostnet.remove_chains()
+        netpol.remove_ipsets()  # only once no rule matches them
+        isolation.remove()
         hostnet.remove_cgroups(layout)
         hostnet.restore(layout)
     remains = leftovers(layout) + [f"sysctl {s}" for s in hostnet.changed_sysctls(layout)]

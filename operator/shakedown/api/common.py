@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
@@ -144,6 +144,20 @@ class ApiModel(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The object as the API server stores it: camelCase keys, no unset optionals."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def evolve(self, **changes: object) -> Self:
+        """A copy with ``changes`` (attribute names), validated like input from the API server.
+
+        ``model_copy(update=...)`` skips validation: a wrong value (``phase='NotAPhase'``)
+        would only be refused when the API server stores the status, far from the code
+        that made it. Here it is refused at once, naming the field.
+        """
+        fields = type(self).model_fields
+        unknown = sorted(changes.keys() - fields.keys())
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
+        current = {name: getattr(self, name) for name in fields}
+        return self.model_validate({**current, **changes})
 
 
 class StatusModel(ApiModel):

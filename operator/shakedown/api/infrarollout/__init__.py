@@ -46,12 +46,14 @@ from shakedown.api.infrarollout.status import (
     CheckType,
     InfraRolloutStatus,
     ResolvedImage,
+    RevisionState,
     RolloutHistoryEntry,
     RolloutPhase,
     RolloutResult,
     Snapshot,
     SnapshotTarget,
 )
+from shakedown.api.infrarollout.status_changes import EntryChanges, StatusChanges
 from shakedown.api.infrarollout.strategy import (
     BlueGreen,
     Canary,
@@ -78,6 +80,7 @@ __all__ = [
     "CheckPhase",
     "CheckStatus",
     "CheckType",
+    "EntryChanges",
     "HttpCheck",
     "HttpScheme",
     "ImageChange",
@@ -90,6 +93,7 @@ __all__ = [
     "Patch",
     "PatchType",
     "ResolvedImage",
+    "RevisionState",
     "Rollback",
     "RolloutHistoryEntry",
     "RolloutPhase",
@@ -98,6 +102,7 @@ __all__ = [
     "SmokeTests",
     "Snapshot",
     "SnapshotTarget",
+    "StatusChanges",
     "Strategy",
     "StrategyType",
     "Target",

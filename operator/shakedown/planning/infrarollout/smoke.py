@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType, InfraRolloutSpec
@@ -176,17 +175,25 @@ def set_check(
     phase: CheckPhase,
     message: str,
     now: datetime,
-    **extra: Any,
+    *,
+    successes: int | None = None,
+    failures: int | None = None,
+    job: str | None = None,
 ) -> list[CheckStatus]:
+    """``checks`` with check ``name`` in ``phase`` (counts and Job kept unless given)."""
     out = []
     for check in checks:
         if check.name == name:
-            changes: dict[str, Any] = {"phase": phase, "message": message[:1000], **extra}
-            if check.started_at is None:
-                changes["started_at"] = now
-            if phase in (CheckPhase.PASSED, CheckPhase.FAILED):
-                changes["finished_at"] = now
-            check = check.model_copy(update={k: v for k, v in changes.items() if v is not None})
+            finished = phase in (CheckPhase.PASSED, CheckPhase.FAILED)
+            check = check.evolve(
+                phase=phase,
+                message=message[:1000],
+                started_at=check.started_at or now,
+                finished_at=now if finished else check.finished_at,
+                successes=check.successes if successes is None else successes,
+                failures=check.failures if failures is None else failures,
+                job=check.job if job is None else job,
+            )
         out.append(check)
     return out
 

@@ -279,3 +279,10 @@ def test_iro_status_defaults_and_round_trip() -> None:
     moved = status.model_copy(update={"phase": RolloutPhase.ROLLED_BACK, "revision": 3})
     assert moved.phase.finished
     assert InfraRolloutStatus.model_validate(moved.to_api()) == moved
+
+
+def test_a_run_changed_to_a_phase_that_does_not_exist_is_refused() -> None:
+    run = CurrentRun(id="1", trigger=RunTrigger.MANUAL)
+    with pytest.raises(ValidationError, match="phase"):
+        run.evolve(phase="NotAPhase")
+    assert run.evolve(phase="Building").phase is RunPhase.BUILDING, "wire values are parsed"

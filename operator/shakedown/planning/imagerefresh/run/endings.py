@@ -43,11 +43,8 @@ def finish(
     Called only through ``RunContext.end`` (and its fail/validate/succeed).
     """
     now = observed.now
-    phases = [
-        p if p.finished_at is not None else p.model_copy(update={"finished_at": now})
-        for p in run.phases
-    ]
-    run = run.model_copy(update={"phase": phase, "message": message, "phases": phases})
+    phases = [p if p.finished_at is not None else p.evolve(finished_at=now) for p in run.phases]
+    run = run.evolve(phase=phase, message=message, phases=phases)
     summary = summarize(run, now=now, failed=failed or [])
     update: dict[str, object] = {
         "current_run": None,
@@ -63,7 +60,7 @@ def finish(
             at=now,
             limit=spec.history_limit,
         )
-    new = status.model_copy(update=update)
+    new = status.evolve(**update)
     if phase == RunPhase.SUCCEEDED:
         event = EmitEvent(type="Normal", reason="Promoted", message=f"run {run.id}: {message}")
         notify = NotifyEvent.PROMOTED

@@ -140,14 +140,14 @@ def check_requests(
     revision: int,
 ) -> list[RunCheck]:
     """RunCheck for every non-readiness check not yet finished (running ones are re-requested)."""
-    specs: dict[str, tuple[str, Obj, str]] = {}
+    specs: dict[str, tuple[CheckType, Obj, str]] = {}
     tests = "spec.smokeTests"
     for i, http in enumerate(spec.smoke_tests.http):
-        specs[http.name] = (CheckType.HTTP.value, http.to_api(), f"{tests}.http[{i}]")
+        specs[http.name] = (CheckType.HTTP, http.to_api(), f"{tests}.http[{i}]")
     for i, job in enumerate(spec.smoke_tests.jobs):
-        specs[job.name] = (CheckType.JOB.value, job.to_api(), f"{tests}.jobs[{i}]")
+        specs[job.name] = (CheckType.JOB, job.to_api(), f"{tests}.jobs[{i}]")
     for i, metric in enumerate(spec.smoke_tests.metrics):
-        specs[metric.name] = (CheckType.METRIC.value, metric.to_api(), f"{tests}.metrics[{i}]")
+        specs[metric.name] = (CheckType.METRIC, metric.to_api(), f"{tests}.metrics[{i}]")
     out = []
     for check in checks:
         if check.type is CheckType.READY or check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):

@@ -21,6 +21,7 @@ from shakedown.planning.infrarollout.desired import desired_objects
 from shakedown.planning.infrarollout.locking import lease_name, plan_locks, plan_release
 from shakedown.planning.infrarollout.objects import (
     CONFIG_HASH_ANNOTATION,
+    Meta,
     ObjKey,
     config_refs,
     is_applied,
@@ -318,3 +319,14 @@ def test_job_checks_default_to_the_candidate_image() -> None:
     assert candidate_image(change, None, {}) == "reg/web@sha256:" + "b" * 64
     shadow = {DEPLOY: deployment()}
     assert candidate_image(ResolvedChange(), "web", shadow) == "reg/web:1"
+
+
+def test_metadata_the_api_server_left_out_or_nulled_reads_as_empty() -> None:
+    pod = {
+        "metadata": {"name": "web-1", "labels": None, "creationTimestamp": "2026-01-01T00:00:00Z"}
+    }
+    meta = Meta.of(pod)
+    assert (meta.name, dict(meta.labels), meta.generation, meta.deleting) == ("web-1", {}, 0, False)
+    assert meta.created == datetime(2026, 1, 1, tzinfo=UTC)
+    assert Meta.of({"metadata": None}).name == ""
+    assert Meta.of({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}).deleting

@@ -23,6 +23,7 @@ from shakedown.planning.infrarollout.bake import FATAL_WAITING, is_live, ready_s
 from shakedown.planning.infrarollout.change import ResolvedChange
 from shakedown.planning.infrarollout.objects import (
     WORKLOAD_KINDS,
+    Meta,
     Obj,
     ObjKey,
     labels_match,
@@ -74,11 +75,11 @@ def judge_ready(
         if key.kind not in WORKLOAD_KINDS:
             continue
         selector = selector_labels(obj or {})
-        mine = [p for p in pods if labels_match(selector, p.get("metadata", {}).get("labels"))]
+        mine = [p for p in pods if labels_match(selector, Meta.of(p).labels)]
         for pod in mine:
             if not is_live(pod):
                 continue
-            name = pod.get("metadata", {}).get("name")
+            name = Meta.of(pod).name
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
                 if reason in FATAL_WAITING:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
+from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.planning.infrarollout.bake import judge_pods
 from shakedown.planning.infrarollout.change import (
     ChangeError,
@@ -280,7 +280,7 @@ def spec(**extra: Any) -> InfraRolloutSpec:
 
 def test_tuning_checks_does_not_start_a_revision_but_changing_the_change_does() -> None:
     first = check_revision(spec(), None).wanted_hash
-    status = InfraRolloutStatus(change_hash=first, revision=1, phase="RolledBack")
+    status = InfraRolloutStatus(change_hash=first, revision=1, phase=RolloutPhase.ROLLED_BACK)
     assert not check_revision(spec(bake="1m", smokeTests={"readyFor": "5s"}), None).is_new(status)
     other = spec(change={"images": [{"container": "web", "image": "reg/web:3"}]})
     assert check_revision(other, None).is_new(status)

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shakedown.api.infrarollout import (
+    CheckPhase,
     CheckStatus,
     CheckType,
     EntryChanges,
@@ -104,7 +105,9 @@ def test_a_status_written_before_the_upgrade_reads_and_writes_back_unchanged() -
     assert status.shadow_namespace == "web-shadow-3"
     assert status.current_step == 1
     assert status.snapshot == Snapshot(secret="web-snapshot-3", taken_at=NOW + timedelta(minutes=1))
-    assert status.checks == [CheckStatus(name="Ready", type=CheckType.READY, phase="Passed")]
+    assert status.checks == [
+        CheckStatus(name="Ready", type=CheckType.READY, phase=CheckPhase.PASSED)
+    ]
     assert status.to_api() == MID_ROLLOUT
 
 

@@ -61,7 +61,7 @@ MID_ROLLOUT: dict[str, Any] = {
 def test_a_step_refuses_a_phase_that_does_not_exist() -> None:
     step = Step(InfraRolloutStatus(), NOW, 1)
     with pytest.raises(ValidationError, match="phase"):
-        step.update(phase="NotAPhase")  # type: ignore[typeddict-item]
+        step.update(phase="NotAPhase")  # type: ignore[arg-type]
     assert step.status.phase is RolloutPhase.PENDING
 
 

@@ -43,8 +43,11 @@ from shakedown.api.infrarollout.spec import InfraRolloutSpec
 from shakedown.api.infrarollout.status import (
     CheckPhase,
     CheckStatus,
+    CheckStatusChanges,
     CheckType,
+    EntryChanges,
     InfraRolloutStatus,
+    InfraRolloutStatusChanges,
     ResolvedImage,
     RevisionState,
     RolloutHistoryEntry,
@@ -53,7 +56,6 @@ from shakedown.api.infrarollout.status import (
     Snapshot,
     SnapshotTarget,
 )
-from shakedown.api.infrarollout.status_changes import EntryChanges, StatusChanges
 from shakedown.api.infrarollout.strategy import (
     BlueGreen,
     Canary,
@@ -79,6 +81,7 @@ __all__ = [
     "Change",
     "CheckPhase",
     "CheckStatus",
+    "CheckStatusChanges",
     "CheckType",
     "EntryChanges",
     "HttpCheck",
@@ -88,6 +91,7 @@ __all__ = [
     "InfraRollout",
     "InfraRolloutSpec",
     "InfraRolloutStatus",
+    "InfraRolloutStatusChanges",
     "JobCheck",
     "MetricCheck",
     "Patch",
@@ -102,7 +106,6 @@ __all__ = [
     "SmokeTests",
     "Snapshot",
     "SnapshotTarget",
-    "StatusChanges",
     "Strategy",
     "StrategyType",
     "Target",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypedDict, Unpack
 
 from pydantic import Field
 
 from shakedown.api.common import (
+    Condition,
     Conditions,
     ImageReference,
     Message,
@@ -143,6 +144,10 @@ class CheckStatus(StatusModel):
     finished_at: datetime | None = None
     """When the check ended."""
 
+    def evolve(self, **changes: Unpack[CheckStatusChanges]) -> CheckStatus:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
+
 
 class ResolvedImage(StatusModel):
     """A container's image after spec.imageFrom was resolved."""
@@ -226,6 +231,10 @@ class InfraRolloutStatus(RevisionState):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The metadata.generation the status reflects."""
 
+    def evolve(self, **changes: Unpack[InfraRolloutStatusChanges]) -> InfraRolloutStatus:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
+
     def start_revision(
         self, state: RevisionState, *, now: datetime, message: str
     ) -> InfraRolloutStatus:
@@ -246,3 +255,54 @@ class InfraRolloutStatus(RevisionState):
                 "message": message,
             }
         )
+
+
+class CheckStatusChanges(TypedDict, total=False):
+    """Fields of ``CheckStatus`` to change, by attribute name."""
+
+    name: str
+    type: CheckType
+    phase: CheckPhase
+    message: str
+    job: str | None
+    successes: int
+    failures: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EntryChanges(TypedDict, total=False):
+    """What a phase transition may change besides the phase, its start and the message."""
+
+    change_hash: str | None
+    resolved_images: list[ResolvedImage]
+    started_at: datetime | None
+    shadow_namespace: str | None
+    shadow_expires_at: datetime | None
+    current_step: int | None
+    step_started_at: datetime | None
+    rollback_reason: str | None
+    snapshot: Snapshot | None
+    checks: list[CheckStatus]
+    shift_started: bool
+    shift_started_at: datetime | None
+    failure_observed_at: datetime | None
+    failure_reason: str | None
+    waiting_for: str | None
+    undo_revision: int | None
+    revision: int
+    history: list[RolloutHistoryEntry]
+    handled_promote: str | None
+    handled_abort: str | None
+    handled_retry: str | None
+    handled_undo: str | None
+    conditions: list[Condition]
+    observed_generation: int | None
+
+
+class InfraRolloutStatusChanges(EntryChanges, total=False):
+    """Fields of ``InfraRolloutStatus`` to change, by attribute name (``evolve``)."""
+
+    phase: RolloutPhase
+    phase_started_at: datetime | None
+    message: str

@@ -18,8 +18,8 @@ from shakedown.api.infrarollout import (
     EntryChanges,
     InfraRolloutSpec,
     InfraRolloutStatus,
+    InfraRolloutStatusChanges,
     RolloutPhase,
-    StatusChanges,
 )
 from shakedown.planning.infrarollout.actions import Action, EventNote
 from shakedown.planning.infrarollout.bake import Verdict
@@ -109,7 +109,7 @@ class Step:
         self.paused: str | None = None
         """What resumes a paused rollout, when it is paused (kstatus reason Paused)."""
 
-    def update(self, **changes: Unpack[StatusChanges]) -> None:
+    def update(self, **changes: Unpack[InfraRolloutStatusChanges]) -> None:
         """Change status fields, checked by mypy at the call and validated here."""
         self.status = self.status.evolve(**changes)
 

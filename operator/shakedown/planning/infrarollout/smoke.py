@@ -27,6 +27,7 @@ from shakedown.planning.infrarollout.objects import (
     Obj,
     ObjKey,
     labels_match,
+    pod_spec,
     selector_labels,
 )
 from shakedown.planning.infrarollout.progress import replica_failure, rollout_progress
@@ -127,7 +128,7 @@ def candidate_image(
     for key, obj in sorted(shadow_objects.items()):
         if obj is None or key.kind not in WORKLOAD_KINDS:
             continue
-        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []:
+        for c in pod_spec(obj).get("containers") or []:
             if container is None or c.get("name") == container:
                 return str(c.get("image"))
     return None

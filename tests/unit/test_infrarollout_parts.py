@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
+from shakedown.api.infrarollout import (
+    InfraRolloutSpec,
+    InfraRolloutStatus,
+    PatchType,
+    RolloutPhase,
+)
 from shakedown.planning.infrarollout.bake import judge_pods
 from shakedown.planning.infrarollout.change import (
     ChangeError,
@@ -92,7 +97,9 @@ def test_images_apply_to_every_workload_with_the_container() -> None:
 
 
 def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
-    change = ResolvedChange(patches=((CONFIG, "json", [{"op": "remove", "path": "/data/NOPE"}]),))
+    change = ResolvedChange(
+        patches=((CONFIG, PatchType.JSON, [{"op": "remove", "path": "/data/NOPE"}]),)
+    )
     with pytest.raises(ChangeError, match="ConfigMap/web-config"):
         apply_change(config(), CONFIG, change)
 
@@ -100,11 +107,11 @@ def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
 # --------------------------------------------------------------------------- configuration
 def test_a_configmap_change_rolls_the_workloads_that_use_it() -> None:
     snapshot = {DEPLOY: deployment(), CONFIG: config()}
-    change = ResolvedChange(patches=((CONFIG, "merge", {"data": {"MESSAGE": "v2"}}),))
+    change = ResolvedChange(patches=((CONFIG, PatchType.MERGE, {"data": {"MESSAGE": "v2"}}),))
     desired = desired_objects(snapshot, change, [DEPLOY, CONFIG])
     template = desired[DEPLOY]["spec"]["template"]  # type: ignore[index]
     first = template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
-    other = ResolvedChange(patches=((CONFIG, "merge", {"data": {"MESSAGE": "v3"}}),))
+    other = ResolvedChange(patches=((CONFIG, PatchType.MERGE, {"data": {"MESSAGE": "v3"}}),))
     second = desired_objects(snapshot, other, [DEPLOY, CONFIG])[DEPLOY]["spec"]["template"]  # type: ignore[index]
     assert second["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] != first
 

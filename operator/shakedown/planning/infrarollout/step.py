@@ -19,6 +19,7 @@ from shakedown.api.infrarollout import (
     InfraRolloutSpec,
     InfraRolloutStatus,
     InfraRolloutStatusChanges,
+    RevisionState,
     RolloutPhase,
 )
 from shakedown.planning.infrarollout.actions import Action, EventNote
@@ -112,6 +113,11 @@ class Step:
     def update(self, **changes: Unpack[InfraRolloutStatusChanges]) -> None:
         """Change status fields, checked by mypy at the call and validated here."""
         self.status = self.status.evolve(**changes)
+
+    def start_revision(self, state: RevisionState, message: str) -> None:
+        """Begin the next revision with ``state`` in place of the last one's, whole."""
+        self.status = self.status.start_revision(state, now=self.now, message=message)
+        self.again = True
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.events.append(EventNote("Warning" if warning else "Normal", reason, message))

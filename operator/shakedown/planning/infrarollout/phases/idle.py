@@ -74,18 +74,16 @@ def plan_idle(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
         retry is not None and retry.act and revision.wanted_hash is not None
     ):
         change = resolve_change(spec, observed.image_source)
-        step.status = status.start_revision(
+        step.start_revision(
             RevisionState(
                 change_hash=revision.wanted_hash,
                 resolved_images=[ResolvedImage(container=c, image=i) for c, i in change.images],
             ),
-            now=step.now,
-            message="new change detected" if retry is None else retry.note,
+            "new change detected" if retry is None else retry.note,
         )
         step.event(
             "RevisionStarted", f"revision {step.status.revision}: change {revision.wanted_hash}"
         )
-        step.again = True
         return
     cleanup(observed, step)
     if revision.waiting_for:

@@ -73,7 +73,7 @@ def test_entering_a_phase_validates_what_comes_with_it() -> None:
 
 def test_a_status_change_naming_no_field_is_refused_with_the_name() -> None:
     with pytest.raises(TypeError, match="no field shadow_namspace"):
-        InfraRolloutStatus().evolve(shadow_namspace="x")
+        InfraRolloutStatus().evolve(shadow_namspace="x")  # type: ignore[call-arg]
 
 
 def test_a_new_revision_starts_from_a_clean_revision_state() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,10 +69,18 @@ def built(run_id: str = "1", digest: str = DIGEST_A, **report: Any) -> JobObserv
     )
 
 
+def stored(status: ContainerImageRefreshStatus) -> ContainerImageRefreshStatus:
+    """``status`` as the next pass reads it back: written as JSON, parsed again."""
+    wire = json.loads(json.dumps(status.to_api()))
+    return ContainerImageRefreshStatus.model_validate(wire)
+
+
 def step(
     spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus, obs: Observation
 ) -> Plan:
-    return plan(spec, status, obs, RES)
+    """One pass, with the status read from and written to its wire form as the operator does."""
+    decided = plan(spec, stored(status), obs, RES)
+    return replace(decided, status=stored(decided.status))
 
 
 def action_types(p: Plan) -> list[str]:

@@ -9,6 +9,7 @@ Ready unless the test says the configuration they run is broken.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -132,6 +133,17 @@ def pod(
             "containerStatuses": [{"name": "web", "restartCount": restarts, "state": state}],
         },
     }
+
+
+def stored(status: InfraRolloutStatus) -> InfraRolloutStatus:
+    """``status`` as the next pass reads it back: written as JSON, parsed again.
+
+    The operator keeps nothing between passes but what the API server stores, so
+    a planner that leaned on a value JSON cannot carry (a tuple, a naive time, a
+    field left out of the wire form) would work here only by accident.
+    """
+    wire = json.loads(json.dumps(status.to_api()))
+    return InfraRolloutStatus.model_validate(wire)
 
 
 @dataclass
@@ -302,7 +314,7 @@ class World:
     def step(self) -> Decision:
         decision = plan(self.spec, self.status, self.observe(), self.now)
         self.decisions.append(decision)
-        self.status = decision.status
+        self.status = stored(decision.status)
         for action in decision.actions:
             self.apply(action)
         return decision

@@ -6,11 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shakedown.api.infrarollout import (
+    CheckPhase,
     CheckStatus,
+    CheckType,
     InfraRolloutStatus,
     RolloutHistoryEntry,
+    RolloutResult,
     Snapshot,
     SnapshotTarget,
+    TargetKind,
 )
 from shakedown.cli.describe_iro import describe_infra_rollout, pause_note, step_lines
 from shakedown.cli.get import COLUMNS, view
@@ -43,18 +47,32 @@ def test_smoke_testing_shows_checks_targets_and_shadow() -> None:
             "shadowNamespace": "prod-shadow-web-3",
             "snapshot": Snapshot(
                 secret="web-snapshot-3",
-                takenAt=T0,
+                taken_at=T0,
                 targets=[
-                    SnapshotTarget(kind="Deployment", name="web", resourceVersion="812"),
-                    SnapshotTarget(kind="ConfigMap", name="c", existed=False),
+                    SnapshotTarget(kind=TargetKind.DEPLOYMENT, name="web", resource_version="812"),
+                    SnapshotTarget(kind=TargetKind.CONFIG_MAP, name="c", existed=False),
                 ],
             ).to_api(),
             "checks": [
-                CheckStatus(name="ready", type="Ready", phase="Passed", message="2/2 Ready 30s"),
                 CheckStatus(
-                    name="home", type="HTTP", phase="Failed", message="got 503", failures=3
+                    name="ready",
+                    type=CheckType.READY,
+                    phase=CheckPhase.PASSED,
+                    message="2/2 Ready 30s",
                 ),
-                CheckStatus(name="migrate", type="Job", phase="Running", job="web-3-migrate"),
+                CheckStatus(
+                    name="home",
+                    type=CheckType.HTTP,
+                    phase=CheckPhase.FAILED,
+                    message="got 503",
+                    failures=3,
+                ),
+                CheckStatus(
+                    name="migrate",
+                    type=CheckType.JOB,
+                    phase=CheckPhase.RUNNING,
+                    job="web-3-migrate",
+                ),
             ],
         }
     )
@@ -115,13 +133,13 @@ def test_a_rolled_back_rollout_shows_why_and_the_history() -> None:
             "history": [
                 RolloutHistoryEntry(
                     revision=2,
-                    result="RolledBack",
-                    finishedAt=T0,
+                    result=RolloutResult.ROLLED_BACK,
+                    finished_at=T0,
                     reason="ProductionNotReady: web-1",
-                    changeHash="bbb",
+                    change_hash="bbb",
                 ),
                 RolloutHistoryEntry(
-                    revision=1, result="Succeeded", finishedAt=T0, changeHash="aaa"
+                    revision=1, result=RolloutResult.SUCCEEDED, finished_at=T0, change_hash="aaa"
                 ),
             ],
         }

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
+from shakedown.api.infrarollout import (
+    InfraRolloutSpec,
+    InfraRolloutStatus,
+    PatchType,
+    RolloutPhase,
+)
 from shakedown.planning.infrarollout.bake import judge_pods
 from shakedown.planning.infrarollout.change import (
     ChangeError,
@@ -21,6 +26,7 @@ from shakedown.planning.infrarollout.desired import desired_objects
 from shakedown.planning.infrarollout.locking import lease_name, plan_locks, plan_release
 from shakedown.planning.infrarollout.objects import (
     CONFIG_HASH_ANNOTATION,
+    Meta,
     ObjKey,
     config_refs,
     is_applied,
@@ -91,7 +97,9 @@ def test_images_apply_to_every_workload_with_the_container() -> None:
 
 
 def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
-    change = ResolvedChange(patches=((CONFIG, "json", [{"op": "remove", "path": "/data/NOPE"}]),))
+    change = ResolvedChange(
+        patches=((CONFIG, PatchType.JSON, [{"op": "remove", "path": "/data/NOPE"}]),)
+    )
     with pytest.raises(ChangeError, match="ConfigMap/web-config"):
         apply_change(config(), CONFIG, change)
 
@@ -99,11 +107,11 @@ def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
 # --------------------------------------------------------------------------- configuration
 def test_a_configmap_change_rolls_the_workloads_that_use_it() -> None:
     snapshot = {DEPLOY: deployment(), CONFIG: config()}
-    change = ResolvedChange(patches=((CONFIG, "merge", {"data": {"MESSAGE": "v2"}}),))
+    change = ResolvedChange(patches=((CONFIG, PatchType.MERGE, {"data": {"MESSAGE": "v2"}}),))
     desired = desired_objects(snapshot, change, [DEPLOY, CONFIG])
     template = desired[DEPLOY]["spec"]["template"]  # type: ignore[index]
     first = template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
-    other = ResolvedChange(patches=((CONFIG, "merge", {"data": {"MESSAGE": "v3"}}),))
+    other = ResolvedChange(patches=((CONFIG, PatchType.MERGE, {"data": {"MESSAGE": "v3"}}),))
     second = desired_objects(snapshot, other, [DEPLOY, CONFIG])[DEPLOY]["spec"]["template"]  # type: ignore[index]
     assert second["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] != first
 
@@ -279,7 +287,7 @@ def spec(**extra: Any) -> InfraRolloutSpec:
 
 def test_tuning_checks_does_not_start_a_revision_but_changing_the_change_does() -> None:
     first = check_revision(spec(), None).wanted_hash
-    status = InfraRolloutStatus(change_hash=first, revision=1, phase="RolledBack")
+    status = InfraRolloutStatus(change_hash=first, revision=1, phase=RolloutPhase.ROLLED_BACK)
     assert not check_revision(spec(bake="1m", smokeTests={"readyFor": "5s"}), None).is_new(status)
     other = spec(change={"images": [{"container": "web", "image": "reg/web:3"}]})
     assert check_revision(other, None).is_new(status)
@@ -318,3 +326,14 @@ def test_job_checks_default_to_the_candidate_image() -> None:
     assert candidate_image(change, None, {}) == "reg/web@sha256:" + "b" * 64
     shadow = {DEPLOY: deployment()}
     assert candidate_image(ResolvedChange(), "web", shadow) == "reg/web:1"
+
+
+def test_metadata_the_api_server_left_out_or_nulled_reads_as_empty() -> None:
+    pod = {
+        "metadata": {"name": "web-1", "labels": None, "creationTimestamp": "2026-01-01T00:00:00Z"}
+    }
+    meta = Meta.of(pod)
+    assert (meta.name, dict(meta.labels), meta.generation, meta.deleting) == ("web-1", {}, 0, False)
+    assert meta.created == datetime(2026, 1, 1, tzinfo=UTC)
+    assert Meta.of({"metadata": None}).name == ""
+    assert Meta.of({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}).deleting

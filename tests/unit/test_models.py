@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from shakedown.api import imagerefresh as api_imagerefresh
+from shakedown.api import infrarollout as api_infrarollout
 from shakedown.api.common import format_duration, parse_duration, short_digest
 from shakedown.api.imagerefresh import (
     ContainerImageRefreshSpec,
@@ -279,3 +281,46 @@ def test_iro_status_defaults_and_round_trip() -> None:
     moved = status.model_copy(update={"phase": RolloutPhase.ROLLED_BACK, "revision": 3})
     assert moved.phase.finished
     assert InfraRolloutStatus.model_validate(moved.to_api()) == moved
+
+
+def test_a_run_changed_to_a_phase_that_does_not_exist_is_refused() -> None:
+    run = CurrentRun(id="1", trigger=RunTrigger.MANUAL)
+    with pytest.raises(ValidationError, match="phase"):
+        run.evolve(phase="NotAPhase")  # type: ignore[arg-type]
+    parsed = run.evolve(phase="Building")  # type: ignore[arg-type]
+    assert parsed.phase is RunPhase.BUILDING, "wire values are parsed"
+
+
+def _typed_changes() -> list[tuple[type[BaseModel], type]]:
+    """Every ``<Model>Changes`` TypedDict of the API, with its model."""
+    pairs = []
+    for module in (api_infrarollout, api_imagerefresh):
+        for name in module.__all__:
+            if name.endswith("Changes") and name != "EntryChanges":
+                pairs.append((getattr(module, name.removesuffix("Changes")), getattr(module, name)))
+    return pairs
+
+
+@pytest.mark.parametrize("model, changes", _typed_changes(), ids=lambda v: v.__name__)
+def test_the_typed_changes_of_a_model_name_its_fields_with_their_types(
+    model: type[BaseModel], changes: type
+) -> None:
+    # What mypy checks an evolve(...) call against must be what pydantic validates.
+    hints = get_type_hints(model)
+    assert get_type_hints(changes) == {name: hints[name] for name in model.model_fields}
+
+
+def test_every_model_the_planners_change_has_typed_changes() -> None:
+    named = {model.__name__ for model, _ in _typed_changes()}
+    assert named == {
+        "InfraRolloutStatus",
+        "CheckStatus",
+        "ContainerImageRefreshStatus",
+        "CurrentRun",
+        "TestRunState",
+        "PhaseTiming",
+        "RunSummary",
+        "FailedTest",
+        "PendingTrigger",
+        "ObservedInputs",
+    }

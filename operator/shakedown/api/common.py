@@ -10,9 +10,10 @@ seconds for the planners.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
@@ -177,6 +178,22 @@ class ApiModel(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The object as the API server stores it: camelCase keys, no unset optionals."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def validated_copy(self, changes: Mapping[str, object]) -> Self:
+        """A copy with ``changes`` (attribute names), validated like input from the API server.
+
+        ``model_copy(update=...)`` skips validation: a wrong value (``phase='NotAPhase'``)
+        would only be refused when the API server stores the status, far from the code
+        that made it. Here it is refused at once, naming the field. The models the
+        planners change wrap this in a typed ``evolve(**changes)``, so mypy checks the
+        names and types of the changes at each call as well.
+        """
+        fields = type(self).model_fields
+        unknown = sorted(changes.keys() - fields.keys())
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
+        current = {name: getattr(self, name) for name in fields}
+        return self.model_validate({**current, **changes})
 
 
 class StatusModel(ApiModel):

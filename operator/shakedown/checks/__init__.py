@@ -8,6 +8,7 @@ module and one line in ``registry``.
 
 from __future__ import annotations
 
+from shakedown.api.infrarollout import CheckType
 from shakedown.checks.base import Check, CheckContext, CheckOutcome
 from shakedown.checks.http import HttpCheck
 from shakedown.checks.job import JobCheck
@@ -17,11 +18,11 @@ from shakedown.checks.readiness import ReadinessCheck
 __all__ = ["Check", "CheckContext", "CheckOutcome", "registry"]
 
 
-def registry() -> dict[str, Check]:
-    """Check implementations by ``CheckType`` value."""
+def registry() -> dict[CheckType, Check]:
+    """Check implementations by check type."""
     return {
-        "Ready": ReadinessCheck(),
-        "HTTP": HttpCheck(),
-        "Job": JobCheck(),
-        "Metric": PrometheusCheck(),
+        CheckType.READY: ReadinessCheck(),
+        CheckType.HTTP: HttpCheck(),
+        CheckType.JOB: JobCheck(),
+        CheckType.METRIC: PrometheusCheck(),
     }

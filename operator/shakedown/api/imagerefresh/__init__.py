@@ -7,7 +7,7 @@ wire; ``examples/containerimagerefresh-*.yaml`` show the fields in use, and
 README.md ("ContainerImageRefresh: how a run goes") what the operator does
 with them.
 
-The models live in ``spec``, ``status`` and ``resource``; this package
+The models live in ``spec``, ``run`` (one run), ``status`` and ``resource``; this package
 re-exports them, so ``from shakedown.api.imagerefresh import RunPhase`` keeps
 working.
 """
@@ -21,6 +21,21 @@ from shakedown.api.imagerefresh.meta import (
     SINGULAR,
 )
 from shakedown.api.imagerefresh.resource import ContainerImageRefresh
+from shakedown.api.imagerefresh.run import (
+    CurrentRun,
+    CurrentRunChanges,
+    FailedTest,
+    FailedTestChanges,
+    PhaseTiming,
+    PhaseTimingChanges,
+    RunPhase,
+    RunSummary,
+    RunSummaryChanges,
+    RunTrigger,
+    TestPhase,
+    TestRunState,
+    TestRunStateChanges,
+)
 from shakedown.api.imagerefresh.spec import (
     ConfigMapSource,
     ContainerImageRefreshSpec,
@@ -34,17 +49,12 @@ from shakedown.api.imagerefresh.spec import (
 )
 from shakedown.api.imagerefresh.status import (
     ContainerImageRefreshStatus,
-    CurrentRun,
-    FailedTest,
+    ContainerImageRefreshStatusChanges,
     HistoryEntry,
     ObservedInputs,
+    ObservedInputsChanges,
     PendingTrigger,
-    PhaseTiming,
-    RunPhase,
-    RunSummary,
-    RunTrigger,
-    TestPhase,
-    TestRunState,
+    PendingTriggerChanges,
 )
 
 __all__ = [
@@ -58,21 +68,29 @@ __all__ = [
     "ContainerImageRefresh",
     "ContainerImageRefreshSpec",
     "ContainerImageRefreshStatus",
+    "ContainerImageRefreshStatusChanges",
     "CurrentRun",
+    "CurrentRunChanges",
     "FailedTest",
+    "FailedTestChanges",
     "GitSource",
     "HistoryEntry",
     "Notify",
     "NotifyEvent",
     "ObservedInputs",
+    "ObservedInputsChanges",
     "PendingTrigger",
+    "PendingTriggerChanges",
     "PhaseTiming",
+    "PhaseTimingChanges",
     "RunPhase",
     "RunSummary",
+    "RunSummaryChanges",
     "RunTrigger",
     "Source",
     "TestPhase",
     "TestRunState",
+    "TestRunStateChanges",
     "TestScenario",
     "Triggers",
     "Webhook",

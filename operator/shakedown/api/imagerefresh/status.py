@@ -9,108 +9,19 @@ stopped and never pushes, tests or promotes twice.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypedDict, Unpack
 
-from pydantic import Field, StrictBool, computed_field
+from pydantic import Field, computed_field
 
 from shakedown.api.common import (
+    Condition,
     Conditions,
     Digest,
-    ImageReference,
-    Message,
     ShortString,
     StatusModel,
     short_digest,
 )
-
-
-class RunTrigger(StrEnum):
-    """Why a run started."""
-
-    SCHEDULE = "Schedule"
-    BASE_IMAGE = "BaseImage"
-    SOURCE = "Source"
-    MANUAL = "Manual"
-    SPEC = "Spec"
-    """The object was created or its spec changed."""
-
-
-class RunPhase(StrEnum):
-    PENDING = "Pending"
-    BUILDING = "Building"
-    TESTING = "Testing"
-    PROMOTING = "Promoting"
-    SUCCEEDED = "Succeeded"
-    VALIDATED = "Validated"
-    """All tests passed in a validate-only run (promote: false); nothing was promoted."""
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in _FINISHED_RUN_PHASES
-
-
-_FINISHED_RUN_PHASES = frozenset(
-    {RunPhase.SUCCEEDED, RunPhase.VALIDATED, RunPhase.FAILED, RunPhase.CANCELLED}
-)
-
-
-class TestPhase(StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    PASSED = "Passed"
-    FAILED = "Failed"
-    ERROR = "Error"
-    """The scenario could not run (image pull, timeout, Job deleted)."""
-
-
-class FailedTest(StatusModel):
-    """A scenario that did not pass, with the end of its log."""
-
-    name: ShortString
-    """Name of the scenario."""
-    reason: ShortString = ""
-    """Why: exit code, timeout, image pull error."""
-    log_tail: Annotated[str, Field(max_length=16384)] = ""
-    """Last lines of the scenario's log."""
-
-
-class PhaseTiming(StatusModel):
-    """When one phase of a run (Build, Test, Promote) started and ended."""
-
-    name: ShortString
-    """Build, Test or Promote."""
-    started_at: datetime | None = None
-    """When the phase started."""
-    finished_at: datetime | None = None
-    """When the phase ended; unset while it runs."""
-
-
-class RunSummary(StatusModel):
-    """The outcome of one run, as users read it."""
-
-    id: ShortString
-    """Run id (also a label on the run's Jobs)."""
-    trigger: RunTrigger
-    """What started the run."""
-    phase: RunPhase
-    """Where the run is or how it ended."""
-    started_at: datetime | None = None
-    """When the run started."""
-    finished_at: datetime | None = None
-    """When the run ended; unset while it runs."""
-    candidate_digest: Digest | None = None
-    """Digest the run built and tested."""
-    source_revision: ShortString | None = None
-    """Source revision (commit, ConfigMap hash) the run built."""
-    failed_tests: list[FailedTest] = Field(default_factory=list)
-    """Scenarios that failed."""
-    message: Message = ""
-    """One line for people."""
-    phases: Annotated[list[PhaseTiming], Field(max_length=8)] = Field(default_factory=list)
-    """Start and end of each phase that ran (Build, Test, Promote)."""
+from shakedown.api.imagerefresh.run import CurrentRun, RunSummary, RunTrigger
 
 
 class HistoryEntry(StatusModel):
@@ -124,58 +35,6 @@ class HistoryEntry(StatusModel):
     """Run that promoted it; empty for a rollback made by request."""
 
 
-class TestRunState(StatusModel):
-    """Bookkeeping for one scenario of the run in flight."""
-
-    name: ShortString
-    """Name of the scenario (spec.tests[].name)."""
-    job: ShortString | None = None
-    """Name of the Job running the scenario, once created."""
-    phase: TestPhase = TestPhase.PENDING
-    """Where the scenario is or how it ended."""
-    reason: ShortString = ""
-    """Why it failed: exit code, timeout, image pull error."""
-    log_tail: Annotated[str, Field(max_length=16384)] = ""
-    """Last lines of the scenario's log."""
-    started_at: datetime | None = None
-    """When the scenario's Job started."""
-    finished_at: datetime | None = None
-    """When the scenario ended."""
-
-
-class CurrentRun(StatusModel):
-    """The run in flight, written after every step so a restart resumes it."""
-
-    id: ShortString
-    """Run id (also a label on the run's Jobs)."""
-    trigger: RunTrigger
-    """What started the run."""
-    phase: RunPhase = RunPhase.PENDING
-    """Where the run is."""
-    started_at: datetime | None = None
-    """When the run started."""
-    source_revision: ShortString | None = None
-    """Revision resolved at the start of the run; the build uses exactly this."""
-    base_image_digests: dict[str, Digest] = Field(default_factory=dict)
-    """Base image reference -> digest resolved at the start of the run."""
-    build_job: ShortString | None = None
-    """Name of the build Job, once created."""
-    candidate_digest: Digest | None = None
-    """Digest pushed by the build; set once, so the push is never repeated."""
-    candidate_reference: ImageReference | None = None
-    """repository@digest the tests run against."""
-    tests: list[TestRunState] = Field(default_factory=list)
-    """State of each scenario of this run."""
-    promoted: StrictBool = False
-    """The tag was moved; set right after the registry accepted the new manifest."""
-    notified: StrictBool = False
-    """The notification for this run went out."""
-    message: Message = ""
-    """One line for people."""
-    phases: Annotated[list[PhaseTiming], Field(max_length=8)] = Field(default_factory=list)
-    """Start and end of each phase so far (Build, Test, Promote)."""
-
-
 class PendingTrigger(StatusModel):
     """A request to run that arrived while another run was in flight."""
 
@@ -185,6 +44,10 @@ class PendingTrigger(StatusModel):
     """When the request arrived."""
     detail: ShortString = ""
     """E.g. the new base image digest or source revision."""
+
+    def evolve(self, **changes: Unpack[PendingTriggerChanges]) -> PendingTrigger:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
 
 
 class ObservedInputs(StatusModel):
@@ -199,6 +62,10 @@ class ObservedInputs(StatusModel):
     spec_digest: ShortString | None = None
     """Hash of the spec fields a run depends on (image, tag, source, tests, promote):
     a change there starts a run; suspend, schedule or historyLimit changes do not."""
+
+    def evolve(self, **changes: Unpack[ObservedInputsChanges]) -> ObservedInputs:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
 
 
 class ContainerImageRefreshStatus(StatusModel):
@@ -236,3 +103,44 @@ class ContainerImageRefreshStatus(StatusModel):
     def promoted_digest_short(self) -> str | None:
         """promotedDigest shortened for `kubectl get` (derived; written with the status)."""
         return short_digest(self.promoted_digest) or None
+
+    def evolve(
+        self, **changes: Unpack[ContainerImageRefreshStatusChanges]
+    ) -> ContainerImageRefreshStatus:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
+
+
+class PendingTriggerChanges(TypedDict, total=False):
+    """Fields of ``PendingTrigger`` to change, by attribute name (``PendingTrigger.evolve``)."""
+
+    trigger: RunTrigger
+    requested_at: datetime | None
+    detail: str
+
+
+class ObservedInputsChanges(TypedDict, total=False):
+    """Fields of ``ObservedInputs`` to change, by attribute name (``ObservedInputs.evolve``)."""
+
+    source_revision: str | None
+    base_image_digests: dict[str, str]
+    polled_at: datetime | None
+    spec_digest: str | None
+
+
+class ContainerImageRefreshStatusChanges(TypedDict, total=False):
+    """Fields of ``ContainerImageRefreshStatus`` to change, by attribute name."""
+
+    promoted_digest: str | None
+    candidate_digest: str | None
+    last_run: RunSummary | None
+    recent_runs: list[RunSummary]
+    history: list[HistoryEntry]
+    next_run_at: datetime | None
+    current_run: CurrentRun | None
+    pending_triggers: list[PendingTrigger]
+    observed: ObservedInputs | None
+    handled_run_request: str | None
+    handled_rollback_to: str | None
+    conditions: list[Condition]
+    observed_generation: int | None

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypedDict, Unpack
 
 from pydantic import Field, StrictBool
 
 from shakedown.api.common import (
+    Condition,
     Conditions,
     ImageReference,
     Message,
@@ -143,6 +144,10 @@ class CheckStatus(StatusModel):
     finished_at: datetime | None = None
     """When the check ended."""
 
+    def evolve(self, **changes: Unpack[CheckStatusChanges]) -> CheckStatus:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
+
 
 class ResolvedImage(StatusModel):
     """A container's image after spec.imageFrom was resolved."""
@@ -153,13 +158,24 @@ class ResolvedImage(StatusModel):
     """Image the container is set to."""
 
 
-class InfraRolloutStatus(StatusModel):
-    """What the operator observed and did."""
+class RevisionState(StatusModel):
+    """What the revision in flight records as it runs; replaced whole when a revision starts.
 
-    phase: RolloutPhase = RolloutPhase.PENDING
-    """Where the rollout is."""
-    revision: Annotated[int, Field(ge=0)] = 0
-    """Counts rollouts of this object (one per distinct change)."""
+    Every field here belongs to one revision, so starting the next one is
+    ``InfraRolloutStatus.start_revision``: a fresh ``RevisionState`` in place of
+    the old, with no list of fields to reset by hand (a field added here starts
+    clean with the rest). On the wire these fields stay at the top of the
+    status (``status.shadowNamespace``), where kubectl, the CLI and dashboards
+    have always read them; that is why the status extends this model instead
+    of nesting it.
+    """
+
+    change_hash: ShortString | None = None
+    """Hash of the spec (and resolved images) this revision rolls out."""
+    resolved_images: list[ResolvedImage] = Field(default_factory=list)
+    """Images after imageFrom was resolved."""
+    started_at: datetime | None = None
+    """When this revision started."""
     shadow_namespace: ShortString | None = None
     """Namespace holding the shadow copies while they exist."""
     shadow_expires_at: datetime | None = None
@@ -170,16 +186,6 @@ class InfraRolloutStatus(StatusModel):
     """When the current canary step began."""
     rollback_reason: Message | None = None
     """Why production was rolled back."""
-    history: list[RolloutHistoryEntry] = Field(default_factory=list)
-    """Past rollouts, newest first."""
-    change_hash: ShortString | None = None
-    """Hash of the spec (and resolved images) this revision rolls out."""
-    resolved_images: list[ResolvedImage] = Field(default_factory=list)
-    """Images after imageFrom was resolved."""
-    started_at: datetime | None = None
-    """When this revision started."""
-    phase_started_at: datetime | None = None
-    """When the current phase began."""
     snapshot: Snapshot | None = None
     """Where production's state before the shift is kept."""
     checks: list[CheckStatus] = Field(default_factory=list)
@@ -195,6 +201,21 @@ class InfraRolloutStatus(StatusModel):
     """CamelCase cause of a Failed revision (CrashLoop, ImagePull, ReadyTimeout, ...)."""
     waiting_for: Message | None = None
     """What the rollout waits for, in words (a pause, pods Ready, a check)."""
+    undo_revision: Annotated[int, Field(ge=1)] | None = None
+    """While undoing: the revision whose snapshot (production before it) is restored."""
+
+
+class InfraRolloutStatus(RevisionState):
+    """What the operator observed and did."""
+
+    phase: RolloutPhase = RolloutPhase.PENDING
+    """Where the rollout is."""
+    revision: Annotated[int, Field(ge=0)] = 0
+    """Counts rollouts of this object (one per distinct change)."""
+    phase_started_at: datetime | None = None
+    """When the current phase began."""
+    history: list[RolloutHistoryEntry] = Field(default_factory=list)
+    """Past rollouts, newest first."""
     handled_promote: ShortString | None = None
     """Last value of the shakedown.dev/promote annotation acted on."""
     handled_abort: ShortString | None = None
@@ -203,11 +224,85 @@ class InfraRolloutStatus(StatusModel):
     """Last value of the shakedown.dev/retry annotation acted on."""
     handled_undo: ShortString | None = None
     """Last value of the shakedown.dev/undo annotation acted on."""
-    undo_revision: Annotated[int, Field(ge=1)] | None = None
-    """While undoing: the revision whose snapshot (production before it) is restored."""
     message: Message = ""
     """One line for people."""
     conditions: Conditions = Field(default_factory=list)
     """Ready, Reconciling, Stalled (kstatus) and kind-specific conditions."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The metadata.generation the status reflects."""
+
+    def evolve(self, **changes: Unpack[InfraRolloutStatusChanges]) -> InfraRolloutStatus:
+        """A validated copy with ``changes``; mypy checks their names and types."""
+        return self.validated_copy(changes)
+
+    def start_revision(
+        self, state: RevisionState, *, now: datetime, message: str
+    ) -> InfraRolloutStatus:
+        """The next revision, Pending, with ``state`` replacing the last revision's whole."""
+        kept = {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name not in RevisionState.model_fields
+        }
+        fresh = {name: getattr(state, name) for name in RevisionState.model_fields}
+        return self.model_validate(
+            {
+                **kept,
+                **fresh,
+                "revision": self.revision + 1,
+                "phase": RolloutPhase.PENDING,
+                "phase_started_at": now,
+                "message": message,
+            }
+        )
+
+
+class CheckStatusChanges(TypedDict, total=False):
+    """Fields of ``CheckStatus`` to change, by attribute name."""
+
+    name: str
+    type: CheckType
+    phase: CheckPhase
+    message: str
+    job: str | None
+    successes: int
+    failures: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EntryChanges(TypedDict, total=False):
+    """What a phase transition may change besides the phase, its start and the message."""
+
+    change_hash: str | None
+    resolved_images: list[ResolvedImage]
+    started_at: datetime | None
+    shadow_namespace: str | None
+    shadow_expires_at: datetime | None
+    current_step: int | None
+    step_started_at: datetime | None
+    rollback_reason: str | None
+    snapshot: Snapshot | None
+    checks: list[CheckStatus]
+    shift_started: bool
+    shift_started_at: datetime | None
+    failure_observed_at: datetime | None
+    failure_reason: str | None
+    waiting_for: str | None
+    undo_revision: int | None
+    revision: int
+    history: list[RolloutHistoryEntry]
+    handled_promote: str | None
+    handled_abort: str | None
+    handled_retry: str | None
+    handled_undo: str | None
+    conditions: list[Condition]
+    observed_generation: int | None
+
+
+class InfraRolloutStatusChanges(EntryChanges, total=False):
+    """Fields of ``InfraRolloutStatus`` to change, by attribute name (``evolve``)."""
+
+    phase: RolloutPhase
+    phase_started_at: datetime | None
+    message: str

@@ -71,7 +71,7 @@ def plan(
 
     if status.current_run is None and status.pending_triggers and not spec.suspend:
         first, *rest = status.pending_triggers
-        step = run.start(spec, status.model_copy(update={"pending_triggers": rest}), first, obs.now)
+        step = run.start(spec, status.evolve(pending_triggers=rest), first, obs.now)
     else:
         step = run.advance(spec, status, obs, resource)
     status = step.status
@@ -86,9 +86,7 @@ def plan(
             deleting.add(job.name)
 
     conditions = _conditions(spec, status, obs, detected.error, rollback.condition)
-    status = status.model_copy(
-        update={"conditions": conditions, "observed_generation": obs.generation}
-    )
+    status = status.evolve(conditions=conditions, observed_generation=obs.generation)
     return Plan(status=status, actions=tuple(actions))
 
 

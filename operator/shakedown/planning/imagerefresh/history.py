@@ -72,16 +72,14 @@ def plan_rollback(
         )
         message = f"rollback-to refused: {what}; known digests: {shown}"
         return RollbackDecision(
-            status=status.model_copy(update={"handled_rollback_to": value}),
+            status=status.evolve(handled_rollback_to=value),
             actions=(EmitEvent(type="Warning", reason="RollbackRefused", message=message),),
             condition=("False", "DigestNotInHistory", message),
         )
     if obs.tag_resolved and obs.tag_digest == digest:
         message = f"tag {spec.tag} points to {digest} again (rollback-to)"
         return RollbackDecision(
-            status=status.model_copy(
-                update={"handled_rollback_to": value, "promoted_digest": digest}
-            ),
+            status=status.evolve(handled_rollback_to=value, promoted_digest=digest),
             actions=(EmitEvent(type="Normal", reason="RolledBack", message=message),),
             condition=("True", "RolledBack", message),
         )

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from shakedown.api.imagerefresh import NotifyEvent, RunSummary
 
@@ -134,7 +135,7 @@ class MoveTag:
 class EmitEvent:
     """A Kubernetes Event on the resource."""
 
-    type: str
+    type: Literal["Normal", "Warning"]
     """``Normal`` or ``Warning``."""
     reason: str
     message: str

@@ -120,7 +120,7 @@ def detect(
                     detail="created" if created else f"spec changed (generation {obs.generation})",
                 )
             )
-        observed = observed.model_copy(update={"spec_digest": digest})
+        observed = observed.evolve(spec_digest=digest)
 
     # Schedule.
     next_run_at = status.next_run_at
@@ -179,15 +179,13 @@ def detect(
                     ),
                 )
             )
-        observed = observed.model_copy(
-            update={
-                "source_revision": obs.source_revision or observed.source_revision,
-                "base_image_digests": {**observed.base_image_digests, **obs.base_image_digests},
-                "polled_at": now,
-            }
+        observed = observed.evolve(
+            source_revision=obs.source_revision or observed.source_revision,
+            base_image_digests={**observed.base_image_digests, **obs.base_image_digests},
+            polled_at=now,
         )
     elif obs.polled:
-        observed = observed.model_copy(update={"polled_at": now})
+        observed = observed.evolve(polled_at=now)
 
     # Manual requests: each new annotation value starts one run.
     handled_run_request = status.handled_run_request
@@ -209,13 +207,11 @@ def detect(
         for trigger in fired:
             pending = enqueue(pending, trigger)
 
-    new_status = status.model_copy(
-        update={
-            "next_run_at": next_run_at,
-            "observed": observed if observed != ObservedInputs() else status.observed,
-            "handled_run_request": handled_run_request,
-            "pending_triggers": pending,
-        }
+    new_status = status.evolve(
+        next_run_at=next_run_at,
+        observed=observed if observed != ObservedInputs() else status.observed,
+        handled_run_request=handled_run_request,
+        pending_triggers=pending,
     )
     return Detected(status=new_status, fired=tuple(fired), ignored=ignored, error=error)
 
@@ -234,7 +230,7 @@ def enqueue(pending: list[PendingTrigger], trigger: PendingTrigger) -> list[Pend
     if trigger.trigger != RunTrigger.MANUAL:
         for index, queued in enumerate(pending):
             if queued.trigger == trigger.trigger:
-                merged = queued.model_copy(update={"detail": trigger.detail})
+                merged = queued.evolve(detail=trigger.detail)
                 return [*pending[:index], merged, *pending[index + 1 :]]
     return [*pending, trigger][-MAX_PENDING:]
 

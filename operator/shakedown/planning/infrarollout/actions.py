@@ -9,7 +9,9 @@ of what is already gone succeed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from shakedown.api.infrarollout import CheckType
 from shakedown.planning.infrarollout.objects import Obj, ObjKey
 
 
@@ -72,7 +74,7 @@ class RunCheck:
     """Start a smoke check (HTTP, Job, Metric) unless it already runs for this revision."""
 
     name: str
-    type: str
+    type: CheckType
     namespace: str
     revision: int
     spec: Obj = field(default_factory=dict)
@@ -98,6 +100,6 @@ Action = (
 class EventNote:
     """A Kubernetes Event to post on the InfraRollout."""
 
-    type: str
+    type: Literal["Normal", "Warning"]
     reason: str
     message: str

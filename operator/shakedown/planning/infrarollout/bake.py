@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shakedown.planning.infrarollout.objects import parse_time
+from shakedown.planning.infrarollout.objects import Meta, parse_time
 
 #: Extra time a pod that was never Ready gets before NotReady counts against it.
 STARTUP_ALLOWANCE = 30.0
@@ -49,7 +49,7 @@ def ready_condition(pod: Mapping[str, Any]) -> tuple[bool, datetime | None]:
             return condition.get("status") == "True", parse_time(
                 condition.get("lastTransitionTime")
             )
-    return False, parse_time(pod.get("metadata", {}).get("creationTimestamp"))
+    return False, Meta.of(pod).created
 
 
 def was_ready(pod: Mapping[str, Any], changed: datetime | None) -> bool:
@@ -74,7 +74,7 @@ def restarts(pod: Mapping[str, Any]) -> int:
 
 
 def is_live(pod: Mapping[str, Any]) -> bool:
-    if pod.get("metadata", {}).get("deletionTimestamp"):
+    if Meta.of(pod).deleting:
         return False
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
@@ -89,11 +89,11 @@ def judge_pods(
 ) -> Verdict:
     """Fail on a pod NotReady for ``not_ready_for`` seconds, or restarting too often."""
     recheck: datetime | None = None
-    for pod in sorted(pods, key=lambda p: str(p.get("metadata", {}).get("name"))):
+    for pod in sorted(pods, key=lambda p: Meta.of(p).name):
         if not is_live(pod):
             continue
-        name = pod.get("metadata", {}).get("name")
-        created = parse_time(pod.get("metadata", {}).get("creationTimestamp")) or since
+        meta = Meta.of(pod)
+        name, created = meta.name, meta.created or since
         count = restarts(pod)
         if created >= since and count > max_restarts:
             return Verdict(

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shakedown.api.infrarollout import PatchType
 from shakedown.planning.infrarollout.objects import WORKLOAD_KINDS, Obj, ObjKey, containers
 
 
@@ -27,7 +28,7 @@ class ResolvedChange:
 
     images: tuple[tuple[str, str], ...] = ()
     """(container, image) pairs."""
-    patches: tuple[tuple[ObjKey, str, Any], ...] = ()
+    patches: tuple[tuple[ObjKey, PatchType, Any], ...] = ()
     """(target, type, patch) triples."""
     manifests: tuple[Obj, ...] = ()
 
@@ -75,9 +76,9 @@ def apply_change(obj: Mapping[str, Any] | None, key: ObjKey, change: ResolvedCha
         if target != key:
             continue
         try:
-            if patch_type == "json":
+            if patch_type is PatchType.JSON:
                 out = json_patch(out, patch)
-            elif patch_type == "strategic":
+            elif patch_type is PatchType.STRATEGIC:
                 out = strategic_merge(out, patch)
             else:
                 out = merge_patch(out, patch)

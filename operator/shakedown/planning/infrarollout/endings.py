@@ -15,6 +15,7 @@ from shakedown.api.infrarollout import (
 from shakedown.planning.infrarollout.actions import DeleteNamespace
 from shakedown.planning.infrarollout.change import ChangeError
 from shakedown.planning.infrarollout.locking import plan_release
+from shakedown.planning.infrarollout.objects import Meta
 from shakedown.planning.infrarollout.rollback import plan_rollback
 from shakedown.planning.infrarollout.step import Observed, Step, shift_context, strategy_for
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy
@@ -93,6 +94,6 @@ def finish(
 def cleanup(observed: Observed, step: Step) -> None:
     """Leftovers of an ended revision: the shadow namespace and our locks."""
     ns = observed.shadow_namespace
-    if ns is not None and not ns.get("metadata", {}).get("deletionTimestamp"):
-        step.actions.append(DeleteNamespace(ns["metadata"]["name"]))
+    if ns is not None and not Meta.of(ns).deleting:
+        step.actions.append(DeleteNamespace(Meta.of(ns).name))
     step.actions.extend(plan_release(observed.locks, me=observed.holder))

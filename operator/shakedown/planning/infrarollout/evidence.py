@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shakedown.planning.infrarollout.bake import is_live, ready_condition, was_ready
-from shakedown.planning.infrarollout.objects import parse_time
+from shakedown.planning.infrarollout.objects import Meta, parse_time
 
 Pod = Mapping[str, Any]
 Event = Mapping[str, Any]
@@ -79,7 +79,7 @@ def judge_shadow(
     readiness (Ready turning NotReady, or not Ready by ``ready_deadline``) only
     while ``readiness`` is judged, i.e. until the ``ready`` check passed.
     """
-    live = sorted((p for p in pods if is_live(p)), key=lambda p: str(_meta(p).get("name") or ""))
+    live = sorted((p for p in pods if is_live(p)), key=lambda p: Meta.of(p).name)
     for pod in live:
         found = _fatal(pod, events)
         if found is not None:
@@ -91,7 +91,7 @@ def judge_shadow(
         ready, changed = ready_condition(pod)
         if ready or not was_ready(pod, changed):
             continue
-        name = str(_meta(pod).get("name"))
+        name = Meta.of(pod).name
         probe = last_event(events, name, reasons=("Unhealthy",))
         if probe is None and changed is not None:
             wait_until = changed + timedelta(seconds=PROBE_EVENT_GRACE)
@@ -113,7 +113,7 @@ def judge_shadow(
                 ready, _ = ready_condition(pod)
                 if ready:
                     continue
-                name = str(_meta(pod).get("name"))
+                name = Meta.of(pod).name
                 return ShadowVerdict(
                     Evidence(
                         name,
@@ -129,7 +129,7 @@ def judge_shadow(
 
 
 def _fatal(pod: Pod, events: Sequence[Event]) -> Evidence | None:
-    name = str(_meta(pod).get("name"))
+    name = Meta.of(pod).name
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if (
             condition.get("type") == "PodScheduled"
@@ -218,7 +218,7 @@ def _event_time(event: Event | None, *, first: bool = False) -> datetime | None:
         value = parse_time(event.get(key))
         if value is not None:
             return value
-    return parse_time(_meta(event).get("creationTimestamp"))
+    return Meta.of(event).created
 
 
 def _event_text(event: Event | None) -> str:
@@ -228,7 +228,7 @@ def _event_text(event: Event | None) -> str:
 
 
 def _not_ready_detail(pod: Pod, events: Sequence[Event]) -> str:
-    probe = last_event(events, str(_meta(pod).get("name")), reasons=("Unhealthy",))
+    probe = last_event(events, Meta.of(pod).name, reasons=("Unhealthy",))
     if probe is not None:
         return _event_text(probe)
     for status in _container_statuses(pod):
@@ -258,7 +258,3 @@ def _why(terminated: Mapping[str, Any]) -> str:
 
 def _hms(moment: datetime | None) -> str:
     return f"{moment:%H:%M:%S}" if moment is not None else "an unknown time"
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}

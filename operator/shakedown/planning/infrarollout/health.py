@@ -57,4 +57,4 @@ def with_conditions(
         generation=generation,
         at=now,
     )
-    return status.model_copy(update={"conditions": conditions, "observed_generation": generation})
+    return status.evolve(conditions=conditions, observed_generation=generation)

@@ -66,7 +66,7 @@ class ObjKey:
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ObjKey:
-        return cls(str(obj.get("kind", "")), str(obj.get("metadata", {}).get("name", "")))
+        return cls(str(obj.get("kind", "")), Meta.of(obj).name)
 
     @classmethod
     def parse(cls, text: str) -> ObjKey:
@@ -74,6 +74,36 @@ class ObjKey:
         if not kind or not name:
             raise ValueError(f"invalid object key {text!r}: expected Kind/name")
         return cls(kind, name)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The metadata the planners read, typed, with the API server's omissions filled in.
+
+    ``obj.get("metadata", {}).get("labels")`` repeated in every phase hid what
+    was read and tripped over a null; ``Meta.of(obj)`` says it once.
+    """
+
+    name: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    generation: int
+    created: datetime | None
+    """metadata.creationTimestamp."""
+    deleting: bool
+    """metadata.deletionTimestamp is set: the object is going away."""
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any] | None) -> Meta:
+        raw = (obj or {}).get("metadata") or {}
+        return cls(
+            name=str(raw.get("name") or ""),
+            labels=raw.get("labels") or {},
+            annotations=raw.get("annotations") or {},
+            generation=int(raw.get("generation") or 0),
+            created=parse_time(raw.get("creationTimestamp")),
+            deleting=bool(raw.get("deletionTimestamp")),
+        )
 
 
 def canonical_json(value: Any) -> str:
@@ -135,8 +165,7 @@ def applied_hash(obj: Mapping[str, Any]) -> str:
 def observed_applied_hash(obj: Mapping[str, Any] | None) -> str | None:
     if obj is None:
         return None
-    annotations = obj.get("metadata", {}).get("annotations") or {}
-    value = annotations.get(APPLIED_ANNOTATION)
+    value = Meta.of(obj).annotations.get(APPLIED_ANNOTATION)
     return str(value) if value is not None else None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shakedown.planning.infrarollout.objects import replicas
+from shakedown.planning.infrarollout.objects import Meta, replicas
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,9 @@ def rollout_progress(obj: Mapping[str, Any] | None) -> Progress:
     if obj is None:
         return Progress(False, "not found")
     kind = obj.get("kind")
-    name = obj.get("metadata", {}).get("name")
+    name = Meta.of(obj).name
     status = obj.get("status") or {}
-    generation = obj.get("metadata", {}).get("generation", 0)
+    generation = Meta.of(obj).generation
     if status.get("observedGeneration", 0) < generation:
         return Progress(False, f"{kind}/{name}: controller has not seen generation {generation}")
     if kind == "Deployment":

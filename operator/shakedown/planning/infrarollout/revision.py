@@ -39,8 +39,7 @@ def resolve_change(spec: InfraRolloutSpec, source: ImageSource | None) -> Resolv
     if spec.image_from is not None and source is not None and source.image is not None:
         images.append((spec.image_from.container, source.image))
     patches = tuple(
-        (ObjKey(str(p.target.kind), p.target.name), str(p.type), p.patch)
-        for p in spec.change.patches
+        (ObjKey(str(p.target.kind), p.target.name), p.type, p.patch) for p in spec.change.patches
     )
     return ResolvedChange(
         images=tuple(images), patches=patches, manifests=tuple(spec.change.manifests)
@@ -52,7 +51,7 @@ def change_hash(spec: InfraRolloutSpec, change: ResolvedChange) -> str:
     content: dict[str, object] = {
         "targets": targets,
         "images": sorted(change.images),
-        "patches": [(str(k), t, p) for k, t, p in change.patches],
+        "patches": [(str(k), str(t), p) for k, t, p in change.patches],
         "manifests": list(change.manifests),
     }
     if not spec.promote:

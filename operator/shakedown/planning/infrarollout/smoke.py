@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType, InfraRolloutSpec
@@ -24,9 +23,11 @@ from shakedown.planning.infrarollout.bake import FATAL_WAITING, is_live, ready_s
 from shakedown.planning.infrarollout.change import ResolvedChange
 from shakedown.planning.infrarollout.objects import (
     WORKLOAD_KINDS,
+    Meta,
     Obj,
     ObjKey,
     labels_match,
+    pod_spec,
     selector_labels,
 )
 from shakedown.planning.infrarollout.progress import replica_failure, rollout_progress
@@ -75,11 +76,11 @@ def judge_ready(
         if key.kind not in WORKLOAD_KINDS:
             continue
         selector = selector_labels(obj or {})
-        mine = [p for p in pods if labels_match(selector, p.get("metadata", {}).get("labels"))]
+        mine = [p for p in pods if labels_match(selector, Meta.of(p).labels)]
         for pod in mine:
             if not is_live(pod):
                 continue
-            name = pod.get("metadata", {}).get("name")
+            name = Meta.of(pod).name
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
                 if reason in FATAL_WAITING:
@@ -127,7 +128,7 @@ def candidate_image(
     for key, obj in sorted(shadow_objects.items()):
         if obj is None or key.kind not in WORKLOAD_KINDS:
             continue
-        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []:
+        for c in pod_spec(obj).get("containers") or []:
             if container is None or c.get("name") == container:
                 return str(c.get("image"))
     return None
@@ -141,14 +142,14 @@ def check_requests(
     revision: int,
 ) -> list[RunCheck]:
     """RunCheck for every non-readiness check not yet finished (running ones are re-requested)."""
-    specs: dict[str, tuple[str, Obj, str]] = {}
+    specs: dict[str, tuple[CheckType, Obj, str]] = {}
     tests = "spec.smokeTests"
     for i, http in enumerate(spec.smoke_tests.http):
-        specs[http.name] = (CheckType.HTTP.value, http.to_api(), f"{tests}.http[{i}]")
+        specs[http.name] = (CheckType.HTTP, http.to_api(), f"{tests}.http[{i}]")
     for i, job in enumerate(spec.smoke_tests.jobs):
-        specs[job.name] = (CheckType.JOB.value, job.to_api(), f"{tests}.jobs[{i}]")
+        specs[job.name] = (CheckType.JOB, job.to_api(), f"{tests}.jobs[{i}]")
     for i, metric in enumerate(spec.smoke_tests.metrics):
-        specs[metric.name] = (CheckType.METRIC.value, metric.to_api(), f"{tests}.metrics[{i}]")
+        specs[metric.name] = (CheckType.METRIC, metric.to_api(), f"{tests}.metrics[{i}]")
     out = []
     for check in checks:
         if check.type is CheckType.READY or check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
@@ -176,17 +177,25 @@ def set_check(
     phase: CheckPhase,
     message: str,
     now: datetime,
-    **extra: Any,
+    *,
+    successes: int | None = None,
+    failures: int | None = None,
+    job: str | None = None,
 ) -> list[CheckStatus]:
+    """``checks`` with check ``name`` in ``phase`` (counts and Job kept unless given)."""
     out = []
     for check in checks:
         if check.name == name:
-            changes: dict[str, Any] = {"phase": phase, "message": message[:1000], **extra}
-            if check.started_at is None:
-                changes["started_at"] = now
-            if phase in (CheckPhase.PASSED, CheckPhase.FAILED):
-                changes["finished_at"] = now
-            check = check.model_copy(update={k: v for k, v in changes.items() if v is not None})
+            finished = phase in (CheckPhase.PASSED, CheckPhase.FAILED)
+            check = check.evolve(
+                phase=phase,
+                message=message[:1000],
+                started_at=check.started_at or now,
+                finished_at=now if finished else check.finished_at,
+                successes=check.successes if successes is None else successes,
+                failures=check.failures if failures is None else failures,
+                job=check.job if job is None else job,
+            )
         out.append(check)
     return out
 

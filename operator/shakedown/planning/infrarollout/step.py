@@ -12,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Unpack
 
-from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
+from shakedown.api.infrarollout import (
+    EntryChanges,
+    InfraRolloutSpec,
+    InfraRolloutStatus,
+    InfraRolloutStatusChanges,
+    RevisionState,
+    RolloutPhase,
+)
 from shakedown.planning.infrarollout.actions import Action, EventNote
 from shakedown.planning.infrarollout.bake import Verdict
 from shakedown.planning.infrarollout.change import ResolvedChange
@@ -103,17 +110,30 @@ class Step:
         self.paused: str | None = None
         """What resumes a paused rollout, when it is paused (kstatus reason Paused)."""
 
-    def update(self, **changes: Any) -> None:
-        self.status = self.status.model_copy(update=changes)
+    def update(self, **changes: Unpack[InfraRolloutStatusChanges]) -> None:
+        """Change status fields, checked by mypy at the call and validated here."""
+        self.status = self.status.evolve(**changes)
+
+    def start_revision(self, state: RevisionState, message: str) -> None:
+        """Begin the next revision with ``state`` in place of the last one's, whole."""
+        self.status = self.status.start_revision(state, now=self.now, message=message)
+        self.again = True
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.events.append(EventNote("Warning" if warning else "Normal", reason, message))
 
     def enter(
-        self, phase: RolloutPhase, message: str, *, warning: bool = False, **changes: Any
+        self,
+        phase: RolloutPhase,
+        message: str,
+        *,
+        warning: bool = False,
+        **changes: Unpack[EntryChanges],
     ) -> None:
         """Record a phase transition (status first, then an Event)."""
-        self.update(phase=phase, phase_started_at=self.now, message=message, **changes)
+        self.status = self.status.evolve(
+            **changes, phase=phase, phase_started_at=self.now, message=message
+        )
         self.event(phase.value, f"revision {self.status.revision}: {message}", warning=warning)
         self.again = True
 

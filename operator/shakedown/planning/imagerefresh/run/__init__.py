@@ -89,7 +89,7 @@ def start(
         started_at=now,
         message=f"started by {trigger.detail or trigger.trigger}",
     )
-    new = status.model_copy(update={"current_run": run, "last_run": summarize(run, now=None)})
+    new = status.evolve(current_run=run, last_run=summarize(run, now=None))
     event = EmitEvent(
         type="Normal",
         reason="RunStarted",

@@ -35,13 +35,11 @@ def resolve_inputs(ctx: RunContext) -> Step:
         return ctx.fail(f"cannot resolve source revision: {obs.poll_error}")
     revision = obs.source_revision
     job = build_job_name(ctx.resource, run.id)
-    updated = run.model_copy(
-        update={
-            "phase": RunPhase.BUILDING,
-            "source_revision": revision,
-            "base_image_digests": dict(obs.base_image_digests),
-            "phases": timing(run.phases, "Build", started=obs.now),
-        }
+    updated = run.evolve(
+        phase=RunPhase.BUILDING,
+        source_revision=revision,
+        base_image_digests=dict(obs.base_image_digests),
+        phases=timing(run.phases, "Build", started=obs.now),
     )
     return ctx.move(
         updated,
@@ -77,7 +75,7 @@ def build(ctx: RunContext) -> Step:
         )
         return ctx.stay(create)
     if run.build_job != name:
-        ctx = ctx.recorded(run.model_copy(update={"build_job": name}))
+        ctx = ctx.recorded(run.evolve(build_job=name))
         run = ctx.run
     if job.state == JobState.RUNNING:
         started = phase_start(run, "Build") or job.started_at or obs.now
@@ -93,7 +91,7 @@ def build(ctx: RunContext) -> Step:
             )
         message = f"building ({job.reason})" if job.reason else "building"
         if run.message != message:
-            return ctx.move(run.model_copy(update={"message": message}))
+            return ctx.move(run.evolve(message=message))
         return ctx.stay()
     if job.state == JobState.FAILED:
         reason = job.reason or "build failed"
@@ -103,32 +101,24 @@ def build(ctx: RunContext) -> Step:
         return ctx.fail("build succeeded but reported no digest" + tail_suffix(job.log_tail))
     finished = job.finished_at or obs.now
     tests = [TestRunState(name=test.name) for test in spec.tests]
-    updated = run.model_copy(
-        update={
-            "phase": RunPhase.TESTING,
-            "candidate_digest": report.digest,
-            "candidate_reference": f"{spec.image}@{report.digest}",
-            "source_revision": report.revision or run.source_revision,
-            "base_image_digests": {**run.base_image_digests, **report.base_images},
-            "tests": tests,
-            "message": f"testing {len(tests)} scenario(s)",
-            "phases": timing(
-                timing(run.phases, "Build", finished=finished), "Test", started=obs.now
-            ),
-        }
+    updated = run.evolve(
+        phase=RunPhase.TESTING,
+        candidate_digest=report.digest,
+        candidate_reference=f"{spec.image}@{report.digest}",
+        source_revision=report.revision or run.source_revision,
+        base_image_digests={**run.base_image_digests, **report.base_images},
+        tests=tests,
+        message=f"testing {len(tests)} scenario(s)",
+        phases=timing(timing(run.phases, "Build", finished=finished), "Test", started=obs.now),
     )
     observed = ctx.status.observed
     if observed is not None or report.base_images or report.revision:
         base = observed or ObservedInputs()
-        observed = base.model_copy(
-            update={
-                "base_image_digests": {**base.base_image_digests, **report.base_images},
-                "source_revision": report.revision or base.source_revision,
-            }
+        observed = base.evolve(
+            base_image_digests={**base.base_image_digests, **report.base_images},
+            source_revision=report.revision or base.source_revision,
         )
-    new = with_run(ctx.status, updated).model_copy(
-        update={"candidate_digest": report.digest, "observed": observed}
-    )
+    new = with_run(ctx.status, updated).evolve(candidate_digest=report.digest, observed=observed)
     actions: list[Action] = [
         EmitEvent(
             type="Normal",

@@ -43,27 +43,25 @@ def finish(
     Called only through ``RunContext.end`` (and its fail/validate/succeed).
     """
     now = observed.now
-    phases = [
-        p if p.finished_at is not None else p.model_copy(update={"finished_at": now})
-        for p in run.phases
-    ]
-    run = run.model_copy(update={"phase": phase, "message": message, "phases": phases})
+    phases = [p if p.finished_at is not None else p.evolve(finished_at=now) for p in run.phases]
+    run = run.evolve(phase=phase, message=message, phases=phases)
     summary = summarize(run, now=now, failed=failed or [])
-    update: dict[str, object] = {
-        "current_run": None,
-        "last_run": summary,
-        "recent_runs": [without_logs(summary), *status.recent_runs][:RECENT_RUNS],
-    }
+    new = status.evolve(
+        current_run=None,
+        last_run=summary,
+        recent_runs=[without_logs(summary), *status.recent_runs][:RECENT_RUNS],
+    )
     if phase == RunPhase.SUCCEEDED and run.candidate_digest:
-        update["promoted_digest"] = run.candidate_digest
-        update["history"] = record_promotion(
-            status.history,
-            digest=run.candidate_digest,
-            run_id=run.id,
-            at=now,
-            limit=spec.history_limit,
+        new = new.evolve(
+            promoted_digest=run.candidate_digest,
+            history=record_promotion(
+                status.history,
+                digest=run.candidate_digest,
+                run_id=run.id,
+                at=now,
+                limit=spec.history_limit,
+            ),
         )
-    new = status.model_copy(update=update)
     if phase == RunPhase.SUCCEEDED:
         event = EmitEvent(type="Normal", reason="Promoted", message=f"run {run.id}: {message}")
         notify = NotifyEvent.PROMOTED

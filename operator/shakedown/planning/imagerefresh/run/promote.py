@@ -15,7 +15,5 @@ def promote(ctx: RunContext) -> Step:
         return ctx.stay()  # the handler resolves the tag while promoting
     if obs.tag_digest != run.candidate_digest:
         return ctx.stay(MoveTag(digest=run.candidate_digest, why="promote"))
-    run = run.model_copy(
-        update={"promoted": True, "phases": timing(run.phases, "Promote", finished=obs.now)}
-    )
+    run = run.evolve(promoted=True, phases=timing(run.phases, "Promote", finished=obs.now))
     return ctx.with_run(run).succeed(f"promoted {spec.image}:{spec.tag} -> {run.candidate_digest}")

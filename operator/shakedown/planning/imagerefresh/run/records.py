@@ -125,16 +125,14 @@ def summarize(
 
 def with_run(status: ContainerImageRefreshStatus, run: CurrentRun) -> ContainerImageRefreshStatus:
     """The status with ``run`` in flight, mirrored into lastRun for ``get``."""
-    return status.model_copy(update={"current_run": run, "last_run": summarize(run, now=None)})
+    return status.evolve(current_run=run, last_run=summarize(run, now=None))
 
 
 def without_logs(summary: RunSummary) -> RunSummary:
     """A summary small enough to keep several of in recentRuns."""
-    return summary.model_copy(
-        update={
-            "failed_tests": [f.model_copy(update={"log_tail": ""}) for f in summary.failed_tests],
-            "message": summary.message.split("\n--- log tail ---", 1)[0],
-        }
+    return summary.evolve(
+        failed_tests=[f.evolve(log_tail="") for f in summary.failed_tests],
+        message=summary.message.split("\n--- log tail ---", 1)[0],
     )
 
 
@@ -148,14 +146,12 @@ def ended(
     test: TestRunState, phase: TestPhase, reason: str, log_tail: str, at: datetime
 ) -> TestRunState:
     """A scenario closed with its outcome, its reason and log bounded for status."""
-    return test.model_copy(
-        update={
-            "phase": phase,
-            "reason": reason[:256],
-            "log_tail": log_tail[-16384:],
-            "finished_at": at,
-            "started_at": test.started_at or at,
-        }
+    return test.evolve(
+        phase=phase,
+        reason=reason[:256],
+        log_tail=log_tail[-16384:],
+        finished_at=at,
+        started_at=test.started_at or at,
     )
 
 
@@ -172,11 +168,8 @@ def timing(
     for phase in phases:
         if phase.name == name:
             found = True
-            phase = phase.model_copy(
-                update={
-                    "started_at": phase.started_at or started,
-                    "finished_at": finished or phase.finished_at,
-                }
+            phase = phase.evolve(
+                started_at=phase.started_at or started, finished_at=finished or phase.finished_at
             )
         out.append(phase)
     if not found:

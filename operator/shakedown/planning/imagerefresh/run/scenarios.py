@@ -81,9 +81,7 @@ def test(ctx: RunContext) -> Step:
             tests.append(test)
             continue
         started = test.started_at or job.started_at or obs.now
-        test = test.model_copy(
-            update={"job": name, "phase": TestPhase.RUNNING, "started_at": started}
-        )
+        test = test.evolve(job=name, phase=TestPhase.RUNNING, started_at=started)
         if job.state == JobState.SUCCEEDED:
             tests.append(ended(test, TestPhase.PASSED, "", "", job.finished_at or obs.now))
         elif job.state == JobState.FAILED:
@@ -107,9 +105,9 @@ def test(ctx: RunContext) -> Step:
             actions.append(DeleteJob(job_name=name))
         else:
             if job.reason != test.reason:
-                test = test.model_copy(update={"reason": job.reason})
+                test = test.evolve(reason=job.reason)
             tests.append(test)
-    run = run.model_copy(update={"tests": tests})
+    run = run.evolve(tests=tests)
     if not all(test.phase in FINISHED_TESTS for test in tests):
         return ctx.move(run, *actions)
     return _verdict(ctx, run, actions)
@@ -120,7 +118,7 @@ def _verdict(ctx: RunContext, run: CurrentRun, actions: list[Action]) -> Step:
     spec, obs = ctx.spec, ctx.observed
     tests = run.tests
     finished = max((t.finished_at for t in tests if t.finished_at), default=obs.now)
-    run = run.model_copy(update={"phases": timing(run.phases, "Test", finished=finished)})
+    run = run.evolve(phases=timing(run.phases, "Test", finished=finished))
     ctx = ctx.with_run(run)
     failed = [
         FailedTest(name=t.name, reason=t.reason, log_tail=t.log_tail)
@@ -141,12 +139,10 @@ def _verdict(ctx: RunContext, run: CurrentRun, actions: list[Action]) -> Step:
         )
     digest = run.candidate_digest
     assert digest is not None
-    run = run.model_copy(
-        update={
-            "phase": RunPhase.PROMOTING,
-            "message": f"moving {spec.tag} to {run.candidate_digest}",
-            "phases": timing(run.phases, "Promote", started=obs.now),
-        }
+    run = run.evolve(
+        phase=RunPhase.PROMOTING,
+        message=f"moving {spec.tag} to {run.candidate_digest}",
+        phases=timing(run.phases, "Promote", started=obs.now),
     )
     actions.append(
         EmitEvent(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase, RolloutResult
 from shakedown.planning.infrarollout.endings import cleanup, fail, finish
+from shakedown.planning.infrarollout.objects import Meta
 from shakedown.planning.infrarollout.phases.rolling_back import plan_rolling_back
 from shakedown.planning.infrarollout.step import Decision, Observed, Step
 
@@ -23,7 +24,7 @@ def plan_deletion(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Dec
         return step.decision()
     cleanup(observed, step)
     ns = observed.shadow_namespace
-    gone = ns is None or bool(ns.get("metadata", {}).get("deletionTimestamp"))
+    gone = ns is None or Meta.of(ns).deleting
     done = not step.actions and gone
     if not done:
         step.poll()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from shakedown.api.infrarollout import InfraRolloutSpec, ResolvedImage, RolloutPhase
+from shakedown.api.infrarollout import (
+    InfraRolloutSpec,
+    ResolvedImage,
+    RevisionState,
+    RolloutPhase,
+)
 from shakedown.planning.infrarollout.endings import cleanup
 from shakedown.planning.infrarollout.revision import check_revision, resolve_change
 from shakedown.planning.infrarollout.steering import (
@@ -55,46 +60,30 @@ def plan_idle(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
             step.event("Ignored", retry.note, warning=True)
     # Steering with nothing in flight has nothing to act on: note it, so a
     # stale annotation does not abort (or promote) the next revision.
-    for key, handled in (
-        (ABORT_ANNOTATION, "handled_abort"),
-        (PROMOTE_ANNOTATION, "handled_promote"),
-    ):
-        value = observed.annotations.get(key)
-        if value and value != getattr(step.status, handled):
-            step.update(**{handled: value})
-            step.event("Ignored", f"{key} set while no rollout is in progress")
+    stale_abort = observed.annotations.get(ABORT_ANNOTATION)
+    if stale_abort and stale_abort != step.status.handled_abort:
+        step.update(handled_abort=stale_abort)
+        step.event("Ignored", f"{ABORT_ANNOTATION} set while no rollout is in progress")
+    stale_promote = observed.annotations.get(PROMOTE_ANNOTATION)
+    if stale_promote and stale_promote != step.status.handled_promote:
+        step.update(handled_promote=stale_promote)
+        step.event("Ignored", f"{PROMOTE_ANNOTATION} set while no rollout is in progress")
     status = step.status
     revision = check_revision(spec, observed.image_source)
     if revision.is_new(status) or (
         retry is not None and retry.act and revision.wanted_hash is not None
     ):
         change = resolve_change(spec, observed.image_source)
-        step.update(
-            revision=status.revision + 1,
-            change_hash=revision.wanted_hash,
-            resolved_images=[ResolvedImage(container=c, image=i) for c, i in change.images],
-            phase=RolloutPhase.PENDING,
-            phase_started_at=step.now,
-            started_at=None,
-            shadow_namespace=None,
-            shadow_expires_at=None,
-            current_step=None,
-            step_started_at=None,
-            rollback_reason=None,
-            snapshot=None,
-            checks=[],
-            shift_started=False,
-            shift_started_at=None,
-            failure_observed_at=None,
-            failure_reason=None,
-            waiting_for=None,
-            undo_revision=None,
-            message="new change detected" if retry is None else retry.note,
+        step.start_revision(
+            RevisionState(
+                change_hash=revision.wanted_hash,
+                resolved_images=[ResolvedImage(container=c, image=i) for c, i in change.images],
+            ),
+            "new change detected" if retry is None else retry.note,
         )
         step.event(
             "RevisionStarted", f"revision {step.status.revision}: change {revision.wanted_hash}"
         )
-        step.again = True
         return
     cleanup(observed, step)
     if revision.waiting_for:

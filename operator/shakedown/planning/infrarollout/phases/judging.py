@@ -69,7 +69,7 @@ def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: Step) 
             step.actions.append(
                 RunCheck(
                     name,
-                    CheckType.METRIC.value,
+                    CheckType.METRIC,
                     observed.namespace,
                     step.status.revision,
                     metric.to_api(),

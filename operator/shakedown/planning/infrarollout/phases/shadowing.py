@@ -6,7 +6,13 @@ from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase
 from shakedown.planning.infrarollout.actions import Apply, DeleteNamespace, EnsureNamespace
 from shakedown.planning.infrarollout.confinement import pod_security_labels, quota_objects
 from shakedown.planning.infrarollout.endings import fail
-from shakedown.planning.infrarollout.objects import Obj, ObjKey, is_applied, with_applied_annotation
+from shakedown.planning.infrarollout.objects import (
+    Meta,
+    Obj,
+    ObjKey,
+    is_applied,
+    with_applied_annotation,
+)
 from shakedown.planning.infrarollout.shadow import (
     OWNER_ANNOTATION,
     RolloutIdentity,
@@ -30,16 +36,16 @@ def plan_shadowing(spec: InfraRolloutSpec, observed: Observed, step: Step) -> No
     if shadow_expired(step):
         fail(spec, observed, step, "ShadowExpired", f"shadow.ttl {spec.shadow.ttl} ran out")
         return
-    meta = (ns or {}).get("metadata", {})
-    owner = (meta.get("annotations") or {}).get(OWNER_ANNOTATION)
+    meta = Meta.of(ns)
+    owner = meta.annotations.get(OWNER_ANNOTATION)
     if ns is not None and owner != f"{who.namespace}/{who.name}/{who.uid}":
         # Left by an earlier InfraRollout of the same name: clear it, then start afresh.
-        if not meta.get("deletionTimestamp"):
+        if not meta.deleting:
             step.actions.append(DeleteNamespace(ns_name))
         step.update(waiting_for=f"namespace {ns_name} of an earlier rollout is being deleted")
         step.poll()
         return
-    if meta.get("deletionTimestamp"):
+    if meta.deleting:
         fail(spec, observed, step, "ShadowDeleted", f"shadow namespace {ns_name} is being deleted")
         return
     if ns is None:

@@ -20,6 +20,7 @@ from shakedown.planning.infrarollout.actions import Action, Apply, Delete
 from shakedown.planning.infrarollout.objects import (
     ROLE_LABEL,
     WORKLOAD_KINDS,
+    Meta,
     Obj,
     ObjKey,
     clean,
@@ -61,7 +62,7 @@ class ShiftContext:
         if workload is None:
             return []
         selector = selector_labels(workload)
-        return [p for p in self.pods if labels_match(selector, p.get("metadata", {}).get("labels"))]
+        return [p for p in self.pods if labels_match(selector, Meta.of(p).labels)]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import copy
 
 from shakedown.planning.infrarollout.objects import (
     ROLE_LABEL,
+    Meta,
     Obj,
     ObjKey,
     replicas,
@@ -124,11 +125,7 @@ class BlueGreenStrategy:
         return role_copies(ctx, ROLE)
 
     def _green_pods(self, ctx: ShiftContext) -> list[Obj]:
-        return [
-            p
-            for p in ctx.pods
-            if (p.get("metadata", {}).get("labels") or {}).get(ROLE_LABEL) == ROLE
-        ]
+        return [p for p in ctx.pods if Meta.of(p).labels.get(ROLE_LABEL) == ROLE]
 
     def bake_pods(self, ctx: ShiftContext) -> list[Obj]:
         return self._green_pods(ctx)

@@ -16,7 +16,7 @@ import math
 from datetime import timedelta
 
 from shakedown.api.common import parse_duration
-from shakedown.planning.infrarollout.objects import ROLE_LABEL, Obj, ObjKey, replicas
+from shakedown.planning.infrarollout.objects import ROLE_LABEL, Meta, Obj, ObjKey, replicas
 from shakedown.planning.infrarollout.strategies.base import (
     ShiftContext,
     ShiftPlan,
@@ -122,16 +122,12 @@ class CanaryStrategy:
         return role_copies(ctx, ROLE)
 
     def _canary_pods(self, ctx: ShiftContext) -> list[Obj]:
-        return [
-            p
-            for p in ctx.pods
-            if (p.get("metadata", {}).get("labels") or {}).get(ROLE_LABEL) == ROLE
-        ]
+        return [p for p in ctx.pods if Meta.of(p).labels.get(ROLE_LABEL) == ROLE]
 
     def bake_pods(self, ctx: ShiftContext) -> list[Obj]:
         return [
             p
             for w in ctx.workloads()
             for p in ctx.pods_of(ctx.production.get(w))
-            if (p.get("metadata", {}).get("labels") or {}).get(ROLE_LABEL) is None
+            if Meta.of(p).labels.get(ROLE_LABEL) is None
         ]

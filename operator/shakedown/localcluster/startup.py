@@ -116,7 +116,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
     )
 
     launch("etcd", configs.etcd_args(layout))
-    _wait(layout, "etcd", lambda: _etcd_healthy(layout), running, timeout=30, say=say)
+    _wait(layout, "etcd", lambda: etcd_healthy(layout), running, timeout=30, say=say)
     launch("kube-apiserver", configs.apiserver_args(layout))
     say("waiting for /readyz")
     _wait(layout, "/readyz", lambda: api.readyz(layout), running, timeout=90, say=None)
@@ -191,7 +191,7 @@ def add_enforcer(layout: Layout, *, say: Say) -> None:
         raise
 
 
-def _etcd_healthy(layout: Layout) -> bool:
+def etcd_healthy(layout: Layout) -> bool:
     try:
         url = f"http://127.0.0.1:{layout.network.etcd_client_port}/health"
         with urllib.request.urlopen(url, timeout=2) as resp:

@@ -32,6 +32,8 @@ from shakedown.adapters import kubeclient
 
 KINDS = {"containerimagerefreshes": "cir", "infrarollouts": "iro"}
 DROP_METADATA = ("uid", "resourceVersion", "managedFields", "selfLink")
+#: kopf's bookkeeping (it stores its state under the operator's own prefix too).
+KOPF_ANNOTATIONS = ("kopf.", f"{GROUP}/last-handled-configuration", f"{GROUP}/kopf-managed")
 MAX_LOG_TAIL = 400
 
 
@@ -46,6 +48,8 @@ def state_key(short: str, obj: dict[str, Any]) -> str:
         c.get("type") == "Stalled" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
+    observed = status.get("observedGeneration", ready.get("observedGeneration"))
+    unobserved = observed is not None and observed < (obj["metadata"].get("generation") or 0)
     if short == "iro":
         parts = [short, str(status.get("phase", "Pending"))]
         if int(status.get("revision") or 0) == 0:
@@ -56,6 +60,8 @@ def state_key(short: str, obj: dict[str, Any]) -> str:
             parts.append("held")
         if stalled and status.get("phase") not in ("Failed", "RolledBack", "Aborted"):
             parts.append("stalled")
+        if unobserved:
+            parts.append("unobserved")
         return "-".join(parts)
     current = (status.get("currentRun") or {}).get("phase")
     last = (status.get("lastRun") or {}).get("phase")
@@ -66,6 +72,8 @@ def state_key(short: str, obj: dict[str, Any]) -> str:
         parts.append("stalled")
     if len(status.get("history") or []) > 1:
         parts.append("history")
+    if unobserved:
+        parts.append("unobserved")
     return "-".join(parts)
 
 
@@ -76,7 +84,9 @@ def strip(obj: dict[str, Any]) -> dict[str, Any]:
     for key in DROP_METADATA:
         meta.pop(key, None)
     annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("kopf.")
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if not k.startswith(KOPF_ANNOTATIONS)
     }
     annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
     if annotations:
@@ -127,13 +137,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("tests/data/argocd"))
     parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument(
+        "--restrip", action="store_true", help="only strip the files already in --out again"
+    )
     args = parser.parse_args()
+    if args.restrip:
+        for path in sorted(args.out.glob("*/*.json")):
+            obj = strip(json.loads(path.read_text()))
+            path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        return
     kubeclient.load()
     until = time.monotonic() + args.minutes * 60
     lock = threading.Lock()
     threads = [
-        threading.Thread(target=_watch, args=(p, args.out, until, lock), daemon=True)
-        for p in KINDS
+        threading.Thread(target=_watch, args=(p, args.out, until, lock), daemon=True) for p in KINDS
     ]
     for thread in threads:
         thread.start()

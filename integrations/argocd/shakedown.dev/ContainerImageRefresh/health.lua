@@ -34,17 +34,25 @@ if status == nil or (status.conditions == nil and status.lastRun == nil and stat
   return hs
 end
 
+-- Status written for an older spec says nothing about this one (kstatus reads it so too).
+local generation = obj.metadata.generation
+local observed = status.observedGeneration
+if observed == nil then
+  local ready = condition(status, "Ready")
+  if ready ~= nil then
+    observed = ready.observedGeneration
+  end
+end
+if generation ~= nil and observed ~= nil and observed < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
 local stalled = condition(status, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
   hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
-  return hs
-end
-
-local generation = obj.metadata.generation
-if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
   return hs
 end
 

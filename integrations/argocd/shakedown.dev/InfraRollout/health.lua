@@ -32,7 +32,7 @@ end
 
 local function say(status, text)
   local revision = status.revision or 0
-  local head = status.phase .. " (revision " .. tostring(revision) .. ")"
+  local head = (status.phase or "Pending") .. " (revision " .. tostring(revision) .. ")"
   if text == nil then
     return head
   end
@@ -40,26 +40,34 @@ local function say(status, text)
 end
 
 local status = obj.status
-if status == nil or status.phase == nil then
+if status == nil or (status.phase == nil and status.conditions == nil) then
   hs.status = "Progressing"
   hs.message = "Waiting for the shakedown operator to pick the rollout up"
   return hs
 end
 
+-- Status written for an older spec says nothing about this one (kstatus reads it so too).
+local generation = obj.metadata.generation
+local observed = status.observedGeneration
+if observed == nil then
+  local ready = condition(status, "Ready")
+  if ready ~= nil then
+    observed = ready.observedGeneration
+  end
+end
+if generation ~= nil and observed ~= nil and observed < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
 local stalled = condition(status, "Stalled")
-local phase = status.phase
+local phase = status.phase or "Pending"
 local ended = phase == "Succeeded" or phase == "Validated" or phase == "Failed"
   or phase == "RolledBack" or phase == "Aborted"
 if stalled ~= nil and stalled.status == "True" and not ended then
   hs.status = "Degraded"
   hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
-  return hs
-end
-
-local generation = obj.metadata.generation
-if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
   return hs
 end
 

@@ -7,12 +7,18 @@ created by hand) and writes the first object it sees in each distinct state
 
     export SHAKEDOWN_STATE=/work/cold/.shakedown     # or any running local cluster
     .venv/bin/python hack/argocd_capture.py --minutes 30 --out tests/data/argocd &
-    .venv/bin/pytest tests/cluster/test_imagerefresh_runs.py tests/cluster/test_infrarollout_e2e.py
+    cd tests/cluster && ../../.venv/bin/pytest test_imagerefresh_runs.py test_infrarollout_e2e.py \
+        test_infrarollout_prove.py argocd_capture_scenarios.py && cd ../..
+    .venv/bin/python hack/argocd_capture.py --restrip --out tests/data/argocd
 
-An existing file is never overwritten, so a fixture the tests pin stays as it
-was captured; delete it to capture that state again. Stripping removes what
-differs between clusters and carries no meaning for health or actions (uid,
-resourceVersion, managedFields, kopf's bookkeeping annotations) and clips
+Objects of other sessions running at the same time are captured too (real runs
+as well). An existing file is never overwritten, so a fixture the tests pin
+stays as it was captured; delete it to capture that state again. The set in
+tests/data/argocd was pruned by hand afterwards: of the many states seen before
+the operator observed a new generation (``-unobserved``) three are kept, and of
+the refreshes another session's newer CRD made Stalled two. Stripping removes
+what differs between clusters and carries no meaning for health or actions
+(uid, resourceVersion, managedFields, kopf's bookkeeping annotations) and clips
 log tails, so the fixtures stay small and readable.
 """
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,15 +31,13 @@ from shakedown.cli.lifecycle import (
     plan_suspend,
     plan_undo,
 )
-from shakedown.localcluster import gobuild
-from shakedown.localcluster.layout import Layout, cache_root
 from shakedown.presentation import argocd_cm
 from shakedown.presentation.errors import UserError
 from shakedown.presentation.steering import plan_abort, plan_promote, plan_rollback, plan_trigger
+from tests.fixtures import luacheck as harness
+from tests.fixtures.luacheck import SCRIPTS, kind_dir, merge_patch
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "integrations" / "argocd"
-DATA = REPO / "tests" / "data" / "argocd"
+DATA = Path(__file__).resolve().parents[1] / "data" / "argocd"
 NOW = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
 STAMP = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
 Obj = dict[str, Any]
@@ -50,58 +46,15 @@ PAUSED = "shakedown.dev/paused"
 
 @pytest.fixture(scope="module")
 def luacheck() -> Path:
-    """The harness binary: built once from hack/luacheck, then taken from the cache.
-
-    Built the way the cluster's Go binaries are (``gobuild.build_static``), under a
-    cache root of its own: the shared root's build lock may be held for minutes by
-    a Kubernetes or Flux build, which this two-second build need not wait for.
-    """
-    started = time.monotonic()
-    layout = Layout(repo=REPO, state=REPO / ".shakedown", cache=cache_root() / "luacheck")
-    binary = gobuild.build_static(layout, "luacheck", REPO / "hack" / "luacheck", say=_quiet)
-    print(f"luacheck ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    return binary
-
-
-def _quiet(message: str) -> None:
-    return None
+    return harness.build()
 
 
 def run_lua(binary: Path, mode: str, script: Path, obj: Mapping[str, Any], tmp: Path) -> Any:
-    path = tmp / "obj.json"
-    path.write_text(json.dumps(obj))
-    proc = subprocess.run(
-        [str(binary), "-mode", mode, "-script", str(script), "-obj", str(path), "-now", STAMP],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return harness.run_lua(binary, mode, script, obj, tmp, now=STAMP)
 
 
 def captured(short: str) -> dict[str, Obj]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((DATA / short).glob("*.json"))}
-
-
-def kind_dir(kind: str) -> Path:
-    return SCRIPTS / "shakedown.dev" / kind
-
-
-def merge_patch(before: Any, after: Any) -> Any:
-    """The JSON merge patch (RFC 7386) that turns ``before`` into ``after``."""
-    if not isinstance(before, dict) or not isinstance(after, dict):
-        return after
-    patch: dict[str, Any] = {}
-    for key in before.keys() - after.keys():
-        patch[key] = None
-    for key, value in after.items():
-        if key not in before:
-            patch[key] = value
-        elif before[key] != value:
-            patch[key] = merge_patch(before[key], value)
-    return patch
 
 
 def _fixture_note(objects: Mapping[str, Obj], expected: Mapping[str, object]) -> None:

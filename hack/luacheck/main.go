@@ -207,25 +207,37 @@ func fromLua(value lua.LValue) any {
 }
 
 // restoreEmptyMaps undoes the {} -> [] confusion for fields that were objects in the
-// input, as Argo CD does before it computes the patch.
+// input, as Argo CD does before it computes the patch (also inside lists).
 func restoreEmptyMaps(out, in map[string]any) map[string]any {
 	for key, newValue := range out {
-		oldValue, ok := in[key]
-		if !ok {
-			continue
-		}
-		switch nv := newValue.(type) {
-		case map[string]any:
-			if ov, ok := oldValue.(map[string]any); ok {
-				out[key] = restoreEmptyMaps(nv, ov)
-			}
-		case []any:
-			if ov, ok := oldValue.(map[string]any); ok && len(nv) == 0 {
-				out[key] = ov
-			}
+		if oldValue, ok := in[key]; ok {
+			out[key] = restore(newValue, oldValue)
 		}
 	}
 	return out
+}
+
+func restore(newValue, oldValue any) any {
+	switch nv := newValue.(type) {
+	case map[string]any:
+		if ov, ok := oldValue.(map[string]any); ok {
+			return restoreEmptyMaps(nv, ov)
+		}
+	case []any:
+		switch ov := oldValue.(type) {
+		case map[string]any:
+			if len(nv) == 0 {
+				return ov
+			}
+		case []any:
+			for i := range nv {
+				if i < len(ov) {
+					nv[i] = restore(nv[i], ov[i])
+				}
+			}
+		}
+	}
+	return newValue
 }
 
 // safeOs is the subset of os Argo CD exposes: time() and date(format).

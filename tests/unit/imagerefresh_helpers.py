@@ -40,6 +40,7 @@ def make_spec(**overrides: Any) -> ContainerImageRefreshSpec:
 def observe(at: float = 0.0, **fields: Any) -> Observation:
     """An observation ``at`` seconds after NOW, generation 1 unless given."""
     fields.setdefault("generation", 1)
+    fields.setdefault("resource", RES)
     return Observation(now=NOW + timedelta(seconds=at), **fields)
 
 
@@ -70,7 +71,7 @@ def built(run_id: str = "1", digest: str = DIGEST_A, **report: Any) -> JobObserv
 def step(
     spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus, obs: Observation
 ) -> Plan:
-    return plan(spec, status, obs, RES)
+    return plan(spec, status, obs, obs.now)
 
 
 def action_types(p: Plan) -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The Events of a decision are one type for both kinds; re-exported for the phases.
+from shakedown.planning.decision import EventNote as EventNote
 from shakedown.planning.infrarollout.objects import Obj, ObjKey
 
 
@@ -92,12 +94,3 @@ Action = (
     | ReleaseLock
     | RunCheck
 )
-
-
-@dataclass(frozen=True)
-class EventNote:
-    """A Kubernetes Event to post on the InfraRollout."""
-
-    type: str
-    reason: str
-    message: str

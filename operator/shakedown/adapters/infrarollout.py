@@ -282,6 +282,11 @@ class InfraRolloutDriver:
                 self._start_check(action, observed, spec)
                 continue
             await asyncio.to_thread(self._do, action)
+            # Wake-ups are the event loop's: changed here, never from the worker thread.
+            if isinstance(action, EnsureNamespace):
+                self.wakers.follow(self.key, action.manifest["metadata"]["name"])
+            elif isinstance(action, ReleaseLock):
+                self.wakers.wake_namespace(self.namespace)  # a rollout waiting for it goes on
             if isinstance(action, Apply | Delete):
                 log.info(
                     "%s/%s: %s %s%s",
@@ -314,7 +319,6 @@ class InfraRolloutDriver:
             kube.delete(action.key.kind, action.namespace, action.key.name)
         elif isinstance(action, EnsureNamespace):
             shadow_io.ensure_namespace(kube, action.manifest)
-            self.wakers.follow(self.key, action.manifest["metadata"]["name"])
         elif isinstance(action, DeleteNamespace):
             shadow_io.delete_namespace(kube, action.name)
         elif isinstance(action, StoreSnapshot):
@@ -337,7 +341,6 @@ class InfraRolloutDriver:
             )
         elif isinstance(action, ReleaseLock):
             io.release_lease(kube, ns, lease=action.lease, holder=action.holder)
-            self.wakers.wake_namespace(ns)
 
     def _start_check(self, action: RunCheck, observed: Observed, spec: InfraRolloutSpec) -> None:
         self.wakers.follow(self.key, action.namespace)

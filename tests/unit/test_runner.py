@@ -194,6 +194,58 @@ def test_an_unchanged_status_is_not_written_again() -> None:
     assert not [line for line in driver.journal if line.startswith("write")]
 
 
+class ApiError(Exception):
+    """Shaped like the Kubernetes client's ApiException: its str() is the whole response."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"({status})\nReason: {reason}\nHTTP response headers: ...")
+        self.status, self.reason = status, reason
+
+
+def test_a_status_that_cannot_be_stored_means_nothing_is_done() -> None:
+    driver = FakeDriver()
+
+    def refuse(patch: Mapping[str, Any]) -> None:
+        raise ApiError(422, "Unprocessable Entity")
+
+    driver.write_status = refuse  # type: ignore[method-assign]
+    with pytest.raises(StepFailed, match=r"^cannot store status: 422 Unprocessable Entity$"):
+        run(runner_of(driver).step())
+    assert driver.journal == ["observe 0"], "no Event, no action without a recorded status"
+
+
+def test_a_step_failing_while_the_api_is_down_is_retried() -> None:
+    driver = FakeDriver()
+    runner = runner_of(driver)
+    stop = Stop()
+    read = driver.read
+    down = [True]
+
+    def flaky_read() -> dict[str, Any] | None:
+        if down[0]:
+            raise ApiError(503, "Service Unavailable")
+        return read()
+
+    async def act(decision: FakeDecision) -> None:
+        stop.set()
+
+    driver.read = flaky_read  # type: ignore[method-assign]
+    driver.on_act = act
+    failures = 0
+    complain = runner.complain
+
+    def count(body: Any, message: str) -> None:
+        nonlocal failures
+        failures += 1
+        down[0] = failures < 2  # the API comes back after the second failed step
+        complain(body, message)
+
+    runner.complain = count  # type: ignore[method-assign]
+    assert run(runner.run(stop)) is False
+    assert failures == 2
+    assert driver.status["step"] == 1
+
+
 def test_a_failing_action_keeps_the_recorded_status_and_is_said_once() -> None:
     driver = FakeDriver()
     runner = runner_of(driver)

@@ -26,7 +26,7 @@ from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.imagerefresh_observe import Observer, PassFailed
 from shakedown.adapters.jobs import owner_reference, test_job
 from shakedown.adapters.registry import RegistryError
-from shakedown.adapters.workloads import Conflict, Kube
+from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import (
     ContainerImageRefreshSpec,
     ContainerImageRefreshStatus,
@@ -89,7 +89,7 @@ class ImageRefreshDriver:
         return self.clock()
 
     def read(self) -> dict[str, Any] | None:
-        return self.kube.get(KIND, self.namespace, self.name)
+        return self.kube.get(self.kind, self.namespace, self.name)
 
     def parse_status(self, raw: Mapping[str, Any]) -> ContainerImageRefreshStatus:
         return ContainerImageRefreshStatus.model_validate(dict(raw))
@@ -125,14 +125,8 @@ class ImageRefreshDriver:
         return plan(spec, status, observed, now)
 
     def write_status(self, patch: Mapping[str, Any]) -> None:
-        try:
-            self.kube.merge_patch(
-                KIND, self.namespace, self.name, {"status": patch}, subresource="status"
-            )
-        except ApiException as exc:
-            raise PassFailed(f"cannot store status: {exc.status} {exc.reason}") from None
-        except Conflict as exc:
-            raise PassFailed(f"cannot store status: {exc}") from None
+        status = {"status": patch}
+        self.kube.merge_patch(self.kind, self.namespace, self.name, status, subresource="status")
 
     def recorded(
         self,

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from shakedown import metrics as shared_metrics
@@ -34,7 +33,6 @@ from shakedown.adapters import metrictemplates
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
 from shakedown.adapters.infrarollout_observe import RolloutObserver
-from shakedown.adapters.runner import StepFailed
 from shakedown.adapters.wakeups import Key, Wakers
 from shakedown.adapters.watching import NamespaceWatch
 from shakedown.adapters.workloads import Kube
@@ -153,7 +151,7 @@ class InfraRolloutDriver:
         return self.clock()
 
     def read(self) -> Obj | None:
-        return self.kube.get("InfraRollout", self.namespace, self.name)
+        return self.kube.get(self.kind, self.namespace, self.name)
 
     def parse_status(self, raw: Mapping[str, Any]) -> InfraRolloutStatus:
         return InfraRolloutStatus.model_validate(dict(raw))
@@ -190,12 +188,8 @@ class InfraRolloutDriver:
         return plan(spec, status, observed, now)
 
     def write_status(self, patch: Mapping[str, Any]) -> None:
-        try:
-            self.kube.merge_patch(
-                "InfraRollout", self.namespace, self.name, {"status": patch}, subresource="status"
-            )
-        except ApiException as exc:
-            raise StepFailed(f"cannot store status: {exc.status} {exc.reason}") from None
+        status = {"status": patch}
+        self.kube.merge_patch(self.kind, self.namespace, self.name, status, subresource="status")
 
     def post_event(self, body: Obj, note: EventNote) -> None:
         if self._post_event is not None:

@@ -126,7 +126,7 @@ class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
     ) -> Decision[StatusT, ActionT]: ...
 
     def write_status(self, patch: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource; raises StepFailed when it cannot."""
+        """Merge-patch the status subresource."""
         ...
 
     def recorded(
@@ -196,7 +196,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    if await asyncio.to_thread(driver.read) is None:
+                    if await self._gone():
                         driver.log.debug("%s/%s: deleted while stepping", *self.key[1:])
                         return True
                     self._failed(exc)
@@ -218,6 +218,13 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             watcher.cancel()
             driver.close()
             self.wakers.unregister(self.key, self.wake_event)
+
+    async def _gone(self) -> bool:
+        """Whether the object is gone; a read that fails too says nothing (not gone)."""
+        try:
+            return await asyncio.to_thread(self.driver.read) is None
+        except Exception:
+            return False
 
     def _delay(self, decision: Decision[StatusT, ActionT]) -> float:
         tick = self.driver.tick
@@ -253,7 +260,10 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         decision = driver.plan(spec, status, observed, now)
         patch = merge_patch(status.to_api(), decision.status.to_api())
         if patch:
-            await asyncio.to_thread(driver.write_status, patch)
+            try:
+                await asyncio.to_thread(driver.write_status, patch)
+            except Exception as exc:  # nothing was recorded, so nothing is done
+                raise StepFailed(f"cannot store status: {_said(exc)}") from exc
         driver.recorded(spec, status, decision, now, deleting)
         for note in decision.events:
             self._post(body, note)
@@ -309,7 +319,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         if isinstance(exc, StepFailed):
             message = str(exc)
         else:
-            message = f"step failed, retrying: {type(exc).__name__}: {exc}"
+            message = f"step failed, retrying: {type(exc).__name__}: {_said(exc)}"
             self.driver.log.debug("step failure", exc_info=exc)
         self.complain(self._body, message)
 
@@ -374,6 +384,12 @@ def _describe(error: ValueError) -> str:
         where = ".".join(str(p) for p in item.get("loc", ()))
         parts.append(f"status.{where}: {item.get('msg', '')}" if where else item.get("msg", ""))
     return "; ".join(parts) or str(error)
+
+
+def _said(exc: BaseException) -> str:
+    """An API error as its status and reason (its str() is the whole HTTP response)."""
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    return f"{status} {reason}" if isinstance(status, int) and reason else str(exc)
 
 
 def _clip(message: str) -> str:

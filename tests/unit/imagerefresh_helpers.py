@@ -42,6 +42,7 @@ def make_spec(**overrides: Any) -> ContainerImageRefreshSpec:
 def observe(at: float = 0.0, **fields: Any) -> Observation:
     """An observation ``at`` seconds after NOW, generation 1 unless given."""
     fields.setdefault("generation", 1)
+    fields.setdefault("resource", RES)
     return Observation(now=NOW + timedelta(seconds=at), **fields)
 
 
@@ -79,7 +80,7 @@ def step(
     spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus, obs: Observation
 ) -> Plan:
     """One pass, with the status read from and written to its wire form as the operator does."""
-    decided = plan(spec, stored(status), obs, RES)
+    decided = plan(spec, stored(status), obs, obs.now)
     return replace(decided, status=stored(decided.status))
 
 

@@ -67,5 +67,5 @@ def test_completion_offers_commands_kinds_options_and_values() -> None:
     assert complete("get", "iro", "") == [], "no kinds after the kind"
     assert complete("get", "-o", "") == ["table", "wide", "yaml", "json"]
     assert "--to-revision" in complete("undo", "iro", "web", "--")
-    assert complete("cluster", "") == ["up", "down", "status", "env", "image"]
+    assert complete("cluster", "") == ["up", "down", "status", "env", "restart", "image"]
     assert complete("completion", "") == ["bash", "zsh"]

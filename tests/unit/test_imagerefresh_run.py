@@ -8,7 +8,6 @@ from shakedown.planning.imagerefresh.observed import (
     CreateBuildJob,
     CreateTestJob,
     DeleteJob,
-    EmitEvent,
     JobState,
     MoveTag,
     RunFinished,
@@ -49,7 +48,8 @@ def test_created_resource_runs_build_then_tests_then_promotes() -> None:
     spec = make_spec()
     p = step(spec, ContainerImageRefreshStatus(), observe(0))
     assert p.status.last_run is not None and p.status.last_run.trigger == "Spec"
-    assert action_types(p) == ["EmitEvent"]
+    assert action_types(p) == []  # status first: the run is recorded, then announced
+    assert [e.reason for e in p.events] == ["RunStarted"]
 
     # Pending: inputs resolved, then the build Job is asked for (status first).
     p = step(spec, p.status, observe(1, polled=True, source_revision="cfg-1"))
@@ -133,7 +133,7 @@ def test_one_failing_scenario_keeps_the_tag_and_names_it_with_its_log() -> None:
         ("full", "exit code 3", "FAIL: test_widget\n")
     ]
     assert "full (exit code 3)" in last.message
-    warnings = [a for a in p.actions if isinstance(a, EmitEvent) and a.type == "Warning"]
+    warnings = [e for e in p.events if e.type == "Warning"]
     assert [w.reason for w in warnings] == ["RunFailed"]
     assert p.status.recent_runs[0].failed_tests[0].log_tail == ""  # tails only in lastRun
     ready = next(c for c in p.status.conditions if c.type == "Ready")

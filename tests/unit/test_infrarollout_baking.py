@@ -28,8 +28,9 @@ def test_bake_failure_rolls_back_deployment_and_configmap_at_once() -> None:
     starting = next(d for d in world.decisions if d.status.phase is RolloutPhase.ROLLING_BACK)
     restored = [str(a.key) for a in starting.actions if isinstance(a, Apply)]
     assert restored == ["ConfigMap/web-config", "Deployment/web"], "configuration first, same round"
-    assert starting.failure is not None and starting.failure.observable_at is not None
-    assert final.failure_observed_at == starting.failure.observable_at
+    # When the failure became observable is recorded as the rollback starts, and kept.
+    assert starting.status.failure_observed_at is not None
+    assert final.failure_observed_at == starting.status.failure_observed_at
 
 
 def RolledBack_phase() -> RolloutPhase:

@@ -1,7 +1,7 @@
 """What one ContainerImageRefresh pass observes: Jobs, the source, the registry.
 
-Split from the engine in ``adapters.imagerefresh`` so that reading the world
-and acting on it can be read apart; the engine owns one ``Observer`` per pass
+Split from the driver in ``adapters.imagerefresh`` so that reading the world
+and acting on it can be read apart; the driver makes one ``Observer`` per step
 and borrows its registry clients to move tags.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from shakedown import conditions
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
 from shakedown.adapters.jobs import Jobs
 from shakedown.adapters.registry import (
@@ -24,6 +24,7 @@ from shakedown.adapters.registry import (
     RegistryError,
     credentials_from_dockerconfig,
 )
+from shakedown.adapters.runner import StepFailed
 from shakedown.api import annotations as keys
 from shakedown.api.imagerefresh import (
     ContainerImageRefreshSpec,
@@ -37,12 +38,12 @@ RUN_REQUESTED = keys.RUN_REQUESTED
 ROLLBACK_TO = keys.ROLLBACK_TO
 
 
-class PassFailed(Exception):
-    """An I/O step failed; the pass stops and the next one retries from status."""
+class PassFailed(StepFailed):
+    """An I/O step failed; the step stops and the next one retries from status."""
 
 
 class Observer:
-    """Observation for one pass over one resource (registry clients cached for the pass)."""
+    """Observation for one step over one resource (registry clients cached for the step)."""
 
     def __init__(
         self,
@@ -66,8 +67,7 @@ class Observer:
         self._dockerconfig: bytes | None = None
         self._dockerconfig_read = False
 
-    def observe(self, status: ContainerImageRefreshStatus) -> Observation:
-        now = conditions.now()
+    def observe(self, status: ContainerImageRefreshStatus, now: datetime) -> Observation:
         try:
             jobs = self.jobs.observe(
                 self.name, run.logs_wanted(self.spec, status, self.resource, now)
@@ -92,6 +92,7 @@ class Observer:
             fields["tag_resolved"] = True
         return Observation(
             now=now,
+            resource=self.resource,
             generation=self.generation,
             run_requested=self.annotations.get(RUN_REQUESTED),
             rollback_to=rollback_to,

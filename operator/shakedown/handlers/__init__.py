@@ -1,10 +1,11 @@
 """kopf wiring for both kinds.
 
 Importing this package registers every handler with kopf's default registry
-(``shakedown run`` imports it). The handlers only wire: they read the object,
-call the pure validation and planners, hand actions to the adapters and write
-the result to the status subresource. One module per kind; ``reporting`` holds
-what both do with conditions and Events.
+(``shakedown run`` imports it). The handlers only wire: they validate specs,
+start each object's runner (``adapters.runner``: observe, plan, record, act)
+in a kopf daemon, and wake it on watch events. One module per kind;
+``runners`` holds the one registry of per-object runners (kept in kopf's
+memo), ``reporting`` what both do with conditions and Events.
 
 Operator-wide settings live here too: kopf keeps its bookkeeping in
 ``shakedown.dev/`` annotations (the status has a strict schema, and kopf's own

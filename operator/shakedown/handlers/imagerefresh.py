@@ -1,47 +1,34 @@
-"""kopf handlers for ContainerImageRefresh.
+"""kopf handlers for ContainerImageRefresh: wiring only.
 
 ``reconcile`` (create, update, resume) only validates: an invalid spec is
 reported Stalled with the field named. Everything else happens in the
-``refresh`` daemon (one per resource, a pass on every wake-up and at least
-every ``TICK_SECONDS``): observe (the resource's Jobs, the registry, the
-source), ask the pure planner (``shakedown.planning.imagerefresh``) for the
-next status and actions, store the status, then carry the actions out. That
-pass is ``adapters.imagerefresh``; this module only wires it to kopf (daemon,
-wake-ups, Events).
+``refresh`` daemon, one per resource: its ``Runner`` (``adapters.runner``)
+with an ``ImageRefreshDriver`` observes (the resource's Jobs, the registry,
+the source), asks the pure planner for a decision, stores the status, then
+carries the actions out, on every wake-up and at least every ``TICK_SECONDS``.
+The resource's own events and those of its Jobs and pods wake it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
 from shakedown import GROUP, VERSION
-from shakedown.adapters import imagerefresh as engine
-from shakedown.adapters.imagerefresh import (  # re-exported: other code imports them from here
-    MAX_ROUNDS,
-    ROLLBACK_TO,
-    RUN_REQUESTED,
-    merge_patch,
-)
+from shakedown.adapters import kubeclient
+from shakedown.adapters.imagerefresh import KIND, ImageRefreshDriver
 from shakedown.adapters.jobs import LABEL_RESOURCE
+from shakedown.adapters.runner import Runner
+from shakedown.adapters.wakeups import Wakers
+from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import PLURAL
+from shakedown.handlers import runners
 from shakedown.handlers.reporting import Verdict, report
 from shakedown.planning.validation import validate_image_refresh
 
-__all__ = [
-    "MAX_ROUNDS",
-    "ROLLBACK_TO",
-    "RUN_REQUESTED",
-    "TICK_SECONDS",
-    "merge_patch",
-    "reconcile",
-    "reconcile_once",
-    "refresh",
-]
+__all__ = ["reconcile", "refresh"]
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -69,48 +56,32 @@ def reconcile(
     # A valid spec: the refresh daemon owns status (conditions, observedGeneration).
 
 
-# --------------------------------------------------------------------------- refresh runs
-#: Seconds between reconcile passes of each resource without any wake-up (Job and
-#: resource events wake it at once; this bounds schedule and poll latency).
-TICK_SECONDS = 5.0
-#: Wake-up events of the running daemons, by (namespace, name).
-_WAKE: dict[tuple[str, str], asyncio.Event] = {}
+def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
+    """How to make the resource's runner, the first time a handler needs it."""
+
+    def make(wakers: Wakers) -> runners.AnyRunner:
+        kube = Kube(kubeclient.api_client())
+        driver = ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event)
+        return Runner(driver, wakers)
+
+    return make
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
 async def refresh(
-    name: str,
-    namespace: str | None,
-    stopped: kopf.DaemonStopped,
-    logger: kopf.Logger,
-    **_: Any,
+    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
 ) -> None:
-    """Reconcile passes for one resource: on every wake-up, at least every TICK_SECONDS."""
-    key = (namespace or "default", name)
-    wake = _WAKE.setdefault(key, asyncio.Event())
-    while not stopped:
-        wake.clear()
-        await asyncio.to_thread(reconcile_once, key[0], name, logger)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), TICK_SECONDS)
-    _WAKE.pop(key, None)
+    """Steps for one resource: on every wake-up, at least every TICK_SECONDS."""
+    namespace = namespace or "default"
+    await runners.drive(memo, (KIND, namespace, name), _make(namespace, name), stopped)
 
 
-def reconcile_once(namespace: str, name: str, logger: kopf.Logger | Any) -> None:
-    """One pass over one resource (see ``adapters.imagerefresh``), posting Events via kopf."""
-    engine.reconcile_once(namespace, name, logger, post_event=_post_event)
-
-
-def _post_event(target: Any, type_: str, reason: str, message: str) -> None:
-    kopf.event(target, type=type_, reason=reason, message=message)
-
-
-# Wake-ups run in the event loop (async), where the daemons' asyncio.Events live.
-async def _wake_from_job(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+# Wake-ups run in the event loop (async), where the runners' asyncio.Events live.
+async def _wake_from_job(
+    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
     owner = labels.get(LABEL_RESOURCE)
-    event = _WAKE.get((namespace or "default", owner or ""))
-    if event is not None:
-        event.set()
+    runners.wakers(memo).wake((KIND, namespace or "default", owner or ""))
 
 
 kopf.on.event("batch", "v1", "jobs", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-jobs")(
@@ -122,7 +93,7 @@ kopf.on.event("", "v1", "pods", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")
-async def _wake_from_self(name: str | None, namespace: str | None, **_: Any) -> None:
-    event = _WAKE.get((namespace or "default", name or ""))
-    if event is not None:
-        event.set()
+async def _wake_from_self(
+    name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    runners.wakers(memo).wake((KIND, namespace or "default", name or ""))

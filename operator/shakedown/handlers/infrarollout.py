@@ -3,42 +3,42 @@
 - ``reconcile`` (create/update/resume) validates the spec and reports Stalled
   (InvalidSpec, naming the field) when it cannot be acted on; a valid spec
   wakes the rollout's runner, which owns the conditions from then on.
-- ``drive`` is a daemon per InfraRollout running ``RolloutRunner`` (observe,
-  plan, record, act) until the object goes away.
+- ``drive`` is a daemon per InfraRollout running its ``Runner``
+  (``adapters.runner``: observe, plan, record, act) with an
+  ``InfraRolloutDriver`` until the object goes away.
 - ``finalize`` (the finalizer) steps the same runner in deletion mode: roll
   back a rollout that had begun shifting, remove the shadow namespace, release
   the locks.
 - Watch events on pods, workloads, Jobs, Leases and ContainerImageRefreshes
-  wake the runners of that namespace, which is how the bake reacts to a pod
-  turning NotReady without a polling loop.
+  wake the runners following that namespace, which is how the bake reacts to a
+  pod turning NotReady without a polling loop.
 - a background sweeper deletes shadow namespaces that outlived their TTL or their owner.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, metrictemplates, workloads
-from shakedown.adapters.infrarollout import WAKERS, RolloutRunner
+from shakedown.adapters.infrarollout import InfraRolloutDriver
+from shakedown.adapters.runner import Runner, Skipped
 from shakedown.adapters.shadow import sweep
+from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import (
     PLURAL,
     InfraRolloutSpec,
-    InfraRolloutStatus,
     TargetKind,
 )
+from shakedown.handlers import runners
 from shakedown.handlers.reporting import Verdict, report
-from shakedown.planning.infrarollout.actions import EventNote
-from shakedown.planning.infrarollout.objects import Obj
 from shakedown.planning.validation import (
     check_infra_rollout,
     check_metric_templates,
@@ -46,16 +46,7 @@ from shakedown.planning.validation import (
     template_refs,
 )
 
-#: One runner per InfraRollout, shared by its daemon and its finalizer.
-RUNNERS: dict[tuple[str, str], RolloutRunner] = {}
-
-
-def read_status(raw: Mapping[str, Any] | None) -> InfraRolloutStatus:
-    """The stored status; an empty one when there is none (or it does not parse)."""
-    try:
-        return InfraRolloutStatus.model_validate(dict(raw or {}))
-    except ValidationError:
-        return InfraRolloutStatus()
+KIND = "InfraRollout"
 
 
 def target_containers(
@@ -70,21 +61,15 @@ def target_containers(
     return found or None
 
 
-def post_event(body: Obj, note: EventNote) -> None:
-    kopf.event(
-        cast(kopf.Body, body), type=note.type, reason=note.reason, message=note.message[:1000]
-    )
+def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
+    """How to make the rollout's runner, the first time a handler needs it."""
 
+    def make(wakers: Wakers) -> runners.AnyRunner:
+        kube = Kube(kubeclient.api_client())
+        driver = InfraRolloutDriver(kube, namespace, name, wakers, post_event=runners.post_event)
+        return Runner(driver, wakers)
 
-def runner_for(namespace: str, name: str) -> RolloutRunner:
-    key = (namespace, name)
-    runner = RUNNERS.get(key)
-    if runner is None:
-        runner = RolloutRunner(
-            Kube(kubeclient.api_client()), namespace, name, post_event=post_event
-        )
-        RUNNERS[key] = runner
-    return runner
+    return make
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -98,6 +83,7 @@ def reconcile(
     namespace: str | None,
     patch: kopf.Patch,
     logger: kopf.Logger,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     generation = meta.get("generation")
@@ -119,44 +105,41 @@ def reconcile(
             logger=logger,
         )
         return
-    WAKERS.wake(namespace or "default", name or "")
+    runners.wakers(memo).wake((KIND, namespace or "default", name or ""))
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
-async def drive(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
+async def drive(
+    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+) -> None:
     """Run the rollout until the object is deleted or the operator stops."""
-    runner = runner_for(namespace or "default", name)
-
-    async def wake_when_stopped() -> None:
-        await stopped.wait()
-        runner.wake_event.set()  # leave the wait at once instead of being cancelled
-
-    watcher = asyncio.create_task(wake_when_stopped())
-    try:
-        await runner.run(lambda: bool(stopped))
-    finally:
-        watcher.cancel()
+    namespace = namespace or "default"
+    await runners.drive(memo, (KIND, namespace, name), _make(namespace, name), stopped)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-async def finalize(name: str, namespace: str | None, logger: kopf.Logger, **_: Any) -> None:
+async def finalize(
+    name: str, namespace: str | None, logger: kopf.Logger, memo: kopf.Memo, **_: Any
+) -> None:
     """Leave production on a consistent revision and remove the shadow namespace."""
     namespace = namespace or "default"
-    runner = runner_for(namespace, name)
+    runner = runners.runner(memo, (KIND, namespace, name), _make(namespace, name))
     while True:
         async with runner.lock:
-            decision = await runner.step(deleting=True)
-        if decision is None or decision.finished:
+            result = await runner.step(deleting=True)
+        if result is Skipped.WAITING:
+            logger.warning("finalized without cleanup: the status does not parse (see Stalled)")
+        if isinstance(result, Skipped) or result.finished:
             break
-        if not decision.again:
+        if not result.again:
             await asyncio.sleep(0.5)
-    RUNNERS.pop((namespace, name), None)
+    runners.registry(memo).forget(runner.key)
     logger.info("finalized: production consistent, shadow removed, locks released")
 
 
 # --------------------------------------------------------------------------- wake-ups
-def _wake(namespace: str | None, **_: Any) -> None:
-    WAKERS.wake_namespace(namespace)
+def _wake(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    runners.wakers(memo).wake_namespace(namespace)
 
 
 for _group, _version, _plural in (
@@ -173,8 +156,8 @@ for _group, _version, _plural in (
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-infrarollout")
-def _wake_rollout(name: str | None, namespace: str | None, **_: Any) -> None:
-    WAKERS.wake(namespace or "", name or "")
+def _wake_rollout(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    runners.wakers(memo).wake((KIND, namespace or "default", name or ""))
 
 
 #: How often shadow namespaces are checked for an expired TTL or a vanished owner.

@@ -1,16 +1,19 @@
 """The ContainerImageRefresh planner: observed state in, next status and actions out.
 
-``plan`` is the only entry point the handler needs. It combines the concerns
+``plan(spec, status, observed, now) -> Decision`` is the only entry point,
+the same shape as the InfraRollout planner's, so one runner drives both. It combines the concerns
 kept in separate modules: ``triggers`` (what starts a run), ``run`` (the
 build -> test -> promote state machine), ``history`` (promoted digests and
-rollback). It performs no I/O and reads no clock: the same status and
+rollback). It performs no I/O and reads no clock but ``now``: the same status and
 observation always give the same plan, which is what the unit tests pin down
 and what makes a restarted operator continue exactly where it stopped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
+from datetime import datetime
+from typing import TypeAlias
 
 from shakedown.api.common import Condition, ConditionStatus
 from shakedown.api.imagerefresh import (
@@ -19,38 +22,36 @@ from shakedown.api.imagerefresh import (
     RunPhase,
 )
 from shakedown.conditions import set_condition
+from shakedown.planning import decision
+from shakedown.planning.decision import EventNote
 from shakedown.planning.imagerefresh import history, run, triggers
 from shakedown.planning.imagerefresh.observed import (
     Action,
     DeleteJob,
+    Effect,
     EmitEvent,
     Observation,
 )
 from shakedown.planning.imagerefresh.run import Resource
 
-__all__ = ["Plan", "Resource", "plan"]
+__all__ = ["Decision", "Plan", "Resource", "plan"]
 
-
-@dataclass(frozen=True, kw_only=True)
-class Plan:
-    """Store ``status`` first, then carry out ``actions`` in order."""
-
-    status: ContainerImageRefreshStatus
-    actions: tuple[Action, ...] = ()
-
-    @property
-    def progressing(self) -> bool:
-        """Whether acting on this plan can change what the next observation shows."""
-        return any(not isinstance(a, EmitEvent) for a in self.actions)
+Decision: TypeAlias = decision.Decision[ContainerImageRefreshStatus, Effect]
+"""The shared decision shape, with the refresh's status and effects."""
+Plan: TypeAlias = Decision
+"""The name the planner tests grew up with."""
 
 
 def plan(
     spec: ContainerImageRefreshSpec,
     status: ContainerImageRefreshStatus,
-    obs: Observation,
-    resource: Resource,
-) -> Plan:
-    """The next status and actions for one resource."""
+    observed: Observation,
+    now: datetime,
+) -> Decision:
+    """The next status, Events and effects for the resource ``observed`` names."""
+    obs = observed if observed.now == now else replace(observed, now=now)
+    resource = obs.resource
+    before = status
     actions: list[Action] = []
 
     detected = triggers.detect(spec, status, obs)
@@ -87,7 +88,22 @@ def plan(
 
     conditions = _conditions(spec, status, obs, detected.error, rollback.condition)
     status = status.evolve(conditions=conditions, observed_generation=obs.generation)
-    return Plan(status=status, actions=tuple(actions))
+    events = tuple(a for a in actions if isinstance(a, EventNote))
+    effects = tuple(a for a in actions if not isinstance(a, EventNote))
+    return Decision(
+        status=status,
+        events=events,
+        actions=effects,
+        # Acting can change what the next observation shows, and a run that
+        # started or moved on may have work at once (e.g. resolve its inputs).
+        again=bool(effects) or _run_moved(before, status),
+    )
+
+
+def _run_moved(before: ContainerImageRefreshStatus, after: ContainerImageRefreshStatus) -> bool:
+    """A run started or moved on to another phase."""
+    old, new = before.current_run, after.current_run
+    return (old.id, old.phase) != (new.id, new.phase) if old and new else old is not new
 
 
 def _conditions(

@@ -14,9 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from shakedown.api.imagerefresh import NotifyEvent, RunSummary
+from shakedown.planning.decision import EventNote
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resource:
+    """The identity of the ContainerImageRefresh being planned for."""
+
+    namespace: str
+    name: str
 
 
 class JobState(StrEnum):
@@ -65,6 +73,9 @@ class Observation:
     """Everything observed for one resource in one reconcile pass."""
 
     now: datetime
+    """The planner's clock: ``plan`` stamps its ``now`` here, and no phase reads another."""
+    resource: Resource
+    """Which resource was observed (Job names and candidate tags derive from it)."""
     generation: int
     run_requested: str | None = None
     """Value of the shakedown.dev/run-requested annotation."""
@@ -131,14 +142,9 @@ class MoveTag:
     """``promote`` or ``rollback``."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class EmitEvent:
-    """A Kubernetes Event on the resource."""
-
-    type: Literal["Normal", "Warning"]
-    """``Normal`` or ``Warning``."""
-    reason: str
-    message: str
+EmitEvent = EventNote
+"""A Kubernetes Event on the resource: the phases list it among their actions, and
+``plan`` hands it back in the decision's ``events``, the same as an InfraRollout's."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,4 +157,7 @@ class RunFinished:
     """Duration of each phase that ran (build, test, promote) and of the whole run."""
 
 
-Action = CreateBuildJob | CreateTestJob | DeleteJob | MoveTag | EmitEvent | RunFinished
+Effect = CreateBuildJob | CreateTestJob | DeleteJob | MoveTag | RunFinished
+"""What the runner carries out once the status is stored."""
+Action = Effect | EmitEvent
+"""What a phase asks for: an effect, or an Event to post."""

@@ -9,9 +9,11 @@ of what is already gone succeed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from shakedown.api.infrarollout import CheckType
+
+# The Events of a decision are one type for both kinds; re-exported for the phases.
+from shakedown.planning.decision import EventNote as EventNote
 from shakedown.planning.infrarollout.objects import Obj, ObjKey
 
 
@@ -94,12 +96,3 @@ Action = (
     | ReleaseLock
     | RunCheck
 )
-
-
-@dataclass(frozen=True)
-class EventNote:
-    """A Kubernetes Event to post on the InfraRollout."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Unpack
+from typing import TypeAlias, Unpack
 
 from shakedown.api.infrarollout import (
     EntryChanges,
@@ -22,7 +22,9 @@ from shakedown.api.infrarollout import (
     RevisionState,
     RolloutPhase,
 )
-from shakedown.planning.infrarollout.actions import Action, EventNote
+from shakedown.planning import decision
+from shakedown.planning.decision import EventNote
+from shakedown.planning.infrarollout.actions import Action
 from shakedown.planning.infrarollout.bake import Verdict
 from shakedown.planning.infrarollout.change import ResolvedChange
 from shakedown.planning.infrarollout.desired import desired_objects
@@ -81,18 +83,8 @@ class Observed:
         return RolloutIdentity(self.name, self.namespace, self.uid, revision)
 
 
-@dataclass(frozen=True)
-class Decision:
-    status: InfraRolloutStatus
-    events: tuple[EventNote, ...] = ()
-    actions: tuple[Action, ...] = ()
-    wake_at: datetime | None = None
-    failure: Verdict | None = None
-    """Set when this decision starts a rollback because production failed."""
-    finished: bool = False
-    """Nothing left to do for deletion (the finalizer may go)."""
-    again: bool = False
-    """Plan again at once (a transition was recorded; its actions come next)."""
+Decision: TypeAlias = decision.Decision[InfraRolloutStatus, Action]
+"""The shared decision shape, with the InfraRollout's status and actions."""
 
 
 class Step:
@@ -150,7 +142,6 @@ class Step:
             events=tuple(self.events),
             actions=tuple(self.actions),
             wake_at=self.wake_at,
-            failure=self.failure,
             finished=finished,
             again=self.again,
         )

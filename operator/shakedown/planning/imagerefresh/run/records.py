@@ -22,6 +22,7 @@ from shakedown.api.imagerefresh import (
     TestRunState,
 )
 from shakedown.planning.imagerefresh.observed import Action
+from shakedown.planning.imagerefresh.observed import Resource as Resource
 
 #: Kubernetes Job names end up in the ``job-name`` label: at most 63 characters.
 MAX_JOB_NAME = 63
@@ -43,14 +44,6 @@ _STUCK_REASONS = (
 )
 
 FINISHED_TESTS = frozenset({TestPhase.PASSED, TestPhase.FAILED, TestPhase.ERROR})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Resource:
-    """The identity of the ContainerImageRefresh being planned for."""
-
-    namespace: str
-    name: str
 
 
 @dataclass(frozen=True, kw_only=True)

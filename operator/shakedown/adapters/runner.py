@@ -1,0 +1,396 @@
+"""The one loop every kind runs: observe → plan (pure) → record status → act.
+
+A ``Runner`` owns one object (one per InfraRollout or ContainerImageRefresh,
+started by its kopf daemon). Each ``step`` reads the object fresh, observes,
+asks the kind's pure planner for a ``Decision``, writes the decision's status
+*first* (an RFC 7396 merge patch of the status subresource), posts its Events,
+and only then carries out its actions. Every action is idempotent, so a crash
+at any point is safe: the next step plans again from the stored status.
+
+What differs between the kinds sits behind a small ``Driver``: how to read,
+admit, observe, plan and act for that kind. What does not differ is here, once:
+
+- the wake-ups (``Wakers``): watch events wake the runner of one object, or of
+  every object following a namespace; without news it looks again at the
+  decision's ``wake_at`` or after the driver's ``tick``. Wake-ups that arrive
+  while a step runs coalesce into one more step.
+- a status that does not parse stalls the object (``Stalled``, reason
+  ``InvalidStatus``, naming the field) and nothing is done; it is never reset to
+  empty, which would start over and re-adopt what the old status described.
+- a failed step is logged, said once as a Warning Event (``ReconcileError``),
+  and retried after the driver's ``retry`` seconds; the status it recorded, if
+  any, stays.
+- an object that is gone (read returns None, also after a failed step) ends
+  the loop quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar
+
+from shakedown.adapters.wakeups import Key, Wakers
+from shakedown.api.common import Condition
+from shakedown.conditions import Health, same_conditions, with_health
+from shakedown.planning.decision import Decision, EventNote
+
+#: A Kubernetes object as JSON.
+Obj = dict[str, Any]
+
+#: Seconds to wait between recording a decision and acting on it (tests only; 0 = off).
+FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
+#: Reason of the Stalled condition of an object whose status does not parse.
+INVALID_STATUS = "InvalidStatus"
+#: Reason of the Warning Event of a failed step.
+RECONCILE_ERROR = "ReconcileError"
+#: Events are clipped to this many characters (the API server's limit is 1024).
+MAX_EVENT_MESSAGE = 1000
+
+
+class StepFailed(Exception):
+    """An I/O step failed with a message fit for users; the next step retries from status."""
+
+
+class Skipped(Enum):
+    """A step that planned nothing, and why."""
+
+    GONE = "the object no longer exists"
+    WAITING = "nothing to plan now (an invalid spec or status, reported)"
+
+
+# --------------------------------------------------------------------------- the driver
+SpecT = TypeVar("SpecT")
+StatusT = TypeVar("StatusT", bound="Status")
+ObservedT = TypeVar("ObservedT")
+ActionT = TypeVar("ActionT")
+
+
+class Status(Protocol):
+    """A kind's status model: written as the JSON its CRD stores."""
+
+    def to_api(self) -> dict[str, Any]: ...
+
+
+class Stopping(Protocol):
+    """kopf's ``DaemonStopped``: true once the daemon should stop; awaitable until then."""
+
+    def __bool__(self) -> bool: ...
+
+    def wait(self) -> Awaitable[object]: ...
+
+
+class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
+    """What one kind supplies; every blocking method runs in a worker thread."""
+
+    kind: str
+    namespace: str
+    name: str
+    log: logging.Logger
+    tick: float
+    """Longest wait without news (a safety net: watch events are the trigger)."""
+    retry: float
+    """Wait after a failed step."""
+    max_rounds: int | None
+    """Steps in a row that may ask to plan ``again`` before waiting (None: no bound)."""
+    follows_namespace: bool
+    """Whether news from anything in the object's namespace wakes it."""
+
+    def now(self) -> datetime:
+        """The clock, at the precision the kind's status keeps."""
+        ...
+
+    def read(self) -> Obj | None:
+        """The object as stored; None when it is gone."""
+        ...
+
+    def parse_status(self, raw: Mapping[str, Any]) -> StatusT:
+        """The stored status; raises ValueError (naming the field) when it does not parse."""
+        ...
+
+    def admit(self, body: Obj, status: StatusT, deleting: bool) -> SpecT | None:
+        """The spec to plan for; None when there is nothing to plan now (reported elsewhere)."""
+        ...
+
+    def observe(
+        self, body: Obj, spec: SpecT, status: StatusT, deleting: bool, now: datetime
+    ) -> ObservedT: ...
+
+    def plan(
+        self, spec: SpecT, status: StatusT, observed: ObservedT, now: datetime
+    ) -> Decision[StatusT, ActionT]: ...
+
+    def write_status(self, patch: Mapping[str, Any]) -> None:
+        """Merge-patch the status subresource."""
+        ...
+
+    def recorded(
+        self,
+        spec: SpecT,
+        before: StatusT,
+        decision: Decision[StatusT, ActionT],
+        now: datetime,
+        deleting: bool,
+    ) -> None:
+        """Bookkeeping once the status is stored (metrics, watches); runs in the event loop."""
+        ...
+
+    async def act(
+        self,
+        body: Obj,
+        spec: SpecT,
+        observed: ObservedT,
+        decision: Decision[StatusT, ActionT],
+        complain: Callable[[str], None],
+    ) -> None:
+        """Carry out the decision's actions in order; ``complain`` reports a non-fatal failure."""
+        ...
+
+    def post_event(self, body: Obj, note: EventNote) -> None: ...
+
+    def close(self) -> None:
+        """The loop ended: stop whatever the driver started beside it."""
+        ...
+
+
+# --------------------------------------------------------------------------- the runner
+class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
+    """Runs one object through its driver, one step at a time."""
+
+    def __init__(self, driver: Driver[SpecT, StatusT, ObservedT, ActionT], wakers: Wakers) -> None:
+        self.driver = driver
+        self.wakers = wakers
+        self.key: Key = (driver.kind, driver.namespace, driver.name)
+        self.lock = asyncio.Lock()
+        """Held for a step: the daemon and the finalizer share one runner."""
+        self.wake_event = wakers.register(self.key)
+        self._last_complaint: str | None = None
+        self._body: Obj | None = None
+        """The object as last read (Events about a failed step go to it)."""
+
+    # ---- the loop
+    async def run(self, stopping: Stopping) -> bool:
+        """Step until the object is gone (True) or ``stopping`` is set (False)."""
+        driver = self.driver
+        self.wake_event = self.wakers.register(self.key)
+        if driver.follows_namespace:
+            self.wakers.follow(self.key, driver.namespace)
+
+        async def wake_when_stopping() -> None:
+            await stopping.wait()
+            self.wake_event.set()  # leave the wait at once instead of being cancelled
+
+        watcher = asyncio.create_task(wake_when_stopping())
+        rounds = 0
+        try:
+            while not stopping:
+                self.wake_event.clear()  # news from now on means one more step
+                try:
+                    async with self.lock:
+                        result = await self.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if await self._gone():
+                        driver.log.debug("%s/%s: deleted while stepping", *self.key[1:])
+                        return True
+                    self._failed(exc)
+                    await self._sleep(driver.retry)
+                    continue
+                self._last_complaint = None
+                if result is Skipped.GONE:
+                    return True
+                if result is Skipped.WAITING:
+                    await self._sleep(driver.tick)
+                    continue
+                rounds = rounds + 1 if result.again else 0
+                if result.again and (driver.max_rounds is None or rounds < driver.max_rounds):
+                    continue
+                rounds = 0
+                await self._sleep(self._delay(result))
+            return False
+        finally:
+            watcher.cancel()
+            driver.close()
+            self.wakers.unregister(self.key, self.wake_event)
+
+    async def _gone(self) -> bool:
+        """Whether the object is gone; a read that fails too says nothing (not gone)."""
+        try:
+            return await asyncio.to_thread(self.driver.read) is None
+        except Exception:
+            return False
+
+    def _delay(self, decision: Decision[StatusT, ActionT]) -> float:
+        tick = self.driver.tick
+        if decision.wake_at is None:
+            return tick
+        seconds = (decision.wake_at - self.driver.now()).total_seconds()
+        return min(tick, max(0.0, seconds))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake_event.wait(), timeout=seconds)
+
+    # ---- one step
+    async def step(self, *, deleting: bool | None = None) -> Decision[StatusT, ActionT] | Skipped:
+        """Observe, plan, record, act once; ``deleting`` overrides the deletionTimestamp."""
+        driver = self.driver
+        body = await asyncio.to_thread(driver.read)
+        if body is None:
+            return Skipped.GONE
+        self._body = body
+        if deleting is None:
+            deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
+        try:
+            status = driver.parse_status(dict(body.get("status") or {}))
+        except ValueError as exc:
+            await asyncio.to_thread(self._stall, body, exc)
+            return Skipped.WAITING
+        spec = await asyncio.to_thread(driver.admit, body, status, deleting)
+        if spec is None:
+            return Skipped.WAITING
+        now = driver.now()
+        observed = await asyncio.to_thread(driver.observe, body, spec, status, deleting, now)
+        decision = driver.plan(spec, status, observed, now)
+        patch = merge_patch(status.to_api(), decision.status.to_api())
+        if patch:
+            try:
+                await asyncio.to_thread(driver.write_status, patch)
+            except Exception as exc:  # nothing was recorded, so nothing is done
+                raise StepFailed(f"cannot store status: {_said(exc)}") from exc
+        driver.recorded(spec, status, decision, now, deleting)
+        for note in decision.events:
+            self._post(body, note)
+        if decision.actions and FAULT_PAUSE > 0:
+            # Fault injection for the crash tests: widen the window between
+            # "status recorded" and "acted", where a crash hurts most.
+            await asyncio.sleep(FAULT_PAUSE)
+        await driver.act(body, spec, observed, decision, lambda m: self.complain(body, m))
+        return decision
+
+    def _stall(self, body: Obj, error: ValueError) -> None:
+        """Stalled, naming the field; written once, and nothing else is done."""
+        raw = body.get("status") or {}
+        before = _conditions(raw.get("conditions"))
+        message = f"status does not parse, not acting on it: {_describe(error)}"
+        after = with_health(
+            before,
+            Health.STALLED,
+            reason=INVALID_STATUS,
+            message=message,
+            generation=(body.get("metadata") or {}).get("generation"),
+            at=self.driver.now(),
+        )
+        if same_conditions(before, after):
+            return
+        self.driver.write_status({"conditions": [c.to_api() for c in after]})
+        self._post(body, EventNote("Warning", INVALID_STATUS, message))
+
+    # ---- saying what happened
+    def _post(self, body: Obj, note: EventNote) -> None:
+        log = self.driver.log
+        # The operator's INFO log says what it decided for which object.
+        (log.warning if note.type == "Warning" else log.info)(
+            "%s/%s: %s: %s", self.key[1], self.key[2], note.reason, note.message
+        )
+        try:
+            self.driver.post_event(body, EventNote(note.type, note.reason, _clip(note.message)))
+        except Exception as exc:  # Events are best effort
+            log.debug("event not posted: %s", exc)
+
+    def complain(self, body: Obj | None, message: str) -> None:
+        """Log a failure; post a Warning Event when it differs from the last one said."""
+        self.driver.log.warning("%s/%s: %s", self.key[1], self.key[2], message)
+        if message == self._last_complaint:
+            return
+        self._last_complaint = message
+        if body is not None:
+            note = EventNote("Warning", RECONCILE_ERROR, _clip(message))
+            with contextlib.suppress(Exception):
+                self.driver.post_event(body, note)
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, StepFailed):
+            message = str(exc)
+        else:
+            message = f"step failed, retrying: {type(exc).__name__}: {_said(exc)}"
+            self.driver.log.debug("step failure", exc_info=exc)
+        self.complain(self._body, message)
+
+
+# --------------------------------------------------------------------------- the registry
+class Runners:
+    """Every object's runner and the wake-ups, in one place (kept in kopf's memo)."""
+
+    def __init__(self) -> None:
+        self.wakers = Wakers()
+        self._runners: dict[Key, Runner[Any, Any, Any, Any]] = {}
+
+    def get(
+        self, key: Key, make: Callable[[Wakers], Runner[Any, Any, Any, Any]]
+    ) -> Runner[Any, Any, Any, Any]:
+        """The runner of ``key``, made once with ``make`` and shared from then on."""
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = make(self.wakers)
+        return runner
+
+    def forget(self, key: Key) -> None:
+        self._runners.pop(key, None)
+
+
+# --------------------------------------------------------------------------- the status writer
+def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7396) turning ``before`` into ``after``."""
+    patch: dict[str, Any] = {}
+    for key in before:
+        if key not in after:
+            patch[key] = None
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            nested = merge_patch(old, value)
+            if nested:
+                patch[key] = nested
+        elif value != old or key not in before:
+            patch[key] = value
+    return patch
+
+
+def _conditions(raw: Any) -> list[Condition]:
+    """Conditions as stored, skipping any entry (or a whole list) that does not parse."""
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            out.append(Condition.model_validate(item))
+        except ValueError:
+            continue
+    return out
+
+
+def _describe(error: ValueError) -> str:
+    """Which status fields are wrong, by their path (pydantic errors), else the message."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return str(error)
+    parts = []
+    for item in errors():
+        where = ".".join(str(p) for p in item.get("loc", ()))
+        parts.append(f"status.{where}: {item.get('msg', '')}" if where else item.get("msg", ""))
+    return "; ".join(parts) or str(error)
+
+
+def _said(exc: BaseException) -> str:
+    """An API error as its status and reason (its str() is the whole HTTP response)."""
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    return f"{status} {reason}" if isinstance(status, int) and reason else str(exc)
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= MAX_EVENT_MESSAGE else message[: MAX_EVENT_MESSAGE - 1] + "…"

@@ -30,7 +30,6 @@ import base64
 import hashlib
 import http.client
 import json
-import os
 import re
 import ssl
 import urllib.error
@@ -42,6 +41,12 @@ from typing import Any
 
 from shakedown.adapters import httpcalls
 from shakedown.adapters.httpcalls import DEFAULT_POLICY, GaveUp, RetryPolicy
+from shakedown.adapters.registry_tokens import (
+    DOCKER_HUB_API,
+    TOKEN_HOSTS_ENV,
+    realm_host,
+    token_service_trusted,
+)
 
 #: Manifest media types asked for, most specific first. Asking for indexes too
 #: keeps multi-platform images whole when a tag is moved.
@@ -59,8 +64,6 @@ _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 #: goes by in credential files (``docker login`` writes ``https://index.docker.io/v1/``).
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", "registry-1.docker.io"})
-#: Where Docker Hub's registry API answers.
-DOCKER_HUB_API = "registry-1.docker.io"
 
 
 class RegistryError(Exception):
@@ -344,9 +347,9 @@ class RegistryClient:
         if self.credentials is not None:
             if not token_service_trusted(self.host, realm):
                 raise RegistryError(
-                    f"registry {self.registry}: its token service {_realm_host(realm)} is on "
+                    f"registry {self.registry}: its token service {realm_host(realm)} is on "
                     "another host; the push credentials are not sent there (declare it in "
-                    f"{TOKEN_HOSTS_ENV} as {self.host}={_realm_host(realm)} if it is the "
+                    f"{TOKEN_HOSTS_ENV} as {self.host}={realm_host(realm)} if it is the "
                     "registry's own)"
                 )
             request.add_header("Authorization", "Basic " + _basic(self.credentials))
@@ -363,46 +366,6 @@ class RegistryClient:
         if not token:
             raise RegistryError(f"registry {self.registry}: token endpoint returned no token")
         return f"Bearer {token}"
-
-
-#: Registries whose token service is on another host by design.
-KNOWN_TOKEN_HOSTS: Mapping[str, frozenset[str]] = {DOCKER_HUB_API: frozenset({"auth.docker.io"})}
-#: Operator setting: more such pairs, ``registry=tokenhost,registry=tokenhost``.
-TOKEN_HOSTS_ENV = "SHAKEDOWN_REGISTRY_TOKEN_HOSTS"
-
-
-def token_service_trusted(registry_host: str, realm: str) -> bool:
-    """Whether a bearer ``realm`` may receive the credentials issued for ``registry_host``.
-
-    A registry's challenge names its token service, and a registry that is not
-    the one the credentials were issued for (a hostile or compromised mirror)
-    could name any host to collect them. So they go to the registry's own host,
-    to a known pair (Docker Hub's), or to a pair the operator declares.
-    """
-    parts = urllib.parse.urlsplit(realm)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return False
-    realm_host = _realm_host(realm)
-    registry_name = registry_host.lower().partition(":")[0]
-    if parts.hostname.lower() == registry_name:
-        return True
-    declared = dict(
-        pair.strip().lower().split("=", 1)
-        for pair in os.environ.get(TOKEN_HOSTS_ENV, "").split(",")
-        if "=" in pair
-    )
-    allowed = KNOWN_TOKEN_HOSTS.get(registry_host.lower(), frozenset())
-    return parts.scheme == "https" and (
-        realm_host in allowed or declared.get(registry_host.lower()) == realm_host
-    )
-
-
-def _realm_host(realm: str) -> str:
-    """The host (and port, when not the scheme's default) of a token service URL."""
-    parts = urllib.parse.urlsplit(realm)
-    host = (parts.hostname or "").lower()
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
 #: For the scheme probe any HTTP status is an answer; only the connection is retried.

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import sys
 import threading
-from typing import Any
 
 from shakedown.cli.main import UserError
 
@@ -37,8 +36,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from kubernetes import client
-
     from shakedown.adapters import kubeclient
     from shakedown.cli.kube import current_namespace
     from shakedown.dashboard import actions, cluster, guard, server
@@ -54,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
     except kubeclient.NoCluster as exc:
         raise UserError(str(exc)) from None
     namespace = None if args.all_namespaces else (args.namespace or current_namespace())
-    action_api: Any = client.CustomObjectsApi(client.ApiClient())
+    action_api = kubeclient.custom()
 
     def act(kind: str, verb: str, ns: str, name: str, form: dict[str, str]) -> str:
         return actions.run(action_api, kind, verb, ns, name, form)
 
     def start_watches(hub: Hub, stop: threading.Event) -> None:
         for kind, plural in actions.PLURALS.items():
-            api_client = client.ApiClient()
+            api_client = kubeclient.api_client()
             card = cluster.image_card() if kind == "cir" else cluster.rollout_card(api_client)
             source = cluster.KubeSource(api_client, plural, namespace)
             KindWatch(kind=kind, source=source, card=card, hub=hub, stop=stop).start()

@@ -292,8 +292,7 @@ def apply(args: argparse.Namespace, verb: Verb) -> int:
 
 def _check_snapshot(namespace: str, rollout: str, revision: int) -> None:
     """Refuse an undo whose snapshot is gone (the revision never reached Snapshotting)."""
-    from kubernetes.client.exceptions import ApiException
-
+    from shakedown.adapters.kubeclient import ApiException
     from shakedown.cli.kube import core_api, talking_to_cluster
     from shakedown.planning.infrarollout.snapshot import snapshot_name
 

@@ -210,7 +210,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _pods(core: Any, namespace: str, selector: str, *, missing_ok: bool = False) -> list[Obj]:
-    from kubernetes.client.exceptions import ApiException
+    from shakedown.adapters.kubeclient import ApiException
 
     try:
         listed = core.list_namespaced_pod(namespace, label_selector=selector)
@@ -230,7 +230,7 @@ def _containers(pod: Obj) -> Sequence[str]:
 def _print_logs(
     core: Any, namespace: str, pods: Sequence[Obj], out: TextIO, *, follow: bool, titles: bool
 ) -> None:
-    from kubernetes.client.exceptions import ApiException
+    from shakedown.adapters.kubeclient import ApiException
 
     for pod in pods:
         name = pod["metadata"]["name"]

@@ -115,16 +115,10 @@ def check_kind(verb: Verb, given: str) -> KindSpec:
 
 
 def steer(args: argparse.Namespace, verb: Verb) -> int:
-    from kubernetes import client
-
-    from shakedown.adapters import kubeclient
-    from shakedown.cli.kube import current_namespace, talking_to_cluster
+    from shakedown.cli.kube import current_namespace, custom_api, talking_to_cluster
 
     spec = check_kind(verb, args.kind)
-    try:
-        api: Any = client.CustomObjectsApi(kubeclient.api_client())
-    except kubeclient.NoCluster as exc:
-        raise UserError(str(exc)) from None
+    api = custom_api()
     namespace = args.namespace or current_namespace()
     with talking_to_cluster(what=f'{spec.singular} "{args.name}"', namespace=namespace):
         action = _steer(api, spec, namespace, args, verb)
@@ -133,7 +127,7 @@ def steer(args: argparse.Namespace, verb: Verb) -> int:
 
 
 def _steer(api: Any, spec: KindSpec, namespace: str, args: argparse.Namespace, verb: Verb) -> Steer:
-    from kubernetes.client.exceptions import ApiException
+    from shakedown.adapters.kubeclient import ApiException
 
     try:
         obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, args.name)

@@ -33,7 +33,6 @@ from typing import Any, TextIO
 from shakedown import GROUP, VERSION
 from shakedown.api.annotations import RUN_REQUESTED
 from shakedown.api.common import parse_duration
-from shakedown.api.crdgen import KindSpec, kind_spec
 from shakedown.api.imagerefresh import RunPhase
 from shakedown.api.infrarollout import RolloutPhase
 from shakedown.cli.main import UserError
@@ -205,33 +204,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _resolve(name: str) -> KindSpec:
-    try:
-        return kind_spec(name.lower())
-    except KeyError:
-        raise UserError(f"unknown kind {name!r}: use cir or iro") from None
-
-
-def _current_namespace() -> str:
-    from kubernetes import config
-
-    try:
-        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-    except Exception:  # no kubeconfig (in-cluster): fall through
-        return "default"
-    return str((active or {}).get("context", {}).get("namespace") or "default")
-
-
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    from shakedown.adapters import kubeclient
+    from shakedown.adapters.kubeclient import ApiException, HTTPError
     from shakedown.adapters.watching import Follow
+    from shakedown.cli.kube import current_namespace, custom_api, resolve_kind
 
     out = out or sys.stdout
-    spec = _resolve(args.kind)
+    spec = resolve_kind(args.kind)
     target = parse_for(args.target, spec.kind)
     try:
         seconds = parse_duration(args.timeout)
@@ -239,11 +218,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise UserError(f"--timeout {args.timeout}: {exc}") from None
     if seconds <= 0:
         raise UserError(f"--timeout {args.timeout}: must be more than 0s")
-    try:
-        api: Any = client.CustomObjectsApi(kubeclient.api_client())
-    except kubeclient.NoCluster as exc:
-        raise UserError(str(exc)) from None
-    namespace = args.namespace or _current_namespace()
+    api = custom_api()
+    namespace = args.namespace or current_namespace()
     what = f"{spec.singular}/{args.name}"
     deadline = time.monotonic() + seconds
     follow = Follow(

@@ -99,10 +99,10 @@ class KubeSource:
         return Listing(items=items, resource_version=str(listed["metadata"]["resourceVersion"]))
 
     def watch(self, resource_version: str) -> Iterator[Mapping[str, Any]]:
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
+        from shakedown.adapters import kubeclient
+        from shakedown.adapters.kubeclient import ApiException
 
-        stream: Any = watch.Watch()  # type: ignore[no-untyped-call]
+        stream = kubeclient.watch()
         try:
             # timeout_seconds also turns off the client's own single 410 retry,
             # which would resume from the same too-old version.

@@ -102,8 +102,7 @@ def api_message(exc: Any) -> str:
 
 def run(api: Any, kind: str, verb: str, namespace: str, name: str, form: Mapping[str, str]) -> str:
     """Read the object, patch it; what to tell the user. Blocking: call from a thread."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
+    from shakedown.adapters.kubeclient import ApiException, HTTPError
 
     plural = PLURALS.get(kind)
     if plural is None:

@@ -7,9 +7,11 @@ kubeconfig, found the way the CLI finds it (``adapters.kubeclient``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiException
 from shakedown.dashboard import render, rollout_views, views
 from shakedown.dashboard.watches import Card, Obj
 
@@ -22,9 +24,7 @@ class KubeSource:
     """One kind, in one namespace or (``namespace=None``) in all."""
 
     def __init__(self, api_client: Any, plural: str, namespace: str | None) -> None:
-        from kubernetes import client
-
-        self.custom: Any = client.CustomObjectsApi(api_client)
+        self.custom = kubeclient.custom(api_client)
         self.plural, self.namespace = plural, namespace
 
     def _call(self, **kwargs: Any) -> Any:
@@ -39,9 +39,7 @@ class KubeSource:
         return list(listed.get("items") or []), str(listed["metadata"]["resourceVersion"])
 
     def watch(self, resource_version: str) -> Iterator[tuple[str, Obj]]:
-        from kubernetes import watch
-
-        stream = cast(Any, watch).Watch()
+        stream = kubeclient.watch()
         for event in stream.stream(
             self._call,
             resource_version=resource_version,
@@ -60,10 +58,7 @@ _WORKLOADS = {
 
 def live_targets(api_client: Any, obj: Obj) -> dict[tuple[str, str], str]:
     """What each workload target of a rollout looks like now (or why it cannot be seen)."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    apps = client.AppsV1Api(api_client)
+    apps = kubeclient.apps(api_client)
     namespace = obj.get("metadata", {}).get("namespace", "")
     found: dict[tuple[str, str], str] = {}
     for target in obj.get("spec", {}).get("targets") or []:

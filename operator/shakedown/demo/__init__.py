@@ -29,11 +29,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiException
 
 REPO = Path(__file__).resolve().parents[3]
 STATE = REPO / ".shakedown" / "demo"
@@ -66,7 +68,7 @@ class Context:
     """What a scene gets: the cluster, its namespace, and where to report."""
 
     api: Any
-    """A ``kubernetes.client.ApiClient`` for the demo cluster."""
+    """A ``kubeclient.ApiClient`` for the demo cluster."""
     namespace: str
     kubeconfig: Path
     registry: str | None
@@ -75,9 +77,7 @@ class Context:
     timeline: Timeline
 
     def custom(self) -> Any:
-        from kubernetes import client
-
-        return client.CustomObjectsApi(self.api)
+        return kubeclient.custom(self.api)
 
     def wait_for(
         self,
@@ -173,12 +173,9 @@ def _cir(name: str, **spec: Any) -> dict[str, Any]:
 
 @scene("basics", "The API: refused input, conditions, Stalled naming the field")
 def basics(ctx: Context) -> None:
-    from kubernetes import dynamic
-    from kubernetes.client.exceptions import ApiException
-
     custom = ctx.custom()
     plural = "containerimagerefreshes"
-    dyn: Any = cast(Any, dynamic).DynamicClient(ctx.api)
+    dyn = kubeclient.dynamic(ctx.api)
 
     # 1. Every example is accepted by the API server (a server-side dry run: the
     #    examples point at registries and git servers that do not exist here).
@@ -305,10 +302,7 @@ def operator_process(
 
 
 def _ensure_namespace(api: Any, name: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core: Any = client.CoreV1Api(api)
+    core = kubeclient.core(api)
     try:
         core.read_namespace(name)
     except ApiException as exc:
@@ -324,10 +318,7 @@ def _clear_namespace(api: Any, name: str, *, timeout: float = 90) -> None:
 
     Objects still there after ``timeout`` lose their finalizers, so the demo can go on.
     """
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    custom: Any = client.CustomObjectsApi(api)
+    custom = kubeclient.custom(api)
     plurals = ("containerimagerefreshes", "infrarollouts")
 
     def remaining() -> list[tuple[str, str]]:
@@ -352,13 +343,11 @@ def _clear_namespace(api: Any, name: str, *, timeout: float = 90) -> None:
             custom.patch_namespaced_custom_object(
                 GROUP, VERSION, name, plural, obj_name, {"metadata": {"finalizers": None}}
             )
-    client.CoreV1Api(api).delete_collection_namespaced_event(name)
+    kubeclient.core(api).delete_collection_namespaced_event(name)
 
 
 def _print_timeline(api: Any, namespace: str, since: datetime) -> None:
-    from kubernetes import client
-
-    core: Any = client.CoreV1Api(api)
+    core = kubeclient.core(api)
     events = core.list_namespaced_event(namespace).items
     rows = []
     for event in events:
@@ -393,13 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chosen = [scenes[name] for name in args.scene] if args.scene else list(scenes.values())
 
-    from kubernetes import config
-
     from shakedown.adapters import crds
 
     try:
         with _cluster() as (kubeconfig, registry):
-            api = cast(Any, config).new_client_from_config(config_file=str(kubeconfig))
+            api = kubeclient.client_for(kubeconfig)
             say(f"cluster: {api.configuration.host}")
             names = crds.install(api)
             say(f"CRDs installed: {', '.join(names)}")

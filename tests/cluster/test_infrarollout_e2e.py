@@ -83,10 +83,12 @@ def test_smoke_failure_leaves_production_untouched(
     iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
 ) -> None:
     workload(kube, ns, busybox_image)
-    before = {
-        kind_name: kube.get(*kind_name.split("/", 1)[:1], ns, kind_name.split("/", 1)[1])
-        for kind_name in ("Deployment/web", "ConfigMap/web-config", "Service/web")
-    }
+    before: dict[str, dict[str, Any]] = {}
+    for kind_name in ("Deployment/web", "ConfigMap/web-config", "Service/web"):
+        kind, name = kind_name.split("/")
+        found = kube.get(kind, ns, name)
+        assert found is not None, kind_name
+        before[kind_name] = found
     # The shadow serves "v2", but the HTTP smoke test expects text it will not find.
     rollout(kube, ns, message="v2", extra={})
     iro = kube.get("InfraRollout", ns, "change")

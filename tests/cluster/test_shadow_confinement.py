@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from shakedown.planning.infrarollout.confinement import DEFAULT_QUOTA_NAME
 from tests.fixtures.operator import RunningOperator
 
@@ -35,7 +35,7 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 
 def production(k8s_api: ApiClient, namespace: str, image: str) -> None:
     """A namespace enforcing ``restricted`` and a Deployment that meets it."""
-    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
+    core, apps = kubeclient.core(k8s_api), kubeclient.apps(k8s_api)
     core.patch_namespace(namespace, {"metadata": {"labels": {PSA + "enforce": "restricted"}}})
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "cfg"}, "data": {"A": "1"}})
     labels = {"app": "worker"}
@@ -67,7 +67,7 @@ def production(k8s_api: ApiClient, namespace: str, image: str) -> None:
 
 
 def privileged_rollout(k8s_api: ApiClient, namespace: str) -> None:
-    client.CustomObjectsApi(k8s_api).create_namespaced_custom_object(
+    kubeclient.custom(k8s_api).create_namespaced_custom_object(
         GROUP,
         VERSION,
         namespace,
@@ -116,8 +116,8 @@ def privileged_rollout(k8s_api: ApiClient, namespace: str) -> None:
 def test_a_privileged_change_is_refused_in_the_shadow_of_a_restricted_namespace(
     k8s_api: ApiClient, operator: RunningOperator, namespace: str, busybox_image: str
 ) -> None:
-    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
+    core, apps = kubeclient.core(k8s_api), kubeclient.apps(k8s_api)
+    custom = kubeclient.custom(k8s_api)
     production(k8s_api, namespace, busybox_image)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # settled: its controller no longer writes its status

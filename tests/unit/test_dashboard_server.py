@@ -122,7 +122,8 @@ def run_app(test: Callable[[TestServer, Hub], Awaitable[None]], act: Any = None)
             hosts=None,
             act=act or (lambda *a: "done"),
         )
-        async with TestServer(server.build_app(config, hub), host="127.0.0.1") as srv:
+        srv = TestServer(server.build_app(config, hub), host="127.0.0.1")
+        async with srv:
             await asyncio.wait_for(test(srv, hub), 20)
 
     asyncio.run(body())
@@ -226,7 +227,7 @@ def test_a_lost_cluster_is_shown_and_the_cards_come_back_when_it_returns() -> No
             assert first is not None and first.event == "state"
             assert not first.data["ok"] and "lost the connection" in first.data["message"]
             source.back.set()
-            seen = []
+            seen: list[tuple[str, Any]] = []
             while not (seen and seen[-1] == ("card", "<p>2</p>")):
                 push = await asyncio.wait_for(queue.get(), 20)
                 assert push is not None

@@ -40,12 +40,15 @@ __all__ = [
     "apps",
     "batch",
     "client_for",
+    "coordination",
     "core",
     "current_namespace",
     "custom",
     "dynamic",
     "kubeconfig_path",
     "load",
+    "plain",
+    "rbac",
     "server_url",
     "watch",
 ]
@@ -100,6 +103,16 @@ def client_for(kubeconfig: Path) -> ApiClient:
     return api
 
 
+def plain(obj: object) -> Any:
+    """A client model (``V1Pod``, a list, ...) as the plain JSON the API server sent."""
+    return _serializer().sanitize_for_serialization(obj)
+
+
+@functools.cache
+def _serializer() -> Any:
+    return client.ApiClient(client.Configuration())
+
+
 def current_namespace() -> str:
     """The namespace of the kubeconfig's current context, else ``default``."""
     try:
@@ -141,6 +154,16 @@ def custom(api: ApiClient | None = None) -> Any:
 def apiextensions(api: ApiClient | None = None) -> Any:
     """``ApiextensionsV1Api``: installing the CRDs."""
     return client.ApiextensionsV1Api(_or_configured(api))
+
+
+def rbac(api: ApiClient | None = None) -> Any:
+    """``RbacAuthorizationV1Api``: Roles and bindings (the tests' limited users)."""
+    return client.RbacAuthorizationV1Api(_or_configured(api))
+
+
+def coordination(api: ApiClient | None = None) -> Any:
+    """``CoordinationV1Api``: Leases."""
+    return client.CoordinationV1Api(_or_configured(api))
 
 
 def dynamic(api: ApiClient | None = None) -> Any:

@@ -16,9 +16,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from shakedown.adapters.listwatch import Listing, Obj
 from shakedown.cli.main import main
 from shakedown.dashboard import actions, guard, server
-from shakedown.dashboard.watches import Card, Hub, KindWatch, Obj
+from shakedown.dashboard.watches import Card, Hub, KindWatch
 
 TOKEN = "t0ken"
 HOSTS = guard.allowed_hosts("127.0.0.1", 3100)
@@ -201,10 +202,10 @@ class FlakySource:
         self.back = threading.Event()
         self.done = threading.Event()
 
-    def list(self) -> tuple[list[Obj], str]:
+    def list(self) -> Listing:
         if not self.back.is_set():
             raise ConnectionRefusedError("connection refused")
-        return [{"metadata": {"namespace": "ci", "name": "app"}}], "7"
+        return Listing([{"metadata": {"namespace": "ci", "name": "app"}}], "7")
 
     def watch(self, resource_version: str) -> Iterator[tuple[str, Obj]]:
         yield "MODIFIED", {"metadata": {"namespace": "ci", "name": "app"}, "v": 2}

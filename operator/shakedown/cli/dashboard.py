@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from shakedown.adapters import kubeclient
+    from shakedown.adapters.listwatch import CustomObjects
     from shakedown.cli.kube import current_namespace
     from shakedown.dashboard import actions, cluster, guard, server
     from shakedown.dashboard.watches import Hub, KindWatch
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         for kind, plural in actions.PLURALS.items():
             api_client = kubeclient.api_client()
             card = cluster.image_card() if kind == "cir" else cluster.rollout_card(api_client)
-            source = cluster.KubeSource(api_client, plural, namespace)
+            source = CustomObjects(kubeclient.custom(api_client), plural, namespace)
             KindWatch(kind=kind, source=source, card=card, hub=hub, stop=stop).start()
 
     config = server.Config(

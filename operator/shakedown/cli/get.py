@@ -6,7 +6,7 @@ helpers that own a kind add theirs with ``add_columns`` (``wide=True`` for
 is. One named object also gets its detail view (``DETAILS``).
 
 ``--watch`` follows changes from the resourceVersion of the very list that was
-printed (``shakedown.cli.watching``). A table prints a row per change, like
+printed (``shakedown.adapters.listwatch``). A table prints a row per change, like
 ``kubectl get -w``; a detail view is redrawn whole, in place on a terminal (like
 ``kubectl argo rollouts get --watch``) and as a fresh, separated copy otherwise.
 """
@@ -22,7 +22,6 @@ from typing import Any, TextIO
 
 import yaml
 
-from shakedown import GROUP, VERSION
 from shakedown.api.common import short_digest
 from shakedown.api.crdgen import KindSpec
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
@@ -190,8 +189,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from shakedown.adapters.listwatch import CustomObjects, Listing, follow
     from shakedown.cli.kube import custom_api, talking_to_cluster
-    from shakedown.cli.watching import KubeSource, Listing, follow
 
     out = out or sys.stdout
     spec = resolve_kind(args.kind)
@@ -199,7 +198,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.name and namespace is None:
         raise UserError("a NAME cannot be combined with --all-namespaces")
     what = f'{spec.singular} "{args.name}"' if args.name else spec.plural
-    source = KubeSource(custom_api(), GROUP, VERSION, spec.plural, namespace, args.name)
+    source = CustomObjects(custom_api(), spec.plural, namespace, args.name)
     with talking_to_cluster(what=what, namespace=namespace):
         try:
             listing = source.list()
@@ -257,7 +256,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     with talking_to_cluster(what=what, namespace=namespace):
         try:
-            follow(source, listing.resource_version, on_event=on_event, on_relist=on_relist)
+            follow(source, listing, on_listed=on_relist, on_event=on_event)
         except KeyboardInterrupt:
             return 0
     return 0

@@ -29,20 +29,16 @@ from shakedown.planning.infrarollout.steering import (
     UNDO_ANNOTATION,
     undo_value,
 )
-from shakedown.presentation.steering import RUN_REQUESTED, fresh_value
+from shakedown.presentation.steering import (
+    RUN_REQUESTED,
+    Patch,
+    fresh_value,
+    plan_resume_refresh,
+    plan_suspend_refresh,
+)
 
 CIR, IRO = "ContainerImageRefresh", "InfraRollout"
 Obj = Mapping[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Patch:
-    """A merge patch for the object, and what to tell the user."""
-
-    body: Mapping[str, Any]
-    says: str
-    needs_snapshot: int | None = None
-    """Revision whose snapshot Secret must exist (undo checks before patching)."""
 
 
 def _annotate(key: str, value: str | None) -> dict[str, Any]:
@@ -145,24 +141,15 @@ def plan_pause(obj: Obj, kind: str) -> Patch:
 
 
 def plan_suspend(obj: Obj, kind: str) -> Patch:
-    name = _name(obj)
     if kind != CIR:
-        raise UserError(f"an InfraRollout is paused: `shakedown pause iro {name}`")
-    return Patch(
-        body={"spec": {"suspend": True}},
-        says=f"containerimagerefresh/{name}: suspended (spec.suspend=true: no new runs start)",
-    )
+        raise UserError(f"an InfraRollout is paused: `shakedown pause iro {_name(obj)}`")
+    return plan_suspend_refresh(obj)
 
 
 def plan_resume(obj: Obj, kind: str) -> Patch:
     name = _name(obj)
     if kind == CIR:
-        if not _suspended(obj):
-            raise UserError(f"containerimagerefresh/{name} is not suspended")
-        return Patch(
-            body={"spec": {"suspend": False}},
-            says=f"containerimagerefresh/{name}: resumed (spec.suspend=false)",
-        )
+        return plan_resume_refresh(obj)
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     if str(annotations.get(PAUSED_ANNOTATION, "")).lower() != "true":
         note = pause_note(obj)

@@ -1,7 +1,8 @@
 """The annotations people steer objects with, and how each request is planned.
 
-Pure: an object in, the annotation to set out. The CLI's commands and the
-dashboard's buttons both call these, so a button sets exactly what its command sets.
+Pure: an object in, the annotation to set (or, for suspend and resume, the spec
+patch) out. The CLI's commands and the dashboard's buttons both call these, so
+a button sets exactly what its command sets.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ __all__ = [
     "PROMOTE",
     "ROLLBACK_TO",
     "RUN_REQUESTED",
+    "Patch",
     "Steer",
     "fresh_value",
     "plan_abort",
     "plan_promote",
+    "plan_resume_refresh",
     "plan_rollback",
+    "plan_suspend_refresh",
     "plan_trigger",
 ]
 
@@ -39,6 +43,16 @@ class Steer:
     annotation: str
     value: str
     says: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patch:
+    """A merge patch for the object, and what to tell the user."""
+
+    body: Mapping[str, Any]
+    says: str
+    needs_snapshot: int | None = None
+    """Revision whose snapshot Secret must exist (undo checks before patching)."""
 
 
 def fresh_value(now: datetime | None = None) -> str:
@@ -107,4 +121,23 @@ def plan_abort(obj: Obj, *, now: datetime | None = None) -> Steer:
         annotation=ABORT,
         value=fresh_value(now),
         says=f"infrarollout/{name}: abort requested (production is rolled back)",
+    )
+
+
+def plan_suspend_refresh(obj: Obj) -> Patch:
+    """``spec.suspend``, the one spec field meant to be flipped by hand, as Argo's pause is."""
+    name = obj["metadata"]["name"]
+    return Patch(
+        body={"spec": {"suspend": True}},
+        says=f"containerimagerefresh/{name}: suspended (spec.suspend=true: no new runs start)",
+    )
+
+
+def plan_resume_refresh(obj: Obj) -> Patch:
+    name = obj["metadata"]["name"]
+    if not (obj.get("spec") or {}).get("suspend"):
+        raise UserError(f"containerimagerefresh/{name} is not suspended")
+    return Patch(
+        body={"spec": {"suspend": False}},
+        says=f"containerimagerefresh/{name}: resumed (spec.suspend=false)",
     )

@@ -20,7 +20,7 @@ from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient
 from shakedown.adapters.builder import BUILDER_IMAGE_ENV
 from shakedown.adapters.kubeclient import ApiException
-from shakedown.demo import Context, say, scene
+from shakedown.demo.stage import Context, say, scene
 
 PLURAL = "containerimagerefreshes"
 NAME = "unit-tests"

@@ -19,7 +19,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient
-from shakedown.demo import Context, say, scene
+from shakedown.demo.stage import Context, say, scene
 
 SCRIPT = (
     'mkdir -p /www && echo ok > /www/healthz && echo "$MESSAGE" > /www/index.html && '

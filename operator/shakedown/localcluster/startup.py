@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 from shakedown.localcluster import (
     api,
+    cgroups,
     configs,
     dns,
     gobuild,
     hostnet,
     images,
+    netns,
     owner,
     packages,
     pki,
@@ -84,9 +86,9 @@ def start(layout: Layout, *, say: Say) -> Timings:
     claim_network(layout, say=say)  # the machine record, before the network is made
     hostnet.snapshot(layout)
     hostnet.ensure_node_interface(layout)
-    hostnet.ensure_netns_dir()
+    netns.ensure_netns_dir()
     _check_ports(layout)
-    hostnet.ensure_cgroups(layout)
+    cgroups.ensure_cgroups(layout)
     hostnet.ensure_isolation(layout)
 
     say("preparing certificates and configuration")

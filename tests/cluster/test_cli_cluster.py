@@ -337,7 +337,9 @@ def test_logs_and_retry_of_a_real_run(refreshes: Refreshes, registry: str, opera
             "tests": [
                 {
                     "name": "slow",
-                    "command": ["sh", "-c", "echo slow-starts; sleep 8; echo slow-ends"],
+                    # Long enough for `shakedown logs` to start on a loaded machine (5 s
+                    # at a load of 16) and find the pod before the run ends.
+                    "command": ["sh", "-c", "echo slow-starts; sleep 20; echo slow-ends"],
                     "timeout": "1m",
                 },
                 {"name": "broken", "command": ["sh", "-c", "echo FAIL-broken; exit 3"]},

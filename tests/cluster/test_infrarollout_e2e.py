@@ -30,6 +30,7 @@ from tests.fixtures.infrarollout import (
     create_rollout,
     deployment_ready,
     events,
+    holds,
     rollout,
     status,
     template_of,
@@ -179,8 +180,7 @@ def test_canary_pauses_until_promoted(
     assert config_data(kube, ns) == {"MESSAGE": "v1"}, "stable keeps the old configuration"
     env = copy["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert env == [{"configMapRef": {"name": "web-config-canary"}}]
-    time.sleep(3)
-    assert status(kube, ns)["currentStep"] == 1, "the pause holds without a promote"
+    holds(lambda: status(kube, ns)["currentStep"] == 1, 5, "the pause holds without a promote")
     result = shakedown("promote", "iro", "change", "-n", ns, kubeconfig=kubeconfig)
     assert result.returncode == 0, result.stderr
     final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"}, timeout=120)

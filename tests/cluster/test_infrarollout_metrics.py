@@ -11,7 +11,6 @@ durations.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -87,6 +86,18 @@ def metric_check(url: str) -> dict[str, Any]:
     }
 
 
+def scraped(url: str, rate: float) -> None:
+    """Wait until Prometheus at ``url`` has scraped ``rate`` from the metrics file."""
+    query = urllib.parse.urlencode({"query": 'web_error_ratio{service="web"}'})
+
+    def seen() -> bool:
+        with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=5) as response:
+            result = json.load(response)["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) == rate
+
+    wait_for(seen, 30, f"Prometheus to scrape web_error_ratio {rate}")
+
+
 def scrape(url: str) -> list[Sample]:
     """Every sample the operator's /metrics page shows, parsed."""
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -126,7 +137,7 @@ def rollout_at_error_rate(
     """The metric the check queries set to ``rate``, then a rollout checked by it, to its end."""
     url, metrics = prometheus
     metrics.set(rate)
-    time.sleep(2)
+    scraped(url, rate)
     workload(kube, ns, image)
     rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
     return wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
@@ -189,7 +200,7 @@ def test_production_metric_failing_during_the_bake_rolls_back(
 ) -> None:
     url, metrics = prometheus
     metrics.set(0.01)
-    time.sleep(2)
+    scraped(url, 0.01)
     workload(kube, ns, busybox_image)
     checks = metric_check(url)
     production = dict(checks["smokeTests"]["metrics"][0], count=60)

@@ -163,7 +163,7 @@ def test_dead_cluster_of_another_state_dir_is_taken_over(
     assert {"shakedown0", "cni0"} <= set(links) and chains and a.mounts() and a.cgroups()
     if state_dir == "gone":
         for point in sorted(a.mounts(), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], check=True)
+            subprocess.run(["umount", "-l", point], check=True, timeout=30)
         shutil.rmtree(a.state)
 
     try:

@@ -11,6 +11,7 @@ import asyncio
 import sys
 import threading
 
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 
 
@@ -29,9 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; anything else prints a warning)",
     )
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    add_namespace(parser, all_namespaces=True)
     parser.set_defaults(func=run)
 
 

@@ -26,7 +26,7 @@ from shakedown.api.common import short_digest
 from shakedown.api.crdgen import KindSpec
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
 from shakedown.cli.describe_iro import describe_infra_rollout
-from shakedown.cli.kube import current_namespace, resolve_kind
+from shakedown.cli.kube import add_namespace, current_namespace, resolve_kind
 from shakedown.cli.main import UserError
 from shakedown.presentation.reading import age, condition, health, message, path, text
 
@@ -173,9 +173,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("kind", metavar="KIND", help="cir or iro (or the full kind name)")
     parser.add_argument("name", metavar="NAME", nargs="?", help="one object")
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    add_namespace(parser, all_namespaces=True)
     parser.add_argument(
         "-o", "--output", choices=("table", "wide", "yaml", "json"), default="table"
     )

@@ -8,6 +8,7 @@ cannot forget one of them and print a traceback instead.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +32,14 @@ def resolve_kind(name: str, *, only: str | None = None, verb: str = "") -> KindS
         wanted = kind_spec(only).short_names[0]
         raise UserError(f"{verb} works on {wanted} only, not {name}")
     return spec
+
+
+def add_namespace(parser: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
+    """``-n NS`` (default: the kubeconfig's namespace); ``all_namespaces`` adds ``-A`` beside it."""
+    where: Any = parser.add_mutually_exclusive_group() if all_namespaces else parser
+    where.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+    if all_namespaces:
+        where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
 
 
 def api_client() -> Any:

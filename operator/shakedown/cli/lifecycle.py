@@ -21,6 +21,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.cli.describe_iro import IN_FLIGHT, pause_note
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 from shakedown.planning.infrarollout.steering import (
     PAUSED_ANNOTATION,
@@ -223,7 +224,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
         parser.add_argument("kind", metavar="KIND", help="cir or iro")
         parser.add_argument("name", metavar="NAME")
-        parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+        add_namespace(parser)
         verb.extra(parser)
         parser.set_defaults(func=_runner(verb))
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 from shakedown.presentation.steering import (
     Obj,
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "kind", metavar="KIND", help=f"{short} (the only kind {verb.name} takes)"
         )
         parser.add_argument("name", metavar="NAME")
-        parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+        add_namespace(parser)
         if verb.name == "rollback":
             parser.add_argument(
                 "--to", metavar="DIGEST", help="a digest from status.history (default: previous)"

@@ -35,6 +35,7 @@ from shakedown.api.annotations import RUN_REQUESTED
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import RunPhase
 from shakedown.api.infrarollout import RolloutPhase
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 
 Obj = Mapping[str, Any]
@@ -200,7 +201,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="condition=NAME[=STATUS] or phase=PHASE (default: condition=Ready)",
     )
     parser.add_argument("--timeout", default="10m", help="give up after this long (default 10m)")
-    parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+    add_namespace(parser)
     parser.set_defaults(func=run)
 
 

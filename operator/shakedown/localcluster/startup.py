@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -151,12 +150,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
 
 
 def _etcd_healthy(layout: Layout) -> bool:
-    try:
-        url = f"http://127.0.0.1:{layout.network.etcd_client_port}/health"
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
+    return api.answers(f"http://127.0.0.1:{layout.network.etcd_client_port}/health", timeout=2)
 
 
 def _wait(

@@ -171,11 +171,17 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     assert not final.get("shiftStarted")
     # The operator's own metrics name the rollout: revisions by result, phase
     # durations, and the info gauge with its phase and strategy.
-    samples = scrape(iro_operator.metrics_url)
     who = {"namespace": ns, "name": "change"}
-    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="Failed") == 1
     smoke = {**who, "phase": "SmokeTesting"}
-    assert value(samples, "shakedown_infrarollout_phase_duration_seconds_count", **smoke) == 1
+
+    def counted() -> list[Sample] | None:
+        # The operator counts right after it writes the status the test just read.
+        samples = scrape(iro_operator.metrics_url)
+        ended = value(samples, "shakedown_infrarollout_revisions_total", **who, result="Failed")
+        timed = value(samples, "shakedown_infrarollout_phase_duration_seconds_count", **smoke)
+        return samples if (ended, timed) == (1, 1) else None
+
+    samples = wait_for(counted, 30, "the failed revision counted and its smoke test timed")
     info = [s.labels for s in samples if s.name == "shakedown_infrarollout_info"]
     assert [i for i in info if i["namespace"] == ns] == [
         {**who, "phase": "Failed", "strategy": "Replace"}
@@ -213,12 +219,19 @@ def test_production_metric_failing_during_the_bake_rolls_back(
     assert final["phase"] == "RolledBack", final
     assert final["rollbackReason"].startswith("MetricCheckFailed"), final["rollbackReason"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}
-    samples = scrape(iro_operator.metrics_url)
     who = {"namespace": ns, "name": "change"}
     reason = {**who, "reason": "MetricCheckFailed"}
-    assert value(samples, "shakedown_infrarollout_rollbacks_total", **reason) == 1
-    assert value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who) == 1
-    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack") == 1
+
+    def counted() -> tuple[float | None, ...]:
+        # The operator counts right after it writes the status the test just read.
+        samples = scrape(iro_operator.metrics_url)
+        return (
+            value(samples, "shakedown_infrarollout_rollbacks_total", **reason),
+            value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who),
+            value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack"),
+        )
+
+    wait_for(lambda: counted() == (1, 1, 1), 30, "one rollback counted", seen=counted)
     # The chart's alert rules, evaluated by a real Prometheus scraping the operator, say so.
     expected = {"alertname": "ShakedownRollbacks", "severity": "warning", **reason}
     wait_for(

@@ -33,6 +33,7 @@ from shakedown.planning.infrarollout.steering import (
 from shakedown.presentation.steering import (
     RUN_REQUESTED,
     Patch,
+    annotate,
     fresh_value,
     plan_resume_refresh,
     plan_suspend_refresh,
@@ -40,10 +41,6 @@ from shakedown.presentation.steering import (
 
 CIR, IRO = "ContainerImageRefresh", "InfraRollout"
 Obj = Mapping[str, Any]
-
-
-def _annotate(key: str, value: str | None) -> dict[str, Any]:
-    return {"metadata": {"annotations": {key: value}}}
 
 
 def _name(obj: Obj) -> str:
@@ -72,7 +69,7 @@ def plan_retry(obj: Obj, kind: str, *, now: datetime | None = None) -> Patch:
                 f"`shakedown resume cir {name}` first"
             )
         return Patch(
-            body=_annotate(RUN_REQUESTED, fresh_value(now)),
+            body=annotate(RUN_REQUESTED, fresh_value(now)),
             says=f"containerimagerefresh/{name}: retry of run {status['lastRun'].get('id')} "
             "requested",
         )
@@ -83,7 +80,7 @@ def plan_retry(obj: Obj, kind: str, *, now: datetime | None = None) -> Patch:
             "only a Failed, RolledBack or Aborted revision can be retried"
         )
     return Patch(
-        body=_annotate(RETRY_ANNOTATION, fresh_value(now)),
+        body=annotate(RETRY_ANNOTATION, fresh_value(now)),
         says=f"infrarollout/{name}: retry requested (revision {status['revision'] + 1} "
         f"rolls out revision {status['revision']}'s change again)",
     )
@@ -119,7 +116,7 @@ def plan_undo(obj: Obj, *, to_revision: int | None, now: datetime | None = None)
             )
         restore, says = to_revision + 1, f"undo to revision {to_revision}"
     return Patch(
-        body=_annotate(UNDO_ANNOTATION, undo_value(restore, fresh_value(now))),
+        body=annotate(UNDO_ANNOTATION, undo_value(restore, fresh_value(now))),
         says=f"infrarollout/{name}: {says} requested (production is restored from the "
         f"snapshot taken when revision {restore} started)",
         needs_snapshot=restore,
@@ -135,7 +132,7 @@ def plan_pause(obj: Obj, kind: str) -> Patch:
     if kind == CIR:
         raise UserError(f"a ContainerImageRefresh is suspended: `shakedown suspend cir {name}`")
     return Patch(
-        body=_annotate(PAUSED_ANNOTATION, "true"),
+        body=annotate(PAUSED_ANNOTATION, "true"),
         says=f"infrarollout/{name}: paused (the shift holds at its current step; checks "
         "still run and a failure still rolls back)",
     )
@@ -157,7 +154,7 @@ def plan_resume(obj: Obj, kind: str) -> Patch:
         hint = f" (it is paused {note})" if note else ""
         raise UserError(f"infrarollout/{name} is not paused by `shakedown pause`{hint}")
     return Patch(
-        body=_annotate(PAUSED_ANNOTATION, None),
+        body=annotate(PAUSED_ANNOTATION, None),
         says=f"infrarollout/{name}: resumed",
     )
 

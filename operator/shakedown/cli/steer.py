@@ -139,7 +139,7 @@ def _steer(api: Any, spec: KindSpec, namespace: str, args: argparse.Namespace, v
             namespace,
             spec.plural,
             args.name,
-            {"metadata": {"annotations": {action.annotation: action.value}}},
+            dict(action.patch().body),
         )
     except ApiException as exc:
         if exc.status == 404:

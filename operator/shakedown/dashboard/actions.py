@@ -26,17 +26,11 @@ class ActionError(Exception):
 
 
 def _steer(plan: Callable[[Obj], steer.Steer]) -> Callable[[Obj, Mapping[str, str]], steer.Patch]:
-    def make(obj: Obj, form: Mapping[str, str]) -> steer.Patch:
-        done = plan(obj)
-        return steer.Patch(
-            body={"metadata": {"annotations": {done.annotation: done.value}}}, says=done.says
-        )
-
-    return make
+    return lambda obj, form: plan(obj).patch()
 
 
 def _rollback(obj: Obj, form: Mapping[str, str]) -> steer.Patch:
-    return _steer(lambda o: steer.plan_rollback(o, to=form.get("digest") or None))(obj, form)
+    return steer.plan_rollback(obj, to=form.get("digest") or None).patch()
 
 
 #: (kind, verb) -> how to make the patch from the object and the submitted form.

@@ -24,6 +24,7 @@ __all__ = [
     "RUN_REQUESTED",
     "Patch",
     "Steer",
+    "annotate",
     "fresh_value",
     "plan_abort",
     "plan_promote",
@@ -37,15 +38,6 @@ Obj = Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Steer:
-    """One annotation to set, and what to tell the user."""
-
-    annotation: str
-    value: str
-    says: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class Patch:
     """A merge patch for the object, and what to tell the user."""
 
@@ -53,6 +45,23 @@ class Patch:
     says: str
     needs_snapshot: int | None = None
     """Revision whose snapshot Secret must exist (undo checks before patching)."""
+
+
+def annotate(key: str, value: str | None) -> dict[str, Any]:
+    """The merge patch that sets (or, with None, removes) one annotation."""
+    return {"metadata": {"annotations": {key: value}}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Steer:
+    """One annotation to set, and what to tell the user."""
+
+    annotation: str
+    value: str
+    says: str
+
+    def patch(self) -> Patch:
+        return Patch(body=annotate(self.annotation, self.value), says=self.says)
 
 
 def fresh_value(now: datetime | None = None) -> str:

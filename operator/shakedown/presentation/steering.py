@@ -73,13 +73,14 @@ def _annotations(obj: Obj) -> Mapping[str, str]:
     return dict((obj.get("metadata") or {}).get("annotations") or {})
 
 
+def _request(annotation: str, says: str, now: datetime | None) -> Steer:
+    """A request the operator acts on once per new value (trigger, promote, abort)."""
+    return Steer(annotation=annotation, value=fresh_value(now), says=says)
+
+
 def plan_trigger(obj: Obj, *, now: datetime | None = None) -> Steer:
     name = obj["metadata"]["name"]
-    return Steer(
-        annotation=RUN_REQUESTED,
-        value=fresh_value(now),
-        says=f"containerimagerefresh/{name}: run requested",
-    )
+    return _request(RUN_REQUESTED, f"containerimagerefresh/{name}: run requested", now)
 
 
 def plan_rollback(obj: Obj, *, to: str | None = None, now: datetime | None = None) -> Steer:
@@ -116,21 +117,13 @@ def plan_rollback(obj: Obj, *, to: str | None = None, now: datetime | None = Non
 
 
 def plan_promote(obj: Obj, *, now: datetime | None = None) -> Steer:
-    name = obj["metadata"]["name"]
-    return Steer(
-        annotation=PROMOTE,
-        value=fresh_value(now),
-        says=f"infrarollout/{name}: promote requested (the current pause is skipped)",
-    )
+    says = "promote requested (the current pause is skipped)"
+    return _request(PROMOTE, f"infrarollout/{obj['metadata']['name']}: {says}", now)
 
 
 def plan_abort(obj: Obj, *, now: datetime | None = None) -> Steer:
-    name = obj["metadata"]["name"]
-    return Steer(
-        annotation=ABORT,
-        value=fresh_value(now),
-        says=f"infrarollout/{name}: abort requested (production is rolled back)",
-    )
+    says = "abort requested (production is rolled back)"
+    return _request(ABORT, f"infrarollout/{obj['metadata']['name']}: {says}", now)
 
 
 def plan_suspend_refresh(obj: Obj) -> Patch:

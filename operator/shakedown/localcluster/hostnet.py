@@ -5,8 +5,7 @@ the CNI bridge set; host directories containerd and CNI create) and adds the
 node interface; ``down`` removes everything the cluster made: mounts under the
 state directory, pod network namespaces, veths, the pod bridge, the node
 interface, the iptables chains of kube-proxy, the kubelet and CNI, the pod
-cgroups, and puts the recorded values back. Network namespaces and mounts are
-in ``netns``, the pod cgroups in ``cgroups``. ``leftovers`` lists whatever is
+cgroups, and puts the recorded values back. ``leftovers`` lists whatever is
 still there, which is what tests and ``down`` check.
 
 The node address lives on a bridge without ports named ``shakedown0``: this
@@ -22,12 +21,13 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
-from shakedown.localcluster import netns, owner
+from shakedown.localcluster import owner
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout
-from shakedown.localcluster.procs import command
 
 #: Sysctls that the kubelet, kube-proxy or the CNI bridge plugin may change.
 SYSCTLS: tuple[str, ...] = (
@@ -56,6 +56,10 @@ HOST_DIRS: tuple[str, ...] = (
 
 CHAIN_PREFIXES: tuple[str, ...] = ("KUBE-", "CNI-", "SHAKEDOWN-")
 ISOLATE_CHAIN = "SHAKEDOWN-ISOLATE"
+
+
+def _run(args: list[str], *, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=check)
 
 
 def _sysctl_path(name: str) -> Path:
@@ -87,8 +91,8 @@ def snapshot(layout: Layout) -> None:
     record: dict[str, object] = {
         "sysctls": read_sysctls(),
         "dirs": {d: os.path.exists(d) for d in HOST_DIRS},
-        "netns": sorted(netns.names()),
-        "netns_mounted": netns.is_mount_point(netns.NETNS_DIR),
+        "netns": sorted(_netns()),
+        "netns_mounted": is_mount_point(NETNS_DIR),
     }
     owner.set_host(layout, record)  # machine-wide too: the state directory may vanish
     layout.host_snapshot.write_text(json.dumps(record, indent=2) + "\n")
@@ -121,38 +125,38 @@ def _load_snapshot(layout: Layout, *, machine_record: bool = True) -> dict[str, 
 # -- interfaces ------------------------------------------------------------------------
 def link_exists(name: str) -> bool:
     """Whether the link exists in this process's network namespace (netlink, not sysfs)."""
-    return command(["ip", "link", "show", "dev", name]).returncode == 0
+    return _run(["ip", "link", "show", "dev", name]).returncode == 0
 
 
 def ensure_node_interface(layout: Layout) -> None:
     """Create the node interface with the node address (idempotent)."""
     net = layout.network
     if not link_exists(net.node_interface):
-        proc = command(["ip", "link", "add", net.node_interface, "type", "bridge"])
+        proc = _run(["ip", "link", "add", net.node_interface, "type", "bridge"])
         if proc.returncode != 0:
             raise ClusterError(
                 f"cannot create interface {net.node_interface}: {proc.stderr.strip()}; run as root"
             )
-    addrs = command(["ip", "-o", "-4", "addr", "show", "dev", net.node_interface]).stdout
+    addrs = _run(["ip", "-o", "-4", "addr", "show", "dev", net.node_interface]).stdout
     if f" {net.node_ip}/32 " not in addrs:
-        command(["ip", "addr", "add", f"{net.node_ip}/32", "dev", net.node_interface], check=True)
-    command(["ip", "link", "set", net.node_interface, "up"], check=True)
+        _run(["ip", "addr", "add", f"{net.node_ip}/32", "dev", net.node_interface], check=True)
+    _run(["ip", "link", "set", net.node_interface, "up"], check=True)
 
 
 def ensure_isolation(layout: Layout) -> None:
     """Pods may talk to each other and to the node, never be forwarded off the machine."""
     bridge = layout.network.pod_bridge
     ipt = "iptables"
-    if command([ipt, "-t", "filter", "-n", "-L", ISOLATE_CHAIN]).returncode != 0:
-        command([ipt, "-t", "filter", "-N", ISOLATE_CHAIN], check=True)
-        command([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-o", bridge,
+    if _run([ipt, "-t", "filter", "-n", "-L", ISOLATE_CHAIN]).returncode != 0:
+        _run([ipt, "-t", "filter", "-N", ISOLATE_CHAIN], check=True)
+        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-o", bridge,
               "-j", "RETURN"], check=True)  # fmt: skip
-        command([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-j", "REJECT"],
+        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-i", bridge, "-j", "REJECT"],
              check=True)  # fmt: skip
-        command([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-o", bridge, "-j", "REJECT"],
+        _run([ipt, "-t", "filter", "-A", ISOLATE_CHAIN, "-o", bridge, "-j", "REJECT"],
              check=True)  # fmt: skip
-    if command([ipt, "-t", "filter", "-C", "FORWARD", "-j", ISOLATE_CHAIN]).returncode != 0:
-        command([ipt, "-t", "filter", "-I", "FORWARD", "1", "-j", ISOLATE_CHAIN], check=True)
+    if _run([ipt, "-t", "filter", "-C", "FORWARD", "-j", ISOLATE_CHAIN]).returncode != 0:
+        _run([ipt, "-t", "filter", "-I", "FORWARD", "1", "-j", ISOLATE_CHAIN], check=True)
 
 
 # -- iptables --------------------------------------------------------------------------
@@ -168,7 +172,7 @@ def our_chains() -> list[str]:
         if save is None:
             continue
         table = ""
-        for line in command([save]).stdout.splitlines():
+        for line in _run([save]).stdout.splitlines():
             if line.startswith("*"):
                 table = line[1:]
             elif line.startswith(":") and _ours(line[1:].split()[0]):
@@ -185,7 +189,7 @@ def remove_chains() -> None:
         table = ""
         chains: dict[str, list[str]] = {}
         rules: list[tuple[str, list[str]]] = []
-        for line in command([save]).stdout.splitlines():
+        for line in _run([save]).stdout.splitlines():
             if line.startswith("*"):
                 table = line[1:]
             elif line.startswith(":"):
@@ -199,17 +203,141 @@ def remove_chains() -> None:
                 if not _ours(chain) and _ours(target):
                     rules.append((table, spec))
         for tbl, spec in rules:
-            command([family, "-t", tbl, "-D", *spec[1:]])
+            _run([family, "-t", tbl, "-D", *spec[1:]])
         for tbl, names in chains.items():
             for name in names:
-                command([family, "-t", tbl, "-F", name])
+                _run([family, "-t", tbl, "-F", name])
             for name in names:
-                command([family, "-t", tbl, "-X", name])
+                _run([family, "-t", tbl, "-X", name])
 
 
-# -- links ----------------------------------------------------------------------------
+# -- network namespaces, links, mounts ------------------------------------------------------
+NETNS_DIR = "/run/netns"
+
+
+def is_mount_point(path: str) -> bool:
+    return any(
+        line.split()[4] == path for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
+
+
+def ensure_netns_dir() -> None:
+    """Make /run/netns a shared mount of itself before containerd puts pods' namespaces there.
+
+    ``ip netns add`` does this itself when /run/netns is not a mount point yet; if
+    it did so while pods run, it would hide their namespace mounts under the new
+    one, and containerd could no longer remove them (``unlinkat ...: device or
+    resource busy``, pods stuck in Terminating). Doing it first makes any later
+    ``ip netns`` harmless.
+    """
+    if is_mount_point(NETNS_DIR):
+        return
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    _run(["mount", "--bind", NETNS_DIR, NETNS_DIR], check=True)
+    _run(["mount", "--make-shared", NETNS_DIR], check=True)
+
+
+def _nsfs_dev() -> int:
+    return os.stat("/proc/self/ns/net").st_dev
+
+
+def _netns() -> set[str]:
+    try:
+        return {p.name for p in Path(NETNS_DIR).iterdir()}
+    except FileNotFoundError:
+        return set()
+
+
+def _ns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def netns_on_bridge(bridge: str) -> set[str]:
+    """Names of the namespaces at the other end of the veths on ``bridge`` (this namespace).
+
+    ``ip link`` names a veth's peer namespace (``link-netns cni-...``) by asking the
+    kernel for its id relative to this namespace, so the answer is exact: a pod
+    namespace of another cluster (another network namespace, another bridge) never
+    matches, whether or not a process uses it at the moment.
+    """
+    out = _run(["ip", "-o", "link", "show", "master", bridge]).stdout
+    found = set()
+    for line in out.splitlines():
+        words = line.split()
+        if "link-netns" in words[:-1]:
+            found.add(words[words.index("link-netns") + 1])
+    return found
+
+
+def our_netns(layout: Layout) -> list[str]:
+    """Pod network namespaces (``cni-*``) of this cluster.
+
+    Those a process in the cluster's cgroups uses, and those whose veth is on the
+    cluster's pod bridge (pods killed without cleanup: the namespace stays mounted
+    and keeps its veth). /run/netns is shared by every cluster on the machine, so
+    a namespace no process uses is *not* taken for ours: another cluster's
+    containerd creates each pod's namespace before its first process joins it.
+    """
+    ours = {_ns_inode(f"/proc/{pid}/ns/net") for pid in cgroup_pids(layout)}
+    attached = netns_on_bridge(layout.network.pod_bridge)
+    found = []
+    nsfs = _nsfs_dev()
+    for name in _netns():
+        if not name.startswith("cni-"):
+            continue
+        try:
+            info = os.stat(f"{NETNS_DIR}/{name}")
+        except OSError:
+            continue
+        if info.st_dev != nsfs:
+            continue  # a plain file: no namespace is mounted there (any more)
+        if info.st_ino in ours or name in attached:
+            found.append(name)
+    return sorted(found)
+
+
+def netns_exists(name: str) -> bool:
+    try:
+        return os.stat(f"{NETNS_DIR}/{name}").st_dev == _nsfs_dev()
+    except OSError:
+        return False
+
+
+def mounts_under(roots: Iterable[Path]) -> list[str]:
+    """Mount points below any of ``roots`` (deepest first)."""
+    prefixes = [str(r.resolve()) for r in roots]
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == p or point.startswith(p + "/") for p in prefixes):
+            found.append(point)
+    return sorted(set(found), key=lambda p: (-p.count("/"), p))
+
+
+def unmount_all(roots: Iterable[Path]) -> None:
+    for _ in range(3):
+        points = mounts_under(roots)
+        if not points:
+            return
+        for point in points:
+            if _run(["umount", point]).returncode != 0:
+                _run(["umount", "-l", point])
+
+
+def remove_netns(names: Iterable[str]) -> None:
+    for name in names:
+        path = Path(NETNS_DIR) / name
+        if _run(["ip", "netns", "delete", name]).returncode != 0:
+            _run(["umount", "-l", str(path)])
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def veths_on(bridge: str) -> list[str]:
-    out = command(["ip", "-o", "link", "show", "type", "veth"]).stdout
+    out = _run(["ip", "-o", "link", "show", "type", "veth"]).stdout
     return [
         line.split(":")[1].strip().split("@")[0]
         for line in out.splitlines()
@@ -220,10 +348,49 @@ def veths_on(bridge: str) -> list[str]:
 def remove_links(layout: Layout) -> None:
     net = layout.network
     for veth in veths_on(net.pod_bridge):
-        command(["ip", "link", "delete", veth])
+        _run(["ip", "link", "delete", veth])
     for link in (net.pod_bridge, net.node_interface):
         if link_exists(link):
-            command(["ip", "link", "delete", link])
+            _run(["ip", "link", "delete", link])
+
+
+# -- cgroups -------------------------------------------------------------------------
+def cgroup_dirs(layout: Layout) -> list[Path]:
+    """The cluster's cgroup in each mounted v1 hierarchy that has it."""
+    root = Path("/sys/fs/cgroup")
+    name = layout.network.cgroup_root
+    return [h / name for h in sorted(root.iterdir()) if (h / name).is_dir()]
+
+
+def ensure_cgroups(layout: Layout) -> None:
+    """Create the kubelet's cgroup root in every v1 hierarchy (cpuset needs cpus/mems)."""
+    name = layout.network.cgroup_root
+    for hierarchy in sorted(Path("/sys/fs/cgroup").iterdir()):
+        if hierarchy.name == "unified" or not (hierarchy / "cgroup.procs").exists():
+            continue
+        target = hierarchy / name
+        target.mkdir(exist_ok=True)
+        if hierarchy.name == "cpuset":
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if not (target / knob).read_text().strip():
+                    (target / knob).write_text((hierarchy / knob).read_text())
+
+
+def cgroup_pids(layout: Layout) -> list[int]:
+    pids: set[int] = set()
+    for top in cgroup_dirs(layout):
+        for procs in top.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                pids.update(int(x) for x in procs.read_text().split())
+    return sorted(pids)
+
+
+def remove_cgroups(layout: Layout) -> None:
+    for top in cgroup_dirs(layout):
+        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for sub in [*dirs, top]:
+            with contextlib.suppress(OSError):
+                sub.rmdir()
 
 
 # -- restore -------------------------------------------------------------------------
@@ -242,16 +409,12 @@ def restore(layout: Layout) -> None:
         for link in containers.iterdir():
             if link.is_symlink() and os.readlink(link).startswith(logs):
                 link.unlink()
-    netns_left = os.path.isdir(netns.NETNS_DIR) and any(Path(netns.NETNS_DIR).iterdir())
-    if (
-        not record.get("netns_mounted", False)
-        and netns.is_mount_point(netns.NETNS_DIR)
-        and not netns_left
-    ):
-        command(["umount", netns.NETNS_DIR])
+    netns_left = os.path.isdir(NETNS_DIR) and any(Path(NETNS_DIR).iterdir())
+    if not record.get("netns_mounted", False) and is_mount_point(NETNS_DIR) and not netns_left:
+        _run(["umount", NETNS_DIR])
     for path, existed in dirs.items():
         if not existed and os.path.isdir(path):
-            if path == netns.NETNS_DIR and (netns_left or netns.is_mount_point(netns.NETNS_DIR)):
+            if path == NETNS_DIR and (netns_left or is_mount_point(NETNS_DIR)):
                 continue
             shutil.rmtree(path, ignore_errors=True)
     # containerd's shim sockets of this cluster (the directory is shared by design).

@@ -24,11 +24,6 @@ from shakedown.localcluster.errors import ClusterError
 MAX_LOG_BYTES = 64 << 20
 
 
-def command(args: list[str], *, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run a short host command (``ip``, ``mount``, ``iptables``), its output captured."""
-    return subprocess.run(args, capture_output=True, text=True, check=check)
-
-
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot, or None when it is gone."""
     try:

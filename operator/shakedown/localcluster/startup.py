@@ -18,13 +18,11 @@ from dataclasses import dataclass
 
 from shakedown.localcluster import (
     api,
-    cgroups,
     configs,
     dns,
     gobuild,
     hostnet,
     images,
-    netns,
     owner,
     packages,
     pki,
@@ -85,9 +83,9 @@ def start(layout: Layout, *, say: Say) -> Timings:
     claim_network(layout, say=say)  # the machine record, before the network is made
     hostnet.snapshot(layout)
     hostnet.ensure_node_interface(layout)
-    netns.ensure_netns_dir()
+    hostnet.ensure_netns_dir()
     _check_ports(layout)
-    cgroups.ensure_cgroups(layout)
+    hostnet.ensure_cgroups(layout)
     hostnet.ensure_isolation(layout)
 
     say("preparing certificates and configuration")

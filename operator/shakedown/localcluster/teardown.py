@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from shakedown.localcluster import cgroups, hostnet, netns, owner, procs
+from shakedown.localcluster import hostnet, owner, procs
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.health import components, leftovers, owns_network, shims
 from shakedown.localcluster.layout import Layout
@@ -32,7 +32,7 @@ def stop(layout: Layout, *, say: Say) -> None:
                                   "kube-controller-manager") if n in tracked]  # fmt: skip
     say("stopping kubelet, kube-proxy, scheduler and controller-manager")
     procs.stop_all(first, grace=10)
-    pod_netns = netns.our_netns(layout) if owned else []
+    pod_netns = hostnet.our_netns(layout) if owned else []
     if owned:
         kill_pods(layout)
     say("stopping containerd, API server, etcd and the registry")
@@ -43,18 +43,18 @@ def stop(layout: Layout, *, say: Say) -> None:
     procs.stop_all([tracked[n] for n in ("containerd", "registry") if n in tracked], grace=10)
     procs.stop_all(shims(layout), grace=3)
     say("removing mounts, network namespaces, interfaces and iptables chains")
-    netns.unmount_all([layout.state])
+    hostnet.unmount_all([layout.state])
     if owned:
         kill_pods(layout)
-        pod_netns = sorted(set(pod_netns) | set(netns.our_netns(layout)))
-        netns.remove_netns(pod_netns)
+        pod_netns = sorted(set(pod_netns) | set(hostnet.our_netns(layout)))
+        hostnet.remove_netns(pod_netns)
         hostnet.remove_links(layout)
         hostnet.remove_chains()
-        cgroups.remove_cgroups(layout)
+        hostnet.remove_cgroups(layout)
         hostnet.restore(layout)
     remains = leftovers(layout) + [f"sysctl {s}" for s in hostnet.changed_sysctls(layout)]
     # Once the veths are gone a pod namespace is no longer recognisable as ours: check by name.
-    remains += [f"netns {n}" for n in pod_netns if netns.netns_exists(n)]
+    remains += [f"netns {n}" for n in pod_netns if hostnet.netns_exists(n)]
     remains = list(dict.fromkeys(remains))
     if remains:
         raise ClusterError(
@@ -79,7 +79,7 @@ def forget(layout: Layout) -> None:
 def kill_pods(layout: Layout) -> None:
     """SIGKILL every process in the pods' cgroups, by PID, until none is left."""
     for _ in range(20):
-        pids = cgroups.cgroup_pids(layout)
+        pids = hostnet.cgroup_pids(layout)
         if not pids:
             return
         for pid in pids:

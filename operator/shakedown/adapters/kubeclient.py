@@ -97,6 +97,12 @@ def api_client() -> ApiClient:
     return client.ApiClient()
 
 
+def server_url() -> str:
+    """The API server's URL in the configuration ``load`` read."""
+    load()
+    return str(client.Configuration.get_default_copy().host)
+
+
 def client_for(kubeconfig: Path) -> ApiClient:
     """A client for the cluster one kubeconfig file names, leaving the default alone."""
     api: ApiClient = cast(Any, config).new_client_from_config(config_file=str(kubeconfig))
@@ -120,11 +126,6 @@ def current_namespace() -> str:
     except Exception:  # no kubeconfig (in-cluster): fall through
         return "default"
     return str((active or {}).get("context", {}).get("namespace") or "default")
-
-
-def server_url() -> str:
-    """The API server's address as configured (for messages about reaching it)."""
-    return str(client.Configuration.get_default_copy().host)
 
 
 def _or_configured(api: ApiClient | None) -> ApiClient:

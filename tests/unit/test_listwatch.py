@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shakedown.adapters.listwatch import Gone, Listing, Obj, follow
+from shakedown.adapters.listwatch import CustomObjects, Gone, Listing, Obj, follow
 
 
 def obj(name: str, version: str) -> Obj:
@@ -91,3 +91,8 @@ def test_follow_without_a_listing_lists_first_and_ends_when_stopped() -> None:
     assert listed == [first]
     assert source.watched_from == ["5"]
     assert seen == ["6"], "nothing is passed on after stopped() says so"
+
+
+def test_a_watch_past_its_deadline_returns_without_asking_the_server() -> None:
+    past = CustomObjects(api=None, plural="infrarollouts", namespace="ns", deadline=0.0)
+    assert list(past.watch("1")) == []

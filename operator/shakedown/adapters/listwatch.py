@@ -1,7 +1,7 @@
 """List, then follow every change from that very list; list again when the server forgot it.
 
-One loop for the two front-ends that follow shakedown's objects outside kopf:
-``shakedown get --watch`` and the dashboard's cards.
+One loop for the front-ends that follow shakedown's objects outside kopf:
+``shakedown get --watch``, ``shakedown wait`` and the dashboard's cards.
 
 A watch must start from the resourceVersion of the list whose objects were
 shown; starting from any later list loses the changes made in between (issue
@@ -17,6 +17,8 @@ a fake ``Source``; ``CustomObjects`` is the thin adapter for shakedown's kinds.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -98,6 +100,8 @@ class CustomObjects:
     plural: str
     namespace: str | None
     name: str | None = None
+    deadline: float | None = None
+    """``time.monotonic()`` after which a watch returns at once (``shakedown wait --timeout``)."""
 
     def _call(self, **kwargs: Any) -> Any:
         if self.name:
@@ -117,6 +121,12 @@ class CustomObjects:
         return Listing(items=items, resource_version=str(listed["metadata"]["resourceVersion"]))
 
     def watch(self, resource_version: str) -> Iterator[tuple[str, Obj]]:
+        seconds = WATCH_SECONDS
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return
+            seconds = max(1, min(WATCH_SECONDS, math.ceil(left)))
         stream = kubeclient.watch()
         try:
             # timeout_seconds also turns off the client's own single 410 retry,
@@ -124,7 +134,7 @@ class CustomObjects:
             for event in stream.stream(
                 self._call,
                 resource_version=resource_version,
-                timeout_seconds=WATCH_SECONDS,
+                timeout_seconds=seconds,
                 allow_watch_bookmarks=True,
                 _request_timeout=READ_TIMEOUT,
             ):

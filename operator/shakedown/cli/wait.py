@@ -207,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from shakedown.adapters.kubeclient import ApiException, HTTPError
-    from shakedown.adapters.watching import Follow
+    from shakedown.adapters.listwatch import CustomObjects, Listing, follow
     from shakedown.cli.kube import current_namespace, custom_api, resolve_kind
 
     out = out or sys.stdout
@@ -223,32 +223,41 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     namespace = args.namespace or current_namespace()
     what = f"{spec.singular}/{args.name}"
     deadline = time.monotonic() + seconds
-    follow = Follow(
-        api.list_namespaced_custom_object,
-        GROUP,
-        VERSION,
-        namespace,
-        spec.plural,
-        field_selector=f"metadata.name={args.name}",
-    )
+    source = CustomObjects(api, spec.plural, namespace, args.name, deadline=deadline)
+    ended: list[int] = []
     last: tuple[str, ...] | None = None
+
+    def seen(kind: str, obj: Obj) -> None:
+        nonlocal last
+        if ended:
+            return
+        if kind == "DELETED":
+            print(f"{what}: deleted while waiting", file=sys.stderr)
+            ended.append(EXIT_ERROR)
+            return
+        decision = decide(spec.kind, obj, target)
+        key = progress_key(spec.kind, obj)
+        if key != last and decision.state is State.PENDING:
+            print(f"{what}: {decision.message}", file=out, flush=True)
+        last = key
+        if decision.state is not State.PENDING:
+            print(f"{what}: {decision.message}", file=out, flush=True)
+            ended.append(EXIT_DONE if decision.state is State.DONE else EXIT_FAILED)
+
+    def listed(listing: Listing) -> None:
+        for obj in listing.items:
+            seen("LISTED", obj)
+
     try:
         api.get_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, args.name)
-        for kind, obj in follow.events(deadline=deadline):
-            if kind == "DELETED":
-                print(f"{what}: deleted while waiting", file=sys.stderr)
-                return EXIT_ERROR
-            decision = decide(spec.kind, obj, target)
-            key = progress_key(spec.kind, obj)
-            if key != last and decision.state is State.PENDING:
-                print(f"{what}: {decision.message}", file=out, flush=True)
-            last = key
-            if decision.state is State.DONE:
-                print(f"{what}: {decision.message}", file=out, flush=True)
-                return EXIT_DONE
-            if decision.state is State.FAILED:
-                print(f"{what}: {decision.message}", file=out, flush=True)
-                return EXIT_FAILED
+        follow(
+            source,
+            on_listed=listed,
+            on_event=seen,
+            stopped=lambda: bool(ended) or time.monotonic() >= deadline,
+        )
+        if ended:
+            return ended[0]
     except ApiException as exc:
         if exc.status == 404:
             print(f"shakedown: {what} not found in namespace {namespace}", file=sys.stderr)

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -148,7 +149,12 @@ def start(layout: Layout, *, say: Say) -> Timings:
 
 
 def _etcd_healthy(layout: Layout) -> bool:
-    return api.answers(f"http://127.0.0.1:{layout.network.etcd_client_port}/health", timeout=2)
+    try:
+        url = f"http://127.0.0.1:{layout.network.etcd_client_port}/health"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def _wait(

@@ -40,10 +40,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from benchkit import clean_up, wait
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from shakedown.adapters.watching import Follow
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo import operator_process
@@ -120,8 +121,8 @@ class Seen:
 @contextmanager
 def watching(api: client.ApiClient, namespace: str, shadow: str, name: str) -> Iterator[Seen]:
     seen = Seen()
-    core = client.CoreV1Api(api)
-    custom = client.CustomObjectsApi(api)
+    core = kubeclient.core(api)
+    custom = kubeclient.custom(api)
     follows = {
         "pod": Follow(core.list_namespaced_pod, shadow),
         "event": Follow(core.list_namespaced_event, shadow),
@@ -238,7 +239,7 @@ def main() -> int:
         kubeconfig = layout.kubeconfig
         image = images.build_busybox(layout, say=lambda m: None).ref
         registry = image.split("/", 1)[0]
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = kubeclient.client_for(kubeconfig)
     from shakedown.adapters.crds import install
 
     install(api)
@@ -287,7 +288,7 @@ def main() -> int:
                             "spec": spec,
                         },
                     )
-                    wait(lambda s=seen: failed_at(s)[1], 300)
+                    wait(lambda: failed_at(seen)[1], 300)
                     status, failed = failed_at(seen)
                     when, first_seen = evidence(case, seen)
                 assert failed is not None
@@ -310,7 +311,11 @@ def main() -> int:
                     else f"{case:<20} {row['phase']} {row['reason']}: no evidence observed"
                 )
                 kube.delete("InfraRollout", namespace, name)
-                wait(lambda n=name: kube.get("InfraRollout", namespace, n) is None, 120)
+
+                def gone(rollout: str = name) -> bool:
+                    return kube.get("InfraRollout", namespace, rollout) is None
+
+                wait(gone, 120)
     finally:
         clean_up(kube, namespace)  # the operator is gone by now
     worst = max((r["to_failed_s"] or 0.0) for r in results.values()) if results else 0.0

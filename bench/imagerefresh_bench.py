@@ -42,8 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
-
+from shakedown.adapters import kubeclient
 from shakedown.adapters.builder import BUILDER_IMAGE_ENV
 from shakedown.demo import operator_process
 from shakedown.localcluster.builder_image import build_builder_image
@@ -221,12 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(BUILDER_IMAGE_ENV, f"{registry}/shakedown/builder:latest")
     if not os.environ.get("KUBECONFIG"):
         build_builder_image()
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = kubeclient.client_for(kubeconfig)
     from shakedown.adapters import crds
 
     crds.install(api)
-    core = client.CoreV1Api(api)
-    custom = client.CustomObjectsApi(api)
+    core = kubeclient.core(api)
+    custom = kubeclient.custom(api)
     namespace = f"sdbench-{secrets.token_hex(3)}"
     core.create_namespace({"metadata": {"name": namespace}})
     context = Path(tempfile.mkdtemp(prefix="sd-bench-ctx-"))

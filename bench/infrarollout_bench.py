@@ -44,9 +44,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client
 
 from benchkit import clean_up, wait
+from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo.infrarollout import sample_workload
 
@@ -72,12 +73,12 @@ class Seen:
 
 
 def _watch(api: client.ApiClient, namespace: str, seen: Seen, stop: threading.Event) -> None:
-    core = client.CoreV1Api(api)
-    apps = client.AppsV1Api(api)
+    core = kubeclient.core(api)
+    apps = kubeclient.apps(api)
 
     def pods() -> None:
         while not stop.is_set():
-            w = watch.Watch()
+            w = kubeclient.watch()
             for event in w.stream(core.list_namespaced_pod, namespace, timeout_seconds=30):
                 now = time.time()
                 pod = event["object"]
@@ -101,10 +102,10 @@ def _watch(api: client.ApiClient, namespace: str, seen: Seen, stop: threading.Ev
 
     def deployments() -> None:
         while not stop.is_set():
-            w = watch.Watch()
+            w = kubeclient.watch()
             for event in w.stream(apps.list_namespaced_deployment, namespace, timeout_seconds=30):
                 now = time.time()
-                obj = api.sanitize_for_serialization(event["object"])
+                obj: dict[str, Any] = kubeclient.plain(event["object"])
                 with seen.lock:
                     seen.deployments.append((now, obj))
                 if stop.is_set():
@@ -122,7 +123,7 @@ def _env_of(deployment: dict[str, Any]) -> dict[str, str]:
 def _healthy(deployment: dict[str, Any]) -> bool:
     status = deployment.get("status") or {}
     want = deployment["spec"].get("replicas", 1)
-    return (
+    return bool(
         status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
         and status.get("updatedReplicas", 0) == want
         and status.get("readyReplicas", 0) == want
@@ -280,7 +281,7 @@ def main() -> int:
         cluster.acquire(layout, say=lambda m: say(f"  {m}"))
         kubeconfig = layout.kubeconfig
         image = images.build_busybox(layout, say=lambda m: None).ref
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = kubeclient.client_for(kubeconfig)
     from shakedown.adapters.crds import install
 
     install(api)
@@ -323,18 +324,14 @@ def main() -> int:
                         "InfraRollout", namespace, "bench", {"spec": _rollout_spec(iteration)}
                     )
                 measured = _measure(seen, start)
-                status = wait(
-                    lambda it=iteration: (
-                        (
-                            s := (kube.get("InfraRollout", namespace, "bench") or {}).get("status")
-                            or {}
-                        ).get("revision")
-                        == it
-                        and s.get("phase") in ("RolledBack", "Succeeded", "Failed")
-                        and s
-                    ),
-                    120,
-                )
+
+                def finished(revision: int = iteration) -> dict[str, Any] | None:
+                    obj = kube.get("InfraRollout", namespace, "bench") or {}
+                    s: dict[str, Any] = obj.get("status") or {}
+                    done = s.get("phase") in ("RolledBack", "Succeeded", "Failed")
+                    return s if s.get("revision") == revision and done else None
+
+                status = wait(finished, 120)
                 failed = measured.failed_at.timestamp()
                 latency = measured.restored_seen - (failed + NOT_READY_FOR)
                 healthy = measured.healthy_seen - failed
@@ -389,7 +386,11 @@ def main() -> int:
                 env=env,
                 capture_output=True,
             )
-            wait(lambda s=start: any(f[0] >= s for f in seen.pod_failures), 120)
+
+            def failed_since(since: float = start) -> bool:
+                return any(f[0] >= since for f in seen.pod_failures)
+
+            wait(failed_since, 120)
             subprocess.run(
                 ["kubectl", "-n", namespace, "rollout", "undo", "deployment/web"],
                 check=True,

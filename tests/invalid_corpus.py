@@ -126,13 +126,14 @@ def _cases() -> list[Case]:
         c.append(Case(ident, kind, path, value, field or path, **kw))
 
     # --------------------------------------------------------------- names
-    for kind in ("cir", "iro"):
-        add(kind, "metadata.name", "a" * 64, "metadata.name")  # type: ignore[arg-type]
-        add(kind, "metadata.name", "has.dot", "metadata.name")  # type: ignore[arg-type]
-        add(kind, "metadata.name", "ends-with-dash-", "metadata.name")  # type: ignore[arg-type]
+    working: tuple[Kind, ...] = ("cir", "iro")
+    for kind in working:
+        add(kind, "metadata.name", "a" * 64, "metadata.name")
+        add(kind, "metadata.name", "has.dot", "metadata.name")
+        add(kind, "metadata.name", "ends-with-dash-", "metadata.name")
 
     # --------------------------------------------------------------- durations, every field
-    for kind, path in [
+    durations: list[tuple[Kind, str]] = [
         ("iro", "spec.bake"),
         ("iro", "spec.timeout"),
         ("iro", "spec.shadow.ttl"),
@@ -142,10 +143,11 @@ def _cases() -> list[Case]:
         ("cir", "spec.buildTimeout"),
         ("cir", "spec.tests[0].timeout"),
         ("cir", "spec.triggers.pollInterval"),
-    ]:
-        add(kind, path, "1000000000h")  # type: ignore[arg-type]
-        add(kind, path, "721h")  # type: ignore[arg-type]
-        add(kind, path, "5 minutes")  # type: ignore[arg-type]
+    ]
+    for kind, path in durations:
+        add(kind, path, "1000000000h")
+        add(kind, path, "721h")
+        add(kind, path, "5 minutes")
     add("iro", "spec.bake", "1d")
     add("iro", "spec.bake", "-5m")
     add("iro", "spec.bake", "1.5h")

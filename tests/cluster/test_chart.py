@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import dynamic
 from kubernetes.client import ApiClient
+
+from shakedown.adapters import kubeclient
 
 pytestmark = pytest.mark.cluster
 
@@ -212,9 +213,7 @@ def test_service_monitor_keeps_the_object_namespace_label(helm: Path) -> None:
 
 @pytest.fixture
 def scratch_namespace(k8s_api: ApiClient) -> Iterator[str]:
-    from kubernetes import client
-
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     name = f"sdchart-{hashlib.sha256(os.urandom(8)).hexdigest()[:6]}"
     core.create_namespace({"metadata": {"name": name}})
     try:
@@ -227,7 +226,7 @@ def scratch_namespace(k8s_api: ApiClient) -> Iterator[str]:
 def test_the_api_server_accepts_every_rendered_object(
     helm: Path, k8s_api: ApiClient, scratch_namespace: str
 ) -> None:
-    dyn: Any = dynamic.DynamicClient(k8s_api)
+    dyn: Any = kubeclient.dynamic(k8s_api)
     docs = render(helm, "--include-crds", namespace=scratch_namespace)
     kinds = set()
     for doc in docs:

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 from tests.cluster.test_chart import helm as chart_helm  # noqa: F401  (fixture)
 from tests.cluster.test_in_cluster_install import (
     operator_image,  # noqa: F401  (fixture)
@@ -77,14 +76,14 @@ def upgraded_image(local_cluster: Any, operator_image: str) -> str:  # noqa: F81
 
 
 def printer_columns(k8s_api: ApiClient) -> list[str]:
-    crd = client.ApiextensionsV1Api(k8s_api).read_custom_resource_definition(CRD)
+    crd = kubeclient.apiextensions(k8s_api).read_custom_resource_definition(CRD)
     return [c.name for c in crd.spec.versions[0].additional_printer_columns or []]
 
 
 def drop_last_printer_column(k8s_api: ApiClient) -> str:
     """Make the CRD look older: one printer column fewer (harmless to other sessions)."""
     columns = printer_columns(k8s_api)
-    client.ApiextensionsV1Api(k8s_api).patch_custom_resource_definition(
+    kubeclient.apiextensions(k8s_api).patch_custom_resource_definition(
         CRD,
         [{"op": "remove", "path": f"/spec/versions/0/additionalPrinterColumns/{len(columns) - 1}"}],
     )
@@ -143,7 +142,7 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
     builder_image: str,
     busybox_image: str,
 ) -> None:
-    core, custom = client.CoreV1Api(k8s_api), client.CustomObjectsApi(k8s_api)
+    core, custom = kubeclient.core(k8s_api), kubeclient.custom(k8s_api)
     suffix = secrets.token_hex(3)
     release, system_ns, watch_ns = f"sdup{suffix}", f"sdup{suffix}-system", f"sdup{suffix}"
     env = {

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube
 from tests.fixtures.imagerefresh import Refreshes
 from tests.fixtures.infrarollout import (
@@ -78,8 +78,8 @@ class Lines:
 
 
 def create_cir(k8s_api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    custom = client.CustomObjectsApi(k8s_api)
-    return custom.create_namespaced_custom_object(  # type: ignore[no-any-return]
+    custom = kubeclient.custom(k8s_api)
+    created: dict[str, Any] = custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
         namespace,
@@ -96,10 +96,11 @@ def create_cir(k8s_api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
             },
         },
     )
+    return created
 
 
-def annotations(k8s_api: ApiClient, namespace: str, plural: str, name: str) -> dict[str, str]:
-    obj = client.CustomObjectsApi(k8s_api).get_namespaced_custom_object(
+def annotations_of(k8s_api: ApiClient, namespace: str, plural: str, name: str) -> dict[str, str]:
+    obj = kubeclient.custom(k8s_api).get_namespaced_custom_object(
         GROUP, VERSION, namespace, plural, name
     )
     return dict(obj["metadata"].get("annotations") or {})
@@ -133,11 +134,11 @@ def test_trigger_sets_a_new_run_request_each_time(
     create_cir(k8s_api, namespace, "unit-tests")
     first = sh(kubeconfig, "trigger", "cir", "unit-tests", "-n", namespace)
     assert first.returncode == 0, first.stderr
-    value1 = annotations(k8s_api, namespace, "containerimagerefreshes", "unit-tests")[
+    value1 = annotations_of(k8s_api, namespace, "containerimagerefreshes", "unit-tests")[
         "shakedown.dev/run-requested"
     ]
     assert sh(kubeconfig, "trigger", "cir", "unit-tests", "-n", namespace).returncode == 0
-    value2 = annotations(k8s_api, namespace, "containerimagerefreshes", "unit-tests")[
+    value2 = annotations_of(k8s_api, namespace, "containerimagerefreshes", "unit-tests")[
         "shakedown.dev/run-requested"
     ]
     assert value1 != value2
@@ -151,7 +152,7 @@ def test_rollback_uses_status_history(
     assert refused.returncode == 2
     assert "no earlier promoted digest" in refused.stderr
     # Status as the operator would have written it (through the status subresource).
-    client.CustomObjectsApi(k8s_api).patch_namespaced_custom_object_status(
+    kubeclient.custom(k8s_api).patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
         namespace,
@@ -170,14 +171,14 @@ def test_rollback_uses_status_history(
     done = sh(kubeconfig, "rollback", "cir", "unit-tests", "-n", namespace)
     assert done.returncode == 0, done.stderr
     assert D1 in done.stdout
-    got = annotations(k8s_api, namespace, "containerimagerefreshes", "unit-tests")
+    got = annotations_of(k8s_api, namespace, "containerimagerefreshes", "unit-tests")
     assert got["shakedown.dev/rollback-to"] == D1
 
 
 def test_promote_and_abort_set_annotations_only(
     kubeconfig: Path, k8s_api: ApiClient, crds: list[str], namespace: str
 ) -> None:
-    custom = client.CustomObjectsApi(k8s_api)
+    custom = kubeclient.custom(k8s_api)
     created = custom.create_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -199,7 +200,7 @@ def test_promote_and_abort_set_annotations_only(
     ):
         result = sh(kubeconfig, verb, "iro", "tasks", "-n", namespace)
         assert result.returncode == 0, result.stderr
-        assert annotation in annotations(k8s_api, namespace, "infrarollouts", "tasks")
+        assert annotation in annotations_of(k8s_api, namespace, "infrarollouts", "tasks")
     after = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "infrarollouts", "tasks")
     assert after["metadata"]["generation"] == created["metadata"]["generation"]
     assert after["spec"] == created["spec"]
@@ -215,7 +216,7 @@ def test_watch_prints_a_row_per_change(
         lines = Lines(proc.stdout)
         assert lines.next().startswith("NAME")
         assert lines.next().startswith("unit-tests")
-        client.CustomObjectsApi(k8s_api).patch_namespaced_custom_object(
+        kubeclient.custom(k8s_api).patch_namespaced_custom_object(
             GROUP,
             VERSION,
             namespace,
@@ -336,7 +337,9 @@ def test_logs_and_retry_of_a_real_run(refreshes: Refreshes, registry: str, opera
             "tests": [
                 {
                     "name": "slow",
-                    "command": ["sh", "-c", "echo slow-starts; sleep 8; echo slow-ends"],
+                    # Long enough for `shakedown logs` to start on a loaded machine (5 s
+                    # at a load of 16) and find the pod before the run ends.
+                    "command": ["sh", "-c", "echo slow-starts; sleep 20; echo slow-ends"],
                     "timeout": "1m",
                 },
                 {"name": "broken", "command": ["sh", "-c", "echo FAIL-broken; exit 3"]},

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from shakedown.adapters.workloads import Kube
 from shakedown.localcluster import restart
 from shakedown.localcluster.layout import Layout
 from tests.fixtures.infrarollout import (
-    Kube,
     Operator,
     config_data,
     deployment_ready,

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, dynamic
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 
 pytestmark = pytest.mark.cluster
 
@@ -345,7 +345,7 @@ def plural(kind: str) -> str:
 
 
 def test_crds_are_established_with_names(k8s_api: ApiClient, crds: list[str]) -> None:
-    ext = client.ApiextensionsV1Api(k8s_api)
+    ext = kubeclient.apiextensions(k8s_api)
     assert sorted(crds) == [
         f"containerimagerefreshes.{GROUP}",
         f"infrarollouts.{GROUP}",
@@ -381,7 +381,7 @@ def test_there_are_examples() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_applies(k8s_api: ApiClient, crds: list[str], namespace: str, path: Path) -> None:
-    dyn = dynamic.DynamicClient(k8s_api)
+    dyn = kubeclient.dynamic(k8s_api)
     created = []
     for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
         if not doc:
@@ -427,7 +427,7 @@ def assert_subset(expected: Any, actual: Any, path: str) -> None:
 def test_defaults_are_applied_by_the_api_server(
     k8s_api: ApiClient, crds: list[str], namespace: str
 ) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     obj = cir()
     obj["metadata"]["name"] = "defaults"
     stored = api.create_namespaced_custom_object(
@@ -465,7 +465,7 @@ def test_invalid_object_is_refused_naming_the_field(
     value: Any,
     field: str,
 ) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     # The unbroken object is accepted, so the refusal is caused by this one field.
     valid = copy.deepcopy(obj)
     valid["metadata"]["name"] = f"valid-{case}"[:63]
@@ -475,11 +475,12 @@ def test_invalid_object_is_refused_naming_the_field(
     with pytest.raises(ApiException) as refused:
         api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural(obj["kind"]), broken)
     assert refused.value.status == 422, refused.value.body
-    message = json.loads(refused.value.body)["message"]
+    body = str(refused.value.body)
+    message = json.loads(body)["message"]
     assert field in message, f"{case}: the error does not name {field}: {message}"
     # The first cause is the broken field (others may follow from it, e.g. an empty
     # target list also leaves a patch target unlisted).
-    causes = json.loads(refused.value.body).get("details", {}).get("causes", [])
+    causes = json.loads(body).get("details", {}).get("causes", [])
     fields = [c.get("field", "") for c in causes if c.get("field") != "<nil>"]
     assert fields and fields[0].startswith(field), causes
 
@@ -497,7 +498,7 @@ def test_the_condition_language_is_what_the_api_server_accepts(
     k8s_api: ApiClient, crds: list[str], namespace: str
 ) -> None:
     """Conditions the evaluator runs are stored; metric checks may name a template alone."""
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     for index, condition in enumerate(ARGO_STYLE_CONDITIONS):
         obj = with_value(iro(), "spec.smokeTests.metrics[0].successCondition", condition)
         obj["metadata"]["name"] = f"condition-{index}"
@@ -513,7 +514,7 @@ def test_the_condition_language_is_what_the_api_server_accepts(
 
 
 def test_printer_columns(k8s_api: ApiClient, crds: list[str], namespace: str) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     obj = cir()
     obj["metadata"]["name"] = "columns"
     api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural(obj["kind"]), obj)
@@ -521,7 +522,7 @@ def test_printer_columns(k8s_api: ApiClient, crds: list[str], namespace: str) ->
         ("ContainerImageRefresh", ["Name", "Tag", "Promoted", "Last Run", "Trigger", "Age"]),
         ("InfraRollout", ["Name", "Revision", "Phase", "Step", "Shadow", "Age", "Reason"]),
     ):
-        response = k8s_api.call_api(
+        response: Any = k8s_api.call_api(
             "GET",
             f"{k8s_api.configuration.host}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/"
             f"{plural(kind)}",

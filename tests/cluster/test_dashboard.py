@@ -20,7 +20,9 @@ from kubernetes.client import ApiClient
 
 from shakedown.adapters.workloads import Kube
 from tests.cluster.test_imagerefresh_runs import CHECK_FAIL, CHECK_OK, TESTS, containerfile
-from tests.cluster.test_infrarollout_e2e import (
+from tests.fixtures.dashboard import Relay, running_dashboard, viewer_kubeconfig
+from tests.fixtures.imagerefresh import Refreshes
+from tests.fixtures.infrarollout import (
     config_data,
     deployment_ready,
     rollout,
@@ -28,8 +30,6 @@ from tests.cluster.test_infrarollout_e2e import (
     template_of,
     workload,
 )
-from tests.fixtures.dashboard import Relay, running_dashboard, viewer_kubeconfig
-from tests.fixtures.imagerefresh import Refreshes
 from tests.fixtures.operator import REPO, RunningOperator
 
 pytestmark = pytest.mark.cluster

@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
 
+from shakedown.adapters import kubeclient
 from tests.fixtures.operator import release_shakedown_objects
 
 pytestmark = pytest.mark.cluster
@@ -30,7 +31,7 @@ def demo_namespace(k8s_api: ApiClient) -> Iterator[str]:
     finally:
         release_shakedown_objects(k8s_api, namespace, timeout=5)
         try:
-            client.CoreV1Api(k8s_api).delete_namespace(namespace)
+            kubeclient.core(k8s_api).delete_namespace(namespace)
         except client.exceptions.ApiException as exc:
             if exc.status != 404:
                 raise

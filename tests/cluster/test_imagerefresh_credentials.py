@@ -9,8 +9,8 @@ the tag without pushing anything new.
 from __future__ import annotations
 
 import pytest
-from kubernetes import client
 
+from shakedown.adapters import kubeclient
 from shakedown.adapters.registry import RegistryClient, RegistryError
 from tests.fixtures.imagerefresh import PrivateRegistry, Refreshes, TokenIssuer
 
@@ -22,7 +22,7 @@ def test_push_promote_and_rollback_with_credentials(
 ) -> None:
     r = refreshes
     priv = private_registry
-    client.CoreV1Api(r.api).create_namespaced_secret(
+    kubeclient.core(r.api).create_namespaced_secret(
         r.namespace,
         {
             "metadata": {"name": "creds"},
@@ -77,7 +77,7 @@ def test_bearer_token_registry(
 ) -> None:
     r = refreshes
     priv, issuer = token_registry
-    client.CoreV1Api(r.api).create_namespaced_secret(
+    kubeclient.core(r.api).create_namespaced_secret(
         r.namespace,
         {
             "metadata": {"name": "creds"},

@@ -16,11 +16,12 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 
+from shakedown.adapters import kubeclient
 from tests.fixtures.imagerefresh import JobCounter, PrivateRegistry, Refreshes
 from tests.fixtures.operator import release_shakedown_objects, running_operator
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture
 def lone_namespace(k8s_api: ApiClient, crds: list[str]) -> Iterator[str]:
     """A namespace outside the session operator's glob (``sd<hex>-*``)."""
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     name = f"sdkill-{secrets.token_hex(3)}"
     core.create_namespace({"metadata": {"name": name}})
     deadline = time.monotonic() + 30
@@ -47,7 +48,7 @@ def lone_namespace(k8s_api: ApiClient, crds: list[str]) -> Iterator[str]:
 
 def creds_secret(k8s_api: ApiClient, namespace: str, priv: PrivateRegistry) -> None:
     """The Secret ``creds`` (dockerconfigjson) the refreshes push to the private registry with."""
-    client.CoreV1Api(k8s_api).create_namespaced_secret(
+    kubeclient.core(k8s_api).create_namespaced_secret(
         namespace,
         {
             "metadata": {"name": "creds"},
@@ -167,7 +168,7 @@ def test_registry_down_at_promotion_then_operator_killed_while_promoting(
         },
     )
 
-    def current() -> dict:  # type: ignore[type-arg]
+    def current() -> dict[str, Any]:
         return dict(r.status("app").get("currentRun") or {})
 
     try:

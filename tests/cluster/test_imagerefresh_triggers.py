@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kubernetes import client
 
+from shakedown.adapters import kubeclient
 from tests.fixtures.gitserver import GitServer
 from tests.fixtures.imagerefresh import Refreshes
 
@@ -23,8 +24,9 @@ def _message_image(base: str) -> str:
     return f"FROM {base}\nCOPY message /message\n"
 
 
-def _condition(status: dict, type_: str) -> dict:  # type: ignore[type-arg]
-    return {c["type"]: c for c in status.get("conditions", [])}[type_]
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    found: dict[str, Any] = {c["type"]: c for c in status.get("conditions", [])}[type_]
+    return found
 
 
 def test_git_source_change_builds_the_new_commit_and_rollback_returns(
@@ -173,8 +175,14 @@ def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, reg
     status = r.wait_run("app", "2", timeout=90)
     assert status["lastRun"]["trigger"] == "BaseImage"
     assert status["observed"]["baseImageDigests"] == {f"{r.image('base')}:latest": base2}
-    time.sleep(12)  # one more poll interval: nothing new
-    assert r.status("app")["lastRun"]["id"] == "2"
+    # Another poll of the base image (every 10s) finds nothing new: no run 3.
+    polled = status["observed"]["polledAt"]
+    after = r.wait_for(
+        "another poll", lambda: (s := r.status("app"))["observed"]["polledAt"] != polled and s, 60
+    )
+    # A change found by that poll would be queued or running in this same status.
+    assert after["lastRun"]["id"] == "2"
+    assert not after.get("currentRun") and not after.get("pendingTriggers")
 
     # The schedule fires (every minute, read in Europe/Berlin).
     status = r.status("sched")
@@ -215,7 +223,7 @@ def test_private_git_repository_with_a_secret(
                 "message": "private source\n",
             },
         )
-        client.CoreV1Api(r.api).create_namespaced_secret(
+        kubeclient.core(r.api).create_namespaced_secret(
             r.namespace,
             {"metadata": {"name": "git"}, "stringData": {"username": "alice", "password": "pa55"}},
         )

@@ -33,12 +33,12 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, dynamic
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 
 # The helm binary (built once from hack/helm), registered here as the fixture chart_helm.
 from tests.cluster.test_chart import helm as chart_helm  # noqa: F401
@@ -169,7 +169,7 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
     """helm install with watchNamespaces: Roles in the watched namespace only, and yet a
     whole InfraRollout (shadow namespace, HTTP check pod with the probe image, shift,
     bake) succeeds with no 403: the shadow namespace it creates is covered."""
-    core, custom = client.CoreV1Api(k8s_api), client.CustomObjectsApi(k8s_api)
+    core, custom = kubeclient.core(k8s_api), kubeclient.custom(k8s_api)
     suffix = secrets.token_hex(3)
     release, system_ns, watch_ns = f"sdh{suffix}", f"sdh{suffix}-system", f"sdh{suffix}"
     helm_env = {
@@ -207,12 +207,12 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
         )
         installed = result.returncode == 0
         assert installed, result.stdout + result.stderr
-        roles = client.RbacAuthorizationV1Api(k8s_api).list_role_for_all_namespaces(
+        roles = kubeclient.rbac(k8s_api).list_role_for_all_namespaces(
             label_selector=f"app.kubernetes.io/instance={release}"
         )
         assert [r.metadata.namespace for r in roles.items] == [watch_ns]
         # Its ServiceAccount writes in the watched namespace, and nowhere else.
-        sa = client.CoreV1Api(service_account_api(k8s_api, system_ns, f"{release}-shakedown"))
+        sa = kubeclient.core(service_account_api(k8s_api, system_ns, f"{release}-shakedown"))
         probe = {"metadata": {"name": "scope-probe"}}
         sa.create_namespaced_config_map(watch_ns, probe, dry_run="All")
 
@@ -278,10 +278,10 @@ def test_install_run_and_uninstall(
     builder_image: str,
     busybox_image: str,
 ) -> None:
-    core = client.CoreV1Api(k8s_api)
-    apps = client.AppsV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
-    dyn = dynamic.DynamicClient(k8s_api)
+    core = kubeclient.core(k8s_api)
+    apps = kubeclient.apps(k8s_api)
+    custom = kubeclient.custom(k8s_api)
+    dyn = kubeclient.dynamic(k8s_api)
     suffix = secrets.token_hex(3)
     system_ns, watch_ns = f"sdinst-{suffix}-system", f"sdinst-{suffix}"
     docs = customized(

@@ -30,6 +30,7 @@ from tests.fixtures.infrarollout import (
     create_rollout,
     deployment_ready,
     events,
+    holds,
     rollout,
     status,
     template_of,
@@ -83,10 +84,12 @@ def test_smoke_failure_leaves_production_untouched(
     iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
 ) -> None:
     workload(kube, ns, busybox_image)
-    before = {
-        kind_name: kube.get(*kind_name.split("/", 1)[:1], ns, kind_name.split("/", 1)[1])
-        for kind_name in ("Deployment/web", "ConfigMap/web-config", "Service/web")
-    }
+    before: dict[str, dict[str, Any]] = {}
+    for kind_name in ("Deployment/web", "ConfigMap/web-config", "Service/web"):
+        kind, name = kind_name.split("/")
+        found = kube.get(kind, ns, name)
+        assert found is not None, kind_name
+        before[kind_name] = found
     # The shadow serves "v2", but the HTTP smoke test expects text it will not find.
     rollout(kube, ns, message="v2", extra={})
     iro = kube.get("InfraRollout", ns, "change")
@@ -177,8 +180,7 @@ def test_canary_pauses_until_promoted(
     assert config_data(kube, ns) == {"MESSAGE": "v1"}, "stable keeps the old configuration"
     env = copy["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert env == [{"configMapRef": {"name": "web-config-canary"}}]
-    time.sleep(3)
-    assert status(kube, ns)["currentStep"] == 1, "the pause holds without a promote"
+    holds(lambda: status(kube, ns)["currentStep"] == 1, 5, "the pause holds without a promote")
     result = shakedown("promote", "iro", "change", "-n", ns, kubeconfig=kubeconfig)
     assert result.returncode == 0, result.stderr
     final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"}, timeout=120)

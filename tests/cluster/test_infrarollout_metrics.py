@@ -11,7 +11,6 @@ durations.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -87,6 +86,18 @@ def metric_check(url: str) -> dict[str, Any]:
     }
 
 
+def scraped(url: str, rate: float) -> None:
+    """Wait until Prometheus at ``url`` has scraped ``rate`` from the metrics file."""
+    query = urllib.parse.urlencode({"query": 'web_error_ratio{service="web"}'})
+
+    def seen() -> bool:
+        with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=5) as response:
+            result = json.load(response)["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) == rate
+
+    wait_for(seen, 30, f"Prometheus to scrape web_error_ratio {rate}")
+
+
 def scrape(url: str) -> list[Sample]:
     """Every sample the operator's /metrics page shows, parsed."""
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -126,7 +137,7 @@ def rollout_at_error_rate(
     """The metric the check queries set to ``rate``, then a rollout checked by it, to its end."""
     url, metrics = prometheus
     metrics.set(rate)
-    time.sleep(2)
+    scraped(url, rate)
     workload(kube, ns, image)
     rollout(kube, ns, message="v2", http=False, bake="3s", extra=metric_check(url))
     return wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
@@ -160,11 +171,17 @@ def test_metric_check_failure_stops_the_rollout_before_production(
     assert not final.get("shiftStarted")
     # The operator's own metrics name the rollout: revisions by result, phase
     # durations, and the info gauge with its phase and strategy.
-    samples = scrape(iro_operator.metrics_url)
     who = {"namespace": ns, "name": "change"}
-    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="Failed") == 1
     smoke = {**who, "phase": "SmokeTesting"}
-    assert value(samples, "shakedown_infrarollout_phase_duration_seconds_count", **smoke) == 1
+
+    def counted() -> list[Sample] | None:
+        # The operator counts right after it writes the status the test just read.
+        samples = scrape(iro_operator.metrics_url)
+        ended = value(samples, "shakedown_infrarollout_revisions_total", **who, result="Failed")
+        timed = value(samples, "shakedown_infrarollout_phase_duration_seconds_count", **smoke)
+        return samples if (ended, timed) == (1, 1) else None
+
+    samples = wait_for(counted, 30, "the failed revision counted and its smoke test timed")
     info = [s.labels for s in samples if s.name == "shakedown_infrarollout_info"]
     assert [i for i in info if i["namespace"] == ns] == [
         {**who, "phase": "Failed", "strategy": "Replace"}
@@ -189,7 +206,7 @@ def test_production_metric_failing_during_the_bake_rolls_back(
 ) -> None:
     url, metrics = prometheus
     metrics.set(0.01)
-    time.sleep(2)
+    scraped(url, 0.01)
     workload(kube, ns, busybox_image)
     checks = metric_check(url)
     production = dict(checks["smokeTests"]["metrics"][0], count=60)
@@ -202,12 +219,19 @@ def test_production_metric_failing_during_the_bake_rolls_back(
     assert final["phase"] == "RolledBack", final
     assert final["rollbackReason"].startswith("MetricCheckFailed"), final["rollbackReason"]
     assert config_data(kube, ns) == {"MESSAGE": "v1"}
-    samples = scrape(iro_operator.metrics_url)
     who = {"namespace": ns, "name": "change"}
     reason = {**who, "reason": "MetricCheckFailed"}
-    assert value(samples, "shakedown_infrarollout_rollbacks_total", **reason) == 1
-    assert value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who) == 1
-    assert value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack") == 1
+
+    def counted() -> tuple[float | None, ...]:
+        # The operator counts right after it writes the status the test just read.
+        samples = scrape(iro_operator.metrics_url)
+        return (
+            value(samples, "shakedown_infrarollout_rollbacks_total", **reason),
+            value(samples, "shakedown_infrarollout_rollback_latency_seconds_count", **who),
+            value(samples, "shakedown_infrarollout_revisions_total", **who, result="RolledBack"),
+        )
+
+    wait_for(lambda: counted() == (1, 1, 1), 30, "one rollback counted", seen=counted)
     # The chart's alert rules, evaluated by a real Prometheus scraping the operator, say so.
     expected = {"alertname": "ShakedownRollbacks", "severity": "warning", **reason}
     wait_for(

@@ -20,11 +20,10 @@ import time
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client import ApiClient
-from kubernetes.client.rest import ApiException
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 from tests.fixtures.operator import RunningOperator
 from tests.invalid_corpus import OPERATOR_CASES, PLURALS, SCHEMA_CASES, Case
 
@@ -36,7 +35,7 @@ def names_field(message: str, field: str) -> bool:
     return re.search(rf"(^|[\s\"'(\[]){re.escape(field)}(:|\s|\"|$)", message) is not None
 
 
-def refusal(api: client.CustomObjectsApi, ns: str, case: Case, *, dry_run: bool) -> str:
+def refusal(api: Any, ns: str, case: Case, *, dry_run: bool) -> str:
     body = case.manifest("corpus")
     try:
         api.create_namespaced_custom_object(
@@ -58,7 +57,7 @@ def refusal(api: client.CustomObjectsApi, ns: str, case: Case, *, dry_run: bool)
 def test_the_api_server_refuses_each_schema_case_naming_the_field(
     k8s_api: ApiClient, namespace: str, own_crds: None
 ) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     wrong: list[str] = []
     for case in SCHEMA_CASES:
         message = refusal(api, namespace, case, dry_run=True)
@@ -80,7 +79,7 @@ def _conditions(obj: dict[str, Any]) -> dict[str, Any]:
 def test_the_operator_stalls_each_operator_case_naming_the_field_and_each_deletes(
     operator: RunningOperator, k8s_api: ApiClient, namespace: str, own_crds: None
 ) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     created: dict[str, Case] = {}
     for index, case in enumerate(OPERATOR_CASES):
         name = f"op-{index:02d}"

@@ -19,6 +19,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
+from shakedown.adapters import kubeclient
+
 pytestmark = pytest.mark.cluster
 
 T = TypeVar("T")
@@ -45,7 +47,7 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 90) -> T
 
 @pytest.fixture
 def namespace(k8s_api: ApiClient) -> Iterator[str]:
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     name = f"local-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     wait_for(
@@ -96,7 +98,7 @@ def web_deployment(name: str, image: str) -> client.V1Deployment:
 
 def pod_ready(core: client.CoreV1Api, namespace: str, name: str) -> bool:
     pod = core.read_namespaced_pod(name, namespace)
-    for cond in pod.status.conditions or []:
+    for cond in (pod.status and pod.status.conditions) or []:
         if cond.type == "Ready":
             return bool(cond.status == "True")
     return False
@@ -104,8 +106,8 @@ def pod_ready(core: client.CoreV1Api, namespace: str, name: str) -> bool:
 
 def deploy_web(k8s_api: ApiClient, namespace: str, image: str) -> str:
     """Create the web Deployment, wait until it is available; return its pod's name."""
-    apps = client.AppsV1Api(k8s_api)
-    core = client.CoreV1Api(k8s_api)
+    apps = kubeclient.apps(k8s_api)
+    core = kubeclient.core(k8s_api)
     apps.create_namespaced_deployment(namespace, web_deployment("web", image))
 
     def available() -> bool:
@@ -121,8 +123,8 @@ def run_job(
     k8s_api: ApiClient, namespace: str, name: str, image: str, script: str, timeout: float = 90
 ) -> str:
     """Run a one-container Job to completion and return its pod's log (read via the API)."""
-    batch = client.BatchV1Api(k8s_api)
-    core = client.CoreV1Api(k8s_api)
+    batch = kubeclient.batch(k8s_api)
+    core = kubeclient.core(k8s_api)
     job = client.V1Job(
         metadata=client.V1ObjectMeta(name=name),
         spec=client.V1JobSpec(
@@ -155,7 +157,7 @@ def run_job(
 
 
 def exec_in(k8s_api: ApiClient, namespace: str, pod: str, command: list[str]) -> str:
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     out: str = stream(
         core.connect_get_namespaced_pod_exec,
         pod,
@@ -172,7 +174,7 @@ def exec_in(k8s_api: ApiClient, namespace: str, pod: str, command: list[str]) ->
 def test_readiness_probe_follows_the_served_file(
     k8s_api: ApiClient, namespace: str, busybox_image: str
 ) -> None:
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     pod = deploy_web(k8s_api, namespace, busybox_image)
     assert pod_ready(core, namespace, pod)
 
@@ -201,7 +203,7 @@ def test_job_runs_to_completion_and_its_log_is_readable(
 
 
 def _service(k8s_api: ApiClient, namespace: str) -> str:
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     svc = client.V1Service(
         metadata=client.V1ObjectMeta(name="web"),
         spec=client.V1ServiceSpec(
@@ -243,8 +245,8 @@ def test_service_routes_by_dns_name(k8s_api: ApiClient, namespace: str, busybox_
 
 
 def test_crd_schema_is_enforced_by_the_api_server(k8s_api: ApiClient) -> None:
-    ext = client.ApiextensionsV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
+    ext = kubeclient.apiextensions(k8s_api)
+    custom = kubeclient.custom(k8s_api)
     group = f"g{uuid.uuid4().hex[:6]}.test.shakedown.dev"
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",

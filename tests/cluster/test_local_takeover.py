@@ -184,7 +184,7 @@ def test_dead_cluster_of_another_state_dir_is_taken_over(
     assert inet_tables(private) == ["table inet shakedown"], "no isolation table while A ran"
     if state_dir == "gone":
         for point in sorted(a.mounts(), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], check=True)
+            subprocess.run(["umount", "-l", point], check=True, timeout=30)
         shutil.rmtree(a.state)
 
     try:

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, dynamic
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from tests.fixtures.install import (
     apply,
     assert_no_403,
@@ -48,7 +48,7 @@ def docs(path: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def installed(k8s_api: ApiClient, crds: list[str]) -> Iterator[list[dict[str, Any]]]:
     """Namespace, RBAC and the Deployment applied for real (the image is not pulled here)."""
-    dyn = dynamic.DynamicClient(k8s_api)
+    dyn = kubeclient.dynamic(k8s_api)
     applied = []
     for path in MANIFESTS:
         for doc in docs(path):
@@ -77,7 +77,7 @@ def test_manifests_apply(installed: list[dict[str, Any]]) -> None:
 def test_operator_pod_is_admitted_by_the_restricted_policy(
     k8s_api: ApiClient, installed: list[dict[str, Any]]
 ) -> None:
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     ns = core.read_namespace(SYSTEM_NS)
     assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
     deployment = next(d for d in installed if d["kind"] == "Deployment")
@@ -97,12 +97,12 @@ def test_operator_pod_is_admitted_by_the_restricted_policy(
     with pytest.raises(ApiException) as refused:
         core.create_namespaced_pod(SYSTEM_NS, bad, dry_run="All")
     assert refused.value.status == 403
-    assert "restricted" in refused.value.body
+    assert "restricted" in str(refused.value.body)
 
 
 def service_account_kubeconfig(k8s_api: ApiClient, path: Path) -> Path:
     """A kubeconfig that authenticates as the operator's ServiceAccount (a bound token)."""
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     request = core.create_namespaced_service_account_token(
         "shakedown", SYSTEM_NS, {"spec": {"expirationSeconds": 3600}}
     )
@@ -132,8 +132,8 @@ def service_account_kubeconfig(k8s_api: ApiClient, path: Path) -> Path:
 def test_operator_runs_with_only_its_rbac(
     k8s_api: ApiClient, installed: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    core = client.CoreV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
+    core = kubeclient.core(k8s_api)
+    custom = kubeclient.custom(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
     core.create_namespace({"metadata": {"name": namespace, "labels": WATCHED}})
     kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
@@ -182,8 +182,8 @@ def test_rollout_succeeds_with_only_its_rbac(
 ) -> None:
     """A whole InfraRollout (snapshot, shadow namespace, NetworkPolicy, smoke test, shift,
     bake) by an operator that holds nothing but the manifests' RBAC."""
-    core = client.CoreV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
+    core = kubeclient.core(k8s_api)
+    custom = kubeclient.custom(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
     core.create_namespace({"metadata": {"name": namespace, "labels": WATCHED}})
     web_app(k8s_api, namespace, busybox_image)
@@ -226,7 +226,7 @@ def test_refresh_run_succeeds_with_only_its_rbac(
     by an operator that holds nothing but the manifests' RBAC."""
     from tests.fixtures.imagerefresh import Refreshes
 
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     namespace = f"sdrbac-{secrets.token_hex(3)}"
     core.create_namespace({"metadata": {"name": namespace, "labels": WATCHED}})
     refreshes = Refreshes(k8s_api, namespace, registry)
@@ -260,15 +260,15 @@ def test_the_service_account_writes_only_in_watched_and_shadow_namespaces(
     k8s_api: ApiClient, installed: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """Its ClusterRole reaches every namespace; the scope policy confines its writes."""
-    admin = client.CoreV1Api(k8s_api)
+    admin = kubeclient.core(k8s_api)
     suffix = secrets.token_hex(3)
     watched, unrelated = f"sdscope-{suffix}", f"sdscope-{suffix}-other"
     shadow = f"sdscope-{suffix}-shadow-x-1"
     admin.create_namespace({"metadata": {"name": watched, "labels": WATCHED}})
     admin.create_namespace({"metadata": {"name": unrelated}})
     sa_api = service_account_api(k8s_api, SYSTEM_NS, "shakedown")
-    sa = client.CoreV1Api(sa_api)
-    leases = client.CoordinationV1Api(sa_api)
+    sa = kubeclient.core(sa_api)
+    leases = kubeclient.coordination(sa_api)
     try:
 
         def config_map(namespace: str, dry_run: str | None = "All") -> Any:

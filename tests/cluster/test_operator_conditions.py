@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from tests.fixtures.operator import RunningOperator
 
 pytestmark = pytest.mark.cluster
@@ -38,13 +38,13 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = WITHIN, what: 
     raise AssertionError(f"not within {timeout}s: {what} (last: {last!r})")
 
 
-def conditions(api: client.CustomObjectsApi, ns: str, plural: str, name: str) -> dict[str, Any]:
+def conditions(api: Any, ns: str, plural: str, name: str) -> dict[str, Any]:
     obj = api.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
     return {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
 
 
 def events_for(k8s_api: ApiClient, ns: str, name: str) -> list[Any]:
-    core = client.CoreV1Api(k8s_api)
+    core = kubeclient.core(k8s_api)
     return [e for e in core.list_namespaced_event(ns).items if e.involved_object.name == name]
 
 
@@ -81,7 +81,7 @@ def iro(name: str, **spec: Any) -> dict[str, Any]:
 def test_valid_object_gets_kstatus_conditions(
     operator: RunningOperator, k8s_api: ApiClient, namespace: str
 ) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     created = api.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "containerimagerefreshes", cir("valid")
     )
@@ -172,7 +172,7 @@ def test_semantically_invalid_object_is_stalled_naming_the_field(
     field: str,
     fix: dict[str, Any],
 ) -> None:
-    api = client.CustomObjectsApi(k8s_api)
+    api = kubeclient.custom(k8s_api)
     name = obj["metadata"]["name"]
     # The schema accepts it: only the operator can tell.
     api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj)

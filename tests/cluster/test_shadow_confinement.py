@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 import pytest
-from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.stream import stream
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from shakedown.demo.infrarollout import sample_workload
 from shakedown.planning.infrarollout.confinement import DEFAULT_QUOTA_NAME
 from tests.fixtures.operator import RunningOperator
@@ -44,7 +44,7 @@ RESTRICTED_CONTAINER: dict[str, Any] = {
 
 def production(k8s_api: ApiClient, namespace: str, image: str) -> None:
     """A namespace enforcing ``restricted`` and a Deployment that meets it."""
-    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
+    core, apps = kubeclient.core(k8s_api), kubeclient.apps(k8s_api)
     core.patch_namespace(namespace, {"metadata": {"labels": {PSA + "enforce": "restricted"}}})
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "cfg"}, "data": {"A": "1"}})
     labels = {"app": "worker"}
@@ -76,7 +76,7 @@ def production(k8s_api: ApiClient, namespace: str, image: str) -> None:
 
 
 def privileged_rollout(k8s_api: ApiClient, namespace: str) -> None:
-    client.CustomObjectsApi(k8s_api).create_namespaced_custom_object(
+    kubeclient.custom(k8s_api).create_namespaced_custom_object(
         GROUP,
         VERSION,
         namespace,
@@ -125,8 +125,8 @@ def privileged_rollout(k8s_api: ApiClient, namespace: str) -> None:
 def test_a_privileged_change_is_refused_in_the_shadow_of_a_restricted_namespace(
     k8s_api: ApiClient, operator: RunningOperator, namespace: str, busybox_image: str
 ) -> None:
-    core, apps = client.CoreV1Api(k8s_api), client.AppsV1Api(k8s_api)
-    custom = client.CustomObjectsApi(k8s_api)
+    core, apps = kubeclient.core(k8s_api), kubeclient.apps(k8s_api)
+    custom = kubeclient.custom(k8s_api)
     production(k8s_api, namespace, busybox_image)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # settled: its controller no longer writes its status
@@ -180,7 +180,7 @@ def test_a_privileged_change_is_refused_in_the_shadow_of_a_restricted_namespace(
 # -- isolate ----------------------------------------------------------------------------
 def isolated_rollout(k8s_api: ApiClient, namespace: str, *, isolate: bool) -> None:
     """A message change to the sample web service, held in the shadow while the test probes."""
-    client.CustomObjectsApi(k8s_api).create_namespaced_custom_object(
+    kubeclient.custom(k8s_api).create_namespaced_custom_object(
         GROUP,
         VERSION,
         namespace,
@@ -215,7 +215,7 @@ def isolated_rollout(k8s_api: ApiClient, namespace: str, *, isolate: bool) -> No
 
 def shadow_pod(k8s_api: ApiClient, namespace: str) -> tuple[str, str]:
     """(shadow namespace, name of its Ready web pod), once there is one."""
-    custom, core = client.CustomObjectsApi(k8s_api), client.CoreV1Api(k8s_api)
+    custom, core = kubeclient.custom(k8s_api), kubeclient.core(k8s_api)
     status: dict[str, Any] = {}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -228,7 +228,7 @@ def shadow_pod(k8s_api: ApiClient, namespace: str) -> tuple[str, str]:
         for pod in pods:
             conditions = pod.status.conditions or []
             if any(c.type == "Ready" and c.status == "True" for c in conditions):
-                return shadow, pod.metadata.name
+                return str(shadow), str(pod.metadata.name)
         time.sleep(0.5)
     pytest.fail(f"no Ready web pod in the shadow within 120s; rollout status: {status}")
 
@@ -245,7 +245,7 @@ def probe(k8s_api: ApiClient, shadow: str, pod: str, prod: str, registry: str) -
     """What the shadow pod reaches: first bytes of each answer, empty when it reached nothing."""
     script = PROBE.format(prod=prod, registry=registry)
     out: str = stream(
-        client.CoreV1Api(k8s_api).connect_get_namespaced_pod_exec,
+        kubeclient.core(k8s_api).connect_get_namespaced_pod_exec,
         pod,
         shadow,
         command=["sh", "-c", script],
@@ -267,12 +267,12 @@ def test_an_isolated_shadow_reaches_neither_production_nor_the_registry_but_reso
     registry: str,
     isolate: bool,
 ) -> None:
-    apps = client.AppsV1Api(k8s_api)
+    apps = kubeclient.apps(k8s_api)
     for obj in sample_workload("web", busybox_image, replicas=1):
         if obj["kind"] == "ConfigMap":
-            client.CoreV1Api(k8s_api).create_namespaced_config_map(namespace, obj)
+            kubeclient.core(k8s_api).create_namespaced_config_map(namespace, obj)
         elif obj["kind"] == "Service":
-            client.CoreV1Api(k8s_api).create_namespaced_service(namespace, obj)
+            kubeclient.core(k8s_api).create_namespaced_service(namespace, obj)
         else:
             apps.create_namespaced_deployment(namespace, obj)
     deadline = time.monotonic() + 120
@@ -284,7 +284,7 @@ def test_an_isolated_shadow_reaches_neither_production_nor_the_registry_but_reso
     assert (live.status.available_replicas or 0) == 1, live.status
     isolated_rollout(k8s_api, namespace, isolate=isolate)
     shadow, pod = shadow_pod(k8s_api, namespace)
-    policies = client.NetworkingV1Api(k8s_api).list_namespaced_network_policy(shadow).items
+    policies = kubeclient.networking(k8s_api).list_namespaced_network_policy(shadow).items
     assert bool(policies) == isolate, [p.metadata.name for p in policies]
 
     # The enforcer picks the new pod up asynchronously: poll until it is, within bounds.

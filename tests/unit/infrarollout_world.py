@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
 from shakedown.planning.infrarollout.actions import (
@@ -167,7 +167,7 @@ class World:
     pod_started: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     @classmethod
-    def default(cls, spec: dict[str, Any], *, extra: list[Obj] = ()) -> World:  # type: ignore[assignment]
+    def default(cls, spec: dict[str, Any], *, extra: Sequence[Obj] = ()) -> Self:
         base: dict[str, Any] = {
             "targets": [
                 {"kind": "Deployment", "name": "web"},
@@ -222,6 +222,12 @@ class World:
 
     def get(self, key: ObjKey, namespace: str = NS) -> Obj | None:
         return self.objects.get((namespace, key))
+
+    def existing(self, key: ObjKey, namespace: str = NS) -> Obj:
+        """The object, which the test expects to be there."""
+        obj = self.get(key, namespace)
+        assert obj is not None, f"{key.kind}/{key.name} is missing from {namespace}"
+        return obj
 
     def pods(self, namespace: str) -> list[Obj]:
         out = []
@@ -303,9 +309,9 @@ class World:
         elif isinstance(action, AcquireLock):
             self.leases.setdefault(action.key, action.holder)
         elif isinstance(action, ReleaseLock):
-            for key, holder in list(self.leases.items()):
-                if lease_name(key) == action.lease and holder == action.holder:
-                    del self.leases[key]
+            for lock, holder in list(self.leases.items()):
+                if lease_name(lock) == action.lease and holder == action.holder:
+                    del self.leases[lock]
         elif isinstance(action, RunCheck):
             result = self.check_results(action)
             if result is not None:

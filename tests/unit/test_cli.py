@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from shakedown.api.crdgen import render_all
-from shakedown.cli import get, steer
+from shakedown.cli import get
 from shakedown.cli.main import UserError, build_parser, main
+from shakedown.presentation import reading, steering
 
 SHAKEDOWN = Path(sys.executable).with_name("shakedown")
 D1 = "sha256:" + "1" * 64
@@ -176,7 +177,7 @@ def test_namespace_column_for_all_namespaces() -> None:
     ],
 )
 def test_age(created: str | None, expected: str) -> None:
-    assert get.age(created, now=NOW) == expected
+    assert reading.age(created, now=NOW) == expected
 
 
 def test_other_helpers_can_add_columns() -> None:
@@ -192,8 +193,8 @@ def test_other_helpers_can_add_columns() -> None:
 # --------------------------------------------------------------------------- steer
 def test_trigger_sets_a_new_value_each_time() -> None:
     obj = cir_obj("unit-tests")
-    first = steer.plan_trigger(obj, now=NOW)
-    second = steer.plan_trigger(obj, now=NOW.replace(microsecond=1))
+    first = steering.plan_trigger(obj, now=NOW)
+    second = steering.plan_trigger(obj, now=NOW.replace(microsecond=1))
     assert first.annotation == "shakedown.dev/run-requested"
     assert first.value != second.value
 
@@ -204,19 +205,19 @@ def history(*digests: str) -> list[dict[str, str]]:
 
 def test_rollback_defaults_to_the_previous_promoted_digest() -> None:
     obj = cir_obj("unit-tests", promotedDigest=D3, history=history(D3, D2, D1))
-    action = steer.plan_rollback(obj, now=NOW)
+    action = steering.plan_rollback(obj, now=NOW)
     assert (action.annotation, action.value) == ("shakedown.dev/rollback-to", D2)
 
 
 def test_rollback_to_a_digest_from_history() -> None:
     obj = cir_obj("unit-tests", promotedDigest=D3, history=history(D3, D2, D1))
-    assert steer.plan_rollback(obj, to=D1).value == D1
+    assert steering.plan_rollback(obj, to=D1).value == D1
 
 
 def test_rollback_again_to_the_same_digest_is_a_new_request() -> None:
     obj = cir_obj("unit-tests", promotedDigest=D3, history=history(D3, D2, D1))
     obj["metadata"]["annotations"] = {"shakedown.dev/rollback-to": D2}
-    action = steer.plan_rollback(obj, now=NOW)
+    action = steering.plan_rollback(obj, now=NOW)
     assert action.value.startswith(D2 + " ") and action.value != D2
 
 
@@ -234,13 +235,13 @@ def test_rollback_refusals_are_user_errors(
     status: dict[str, Any], to: str | None, needle: str
 ) -> None:
     with pytest.raises(UserError, match=needle):
-        steer.plan_rollback(cir_obj("unit-tests", **status), to=to)
+        steering.plan_rollback(cir_obj("unit-tests", **status), to=to)
 
 
 def test_promote_and_abort_annotations() -> None:
     obj = {"metadata": {"name": "tasks"}}
-    assert steer.plan_promote(obj, now=NOW).annotation == "shakedown.dev/promote"
-    assert steer.plan_abort(obj, now=NOW).annotation == "shakedown.dev/abort"
+    assert steering.plan_promote(obj, now=NOW).annotation == "shakedown.dev/promote"
+    assert steering.plan_abort(obj, now=NOW).annotation == "shakedown.dev/abort"
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from shakedown.adapters.listwatch import Listing, Obj
 from shakedown.cli.main import main
 from shakedown.dashboard import actions, guard, server
-from shakedown.dashboard.watches import Card, Hub, KindWatch, Obj
+from shakedown.dashboard.watches import Card, Hub, KindWatch
 
 TOKEN = "t0ken"
 HOSTS = guard.allowed_hosts("127.0.0.1", 3100)
@@ -122,7 +123,8 @@ def run_app(test: Callable[[TestServer, Hub], Awaitable[None]], act: Any = None)
             hosts=None,
             act=act or (lambda *a: "done"),
         )
-        async with TestServer(server.build_app(config, hub), host="127.0.0.1") as srv:
+        srv = TestServer(server.build_app(config, hub), host="127.0.0.1")
+        async with srv:
             await asyncio.wait_for(test(srv, hub), 20)
 
     asyncio.run(body())
@@ -200,10 +202,10 @@ class FlakySource:
         self.back = threading.Event()
         self.done = threading.Event()
 
-    def list(self) -> tuple[list[Obj], str]:
+    def list(self) -> Listing:
         if not self.back.is_set():
             raise ConnectionRefusedError("connection refused")
-        return [{"metadata": {"namespace": "ci", "name": "app"}}], "7"
+        return Listing([{"metadata": {"namespace": "ci", "name": "app"}}], "7")
 
     def watch(self, resource_version: str) -> Iterator[tuple[str, Obj]]:
         yield "MODIFIED", {"metadata": {"namespace": "ci", "name": "app"}, "v": 2}
@@ -226,7 +228,7 @@ def test_a_lost_cluster_is_shown_and_the_cards_come_back_when_it_returns() -> No
             assert first is not None and first.event == "state"
             assert not first.data["ok"] and "lost the connection" in first.data["message"]
             source.back.set()
-            seen = []
+            seen: list[tuple[str, Any]] = []
             while not (seen and seen[-1] == ("card", "<p>2</p>")):
                 push = await asyncio.wait_for(queue.get(), 20)
                 assert push is not None

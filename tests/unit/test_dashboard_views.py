@@ -267,9 +267,14 @@ def test_what_cannot_be_done_is_refused_in_words(
         actions.plan(kind, verb, image(), form)
 
 
-def test_suspend_and_resume_patch_spec_suspend() -> None:
+def test_suspend_and_resume_patch_spec_suspend_as_the_cli_does() -> None:
     assert actions.plan("cir", "suspend", image(), {}).body == {"spec": {"suspend": True}}
-    assert actions.plan("cir", "resume", image(), {}).body == {"spec": {"suspend": False}}
+    suspended = {**image(), "spec": {**image()["spec"], "suspend": True}}
+    resumed = actions.plan("cir", "resume", suspended, {})
+    assert resumed.body == {"spec": {"suspend": False}}
+    assert resumed.says == "containerimagerefresh/app: resumed (spec.suspend=false)"
+    with pytest.raises(actions.ActionError, match="not suspended"):
+        actions.plan("cir", "resume", image(), {})
 
 
 class Refusal(Exception):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from email.utils import format_datetime
 
 import pytest
@@ -163,7 +164,7 @@ def test_not_found_and_client_errors_are_not_retried(server: ScriptedServer) -> 
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("7", 7.0), ("0", 0.0), (format_datetime(httpcalls.datetime(2000, 1, 1)), 0.0)],
+    [("7", 7.0), ("0", 0.0), (format_datetime(datetime(2000, 1, 1)), 0.0)],
 )
 def test_retry_after_header_forms(header: str, seconds: float) -> None:
     assert httpcalls._retry_after(header) == seconds

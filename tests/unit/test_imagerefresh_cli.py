@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from shakedown.cli.get import describe_image_refresh
+from typing import Any
+
+from shakedown.cli.describe_cir import describe_image_refresh
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
 
 
-def _obj() -> dict:  # type: ignore[type-arg]
+def _obj() -> dict[str, Any]:
     run1 = {
         "id": "1",
         "trigger": "Spec",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from shakedown.api.imagerefresh import ContainerImageRefreshStatus, RunPhase
+from shakedown.api.imagerefresh import (
+    ContainerImageRefreshSpec,
+    ContainerImageRefreshStatus,
+    RunPhase,
+)
 from shakedown.api.imagerefresh import TestPhase as ScenarioPhase
+from shakedown.planning.imagerefresh import Plan
 from shakedown.planning.imagerefresh.observed import (
     CreateBuildJob,
     CreateTestJob,
@@ -32,7 +37,7 @@ from tests.unit.imagerefresh_helpers import (
 )
 
 
-def _to_testing(spec=None):  # type: ignore[no-untyped-def]
+def _to_testing(spec: ContainerImageRefreshSpec | None = None) -> Plan:
     """Drive a fresh resource to the Testing phase of run 1; returns the status."""
     spec = spec or make_spec()
     status = ContainerImageRefreshStatus()

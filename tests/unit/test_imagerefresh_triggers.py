@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from shakedown.api.imagerefresh import (
+    ContainerImageRefreshSpec,
     ContainerImageRefreshStatus,
     RunPhase,
     RunTrigger,
@@ -26,7 +28,7 @@ from tests.unit.imagerefresh_helpers import (
 )
 
 
-def _idle(spec, **status):  # type: ignore[no-untyped-def]
+def _idle(spec: ContainerImageRefreshSpec, **status: Any) -> ContainerImageRefreshStatus:
     """A status with one finished run and the generation observed."""
     base = ContainerImageRefreshStatus.model_validate(
         {

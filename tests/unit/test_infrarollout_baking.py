@@ -19,12 +19,12 @@ DONE = {"Succeeded", "Failed", "RolledBack", "Aborted"}
 def test_bake_failure_rolls_back_deployment_and_configmap_at_once() -> None:
     world = World.default({})
     broken_by_v2(world)
-    original = world.get(DEPLOY)["spec"]  # type: ignore[index]
+    original = world.existing(DEPLOY)["spec"]
     final = world.run(until=DONE, tick=1)
     assert final.phase is RolledBack_phase(), final.message
     assert final.rollback_reason and final.rollback_reason.startswith("NotReady")
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
-    assert world.get(DEPLOY)["spec"] == original  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}
+    assert world.existing(DEPLOY)["spec"] == original
     starting = next(d for d in world.decisions if d.status.phase is RolloutPhase.ROLLING_BACK)
     restored = [str(a.key) for a in starting.actions if isinstance(a, Apply)]
     assert restored == ["ConfigMap/web-config", "Deployment/web"], "configuration first, same round"
@@ -52,10 +52,12 @@ def test_a_production_metric_check_failing_during_the_bake_rolls_back() -> None:
         asked.append(check)
         if check.namespace != NS:
             return CheckOutcome(True, "ok")
+        started = world.status.phase_started_at
         if (
             world.status.phase is RolloutPhase.BAKING
-            and world.now >= world.status.phase_started_at + timedelta(seconds=5)
-        ):  # type: ignore[operator]
+            and started is not None
+            and world.now >= started + timedelta(seconds=5)
+        ):
             return CheckOutcome(False, "result 0.5 fails result < 0.05", failures=1)
         return None
 
@@ -67,4 +69,4 @@ def test_a_production_metric_check_failing_during_the_bake_rolls_back() -> None:
     assert production and production[0].name == "production-errors"
     check = next(c for c in final.checks if c.name == "production-errors")
     assert check.phase.value == "Failed"
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from shakedown.planning.infrarollout.locking import lease_name, plan_locks, plan
 from shakedown.planning.infrarollout.objects import (
     CONFIG_HASH_ANNOTATION,
     Meta,
+    Obj,
     ObjKey,
     config_refs,
     is_applied,
@@ -105,22 +107,29 @@ def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
 
 
 # --------------------------------------------------------------------------- configuration
+def _template(desired: Mapping[ObjKey, Obj | None]) -> Obj:
+    """The pod template of the desired Deployment (which must be there)."""
+    deploy = desired[DEPLOY]
+    assert deploy is not None
+    template: Obj = deploy["spec"]["template"]
+    return template
+
+
 def test_a_configmap_change_rolls_the_workloads_that_use_it() -> None:
     snapshot = {DEPLOY: deployment(), CONFIG: config()}
     change = ResolvedChange(patches=((CONFIG, PatchType.MERGE, {"data": {"MESSAGE": "v2"}}),))
-    desired = desired_objects(snapshot, change, [DEPLOY, CONFIG])
-    template = desired[DEPLOY]["spec"]["template"]  # type: ignore[index]
-    first = template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+    first = _template(desired_objects(snapshot, change, [DEPLOY, CONFIG]))
     other = ResolvedChange(patches=((CONFIG, PatchType.MERGE, {"data": {"MESSAGE": "v3"}}),))
-    second = desired_objects(snapshot, other, [DEPLOY, CONFIG])[DEPLOY]["spec"]["template"]  # type: ignore[index]
-    assert second["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] != first
+    second = _template(desired_objects(snapshot, other, [DEPLOY, CONFIG]))
+    hash_of = CONFIG_HASH_ANNOTATION
+    assert second["metadata"]["annotations"][hash_of] != first["metadata"]["annotations"][hash_of]
 
 
 def test_an_image_only_change_adds_no_configuration_hash() -> None:
     snapshot = {DEPLOY: deployment(), CONFIG: config()}
     change = ResolvedChange(images=(("web", "reg/web:2"),))
-    desired = desired_objects(snapshot, change, [DEPLOY, CONFIG])
-    annotations = desired[DEPLOY]["spec"]["template"]["metadata"].get("annotations", {})  # type: ignore[index]
+    template = _template(desired_objects(snapshot, change, [DEPLOY, CONFIG]))
+    annotations = template["metadata"].get("annotations", {})
     assert CONFIG_HASH_ANNOTATION not in annotations
 
 

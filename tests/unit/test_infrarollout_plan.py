@@ -22,8 +22,8 @@ def test_replace_walks_every_phase_and_succeeds() -> None:
     world = World.default({})
     final = world.run(until=DONE, tick=5)
     assert final.phase is RolloutPhase.SUCCEEDED, final.message
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v2"}  # type: ignore[index]
-    annotations = world.get(DEPLOY)["spec"]["template"]["metadata"]["annotations"]  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v2"}
+    annotations = world.existing(DEPLOY)["spec"]["template"]["metadata"]["annotations"]
     assert CONFIG_HASH_ANNOTATION in annotations
     phases = [e for e in world.events() if e in {p.value for p in RolloutPhase}]
     assert phases == [
@@ -73,7 +73,7 @@ def test_abort_rolls_back_a_shifted_rollout() -> None:
     final = world.run(until=DONE)
     assert final.phase is RolloutPhase.ROLLED_BACK
     assert final.rollback_reason and final.rollback_reason.startswith("Aborted")
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}
 
 
 def test_abort_before_the_shift_ends_without_touching_production() -> None:
@@ -120,7 +120,7 @@ def test_a_new_change_after_a_rollback_starts_the_next_revision() -> None:
     final = world.run(until=DONE, tick=5)
     assert final.revision == 2 and final.phase is RolloutPhase.SUCCEEDED
     assert [h.revision for h in final.history] == [2, 1]
-    assert world.get(CONFIG) is not None and configmap("v3")["data"] == world.get(CONFIG)["data"]  # type: ignore[index]
+    assert configmap("v3")["data"] == world.existing(CONFIG)["data"]
 
 
 def test_an_abort_set_while_idle_does_not_abort_the_next_revision() -> None:
@@ -151,9 +151,9 @@ def test_without_automatic_rollback_a_failure_waits_for_a_person_to_abort() -> N
     broken_by_v2(world)
     final = world.run(until=DONE, tick=1)
     assert final.phase is RolloutPhase.FAILED and final.shift_started
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v2"}, "left as it is"  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v2"}, "left as it is"
     world.annotations["shakedown.dev/abort"] = "now"
     final = world.run(until={"RolledBack"}, tick=1)
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}
     assert final.history[0].result.value == "RolledBack"
     assert [h.revision for h in final.history] == [1]

@@ -14,18 +14,19 @@ CONFIG = ObjKey("ConfigMap", "web-config")
 DONE = {"Succeeded", "Failed", "RolledBack", "Aborted"}
 
 
-def test_a_rollback_that_cannot_get_healthy_ends_after_the_timeout_saying_so() -> None:
-    world = World.default({"timeout": "2m"})
-    world.broken = lambda namespace, obj: namespace == NS  # even the snapshot's pods fail
-    original_put = world.put
+class UnreadyWorld(World):
+    """A world whose production Deployments never report a ready replica."""
 
-    def put_unready(namespace: str, obj: Obj) -> None:
-        original_put(namespace, obj)
-        stored = world.objects[(namespace, ObjKey.of(obj))]
+    def put(self, namespace: str, obj: Obj) -> None:
+        super().put(namespace, obj)
+        stored = self.objects[(namespace, ObjKey.of(obj))]
         if namespace == NS and stored["kind"] == "Deployment":
             stored["status"]["readyReplicas"] = 0
 
-    world.put = put_unready  # type: ignore[method-assign]
+
+def test_a_rollback_that_cannot_get_healthy_ends_after_the_timeout_saying_so() -> None:
+    world = UnreadyWorld.default({"timeout": "2m"})
+    world.broken = lambda namespace, obj: namespace == NS  # even the snapshot's pods fail
     final = world.run(until=DONE, tick=10)
     assert final.phase is RolloutPhase.ROLLED_BACK
     assert "not healthy after 2m" in final.message
@@ -42,6 +43,6 @@ def test_deletion_mid_bake_restores_production_then_finishes() -> None:
         world.now += timedelta(seconds=1)
     else:
         raise AssertionError("deletion never finished")
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
-    assert world.get(DEPLOY)["spec"] == deployment()["spec"]  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}
+    assert world.existing(DEPLOY)["spec"] == deployment()["spec"]
     assert not world.namespaces and not world.leases

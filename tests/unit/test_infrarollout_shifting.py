@@ -31,9 +31,9 @@ def test_canary_pauses_until_promoted() -> None:
     assert world.status.current_step == 1 and "paused" in (world.status.waiting_for or "")
     canary = world.get(ObjKey("Deployment", "web-canary"))
     assert canary is not None and canary["spec"]["replicas"] == 1
-    assert world.get(DEPLOY)["spec"]["replicas"] == 1  # type: ignore[index]
-    assert world.get(ObjKey("ConfigMap", "web-config-canary"))["data"] == {"MESSAGE": "v2"}  # type: ignore[index]
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+    assert world.existing(DEPLOY)["spec"]["replicas"] == 1
+    assert world.existing(ObjKey("ConfigMap", "web-config-canary"))["data"] == {"MESSAGE": "v2"}
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}
     world.now += timedelta(minutes=20)
     world.step()
     assert world.status.current_step == 1
@@ -41,7 +41,7 @@ def test_canary_pauses_until_promoted() -> None:
     final = world.run(until=DONE, tick=5)
     assert final.phase is RolloutPhase.SUCCEEDED
     assert final.handled_promote == "t1"
-    assert world.get(DEPLOY)["spec"]["replicas"] == 2  # type: ignore[index]
+    assert world.existing(DEPLOY)["spec"]["replicas"] == 2
     assert world.copies() == [], "canary and its ConfigMap removed"
 
 
@@ -85,9 +85,12 @@ def test_a_paused_canary_says_it_waits_for_a_person_and_what_resumes_it() -> Non
 def test_blue_green_switches_the_selector_and_restores_it_on_rollback() -> None:
     world = World.default({"strategy": {"type": "BlueGreen", "blueGreen": {"service": "web"}}})
     world.run(until={"Baking"}, tick=5)
-    assert world.get(SERVICE)["spec"]["selector"] == {"app": "web", "shakedown.dev/role": "green"}  # type: ignore[index]
-    assert world.get(ObjKey("Deployment", "web-green"))["spec"]["replicas"] == 2  # type: ignore[index]
-    blue_generation = world.get(DEPLOY)["metadata"]["generation"]  # type: ignore[index]
+    assert world.existing(SERVICE)["spec"]["selector"] == {
+        "app": "web",
+        "shakedown.dev/role": "green",
+    }
+    assert world.existing(ObjKey("Deployment", "web-green"))["spec"]["replicas"] == 2
+    blue_generation = world.existing(DEPLOY)["metadata"]["generation"]
     broken_by_v2(world)
     world.broken_since.clear()
 
@@ -97,17 +100,17 @@ def test_blue_green_switches_the_selector_and_restores_it_on_rollback() -> None:
     world.broken = green_broken
     final = world.run(until=DONE, tick=1)
     assert final.phase is RolloutPhase.ROLLED_BACK
-    assert world.get(SERVICE)["spec"]["selector"] == {"app": "web"}  # type: ignore[index]
+    assert world.existing(SERVICE)["spec"]["selector"] == {"app": "web"}
     assert world.get(ObjKey("Deployment", "web-green")) is None
-    assert world.get(DEPLOY)["metadata"]["generation"] == blue_generation, "blue untouched"
+    assert world.existing(DEPLOY)["metadata"]["generation"] == blue_generation, "blue untouched"
 
 
 def test_blue_green_after_a_good_bake_ends_on_the_original_objects() -> None:
     world = World.default({"strategy": {"type": "BlueGreen", "blueGreen": {"service": "web"}}})
     final = world.run(until=DONE, tick=5)
     assert final.phase is RolloutPhase.SUCCEEDED
-    assert world.get(SERVICE)["spec"]["selector"] == {"app": "web"}  # type: ignore[index]
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v2"}  # type: ignore[index]
+    assert world.existing(SERVICE)["spec"]["selector"] == {"app": "web"}
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v2"}
     assert world.copies() == []
 
 
@@ -123,6 +126,6 @@ def test_a_failing_canary_is_removed_and_the_stable_scaled_back() -> None:
     final = world.run(until=DONE, tick=1)
     assert final.phase is RolloutPhase.ROLLED_BACK, final.message
     assert final.current_step is not None
-    assert world.get(DEPLOY)["spec"]["replicas"] == 2  # type: ignore[index]
+    assert world.existing(DEPLOY)["spec"]["replicas"] == 2
     assert world.copies() == [], "canary Deployment and ConfigMap copy deleted"
-    assert world.get(CONFIG)["data"] == {"MESSAGE": "v1"}  # type: ignore[index]
+    assert world.existing(CONFIG)["data"] == {"MESSAGE": "v1"}

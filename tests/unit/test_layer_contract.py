@@ -92,6 +92,12 @@ def test_the_unchanged_package_keeps_every_contract(tmp_path: Path) -> None:
             "No import cycles between sibling modules",
             ".jobs -> .builder",
         ),
+        (
+            "shakedown.cli.get",
+            "from kubernetes import client as _client",
+            "Only adapters.kubeclient imports the kubernetes client library",
+            "shakedown.cli.get -> kubernetes",
+        ),
     ],
     ids=[
         "api-imports-planning",
@@ -99,6 +105,7 @@ def test_the_unchanged_package_keeps_every_contract(tmp_path: Path) -> None:
         "demo-imports-cli",
         "prod-imports-localcluster",
         "adapter-cycle",
+        "kubernetes-outside-kubeclient",
     ],
 )
 def test_a_back_import_breaks_the_contract(

@@ -23,7 +23,7 @@ from shakedown.localcluster import configs, dns, gobuild, images, netpol, pki, p
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.layout import Layout, Network, module_version
 
-ALLOWED = [ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("127.0.0.0/8")]
+ALLOWED = [ipaddress.IPv4Network("198.18.0.0/15"), ipaddress.IPv4Network("127.0.0.0/8")]
 IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(/\d{1,2})?(?![\d.])")
 
 
@@ -67,7 +67,7 @@ def test_every_address_is_on_loopback_or_inside_198_18_0_0_15(layout: Layout) ->
     for address, prefix in found:
         if address == "0.0.0.0" and prefix == "/0":
             continue  # the pods' default route, via the bridge: still only our gateway
-        net = ipaddress.ip_network(address + (prefix or "/32"), strict=False)
+        net = ipaddress.IPv4Network(address + (prefix or "/32"), strict=False)
         assert any(net.subnet_of(allowed) for allowed in ALLOWED), f"{address}{prefix}"
 
 

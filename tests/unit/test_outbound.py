@@ -16,7 +16,8 @@ import pytest
 from shakedown import outbound
 from shakedown.adapters import notify
 from shakedown.adapters.gitsource import SourceError, resolve_git_revision
-from shakedown.adapters.registry import RegistryClient, RegistryError, token_service_trusted
+from shakedown.adapters.registry import RegistryClient, RegistryError
+from shakedown.adapters.registry_tokens import token_service_trusted
 from shakedown.checks.prometheus import Connection, QueryError, query
 from tests.unit.scripted_http import Reply, ScriptedServer, scripted_server
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import kopf
 import pytest
@@ -76,7 +77,14 @@ def test_the_operator_filters_kopfs_object_logger() -> None:
     kopf_objects = logging.getLogger(quiet.KOPF_OBJECTS)
     before = list(kopf_objects.filters)
     try:
-        shakedown.handlers.configure(settings=kopf.OperatorSettings())
+        shakedown.handlers.configure(  # called as kopf calls a startup handler
+            settings=kopf.OperatorSettings(),
+            retry=0,
+            started=datetime.now(UTC),
+            runtime=timedelta(0),
+            logger=logging.getLogger("test"),
+            memo=kopf.Memo(),
+        )
         assert any(isinstance(f, quiet.RoutineWakeUps) for f in kopf_objects.filters)
     finally:
         kopf_objects.filters[:] = before

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -14,13 +14,17 @@ from shakedown.planning.validation import Problem
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
+    # kopf's RawMeta TypedDict leaves out metadata.generation, which the reports read.
     return kopf.Body(
-        {
-            "apiVersion": "shakedown.dev/v1alpha1",
-            "kind": "ContainerImageRefresh",
-            "metadata": {"name": "unit-tests", "namespace": "ci", "uid": "u1", "generation": 3},
-            "status": status or {},
-        }
+        cast(
+            kopf.RawBody,
+            {
+                "apiVersion": "shakedown.dev/v1alpha1",
+                "kind": "ContainerImageRefresh",
+                "metadata": {"name": "unit-tests", "namespace": "ci", "uid": "u1", "generation": 3},
+                "status": status or {},
+            },
+        )
     )
 
 

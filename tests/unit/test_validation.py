@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -312,9 +313,9 @@ def test_examples_pass_semantic_validation(name: str, doc: dict[str, Any]) -> No
     if doc["kind"] == "MetricTemplate":
         MetricTemplateSpec.model_validate(doc["spec"])
         return
-    validate = {
+    validate: dict[str, Callable[[dict[str, Any]], tuple[object, tuple[Problem, ...]]]] = {
         "ContainerImageRefresh": validate_image_refresh,
         "InfraRollout": validate_infra_rollout,
-    }[doc["kind"]]
-    spec, problems = validate(doc["spec"])
+    }
+    spec, problems = validate[doc["kind"]](doc["spec"])
     assert spec is not None and problems == (), f"{name}: {summarize(problems)}"

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.crdgen import render_all
 
 
 def install(
-    api: client.ApiClient,
+    api: ApiClient,
     documents: Iterable[Mapping[str, Any]] | None = None,
     *,
     timeout: float = 60,
@@ -26,7 +26,7 @@ def install(
     """Create or replace each CRD (default: freshly generated), wait until Established."""
     if documents is None:
         documents = [yaml.safe_load(text) for text in render_all().values()]
-    ext: Any = client.ApiextensionsV1Api(api)
+    ext = kubeclient.apiextensions(api)
     names = []
     for doc in documents:
         body = dict(doc)

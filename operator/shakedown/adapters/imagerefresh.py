@@ -18,13 +18,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from shakedown import conditions, metrics
 from shakedown.adapters import notify
 from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.imagerefresh_observe import Observer, PassFailed
 from shakedown.adapters.jobs import owner_reference, test_job
+from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.registry import RegistryError
 from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import (

@@ -13,11 +13,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
+from shakedown.adapters import kubeclient
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
 from shakedown.adapters.jobs import Jobs
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.adapters.registry import (
     ImageRef,
     RegistryClient,
@@ -51,7 +50,7 @@ class Observer:
         meta: Mapping[str, Any],
         spec: ContainerImageRefreshSpec,
         logger: Any,
-        api: client.ApiClient,
+        api: ApiClient,
     ) -> None:
         self.spec = spec
         self.logger = logger
@@ -61,7 +60,7 @@ class Observer:
         self.annotations: Mapping[str, str] = meta.get("annotations") or {}
         self.resource = Resource(namespace=self.namespace, name=self.name)
         self.jobs = Jobs(api, self.namespace)
-        self.core = client.CoreV1Api(api)
+        self.core = kubeclient.core(api)
         self.image = ImageRef.parse(spec.image + ":" + spec.tag)
         self._clients: dict[str, RegistryClient] = {}
         self._dockerconfig: bytes | None = None

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubernetes.client.exceptions import ApiException
-
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
+from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.planning.infrarollout.confinement import QUOTA_KINDS

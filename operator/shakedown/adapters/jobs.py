@@ -17,11 +17,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from shakedown.adapters.buildreport import parse_report
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import ContainerImageRefreshSpec
 from shakedown.planning.imagerefresh.observed import JobObservation, JobState
@@ -141,9 +140,9 @@ def test_job(
 class Jobs:
     """Job operations in one namespace."""
 
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.batch = client.BatchV1Api(api)
-        self.core = client.CoreV1Api(api)
+    def __init__(self, api: ApiClient, namespace: str) -> None:
+        self.batch = kubeclient.batch(api)
+        self.core = kubeclient.core(api)
         self.namespace = namespace
 
     def create(self, manifest: Mapping[str, Any]) -> bool:

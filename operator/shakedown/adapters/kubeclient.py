@@ -1,8 +1,18 @@
-"""One place that knows how to reach the cluster.
+"""The one module that imports the ``kubernetes`` client library.
+
+Everything else in shakedown reaches the API server through the names here:
+the factories (``core()``, ``apps()``, ``custom()``, ...), ``watch()`` for a
+list-then-watch stream, and the re-exported ``ApiClient`` and ``ApiException``.
+One door means one place to change when the client library changes, and the
+layer contract in ``.importlinter`` keeps it that way.
 
 The operator, the CLI and the demo all find the cluster the same way: the file
 ``KUBECONFIG`` names (or ~/.kube/config), else the in-cluster service account.
 When neither exists, ``NoCluster`` carries a one-line explanation for the user.
+
+Every factory takes an optional ``ApiClient``; without one it uses the
+configured cluster (``api_client()``), so ``kubeclient.core()`` is the whole
+call for the common case and ``kubeclient.core(api)`` reuses a client.
 """
 
 from __future__ import annotations
@@ -10,9 +20,38 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any, cast
 
 from kubernetes import client, config
+from kubernetes import dynamic as _dynamic
+from kubernetes import watch as _watch
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
+
+__all__ = [
+    "ApiClient",
+    "ApiException",
+    "HTTPError",
+    "NoCluster",
+    "api_client",
+    "apiextensions",
+    "apps",
+    "batch",
+    "client_for",
+    "coordination",
+    "core",
+    "current_namespace",
+    "custom",
+    "dynamic",
+    "kubeconfig_path",
+    "load",
+    "plain",
+    "rbac",
+    "server_url",
+    "watch",
+]
 
 
 class NoCluster(Exception):
@@ -52,7 +91,7 @@ def _load() -> None:
         ) from exc
 
 
-def api_client() -> client.ApiClient:
+def api_client() -> ApiClient:
     """A client for the configured cluster."""
     load()
     return client.ApiClient()
@@ -62,3 +101,82 @@ def server_url() -> str:
     """The API server's URL in the configuration ``load`` read."""
     load()
     return str(client.Configuration.get_default_copy().host)
+
+
+def client_for(kubeconfig: Path) -> ApiClient:
+    """A client for the cluster one kubeconfig file names, leaving the default alone."""
+    api: ApiClient = cast(Any, config).new_client_from_config(config_file=str(kubeconfig))
+    return api
+
+
+def plain(obj: object) -> Any:
+    """A client model (``V1Pod``, a list, ...) as the plain JSON the API server sent."""
+    return _serializer().sanitize_for_serialization(obj)
+
+
+@functools.cache
+def _serializer() -> Any:
+    return client.ApiClient(client.Configuration())
+
+
+def current_namespace() -> str:
+    """The namespace of the kubeconfig's current context, else ``default``."""
+    try:
+        _, active = cast(Any, config).list_kube_config_contexts()
+    except Exception:  # no kubeconfig (in-cluster): fall through
+        return "default"
+    return str((active or {}).get("context", {}).get("namespace") or "default")
+
+
+def _or_configured(api: ApiClient | None) -> ApiClient:
+    return api if api is not None else api_client()
+
+
+def core(api: ApiClient | None = None) -> Any:
+    """``CoreV1Api``: pods, Secrets, ConfigMaps, namespaces, Events."""
+    return client.CoreV1Api(_or_configured(api))
+
+
+def apps(api: ApiClient | None = None) -> Any:
+    """``AppsV1Api``: Deployments, StatefulSets, DaemonSets."""
+    return client.AppsV1Api(_or_configured(api))
+
+
+def batch(api: ApiClient | None = None) -> Any:
+    """``BatchV1Api``: the build and test Jobs."""
+    return client.BatchV1Api(_or_configured(api))
+
+
+def custom(api: ApiClient | None = None) -> Any:
+    """``CustomObjectsApi``: shakedown's own kinds."""
+    return client.CustomObjectsApi(_or_configured(api))
+
+
+def apiextensions(api: ApiClient | None = None) -> Any:
+    """``ApiextensionsV1Api``: installing the CRDs."""
+    return client.ApiextensionsV1Api(_or_configured(api))
+
+
+def rbac(api: ApiClient | None = None) -> Any:
+    """``RbacAuthorizationV1Api``: Roles and bindings (the tests' limited users)."""
+    return client.RbacAuthorizationV1Api(_or_configured(api))
+
+
+def coordination(api: ApiClient | None = None) -> Any:
+    """``CoordinationV1Api``: Leases."""
+    return client.CoordinationV1Api(_or_configured(api))
+
+
+def networking(api: ApiClient | None = None) -> Any:
+    """NetworkPolicies."""
+    return client.NetworkingV1Api(_or_configured(api))
+
+
+def dynamic(api: ApiClient | None = None) -> Any:
+    """A ``DynamicClient``: any kind by apiVersion and kind (examples, manifests)."""
+    return cast(Any, _dynamic).DynamicClient(_or_configured(api))
+
+
+def watch() -> Any:
+    """A fresh ``Watch``: ``watch().stream(list_fn, ...)`` yields the events of a list call."""
+    return cast(Any, _watch).Watch()

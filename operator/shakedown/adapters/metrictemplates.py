@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
+from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.workloads import Kube
 from shakedown.api.common import Condition
 from shakedown.conditions import Health, same_conditions, with_health

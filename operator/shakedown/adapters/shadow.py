@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
+from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.workloads import Conflict, Kube
 from shakedown.planning.infrarollout.confinement import QUOTA_KINDS
 from shakedown.planning.infrarollout.objects import parse_time

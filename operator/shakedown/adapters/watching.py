@@ -19,10 +19,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, cast
+from typing import Any
 
-from kubernetes import client, watch
-from kubernetes.client.exceptions import ApiException
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 
 log = logging.getLogger("shakedown.watching")
 
@@ -70,7 +70,7 @@ class Follow:
             if remaining <= 0:
                 return
             seconds = max(1, min(WATCH_SECONDS, int(remaining + 0.999)))
-            self._watch = cast(Any, watch).Watch()
+            self._watch = kubeclient.watch()
             try:
                 for event in self._watch.stream(
                     self.list_fn,
@@ -110,10 +110,10 @@ class Follow:
 class NamespaceWatch:
     """Calls ``wake`` on every change to the pods and Events of one namespace, until stopped."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, wake: Callable[[], None]) -> None:
+    def __init__(self, api: ApiClient, namespace: str, wake: Callable[[], None]) -> None:
         self.namespace = namespace
         self.wake = wake
-        core = client.CoreV1Api(api)
+        core = kubeclient.core(api)
         self._follows = [
             Follow(core.list_namespaced_pod, namespace),
             Follow(core.list_namespaced_event, namespace),

@@ -11,9 +11,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.infrarollout import Target, TargetKind
 
 _READERS = {
@@ -24,10 +23,10 @@ _READERS = {
 
 
 def container_names(
-    api: client.ApiClient, namespace: str, targets: Iterable[Target]
+    api: ApiClient, namespace: str, targets: Iterable[Target]
 ) -> Mapping[tuple[TargetKind, str], frozenset[str]]:
     """Workload target -> its container names; targets that do not exist are left out."""
-    apps = client.AppsV1Api(api)
+    apps = kubeclient.apps(api)
     found: dict[tuple[TargetKind, str], frozenset[str]] = {}
     for target in targets:
         reader = _READERS.get(target.kind)
@@ -87,9 +86,9 @@ class Conflict(Exception):
 
 
 class Kube:
-    """A small JSON client over ``kubernetes.client.ApiClient`` for any kind above."""
+    """A small JSON client over ``kubeclient.ApiClient`` for any kind above."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: ApiClient) -> None:
         self.api = api
 
     def path(self, kind: str, namespace: str | None, name: str | None = None) -> str:

@@ -10,8 +10,8 @@ import argparse
 import asyncio
 import sys
 import threading
-from typing import Any
 
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 
 
@@ -30,16 +30,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; anything else prints a warning)",
     )
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    add_namespace(parser, all_namespaces=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kubernetes import client
-
     from shakedown.adapters import kubeclient
+    from shakedown.adapters.listwatch import CustomObjects
     from shakedown.cli.kube import current_namespace
     from shakedown.dashboard import actions, cluster, guard, server
     from shakedown.dashboard.watches import Hub, KindWatch
@@ -54,16 +51,16 @@ def run(args: argparse.Namespace) -> int:
     except kubeclient.NoCluster as exc:
         raise UserError(str(exc)) from None
     namespace = None if args.all_namespaces else (args.namespace or current_namespace())
-    action_api: Any = client.CustomObjectsApi(client.ApiClient())
+    action_api = kubeclient.custom()
 
     def act(kind: str, verb: str, ns: str, name: str, form: dict[str, str]) -> str:
         return actions.run(action_api, kind, verb, ns, name, form)
 
     def start_watches(hub: Hub, stop: threading.Event) -> None:
         for kind, plural in actions.PLURALS.items():
-            api_client = client.ApiClient()
+            api_client = kubeclient.api_client()
             card = cluster.image_card() if kind == "cir" else cluster.rollout_card(api_client)
-            source = cluster.KubeSource(api_client, plural, namespace)
+            source = CustomObjects(kubeclient.custom(api_client), plural, namespace)
             KindWatch(kind=kind, source=source, card=card, hub=hub, stop=stop).start()
 
     config = server.Config(

@@ -6,7 +6,7 @@ helpers that own a kind add theirs with ``add_columns`` (``wide=True`` for
 is. One named object also gets its detail view (``DETAILS``).
 
 ``--watch`` follows changes from the resourceVersion of the very list that was
-printed (``shakedown.cli.watching``). A table prints a row per change, like
+printed (``shakedown.adapters.listwatch``). A table prints a row per change, like
 ``kubectl get -w``; a detail view is redrawn whole, in place on a terminal (like
 ``kubectl argo rollouts get --watch``) and as a fresh, separated copy otherwise.
 """
@@ -22,12 +22,11 @@ from typing import Any, TextIO
 
 import yaml
 
-from shakedown import GROUP, VERSION
 from shakedown.api.common import short_digest
 from shakedown.api.crdgen import KindSpec
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
 from shakedown.cli.describe_iro import describe_infra_rollout
-from shakedown.cli.kube import current_namespace, resolve_kind
+from shakedown.cli.kube import add_namespace, current_namespace, resolve_kind
 from shakedown.cli.main import UserError
 from shakedown.presentation.reading import age, condition, health, message, path, text
 
@@ -174,9 +173,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("kind", metavar="KIND", help="cir or iro (or the full kind name)")
     parser.add_argument("name", metavar="NAME", nargs="?", help="one object")
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    add_namespace(parser, all_namespaces=True)
     parser.add_argument(
         "-o", "--output", choices=("table", "wide", "yaml", "json"), default="table"
     )
@@ -190,8 +187,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from shakedown.adapters.listwatch import CustomObjects, Listing, follow
     from shakedown.cli.kube import custom_api, talking_to_cluster
-    from shakedown.cli.watching import KubeSource, Listing, follow
 
     out = out or sys.stdout
     spec = resolve_kind(args.kind)
@@ -199,7 +196,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.name and namespace is None:
         raise UserError("a NAME cannot be combined with --all-namespaces")
     what = f'{spec.singular} "{args.name}"' if args.name else spec.plural
-    source = KubeSource(custom_api(), GROUP, VERSION, spec.plural, namespace, args.name)
+    source = CustomObjects(custom_api(), spec.plural, namespace, args.name)
     with talking_to_cluster(what=what, namespace=namespace):
         try:
             listing = source.list()
@@ -257,7 +254,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     with talking_to_cluster(what=what, namespace=namespace):
         try:
-            follow(source, listing.resource_version, on_event=on_event, on_relist=on_relist)
+            follow(source, listing, on_listed=on_relist, on_event=on_event)
         except KeyboardInterrupt:
             return 0
     return 0

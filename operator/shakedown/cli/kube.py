@@ -8,9 +8,10 @@ cannot forget one of them and print a traceback instead.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 from shakedown.api.crdgen import KindSpec, kind_spec
 from shakedown.cli.main import UserError
@@ -33,7 +34,16 @@ def resolve_kind(name: str, *, only: str | None = None, verb: str = "") -> KindS
     return spec
 
 
+def add_namespace(parser: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
+    """``-n NS`` (default: the kubeconfig's namespace); ``all_namespaces`` adds ``-A`` beside it."""
+    where: Any = parser.add_mutually_exclusive_group() if all_namespaces else parser
+    where.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+    if all_namespaces:
+        where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+
+
 def api_client() -> Any:
+    # The client library is imported on first use, so `shakedown --help` stays quick.
     from shakedown.adapters import kubeclient
 
     try:
@@ -43,25 +53,27 @@ def api_client() -> Any:
 
 
 def custom_api() -> Any:
-    from kubernetes import client
+    from shakedown.adapters import kubeclient
 
-    return client.CustomObjectsApi(api_client())
+    return kubeclient.custom(api_client())
 
 
 def core_api() -> Any:
-    from kubernetes import client
+    from shakedown.adapters import kubeclient
 
-    return client.CoreV1Api(api_client())
+    return kubeclient.core(api_client())
+
+
+def apps_api() -> Any:
+    from shakedown.adapters import kubeclient
+
+    return kubeclient.apps(api_client())
 
 
 def current_namespace() -> str:
-    from kubernetes import config
+    from shakedown.adapters import kubeclient
 
-    try:
-        _, active = cast(Any, config).list_kube_config_contexts()
-    except Exception:  # no kubeconfig (in-cluster): fall through
-        return "default"
-    return str((active or {}).get("context", {}).get("namespace") or "default")
+    return kubeclient.current_namespace()
 
 
 def describe_api_error(status: int | None, reason: str, *, what: str, namespace: str | None) -> str:
@@ -79,8 +91,7 @@ def describe_api_error(status: int | None, reason: str, *, what: str, namespace:
 @contextmanager
 def talking_to_cluster(*, what: str, namespace: str | None) -> Iterator[None]:
     """Turn API and connection errors inside the block into a one-line ``UserError``."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
+    from shakedown.adapters.kubeclient import ApiException, HTTPError
 
     try:
         yield
@@ -94,9 +105,9 @@ def talking_to_cluster(*, what: str, namespace: str | None) -> Iterator[None]:
 
 def unreachable(exc: Exception) -> str:
     """``cannot reach the cluster at https://host:port (the underlying cause)``."""
-    from kubernetes import client
+    from shakedown.adapters import kubeclient
 
-    host = client.Configuration.get_default_copy().host
+    host = kubeclient.server_url()
     cause = getattr(exc, "reason", None) or exc
     detail = str(cause).split(": ", 1)[-1] if ": " in str(cause) else str(cause)
     return f"cannot reach the cluster at {host} ({detail or type(exc).__name__})"

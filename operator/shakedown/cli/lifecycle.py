@@ -21,6 +21,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.cli.describe_iro import IN_FLIGHT, pause_note
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 from shakedown.planning.infrarollout.steering import (
     PAUSED_ANNOTATION,
@@ -29,24 +30,17 @@ from shakedown.planning.infrarollout.steering import (
     UNDO_ANNOTATION,
     undo_value,
 )
-from shakedown.presentation.steering import RUN_REQUESTED, fresh_value
+from shakedown.presentation.steering import (
+    RUN_REQUESTED,
+    Patch,
+    annotate,
+    fresh_value,
+    plan_resume_refresh,
+    plan_suspend_refresh,
+)
 
 CIR, IRO = "ContainerImageRefresh", "InfraRollout"
 Obj = Mapping[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Patch:
-    """A merge patch for the object, and what to tell the user."""
-
-    body: Mapping[str, Any]
-    says: str
-    needs_snapshot: int | None = None
-    """Revision whose snapshot Secret must exist (undo checks before patching)."""
-
-
-def _annotate(key: str, value: str | None) -> dict[str, Any]:
-    return {"metadata": {"annotations": {key: value}}}
 
 
 def _name(obj: Obj) -> str:
@@ -75,7 +69,7 @@ def plan_retry(obj: Obj, kind: str, *, now: datetime | None = None) -> Patch:
                 f"`shakedown resume cir {name}` first"
             )
         return Patch(
-            body=_annotate(RUN_REQUESTED, fresh_value(now)),
+            body=annotate(RUN_REQUESTED, fresh_value(now)),
             says=f"containerimagerefresh/{name}: retry of run {status['lastRun'].get('id')} "
             "requested",
         )
@@ -86,7 +80,7 @@ def plan_retry(obj: Obj, kind: str, *, now: datetime | None = None) -> Patch:
             "only a Failed, RolledBack or Aborted revision can be retried"
         )
     return Patch(
-        body=_annotate(RETRY_ANNOTATION, fresh_value(now)),
+        body=annotate(RETRY_ANNOTATION, fresh_value(now)),
         says=f"infrarollout/{name}: retry requested (revision {status['revision'] + 1} "
         f"rolls out revision {status['revision']}'s change again)",
     )
@@ -122,7 +116,7 @@ def plan_undo(obj: Obj, *, to_revision: int | None, now: datetime | None = None)
             )
         restore, says = to_revision + 1, f"undo to revision {to_revision}"
     return Patch(
-        body=_annotate(UNDO_ANNOTATION, undo_value(restore, fresh_value(now))),
+        body=annotate(UNDO_ANNOTATION, undo_value(restore, fresh_value(now))),
         says=f"infrarollout/{name}: {says} requested (production is restored from the "
         f"snapshot taken when revision {restore} started)",
         needs_snapshot=restore,
@@ -138,38 +132,29 @@ def plan_pause(obj: Obj, kind: str) -> Patch:
     if kind == CIR:
         raise UserError(f"a ContainerImageRefresh is suspended: `shakedown suspend cir {name}`")
     return Patch(
-        body=_annotate(PAUSED_ANNOTATION, "true"),
+        body=annotate(PAUSED_ANNOTATION, "true"),
         says=f"infrarollout/{name}: paused (the shift holds at its current step; checks "
         "still run and a failure still rolls back)",
     )
 
 
 def plan_suspend(obj: Obj, kind: str) -> Patch:
-    name = _name(obj)
     if kind != CIR:
-        raise UserError(f"an InfraRollout is paused: `shakedown pause iro {name}`")
-    return Patch(
-        body={"spec": {"suspend": True}},
-        says=f"containerimagerefresh/{name}: suspended (spec.suspend=true: no new runs start)",
-    )
+        raise UserError(f"an InfraRollout is paused: `shakedown pause iro {_name(obj)}`")
+    return plan_suspend_refresh(obj)
 
 
 def plan_resume(obj: Obj, kind: str) -> Patch:
     name = _name(obj)
     if kind == CIR:
-        if not _suspended(obj):
-            raise UserError(f"containerimagerefresh/{name} is not suspended")
-        return Patch(
-            body={"spec": {"suspend": False}},
-            says=f"containerimagerefresh/{name}: resumed (spec.suspend=false)",
-        )
+        return plan_resume_refresh(obj)
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     if str(annotations.get(PAUSED_ANNOTATION, "")).lower() != "true":
         note = pause_note(obj)
         hint = f" (it is paused {note})" if note else ""
         raise UserError(f"infrarollout/{name} is not paused by `shakedown pause`{hint}")
     return Patch(
-        body=_annotate(PAUSED_ANNOTATION, None),
+        body=annotate(PAUSED_ANNOTATION, None),
         says=f"infrarollout/{name}: resumed",
     )
 
@@ -236,7 +221,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
         parser.add_argument("kind", metavar="KIND", help="cir or iro")
         parser.add_argument("name", metavar="NAME")
-        parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+        add_namespace(parser)
         verb.extra(parser)
         parser.set_defaults(func=_runner(verb))
 
@@ -292,8 +277,7 @@ def apply(args: argparse.Namespace, verb: Verb) -> int:
 
 def _check_snapshot(namespace: str, rollout: str, revision: int) -> None:
     """Refuse an undo whose snapshot is gone (the revision never reached Snapshotting)."""
-    from kubernetes.client.exceptions import ApiException
-
+    from shakedown.adapters.kubeclient import ApiException
     from shakedown.cli.kube import core_api, talking_to_cluster
     from shakedown.planning.infrarollout.snapshot import snapshot_name
 

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from shakedown import GROUP, VERSION
 from shakedown.adapters.jobs import LABEL_RESOURCE, LABEL_RUN, LABEL_SCENARIO, LABEL_STEP
 from shakedown.checks.base import object_name
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 
 Obj = Mapping[str, Any]
@@ -141,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("kind", metavar="KIND", help="cir or iro")
     parser.add_argument("name", metavar="NAME")
-    parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+    add_namespace(parser)
     parser.add_argument("--run", metavar="ID", help="cir: a run id (default: current or last)")
     parser.add_argument("--test", metavar="NAME", help="cir: only this test scenario")
     parser.add_argument("--check", metavar="NAME", help="iro: the smoke Job check (required)")
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _pods(core: Any, namespace: str, selector: str, *, missing_ok: bool = False) -> list[Obj]:
-    from kubernetes.client.exceptions import ApiException
+    from shakedown.adapters.kubeclient import ApiException
 
     try:
         listed = core.list_namespaced_pod(namespace, label_selector=selector)
@@ -230,7 +231,7 @@ def _containers(pod: Obj) -> Sequence[str]:
 def _print_logs(
     core: Any, namespace: str, pods: Sequence[Obj], out: TextIO, *, follow: bool, titles: bool
 ) -> None:
-    from kubernetes.client.exceptions import ApiException
+    from shakedown.adapters.kubeclient import ApiException
 
     for pod in pods:
         name = pod["metadata"]["name"]

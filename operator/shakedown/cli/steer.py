@@ -24,6 +24,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 from shakedown.presentation.steering import (
     Obj,
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "kind", metavar="KIND", help=f"{short} (the only kind {verb.name} takes)"
         )
         parser.add_argument("name", metavar="NAME")
-        parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+        add_namespace(parser)
         if verb.name == "rollback":
             parser.add_argument(
                 "--to", metavar="DIGEST", help="a digest from status.history (default: previous)"
@@ -115,16 +116,10 @@ def check_kind(verb: Verb, given: str) -> KindSpec:
 
 
 def steer(args: argparse.Namespace, verb: Verb) -> int:
-    from kubernetes import client
-
-    from shakedown.adapters import kubeclient
-    from shakedown.cli.kube import current_namespace, talking_to_cluster
+    from shakedown.cli.kube import current_namespace, custom_api, talking_to_cluster
 
     spec = check_kind(verb, args.kind)
-    try:
-        api: Any = client.CustomObjectsApi(kubeclient.api_client())
-    except kubeclient.NoCluster as exc:
-        raise UserError(str(exc)) from None
+    api = custom_api()
     namespace = args.namespace or current_namespace()
     with talking_to_cluster(what=f'{spec.singular} "{args.name}"', namespace=namespace):
         action = _steer(api, spec, namespace, args, verb)
@@ -133,7 +128,7 @@ def steer(args: argparse.Namespace, verb: Verb) -> int:
 
 
 def _steer(api: Any, spec: KindSpec, namespace: str, args: argparse.Namespace, verb: Verb) -> Steer:
-    from kubernetes.client.exceptions import ApiException
+    from shakedown.adapters.kubeclient import ApiException
 
     try:
         obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, args.name)
@@ -144,7 +139,7 @@ def _steer(api: Any, spec: KindSpec, namespace: str, args: argparse.Namespace, v
             namespace,
             spec.plural,
             args.name,
-            {"metadata": {"annotations": {action.annotation: action.value}}},
+            dict(action.patch().body),
         )
     except ApiException as exc:
         if exc.status == 404:

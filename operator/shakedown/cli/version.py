@@ -171,11 +171,9 @@ def _version(args: argparse.Namespace) -> int:
 
 
 def _find_operators() -> list[str]:
-    from kubernetes import client
+    from shakedown.cli.kube import apps_api, talking_to_cluster
 
-    from shakedown.cli.kube import api_client, talking_to_cluster
-
-    apps: Any = client.AppsV1Api(api_client())
+    apps = apps_api()
     with talking_to_cluster(what="operator Deployments", namespace=None):
         listed = apps.list_deployment_for_all_namespaces(
             label_selector="app.kubernetes.io/name=shakedown", _request_timeout=10

@@ -33,9 +33,9 @@ from typing import Any, TextIO
 from shakedown import GROUP, VERSION
 from shakedown.api.annotations import RUN_REQUESTED
 from shakedown.api.common import parse_duration
-from shakedown.api.crdgen import KindSpec, kind_spec
 from shakedown.api.imagerefresh import RunPhase
 from shakedown.api.infrarollout import RolloutPhase
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 
 Obj = Mapping[str, Any]
@@ -201,37 +201,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="condition=NAME[=STATUS] or phase=PHASE (default: condition=Ready)",
     )
     parser.add_argument("--timeout", default="10m", help="give up after this long (default 10m)")
-    parser.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+    add_namespace(parser)
     parser.set_defaults(func=run)
 
 
-def _resolve(name: str) -> KindSpec:
-    try:
-        return kind_spec(name.lower())
-    except KeyError:
-        raise UserError(f"unknown kind {name!r}: use cir or iro") from None
-
-
-def _current_namespace() -> str:
-    from kubernetes import config
-
-    try:
-        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-    except Exception:  # no kubeconfig (in-cluster): fall through
-        return "default"
-    return str((active or {}).get("context", {}).get("namespace") or "default")
-
-
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    from shakedown.adapters import kubeclient
-    from shakedown.adapters.watching import Follow
+    from shakedown.adapters.kubeclient import ApiException, HTTPError
+    from shakedown.adapters.listwatch import CustomObjects, Listing, follow
+    from shakedown.cli.kube import current_namespace, custom_api, resolve_kind
 
     out = out or sys.stdout
-    spec = _resolve(args.kind)
+    spec = resolve_kind(args.kind)
     target = parse_for(args.target, spec.kind)
     try:
         seconds = parse_duration(args.timeout)
@@ -239,39 +219,45 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise UserError(f"--timeout {args.timeout}: {exc}") from None
     if seconds <= 0:
         raise UserError(f"--timeout {args.timeout}: must be more than 0s")
-    try:
-        api: Any = client.CustomObjectsApi(kubeclient.api_client())
-    except kubeclient.NoCluster as exc:
-        raise UserError(str(exc)) from None
-    namespace = args.namespace or _current_namespace()
+    api = custom_api()
+    namespace = args.namespace or current_namespace()
     what = f"{spec.singular}/{args.name}"
     deadline = time.monotonic() + seconds
-    follow = Follow(
-        api.list_namespaced_custom_object,
-        GROUP,
-        VERSION,
-        namespace,
-        spec.plural,
-        field_selector=f"metadata.name={args.name}",
-    )
+    source = CustomObjects(api, spec.plural, namespace, args.name, deadline=deadline)
+    ended: list[int] = []
     last: tuple[str, ...] | None = None
+
+    def seen(kind: str, obj: Obj) -> None:
+        nonlocal last
+        if ended:
+            return
+        if kind == "DELETED":
+            print(f"{what}: deleted while waiting", file=sys.stderr)
+            ended.append(EXIT_ERROR)
+            return
+        decision = decide(spec.kind, obj, target)
+        key = progress_key(spec.kind, obj)
+        if key != last and decision.state is State.PENDING:
+            print(f"{what}: {decision.message}", file=out, flush=True)
+        last = key
+        if decision.state is not State.PENDING:
+            print(f"{what}: {decision.message}", file=out, flush=True)
+            ended.append(EXIT_DONE if decision.state is State.DONE else EXIT_FAILED)
+
+    def listed(listing: Listing) -> None:
+        for obj in listing.items:
+            seen("LISTED", obj)
+
     try:
         api.get_namespaced_custom_object(GROUP, VERSION, namespace, spec.plural, args.name)
-        for kind, obj in follow.events(deadline=deadline):
-            if kind == "DELETED":
-                print(f"{what}: deleted while waiting", file=sys.stderr)
-                return EXIT_ERROR
-            decision = decide(spec.kind, obj, target)
-            key = progress_key(spec.kind, obj)
-            if key != last and decision.state is State.PENDING:
-                print(f"{what}: {decision.message}", file=out, flush=True)
-            last = key
-            if decision.state is State.DONE:
-                print(f"{what}: {decision.message}", file=out, flush=True)
-                return EXIT_DONE
-            if decision.state is State.FAILED:
-                print(f"{what}: {decision.message}", file=out, flush=True)
-                return EXIT_FAILED
+        follow(
+            source,
+            on_listed=listed,
+            on_event=seen,
+            stopped=lambda: bool(ended) or time.monotonic() >= deadline,
+        )
+        if ended:
+            return ended[0]
     except ApiException as exc:
         if exc.status == 404:
             print(f"shakedown: {what} not found in namespace {namespace}", file=sys.stderr)

@@ -1,9 +1,8 @@
 """What the dashboard's buttons do: the CLI's steering, with the caller's credentials.
 
-Each button sets the annotation its CLI command sets (``shakedown.cli.steer``
-decides the value, so the page and the terminal cannot drift apart). Suspend
-and resume are the one exception: ``spec.suspend`` is the documented switch, so
-they patch it, as ``kubectl patch`` would. A refusal of the API server (403,
+Each button sends the patch its CLI command sends (``shakedown.presentation.steering``
+plans both, so the page and the terminal cannot drift apart): an annotation, or
+for suspend and resume ``spec.suspend``, the documented switch. A refusal of the API server (403,
 404, 422, ...) becomes ``ActionError`` carrying the server's own message.
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from shakedown import GROUP, VERSION
@@ -27,51 +25,26 @@ class ActionError(Exception):
     """An action that was refused; the message is shown to the user as it is."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Patch:
-    """The merge patch an action sends, and what to tell the user."""
-
-    body: dict[str, Any]
-    says: str
+def _steer(plan: Callable[[Obj], steer.Steer]) -> Callable[[Obj, Mapping[str, str]], steer.Patch]:
+    return lambda obj, form: plan(obj).patch()
 
 
-def _steer(plan: Callable[[Obj], steer.Steer]) -> Callable[[Obj, Mapping[str, str]], Patch]:
-    def make(obj: Obj, form: Mapping[str, str]) -> Patch:
-        done = plan(obj)
-        return Patch(
-            body={"metadata": {"annotations": {done.annotation: done.value}}}, says=done.says
-        )
-
-    return make
-
-
-def _rollback(obj: Obj, form: Mapping[str, str]) -> Patch:
-    return _steer(lambda o: steer.plan_rollback(o, to=form.get("digest") or None))(obj, form)
-
-
-def _suspend(value: bool) -> Callable[[Obj, Mapping[str, str]], Patch]:
-    def make(obj: Obj, form: Mapping[str, str]) -> Patch:
-        name = obj["metadata"]["name"]
-        words = "suspended: no new run starts" if value else "resumed"
-        return Patch(
-            body={"spec": {"suspend": value}}, says=f"containerimagerefresh/{name}: {words}"
-        )
-
-    return make
+def _rollback(obj: Obj, form: Mapping[str, str]) -> steer.Patch:
+    return steer.plan_rollback(obj, to=form.get("digest") or None).patch()
 
 
 #: (kind, verb) -> how to make the patch from the object and the submitted form.
-ACTIONS: dict[tuple[str, str], Callable[[Obj, Mapping[str, str]], Patch]] = {
+ACTIONS: dict[tuple[str, str], Callable[[Obj, Mapping[str, str]], steer.Patch]] = {
     ("cir", "trigger"): _steer(steer.plan_trigger),
     ("cir", "rollback"): _rollback,
-    ("cir", "suspend"): _suspend(True),
-    ("cir", "resume"): _suspend(False),
+    ("cir", "suspend"): lambda obj, form: steer.plan_suspend_refresh(obj),
+    ("cir", "resume"): lambda obj, form: steer.plan_resume_refresh(obj),
     ("iro", "promote"): _steer(steer.plan_promote),
     ("iro", "abort"): _steer(steer.plan_abort),
 }
 
 
-def plan(kind: str, verb: str, obj: Obj, form: Mapping[str, str]) -> Patch:
+def plan(kind: str, verb: str, obj: Obj, form: Mapping[str, str]) -> steer.Patch:
     """The patch for ``verb`` on ``obj``; ``ActionError`` for what cannot be done."""
     make = ACTIONS.get((kind, verb))
     if make is None:
@@ -102,8 +75,7 @@ def api_message(exc: Any) -> str:
 
 def run(api: Any, kind: str, verb: str, namespace: str, name: str, form: Mapping[str, str]) -> str:
     """Read the object, patch it; what to tell the user. Blocking: call from a thread."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
+    from shakedown.adapters.kubeclient import ApiException, HTTPError
 
     plural = PLURALS.get(kind)
     if plural is None:
@@ -111,7 +83,9 @@ def run(api: Any, kind: str, verb: str, namespace: str, name: str, form: Mapping
     try:
         obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
         patch = plan(kind, verb, obj, form)
-        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch.body)
+        api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, dict(patch.body)
+        )
     except ApiException as exc:
         raise ActionError(api_message(exc)) from None
     except HTTPError as exc:

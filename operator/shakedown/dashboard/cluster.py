@@ -1,55 +1,19 @@
-"""The dashboard's reads from the API server: list and watch a kind, and look at targets.
+"""The dashboard's cards, and the reads behind them: how each rollout's targets look now.
 
 Thin and blocking (the watch threads call it). Credentials are the caller's
-kubeconfig, found the way the CLI finds it (``adapters.kubeclient``).
+kubeconfig, found the way the CLI finds it (``adapters.kubeclient``); listing and
+watching a kind is ``adapters.listwatch.CustomObjects``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
-from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiException
+from shakedown.adapters.listwatch import Obj
 from shakedown.dashboard import render, rollout_views, views
-from shakedown.dashboard.watches import Card, Obj
-
-#: Seconds a watch request stays open before it is renewed; reads give up after more.
-WATCH_SECONDS = 50
-READ_TIMEOUT = (5, WATCH_SECONDS + 20)
-
-
-class KubeSource:
-    """One kind, in one namespace or (``namespace=None``) in all."""
-
-    def __init__(self, api_client: Any, plural: str, namespace: str | None) -> None:
-        from kubernetes import client
-
-        self.custom: Any = client.CustomObjectsApi(api_client)
-        self.plural, self.namespace = plural, namespace
-
-    def _call(self, **kwargs: Any) -> Any:
-        if self.namespace is None:
-            return self.custom.list_cluster_custom_object(GROUP, VERSION, self.plural, **kwargs)
-        return self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, **kwargs
-        )
-
-    def list(self) -> tuple[list[Obj], str]:
-        listed = self._call(_request_timeout=READ_TIMEOUT)
-        return list(listed.get("items") or []), str(listed["metadata"]["resourceVersion"])
-
-    def watch(self, resource_version: str) -> Iterator[tuple[str, Obj]]:
-        from kubernetes import watch
-
-        stream = cast(Any, watch).Watch()
-        for event in stream.stream(
-            self._call,
-            resource_version=resource_version,
-            timeout_seconds=WATCH_SECONDS,
-            _request_timeout=READ_TIMEOUT,
-        ):
-            yield str(event["type"]), event["object"]
-
+from shakedown.dashboard.watches import Card
 
 _WORKLOADS = {
     "Deployment": "read_namespaced_deployment",
@@ -60,10 +24,7 @@ _WORKLOADS = {
 
 def live_targets(api_client: Any, obj: Obj) -> dict[tuple[str, str], str]:
     """What each workload target of a rollout looks like now (or why it cannot be seen)."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    apps = client.AppsV1Api(api_client)
+    apps = kubeclient.apps(api_client)
     namespace = obj.get("metadata", {}).get("namespace", "")
     found: dict[tuple[str, str], str] = {}
     for target in obj.get("spec", {}).get("targets") or []:

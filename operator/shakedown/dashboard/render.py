@@ -64,6 +64,23 @@ def digest(value: str) -> Html:
     return el("code", {"class": "digest", "title": value}, short_digest(value))
 
 
+def _card_head(
+    name: str, *, badges: Sequence[object], sub: Sequence[object], actions: Sequence[object]
+) -> Html:
+    """The head both kinds' cards share: the name and its badges, a line under it, the buttons."""
+    return el(
+        "div",
+        {"class": "card-head"},
+        el(
+            "div",
+            {"class": "title"},
+            el("div", {"class": "title-row"}, el("h2", {}, name), *badges),
+            el("div", {"class": "sub"}, *sub),
+        ),
+        el("div", {"class": "actions"}, *actions),
+    )
+
+
 def action(path: str, label: str, *, style: str = "", fields: dict[str, str] | None = None) -> Html:
     """A button that POSTs to ``path`` (the page's script adds the request token)."""
     hidden = [
@@ -179,35 +196,19 @@ def image_card(view: ImageView) -> Html:
     return el(
         "section",
         {"class": "card", "id": view.id, "data-kind": "cir", "data-key": _key(view)},
-        el(
-            "div",
-            {"class": "card-head"},
-            el(
-                "div",
-                {"class": "title"},
-                el(
-                    "div",
-                    {"class": "title-row"},
-                    el("h2", {}, view.name),
-                    badge(view.state),
-                    el("span", {"class": "badge warn"}, "suspended") if view.suspended else None,
-                ),
-                el(
-                    "div",
-                    {"class": "sub"},
-                    view.namespace,
-                    " · ",
-                    el("code", {}, f"{view.image}:{view.tag}"),
-                ),
-            ),
-            el(
-                "div",
-                {"class": "actions"},
+        _card_head(
+            view.name,
+            badges=[
+                badge(view.state),
+                el("span", {"class": "badge warn"}, "suspended") if view.suspended else None,
+            ],
+            sub=[view.namespace, " · ", el("code", {}, f"{view.image}:{view.tag}")],
+            actions=[
                 action(f"{base}/trigger", "Run now", style="primary"),
                 action(f"{base}/resume", "Resume")
                 if view.suspended
                 else action(f"{base}/suspend", "Suspend"),
-            ),
+            ],
         ),
         el(
             "dl",
@@ -263,23 +264,16 @@ def rollout_card(view: RolloutView) -> Html:
             "data-key": _key(view),
             "data-phase": view.phase,
         },
-        el(
-            "div",
-            {"class": "card-head"},
-            el(
-                "div",
-                {"class": "title"},
-                el("div", {"class": "title-row"}, el("h2", {}, view.name), badge(view.phase)),
-                el("div", {"class": "sub"}, view.namespace, " · ", view.strategy),
-            ),
-            el(
-                "div",
-                {"class": "actions"},
+        _card_head(
+            view.name,
+            badges=[badge(view.phase)],
+            sub=[view.namespace, " · ", view.strategy],
+            actions=[
                 action(f"{base}/promote", "Promote", style="primary") if view.can_promote else None,
                 action(f"{base}/abort", "Abort and roll back", style="danger")
                 if view.can_abort
                 else None,
-            ),
+            ],
         ),
         el(
             "dl",

@@ -6,20 +6,20 @@ loop) keeps the latest card of every object and the state of each watch, and
 pushes changes to each connected page's queue. However many pages are open,
 the API server sees one watch per kind. When the connection to the API server
 drops, or it refuses the list, the state says so (the server's own words) and
-the thread retries with a growing pause, relisting when it is back.
+the thread retries with a growing pause, relisting when it is back. Listing and
+following are ``adapters.listwatch``, the loop ``shakedown get --watch`` uses too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from shakedown.adapters.listwatch import Listing, Obj, Source, follow
 from shakedown.dashboard.actions import api_message
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -102,16 +102,6 @@ class Hub:
             self.upsert(kind, card, key, html)
 
 
-class Source(Protocol):
-    """Where a kind's objects come from (the API server, or a test's fake)."""
-
-    def list(self) -> tuple[list[Obj], str]:
-        """Every object, and the resourceVersion to watch from."""
-
-    def watch(self, resource_version: str) -> Iterator[tuple[str, Obj]]:
-        """(event type, object) until the watch ends."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class Card:
     """How a watch turns an object into its card (may do I/O: it runs in the thread)."""
@@ -132,42 +122,35 @@ class KindWatch(threading.Thread):
         super().__init__(name=f"watch-{kind}", daemon=True)
         self.kind, self.source, self.card, self.hub, self.stop = kind, source, card, hub, stop
 
+        self._pause = 0.5
+
     def run(self) -> None:
-        pause = 0.5
         while not self.stop.is_set():
             try:
-                self._list_and_watch()
-                pause = 0.5
-                continue
+                follow(
+                    self.source,
+                    on_listed=self._listed,
+                    on_event=self._changed,
+                    stopped=self.stop.is_set,
+                )
             except Exception as exc:  # every failure is shown, and retried
-                status = getattr(exc, "status", None)
-                if status == 410:  # the watch fell too far behind: list again, nothing is wrong
-                    continue
-                if status:
+                if getattr(exc, "status", None):
                     text = f"the API server refused to list {self.kind}: {api_message(exc)}"
                 else:
                     text = f"lost the connection to the API server ({type(exc).__name__}); retrying"
                 self.hub.post(self.hub.set_state, self.kind, False, text)
-            self.stop.wait(pause)
-            pause = min(pause * 2, self.MAX_PAUSE)
+                self.stop.wait(self._pause)
+                self._pause = min(self._pause * 2, self.MAX_PAUSE)
 
-    def _list_and_watch(self) -> None:
-        items, version = self.source.list()
-        cards = {self.card.id(o): (self.card.key(o), self.card.html(o)) for o in items}
+    def _listed(self, listing: Listing) -> None:
+        self._pause = 0.5  # the API server answers again
+        cards = {self.card.id(o): (self.card.key(o), self.card.html(o)) for o in listing.items}
         self.hub.post(self.hub.replace_all, self.kind, cards)
         self.hub.post(self.hub.set_state, self.kind, True, "")
-        for type_, obj in self.source.watch(version):
-            if self.stop.is_set():
-                return
-            if type_ == "ERROR":
-                return  # e.g. 410 Gone: list again
-            if type_ == "DELETED":
-                self.hub.post(self.hub.remove, self.kind, self.card.id(obj))
-            else:
-                self.hub.post(
-                    self.hub.upsert,
-                    self.kind,
-                    self.card.id(obj),
-                    self.card.key(obj),
-                    self.card.html(obj),
-                )
+
+    def _changed(self, type_: str, obj: Obj) -> None:
+        if type_ == "DELETED":
+            self.hub.post(self.hub.remove, self.kind, self.card.id(obj))
+        else:
+            card = self.card.id(obj), self.card.key(obj), self.card.html(obj)
+            self.hub.post(self.hub.upsert, self.kind, *card)

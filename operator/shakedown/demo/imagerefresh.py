@@ -17,8 +17,10 @@ import time
 from typing import Any
 
 from shakedown import GROUP, VERSION
+from shakedown.adapters import kubeclient
 from shakedown.adapters.builder import BUILDER_IMAGE_ENV
-from shakedown.demo import Context, say, scene
+from shakedown.adapters.kubeclient import ApiException
+from shakedown.demo.stage import Context, say, scene
 
 PLURAL = "containerimagerefreshes"
 NAME = "unit-tests"
@@ -51,11 +53,8 @@ def _containerfile(registry: str) -> str:
 
 
 def _config_map(ctx: Context, check: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
     assert ctx.registry is not None
-    core: Any = client.CoreV1Api(ctx.api)
+    core = kubeclient.core(ctx.api)
     body = {
         "metadata": {"name": f"{NAME}-context"},
         "data": {"Containerfile": _containerfile(ctx.registry), "check.sh": check},

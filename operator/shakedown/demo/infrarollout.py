@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from shakedown import GROUP, VERSION
-from shakedown.demo import Context, say, scene
+from shakedown.adapters import kubeclient
+from shakedown.demo.stage import Context, say, scene
 
 SCRIPT = (
     'mkdir -p /www && echo ok > /www/healthz && echo "$MESSAGE" > /www/index.html && '
@@ -150,10 +151,8 @@ def _follow(ctx: Context, name: str, revision: int, *, timeout: float = 240) -> 
 
 
 def _production(ctx: Context, name: str) -> str:
-    from kubernetes import client
-
-    core: Any = client.CoreV1Api(ctx.api)
-    apps: Any = client.AppsV1Api(ctx.api)
+    core = kubeclient.core(ctx.api)
+    apps = kubeclient.apps(ctx.api)
     data = core.read_namespaced_config_map(f"{name}-config", ctx.namespace).data
     deployment = apps.read_namespaced_deployment(name, ctx.namespace)
     annotations = deployment.spec.template.metadata.annotations or {}
@@ -180,9 +179,7 @@ def infrarollout(ctx: Context) -> None:
     ctx.wait_for(previous_gone, timeout=120, what="the previous demo's iro/web to be finalized")
     for obj in sample_workload(name, image):
         _create(ctx, obj)
-    from kubernetes import client
-
-    apps: Any = client.AppsV1Api(ctx.api)
+    apps = kubeclient.apps(ctx.api)
     ctx.wait_for(
         lambda: (
             (apps.read_namespaced_deployment(name, ctx.namespace).status.ready_replicas or 0) == 2

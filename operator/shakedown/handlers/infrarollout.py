@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, metrictemplates, workloads
 from shakedown.adapters.infrarollout import InfraRolloutDriver
+from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.runner import Runner, Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers

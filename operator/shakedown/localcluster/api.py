@@ -63,10 +63,14 @@ def node_ready(layout: Layout) -> bool:
     return False
 
 
-def registry_up(layout: Layout) -> bool:
+def answers(url: str, *, timeout: float = 3) -> bool:
+    """Whether a plain HTTP endpoint (the registry, etcd's /health) answers 200 now."""
     try:
-        url = f"http://{layout.network.registry}/v2/"
-        with urllib.request.urlopen(url, timeout=3) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def registry_up(layout: Layout) -> bool:
+    return answers(f"http://{layout.network.registry}/v2/")

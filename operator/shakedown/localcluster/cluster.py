@@ -16,7 +16,6 @@ and ``health`` (what runs and what is left).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from shakedown.localcluster import api, netpol, owner, procs, teardown
 from shakedown.localcluster.errors import ClusterError
+from shakedown.localcluster.filelock import file_lock
 from shakedown.localcluster.health import (
     COMPONENTS,
     Status,
@@ -73,13 +73,8 @@ __all__ = [
 @contextlib.contextmanager
 def locked(layout: Layout) -> Iterator[None]:
     """Hold the cluster's lock file (blocks while another up/down runs)."""
-    layout.state.mkdir(parents=True, exist_ok=True)
-    with (layout.state / "lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(layout.state / "lock"):
+        yield
 
 
 def usage(layout: Layout) -> str:

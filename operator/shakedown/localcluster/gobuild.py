@@ -10,7 +10,6 @@ makes a rebuild after a flag change a relink only.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from shakedown.localcluster.errors import ClusterError
+from shakedown.localcluster.filelock import file_lock
 from shakedown.localcluster.layout import KUBE_COMMANDS, Layout, module_version
 
 _DOWNLOAD_HINTS = (
@@ -94,13 +94,8 @@ def _run_go(args: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None
 @contextlib.contextmanager
 def _build_lock(layout: Layout) -> Iterator[None]:
     """One ``go build`` into the cache at a time (several clusters may start at once)."""
-    layout.cache.mkdir(parents=True, exist_ok=True)
-    with (layout.cache / ".build.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(layout.cache / ".build.lock"):
+        yield
 
 
 def build_kube(layout: Layout, *, say: Callable[[str], None] = print) -> None:

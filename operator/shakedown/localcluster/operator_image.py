@@ -45,7 +45,6 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x8
 REQUIREMENTS = (
     "kopf",
     "kubernetes",
-    "pykube-ng",
     "prometheus-client",
     "pydantic",
     "PyYAML",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shakedown.localcluster import procs
+from shakedown.localcluster.filelock import file_lock
 from shakedown.localcluster.layout import Layout
 
 
@@ -60,16 +61,12 @@ def locked() -> Iterator[None]:
         finally:
             _depth -= 1
         return
-    folder = run_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"net-{netns_id()}.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with file_lock(run_dir() / f"net-{netns_id()}.lock"):
         _depth = 1
         try:
             yield
         finally:
             _depth = 0
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _tracked(name: str, value: object) -> procs.Tracked | None:

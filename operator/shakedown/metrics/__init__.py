@@ -24,6 +24,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     Info,
     PlatformCollector,
     ProcessCollector,
@@ -63,6 +64,26 @@ HEALTH = Gauge(
 
 HEALTH_STATES = ("Ready", "Reconciling", "Stalled")
 
+#: The labels that name an object; every per-object series starts with them.
+OBJECT = ("namespace", "name")
+
+
+def object_counter(name: str, documentation: str, *labels: str) -> Counter:
+    """A counter on ``REGISTRY`` per object and ``labels``."""
+    return Counter(name, documentation, [*OBJECT, *labels], registry=REGISTRY)
+
+
+def object_gauge(name: str, documentation: str, *labels: str) -> Gauge:
+    """A gauge on ``REGISTRY`` per object and ``labels``."""
+    return Gauge(name, documentation, [*OBJECT, *labels], registry=REGISTRY)
+
+
+def object_histogram(
+    name: str, documentation: str, *labels: str, buckets: tuple[float, ...]
+) -> Histogram:
+    """A histogram on ``REGISTRY`` per object and ``labels``."""
+    return Histogram(name, documentation, [*OBJECT, *labels], buckets=buckets, registry=REGISTRY)
+
 
 class ObjectInfo:
     """An info gauge: one series per object, value 1, whose labels say its state.
@@ -75,9 +96,7 @@ class ObjectInfo:
 
     def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
         self._labelnames = labelnames
-        self._gauge = Gauge(
-            name, documentation, ["namespace", "name", *labelnames], registry=REGISTRY
-        )
+        self._gauge = Gauge(name, documentation, [*OBJECT, *labelnames], registry=REGISTRY)
         self._current: dict[tuple[str, str], tuple[str, ...]] = {}
         self._lock = threading.Lock()
 

@@ -15,40 +15,39 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from shakedown.api import imagerefresh as api_imagerefresh
-from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
+from shakedown.metrics import (
+    ObjectInfo,
+    forget_series,
+    forget_with,
+    object_counter,
+    object_gauge,
+    object_histogram,
+)
 
-OBJECT = ["namespace", "name"]
-
-RUNS = Counter(
+RUNS = object_counter(
     "shakedown_imagerefresh_runs_total",
     "Finished ContainerImageRefresh runs by trigger and result.",
-    [*OBJECT, "trigger", "result"],
-    registry=REGISTRY,
+    "trigger",
+    "result",
 )
 
-PHASE_SECONDS = Histogram(
+PHASE_SECONDS = object_histogram(
     "shakedown_imagerefresh_phase_duration_seconds",
     "Duration of run phases (Build, Test, Promote) and of whole runs (Run).",
-    [*OBJECT, "phase"],
+    "phase",
     buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
-    registry=REGISTRY,
 )
 
-LAST_PROMOTION = Gauge(
+LAST_PROMOTION = object_gauge(
     "shakedown_imagerefresh_last_promotion_timestamp_seconds",
     "Unix time of the last successful promotion of each ContainerImageRefresh.",
-    OBJECT,
-    registry=REGISTRY,
 )
 
-TAG_MOVES = Counter(
+TAG_MOVES = object_counter(
     "shakedown_imagerefresh_tag_moves_total",
     "Registry tag moves (manifest PUTs) made for promotions and rollbacks.",
-    [*OBJECT, "why"],
-    registry=REGISTRY,
+    "why",
 )
 
 INFO = ObjectInfo(

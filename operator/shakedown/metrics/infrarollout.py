@@ -14,38 +14,35 @@ server.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
 from shakedown.api import infrarollout as api_infrarollout
-from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
+from shakedown.metrics import (
+    ObjectInfo,
+    forget_series,
+    forget_with,
+    object_counter,
+    object_histogram,
+)
 
-OBJECT = ["namespace", "name"]
-
-REVISIONS = Counter(
+REVISIONS = object_counter(
     "shakedown_infrarollout_revisions_total",
     "InfraRollout revisions that ended, by result (Succeeded, RolledBack, Failed, Aborted).",
-    [*OBJECT, "result"],
-    registry=REGISTRY,
+    "result",
 )
-ROLLBACKS = Counter(
+ROLLBACKS = object_counter(
     "shakedown_infrarollout_rollbacks_total",
     "Rollbacks of production to the snapshot, by reason (NotReady, Restarts, Aborted, ...).",
-    [*OBJECT, "reason"],
-    registry=REGISTRY,
+    "reason",
 )
-PHASE_SECONDS = Histogram(
+PHASE_SECONDS = object_histogram(
     "shakedown_infrarollout_phase_duration_seconds",
     "Time spent in each InfraRollout phase.",
-    [*OBJECT, "phase"],
+    "phase",
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-    registry=REGISTRY,
 )
-ROLLBACK_LATENCY = Histogram(
+ROLLBACK_LATENCY = object_histogram(
     "shakedown_infrarollout_rollback_latency_seconds",
     "From a production failure becoming observable to the rollback being applied.",
-    OBJECT,
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10),
-    registry=REGISTRY,
 )
 INFO = ObjectInfo(
     "shakedown_infrarollout_info",

@@ -1,7 +1,8 @@
 """The annotations people steer objects with, and how each request is planned.
 
-Pure: an object in, the annotation to set out. The CLI's commands and the
-dashboard's buttons both call these, so a button sets exactly what its command sets.
+Pure: an object in, the annotation to set (or, for suspend and resume, the spec
+patch) out. The CLI's commands and the dashboard's buttons both call these, so
+a button sets exactly what its command sets.
 """
 
 from __future__ import annotations
@@ -21,15 +22,34 @@ __all__ = [
     "PROMOTE",
     "ROLLBACK_TO",
     "RUN_REQUESTED",
+    "Patch",
     "Steer",
+    "annotate",
     "fresh_value",
     "plan_abort",
     "plan_promote",
+    "plan_resume_refresh",
     "plan_rollback",
+    "plan_suspend_refresh",
     "plan_trigger",
 ]
 
 Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patch:
+    """A merge patch for the object, and what to tell the user."""
+
+    body: Mapping[str, Any]
+    says: str
+    needs_snapshot: int | None = None
+    """Revision whose snapshot Secret must exist (undo checks before patching)."""
+
+
+def annotate(key: str, value: str | None) -> dict[str, Any]:
+    """The merge patch that sets (or, with None, removes) one annotation."""
+    return {"metadata": {"annotations": {key: value}}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +59,9 @@ class Steer:
     annotation: str
     value: str
     says: str
+
+    def patch(self) -> Patch:
+        return Patch(body=annotate(self.annotation, self.value), says=self.says)
 
 
 def fresh_value(now: datetime | None = None) -> str:
@@ -50,13 +73,14 @@ def _annotations(obj: Obj) -> Mapping[str, str]:
     return dict((obj.get("metadata") or {}).get("annotations") or {})
 
 
+def _request(annotation: str, says: str, now: datetime | None) -> Steer:
+    """A request the operator acts on once per new value (trigger, promote, abort)."""
+    return Steer(annotation=annotation, value=fresh_value(now), says=says)
+
+
 def plan_trigger(obj: Obj, *, now: datetime | None = None) -> Steer:
     name = obj["metadata"]["name"]
-    return Steer(
-        annotation=RUN_REQUESTED,
-        value=fresh_value(now),
-        says=f"containerimagerefresh/{name}: run requested",
-    )
+    return _request(RUN_REQUESTED, f"containerimagerefresh/{name}: run requested", now)
 
 
 def plan_rollback(obj: Obj, *, to: str | None = None, now: datetime | None = None) -> Steer:
@@ -93,18 +117,29 @@ def plan_rollback(obj: Obj, *, to: str | None = None, now: datetime | None = Non
 
 
 def plan_promote(obj: Obj, *, now: datetime | None = None) -> Steer:
-    name = obj["metadata"]["name"]
-    return Steer(
-        annotation=PROMOTE,
-        value=fresh_value(now),
-        says=f"infrarollout/{name}: promote requested (the current pause is skipped)",
-    )
+    says = "promote requested (the current pause is skipped)"
+    return _request(PROMOTE, f"infrarollout/{obj['metadata']['name']}: {says}", now)
 
 
 def plan_abort(obj: Obj, *, now: datetime | None = None) -> Steer:
+    says = "abort requested (production is rolled back)"
+    return _request(ABORT, f"infrarollout/{obj['metadata']['name']}: {says}", now)
+
+
+def plan_suspend_refresh(obj: Obj) -> Patch:
+    """``spec.suspend``, the one spec field meant to be flipped by hand, as Argo's pause is."""
     name = obj["metadata"]["name"]
-    return Steer(
-        annotation=ABORT,
-        value=fresh_value(now),
-        says=f"infrarollout/{name}: abort requested (production is rolled back)",
+    return Patch(
+        body={"spec": {"suspend": True}},
+        says=f"containerimagerefresh/{name}: suspended (spec.suspend=true: no new runs start)",
+    )
+
+
+def plan_resume_refresh(obj: Obj) -> Patch:
+    name = obj["metadata"]["name"]
+    if not (obj.get("spec") or {}).get("suspend"):
+        raise UserError(f"containerimagerefresh/{name} is not suspended")
+    return Patch(
+        body={"spec": {"suspend": False}},
+        says=f"containerimagerefresh/{name}: resumed (spec.suspend=false)",
     )

@@ -235,8 +235,21 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
         assert result.returncode == 0, result.stdout + result.stderr
         assert "The CRDs were upgraded by the pre-upgrade hook" in result.stdout, result.stdout
 
-        # The CRDs: upgraded by the hook.
+        # The CRDs: upgraded by the hook, whose Job completed and was then deleted
+        # with its ServiceAccount (hook-succeeded).
         assert dropped in printer_columns(k8s_api)
+        hook = f"{release}-shakedown-crds"
+        reasons = {
+            e.reason
+            for e in core.list_namespaced_event(
+                system_ns, field_selector=f"involvedObject.kind=Job,involvedObject.name={hook}"
+            ).items
+        }
+        assert "Completed" in reasons, reasons
+        assert not client.BatchV1Api(k8s_api).list_namespaced_job(system_ns).items
+        assert hook not in {
+            a.metadata.name for a in core.list_namespaced_service_account(system_ns).items
+        }
         # The operator: the new image, the old pod gone.
         (pod,) = wait(
             "one operator pod, the new one",

@@ -246,7 +246,7 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
             ).items
         }
         assert "Completed" in reasons, reasons
-        assert not client.BatchV1Api(k8s_api).list_namespaced_job(system_ns).items
+        assert not kubeclient.batch(k8s_api).list_namespaced_job(system_ns).items
         assert hook not in {
             a.metadata.name for a in core.list_namespaced_service_account(system_ns).items
         }

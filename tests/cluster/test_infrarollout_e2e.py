@@ -94,8 +94,11 @@ def test_smoke_failure_leaves_production_untouched(
     rollout(kube, ns, message="v2", extra={})
     iro = kube.get("InfraRollout", ns, "change")
     assert iro is not None
-    iro["spec"]["smokeTests"]["http"][0]["expectBody"] = "never-served"
-    kube.replace("InfraRollout", ns, {k: iro[k] for k in ("metadata", "spec")})
+    http = iro["spec"]["smokeTests"]["http"]
+    http[0]["expectBody"] = "never-served"
+    # A merge patch, as kubectl edit sends: the operator may have written the
+    # object (its finalizer) since the read, which a PUT would conflict with.
+    kube.merge_patch("InfraRollout", ns, "change", {"spec": {"smokeTests": {"http": http}}})
     final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"})
     assert final["phase"] == "Failed", final
     assert "index" in final["message"], final["message"]

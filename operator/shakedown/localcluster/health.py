@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shakedown.localcluster import api, dns, hostnet, isolation, netpol, owner, procs
+from shakedown.localcluster import api, cgroups, dns, hostnet, isolation, netpol, owner, procs
 from shakedown.localcluster.layout import Layout
 
 #: Components in start order; ``down`` stops them in reverse (containerd specially).
@@ -73,8 +73,8 @@ def leftovers(layout: Layout) -> list[str]:
         found += [f"mount {m}" for m in hostnet.mounts_under([layout.state])]
     if not owns_network(layout):
         return found  # cgroups, namespaces, links and chains belong to someone else
-    found += [f"pod process pid {pid}" for pid in hostnet.cgroup_pids(layout)]
-    found += [f"cgroup {d}" for d in hostnet.cgroup_dirs(layout)]
+    found += [f"pod process pid {pid}" for pid in cgroups.cgroup_pids(layout)]
+    found += [f"cgroup {d}" for d in cgroups.cgroup_dirs(layout)]
     found += [f"netns {n}" for n in hostnet.our_netns(layout)]
     found += [f"veth {v}" for v in hostnet.veths_on(net.pod_bridge)]
     found += [
@@ -122,7 +122,7 @@ def memory_kib(layout: Layout) -> int:
     """RSS of every cluster process: components, containerd shims and pod processes."""
     pids = {t.pid for t in procs.tracked(layout.pids) if t.alive()}
     pids |= {t.pid for t in shims(layout)}
-    pids |= set(hostnet.cgroup_pids(layout))
+    pids |= set(cgroups.cgroup_pids(layout))
     return sum(procs.rss_kib(pid) for pid in pids)
 
 

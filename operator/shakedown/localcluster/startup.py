@@ -20,6 +20,7 @@ from pathlib import Path
 
 from shakedown.localcluster import (
     api,
+    cgroups,
     configs,
     dns,
     gobuild,
@@ -90,7 +91,7 @@ def start(layout: Layout, *, say: Say) -> Timings:
     hostnet.ensure_node_interface(layout)
     hostnet.ensure_netns_dir()
     _check_ports(layout)
-    hostnet.ensure_cgroups(layout)
+    cgroups.ensure_cgroups(layout)
     isolation.ensure(layout.network.pod_bridge)
 
     say("preparing certificates and configuration")

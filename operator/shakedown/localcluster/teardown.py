@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from shakedown.localcluster import hostnet, isolation, netpol, owner, procs
+from shakedown.localcluster import cgroups, hostnet, isolation, netpol, owner, procs
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.health import components, leftovers, owns_network, shims
 from shakedown.localcluster.layout import Layout
@@ -52,7 +52,7 @@ def stop(layout: Layout, *, say: Say) -> None:
         hostnet.remove_chains()
         netpol.remove_ipsets()  # only once no rule matches them
         isolation.remove()
-        hostnet.remove_cgroups(layout)
+        cgroups.remove_cgroups(layout)
         hostnet.restore(layout)
     remains = leftovers(layout) + [f"sysctl {s}" for s in hostnet.changed_sysctls(layout)]
     # Once the veths are gone a pod namespace is no longer recognisable as ours: check by name.
@@ -81,7 +81,7 @@ def forget(layout: Layout) -> None:
 def kill_pods(layout: Layout) -> None:
     """SIGKILL every process in the pods' cgroups, by PID, until none is left."""
     for _ in range(20):
-        pids = hostnet.cgroup_pids(layout)
+        pids = cgroups.cgroup_pids(layout)
         if not pids:
             return
         for pid in pids:

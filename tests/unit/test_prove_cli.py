@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from shakedown.cli.main import build_parser
+from shakedown.cli.prove_cluster import refusal
 from shakedown.presentation.prove_plan import MAX_CONTEXT_BYTES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,3 +154,16 @@ def test_the_workflow_command_is_accepted_by_the_parser() -> None:
     assert args.revision == "X"
     upload = [s for s in steps if "upload-artifact" in str(s.get("uses", ""))]
     assert upload and upload[0]["if"] == "always()"
+
+
+def test_the_api_servers_refusal_keeps_the_field_and_drops_the_note_naming_none() -> None:
+    message = (
+        'InfraRollout.shakedown.dev "bad-19" is invalid: [spec.strategy.type: Unsupported '
+        'value: "Sideways": supported values: "Replace", "Canary", "BlueGreen", <nil>: Invalid '
+        "value: null: some validation rules were not checked because the object was invalid; "
+        "correct the existing errors to complete validation]"
+    )
+    assert refusal(message) == (
+        'InfraRollout.shakedown.dev "bad-19" is invalid: [spec.strategy.type: Unsupported '
+        'value: "Sideways": supported values: "Replace", "Canary", "BlueGreen"]'
+    )

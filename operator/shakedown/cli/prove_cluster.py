@@ -8,6 +8,7 @@ it also removes what an earlier, killed run with the same ``--id`` left.
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
@@ -69,7 +70,7 @@ class Cluster:
         except ApiException as exc:
             if exc.status == 404:
                 return f"namespace {ns} not found (or the {kind} CRD is not installed)"
-            return str(exc.reason)
+            return refusal(str(exc.reason))
         return None
 
     def existing(self, namespace: str, kinds: Iterable[str], names: Iterable[str]) -> set[str]:
@@ -163,6 +164,18 @@ class Cluster:
             )
             left += [f"Namespace/{s['metadata']['name']}" for s in shadows]
         return left
+
+
+#: What the API server appends when CEL rules were skipped; it names no field of the input.
+_CEL_SKIPPED = re.compile(
+    r",? ?<nil>: Invalid value: (null|\"null\"): some validation rules were not checked "
+    r"because the object was invalid; correct the existing errors to complete validation"
+)
+
+
+def refusal(message: str) -> str:
+    """The API server's refusal without the note that names no field."""
+    return _CEL_SKIPPED.sub("", message).replace("[]", "").strip()
 
 
 def registry_problem(registry: str, *, insecure: bool, timeout: float = 5.0) -> str | None:

@@ -27,21 +27,17 @@ CREATED_KINDS = ("InfraRollout", "ContainerImageRefresh", "ConfigMap")
 
 @dataclass
 class Cluster:
-    """A ``Kube`` plus what ``prove`` needs beyond it (pod logs)."""
+    """A ``Kube``, and what ``prove`` created with it."""
 
     kube: Any
-    core: Any
     created: list[tuple[str, str, str]] = field(default_factory=list)
 
     @classmethod
     def connect(cls) -> Cluster:
-        from kubernetes import client
-
         from shakedown.adapters.workloads import Kube
         from shakedown.cli.kube import api_client
 
-        api = api_client()
-        return cls(Kube(api), client.CoreV1Api(api))
+        return cls(Kube(api_client()))
 
     def reachable(self) -> None:
         """One cheap call, so an unreachable cluster is one line before anything else."""
@@ -93,7 +89,12 @@ class Cluster:
         return result
 
     def job_log_tail(self, rollout: Obj, check: str, lines: int = 50) -> str:
-        """The log tail of a smoke Job check's pod, while the shadow namespace still exists."""
+        """The log tail of a smoke Job check's pod, while the shadow namespace still exists.
+
+        CoreV1Api is imported here, not up front: loading it costs seconds on a
+        busy machine, and only a failed Job check needs it.
+        """
+        from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
         from shakedown.cli.logs import job_check
@@ -102,13 +103,12 @@ class Cluster:
             namespace, job = job_check(rollout, check)
             if not namespace:
                 return ""
-            pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
+            core: Any = client.CoreV1Api(self.kube.api)
+            pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
             texts = []
             for pod in pods.items or []:
                 texts.append(
-                    self.core.read_namespaced_pod_log(
-                        pod.metadata.name, namespace, tail_lines=lines
-                    )
+                    core.read_namespaced_pod_log(pod.metadata.name, namespace, tail_lines=lines)
                 )
             return "\n".join(t for t in texts if t)
         except (ApiException, UserError):

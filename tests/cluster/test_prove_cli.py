@@ -27,6 +27,7 @@ import yaml
 
 from shakedown.adapters.workloads import Kube
 from shakedown.presentation.prove_plan import selector
+from tests.fixtures.gitserver import GitServer
 from tests.fixtures.infrarollout import wait_for, workload
 from tests.fixtures.operator import SHAKEDOWN
 
@@ -197,6 +198,35 @@ def test_a_failing_scenario_exits_1_with_its_log_tail(
     failure = ET.parse(junit).getroot().find(".//testcase[@name='smoke']/failure")
     assert failure is not None and "marker-of-a-broken-tool" in (failure.text or "")
     assert created(kube, ns, "18") == []
+
+
+def test_revision_builds_the_pull_requests_commit_not_the_branch(
+    iro_operator: Any,
+    builder_image: str,
+    git_server: GitServer,
+    kube: Kube,
+    ns: str,
+    busybox_image: str,
+    registry: str,
+    kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    containerfile = f"FROM {busybox_image}\nCOPY version.txt /version.txt\n"
+    repo = git_server.create_repo(
+        f"prove-{ns}", {"Containerfile": containerfile, "version.txt": "pull-request\n"}
+    )
+    pr_commit = repo.head()
+    repo.commit({"version.txt": "main-moved-on\n"}, "main moves on")
+    doc = refresh_doc(registry, ns, "grep -x pull-request /version.txt")
+    doc["spec"]["source"] = {"git": {"url": repo.url, "revision": "main"}}
+    pr = write(tmp_path, doc)
+    # main's version.txt fails the test; only the pull request's commit passes it.
+    done = prove(
+        kubeconfig, ns, "-f", str(pr), "--id", "21", "--revision", pr_commit, "--timeout", "4m"
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "cir/tool" in done.stdout and "Validated" in done.stdout
+    assert created(kube, ns, "21") == []
 
 
 def test_invalid_input_exits_2_names_the_field_and_creates_nothing(

@@ -200,6 +200,38 @@ def test_a_failing_scenario_exits_1_with_its_log_tail(
     assert created(kube, ns, "18") == []
 
 
+def test_a_failing_smoke_job_exits_1_with_its_output_and_production_untouched(
+    iro_operator: Any,
+    kube: Kube,
+    ns: str,
+    busybox_image: str,
+    kubeconfig: Path,
+    tmp_path: Path,
+) -> None:
+    workload(kube, ns, busybox_image)
+    before = versions(kube, ns)
+    doc = rollout_doc()
+    doc["spec"]["smokeTests"]["jobs"] = [
+        {
+            "name": "queue-drain",
+            "image": busybox_image,
+            "command": ["sh", "-c", "echo draining; echo marker-of-a-stuck-queue; exit 4"],
+            "timeout": "1m",
+        }
+    ]
+    junit = tmp_path / "junit.xml"
+    done = prove(
+        kubeconfig, ns, "-f", str(write(tmp_path, doc)), "--id", "22", "--junit", str(junit)
+    )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    # The Job's output (its termination message) is in the verdict, on the terminal and in JUnit.
+    assert "marker-of-a-stuck-queue" in done.stdout, done.stdout
+    failures = ET.parse(junit).getroot().iter("failure")
+    assert any("marker-of-a-stuck-queue" in (f.text or "") for f in failures)
+    assert versions(kube, ns) == before, "production written"
+    assert created(kube, ns, "22") == []
+
+
 def test_revision_builds_the_pull_requests_commit_not_the_branch(
     iro_operator: Any,
     builder_image: str,

@@ -152,3 +152,13 @@ def test_junit_parses_and_counts_cases_and_failures() -> None:
     assert failure.get("message") == "exit code 1"
     pending = [c for c in root.iter("testcase") if c.find("error") is not None]
     assert [c.get("name") for c in pending] == ["web"]
+
+
+def test_a_multi_line_message_stays_one_progress_line_and_is_indented_in_the_report() -> None:
+    out = observe(IRO, rollout("Failed", message="exit code 4 (Error: draining\nmarker)"))
+    line = progress_line(out, 3)
+    assert "\n" not in line and "draining ⏎ marker" in line
+    assert failure_report(out) == [
+        "iro/web (prod/web-42) Failed: exit code 4 (Error: draining",
+        "    marker)",
+    ]

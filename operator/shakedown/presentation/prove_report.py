@@ -216,6 +216,7 @@ def progress_line(outcome: Outcome, elapsed: float) -> str:
     detail = ", ".join(parts)
     if outcome.message and (outcome.verdict is not Verdict.PENDING or not parts):
         detail = f"{detail} · {outcome.message}" if detail else outcome.message
+    detail = " ⏎ ".join(detail.splitlines())  # one line per change, whatever a message holds
     return f"[{elapsed:5.0f}s] {outcome.ref:<28} {outcome.phase:<13} {detail}".rstrip()
 
 
@@ -226,15 +227,22 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
 
 def failure_report(outcome: Outcome) -> list[str]:
     """The lines a person reads about a failed copy: its message, failing scenarios, tails."""
-    out = [f"{outcome.ref} ({outcome.namespace}/{outcome.name}) {outcome.phase}: {outcome.message}"]
+    head = f"{outcome.ref} ({outcome.namespace}/{outcome.name}) {outcome.phase}: "
+    out = _indented(head + outcome.message, "    ")
     for s in outcome.scenarios:
         if not s.failed:
             continue
-        out.append(f"  {s.kind.lower() or 'check'} {s.name} {s.phase}: {s.message or '-'}")
+        what = s.kind.lower() or "check"
+        out += _indented(f"  {what} {s.name} {s.phase}: {s.message or '-'}", "    ")
         if s.log_tail:
             out.append(f"  --- log tail of {s.name} ---")
             out += [f"  | {line}" for line in tail(s.log_tail).splitlines()]
     return out
+
+
+def _indented(text: str, indent: str) -> list[str]:
+    first, *rest = text.splitlines() or [""]
+    return [first, *(indent + line for line in rest)]
 
 
 def _duration(seconds: float | None) -> str:

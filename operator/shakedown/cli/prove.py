@@ -25,28 +25,21 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from shakedown.api.common import parse_duration
 from shakedown.cli.main import UserError
+from shakedown.cli.prove_inputs import make_plan, read_inputs
 from shakedown.presentation import prove_plan as plan
 from shakedown.presentation import prove_report as report
 from shakedown.presentation.prove_report import Outcome, Verdict
 
 POLL_SECONDS = 1.0
-_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One input and what proving it creates."""
-
-    manifest: plan.Manifest
-    copy: dict[str, Any]
-    context: dict[str, Any] | None = None
+#: How long reading the copies may keep failing before prove gives up (exit 2).
+API_PATIENCE_SECONDS = 30.0
 
 
 class Interrupted(Exception):
@@ -133,7 +126,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     plan.check_unique(manifests, namespace_of)
     planned = make_plan(manifests, namespace_of, prove_id, args.revision, args.context)
 
-    from shakedown.cli.prove_cluster import Cluster
+    from shakedown.cli.prove_cluster import Cluster, validate
 
     cluster = Cluster.connect()
     cluster.reachable()
@@ -160,7 +153,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         for p in planned
     ]
     interrupted: Interrupted | None = None
+    lost = ""
     note = ""
+    stopping: tuple[type[Exception], ...] = (UserError, *cluster_errors())
     with handling_signals(out) as signals:
         try:
             for p, o in zip(planned, outcomes, strict=True):
@@ -178,6 +173,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             interrupted = exc
             note = f"Interrupted ({exc}) before every verdict was in."
             print(f"shakedown: interrupted ({exc}): deleting what prove created", file=sys.stderr)
+        except stopping as exc:
+            signals.raising = False
+            lost = _one_line(exc)
+            note = f"Stopped: {lost}"
+            print(f"shakedown: {lost}", file=sys.stderr)
         finally:
             signals.raising = False
             for o in outcomes:
@@ -185,181 +185,61 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                     for line in report.failure_report(o):
                         print(line, file=out)
             write_reports(args, outcomes, prove_id, note)
-            left = cluster.delete_all(
-                namespaces, selector, timeout=cleanup_timeout, say=lambda t: say(out, t)
-            )
-            if left:
-                print(
-                    f"shakedown: still there after {args.cleanup_timeout}: {', '.join(left)}",
-                    file=sys.stderr,
-                )
-            else:
-                say(out, "deleted everything prove created")
+            clean_up(cluster, namespaces, selector, cleanup_timeout, args.cleanup_timeout, out)
     if interrupted is not None:
         return 128 + interrupted.signum
+    if lost:
+        return 2
     code = report.exit_code(outcomes)
     verdict = {0: "proven", 1: "failed", 2: "not finished"}[code]
     say(out, f"verdict: {verdict}")
     return code
 
 
+def cluster_errors() -> tuple[type[Exception], ...]:
+    """What talking to the API server can raise mid-run: a refusal or a lost connection."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    from shakedown.adapters.workloads import Conflict
+
+    return (ApiException, HTTPError, OSError, Conflict)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, UserError):
+        return str(exc)
+    from kubernetes.client.exceptions import ApiException
+
+    from shakedown.cli.kube import unreachable
+
+    if isinstance(exc, ApiException):
+        return f"the API server refused: {exc.status} {exc.reason}"
+    return unreachable(exc)
+
+
+def clean_up(
+    cluster: Any, namespaces: set[str], selector: str, timeout: float, given: str, out: TextIO
+) -> None:
+    """Delete the copies; when that fails too, say how to do it by hand."""
+    try:
+        left = cluster.delete_all(namespaces, selector, timeout=timeout, say=lambda t: say(out, t))
+    except cluster_errors() as exc:
+        where = " ".join(f"-n {ns}" for ns in sorted(namespaces))
+        print(
+            f"shakedown: could not delete the copies ({_one_line(exc)}); run: kubectl delete "
+            f"infrarollouts,containerimagerefreshes,configmaps -l {selector} {where}",
+            file=sys.stderr,
+        )
+        return
+    if left:
+        print(f"shakedown: still there after {given}: {', '.join(left)}", file=sys.stderr)
+    else:
+        say(out, "deleted everything prove created")
+
+
 def say(out: TextIO, text: str) -> None:
     print(text, file=out, flush=True)
-
-
-# --------------------------------------------------------------------------- inputs
-def read_inputs(paths: Sequence[str]) -> list[plan.Manifest]:
-    found: list[plan.Manifest] = []
-    for given in paths:
-        if given == "-":
-            found += plan.parse_documents(sys.stdin.read(), "<stdin>")[0]
-            continue
-        path = Path(given)
-        if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.suffix in _SUFFIXES and f.is_file())
-        elif path.is_file():
-            files = [path]
-        else:
-            raise UserError(f"-f {given}: no such file or directory")
-        for file in files:
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UserError(f"-f {file}: cannot read: {exc}") from None
-            found += plan.parse_documents(text, str(file))[0]
-    if not found:
-        raise UserError(f"no ContainerImageRefresh or InfraRollout in {', '.join(paths)}")
-    return found
-
-
-def read_context(directory: str) -> dict[str, bytes]:
-    """The files of a flat build context, refusing it before reading past the size limit."""
-    path = Path(directory)
-    if not path.is_dir():
-        raise UserError(f"--context {directory}: not a directory")
-    files: dict[str, bytes] = {}
-    size = 0
-    for entry in sorted(path.iterdir()):
-        if entry.is_dir():
-            raise UserError(
-                f"--context {directory}: {entry.name}/ is a directory; a local context must be "
-                "flat (its files travel as the keys of one ConfigMap)"
-            )
-        size += entry.stat().st_size
-        if size > plan.MAX_CONTEXT_BYTES:
-            raise UserError(
-                f"--context {directory}: more than {plan.MAX_CONTEXT_BYTES} bytes, the limit "
-                "for a local build context (it travels in one ConfigMap, which Kubernetes "
-                "limits to 1 MiB); build from Git with --revision instead"
-            )
-        files[entry.name] = entry.read_bytes()
-    return files
-
-
-def make_plan(
-    manifests: Sequence[plan.Manifest],
-    namespace_of: dict[str, str],
-    prove_id: str,
-    revision: str | None,
-    contexts: Sequence[str],
-) -> list[Planned]:
-    refreshes = [m for m in manifests if m.kind == "ContainerImageRefresh"]
-    by_name: dict[str, str] = {}
-    for given in contexts:
-        name, eq, directory = given.rpartition("=")
-        if not eq:
-            if len(refreshes) != 1:
-                raise UserError(
-                    f"--context {given}: {len(refreshes)} ContainerImageRefreshes in the input; "
-                    "say which with --context NAME=DIR"
-                )
-            name = refreshes[0].name
-        if name not in {m.name for m in refreshes}:
-            raise UserError(f"--context {given}: no ContainerImageRefresh {name!r} in the input")
-        by_name[name] = directory
-    if revision is not None and not any(
-        ((m.obj.get("spec") or {}).get("source") or {}).get("git") for m in refreshes
-    ):
-        raise UserError("--revision: no ContainerImageRefresh with source.git in the input")
-    out = []
-    for m in manifests:
-        ns = namespace_of[m.source]
-        context = None
-        if m.name in by_name and m.kind == "ContainerImageRefresh":
-            files = read_context(by_name[m.name])
-            containerfile = plan.containerfile_of(m)
-            if containerfile not in files:
-                raise UserError(
-                    f"--context {by_name[m.name]}: no {containerfile} in it "
-                    f"(spec.source.containerfile of {m.ref})"
-                )
-            context = plan.pack_context(
-                files,
-                name=plan.context_name(m.name, prove_id),
-                namespace=ns,
-                prove_id=prove_id,
-                where=by_name[m.name],
-            )
-        copy = plan.prove_copy(
-            m,
-            prove_id=prove_id,
-            namespace=ns,
-            revision=revision,
-            context_config_map=context["metadata"]["name"] if context else None,
-        )
-        out.append(Planned(m, copy, context))
-    return out
-
-
-# --------------------------------------------------------------------------- validation
-def validate(cluster: Any, planned: Sequence[Planned], *, check_registries: bool) -> list[str]:
-    """Every problem with the input, each naming where it is; empty when all is well."""
-    from shakedown.cli.kube import talking_to_cluster
-    from shakedown.cli.prove_cluster import registry_problem
-    from shakedown.planning.validation import validate_image_refresh, validate_infra_rollout
-
-    problems: list[str] = []
-    registries: dict[str, bool] = {}
-    with talking_to_cluster(what="the cluster", namespace=None):
-        for p in planned:
-            where = f"{p.manifest.source}: {p.manifest.ref}"
-            if p.context is not None and (refused := cluster.dry_run(p.context)):
-                problems.append(f"{where}: build context: {refused}")
-            if refused := cluster.dry_run(p.copy):
-                problems.append(f"{where}: {refused}")
-                continue
-            spec = p.copy.get("spec")
-            if p.manifest.kind == "InfraRollout":
-                _, found = validate_infra_rollout(spec)
-                targets = [
-                    f"{t.get('kind')}/{t.get('name')}" for t in (spec or {}).get("targets") or []
-                ]
-                ns = p.copy["metadata"]["namespace"]
-                existing = cluster.existing(ns, _TARGET_KINDS, targets)
-                pairs = [(key.partition("/")[0], key.partition("/")[2]) for key in existing]
-                for missing in plan.missing_targets(p.manifest, pairs):
-                    problems.append(
-                        f"{where}: {missing}: the production target does not exist in "
-                        f"namespace {ns}"
-                    )
-            else:
-                parsed, found = validate_image_refresh(spec)
-                if parsed is not None:
-                    from shakedown.adapters.registry import ImageRef
-
-                    registry = ImageRef.parse(parsed.image).registry
-                    registries[registry] = registries.get(registry, False) or bool(
-                        parsed.insecure_registry
-                    )
-            problems += [f"{where}: {problem}" for problem in found]
-    if check_registries and not problems:
-        for registry, insecure in sorted(registries.items()):
-            if unreachable := registry_problem(registry, insecure=insecure):
-                problems.append(unreachable)
-    return problems
-
-
-_TARGET_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ConfigMap", "Secret", "Service")
 
 
 # --------------------------------------------------------------------------- following
@@ -368,11 +248,20 @@ def follow(cluster: Any, outcomes: list[Outcome], *, timeout: float, out: TextIO
     start = time.monotonic()
     shown: dict[int, tuple[str, ...]] = {}
     tried_logs: set[tuple[int, str]] = set()
+    failing_since: float | None = None
     while time.monotonic() - start < timeout:
         for i, o in enumerate(outcomes):
             if o.verdict is not Verdict.PENDING:
                 continue
-            obj = cluster.get(o.kind, o.namespace, o.name)
+            try:
+                obj = cluster.get(o.kind, o.namespace, o.name)
+            except cluster_errors() as exc:
+                # A short hiccup of the API server must not fail a CI job; a long one does.
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > API_PATIENCE_SECONDS:
+                    raise UserError(f"lost the cluster: {_one_line(exc)}") from None
+                continue
+            failing_since = None
             if obj is None:
                 new = replace(o, verdict=Verdict.FAILED, message="deleted while being proven")
             else:

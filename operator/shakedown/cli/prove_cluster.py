@@ -12,13 +12,15 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shakedown.cli.main import UserError
+from shakedown.cli.prove_inputs import Planned
 from shakedown.planning.infrarollout.objects import ROLLOUT_LABEL, ROLLOUT_NAMESPACE_LABEL
 from shakedown.planning.infrarollout.shadow import SHADOW_LABEL
+from shakedown.presentation import prove_plan as plan
 
 Obj = Mapping[str, Any]
 #: Kinds ``prove`` creates, deleted in this order (the copies before their contexts).
@@ -193,3 +195,53 @@ def registry_problem(registry: str, *, insecure: bool, timeout: float = 5.0) -> 
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
     return f"cannot reach registry {registry} ({reason})"
+
+
+# --------------------------------------------------------------------------- validation
+def validate(cluster: Cluster, planned: Sequence[Planned], *, check_registries: bool) -> list[str]:
+    """Every problem with the input, each naming where it is; empty when all is well."""
+    from shakedown.cli.kube import talking_to_cluster
+    from shakedown.planning.validation import validate_image_refresh, validate_infra_rollout
+
+    problems: list[str] = []
+    registries: dict[str, bool] = {}
+    with talking_to_cluster(what="the cluster", namespace=None):
+        for p in planned:
+            where = f"{p.manifest.source}: {p.manifest.ref}"
+            if p.context is not None and (refused := cluster.dry_run(p.context)):
+                problems.append(f"{where}: build context: {refused}")
+            if refused := cluster.dry_run(p.copy):
+                problems.append(f"{where}: {refused}")
+                continue
+            spec = p.copy.get("spec")
+            if p.manifest.kind == "InfraRollout":
+                _, found = validate_infra_rollout(spec)
+                targets = [
+                    f"{t.get('kind')}/{t.get('name')}" for t in (spec or {}).get("targets") or []
+                ]
+                ns = p.copy["metadata"]["namespace"]
+                existing = cluster.existing(ns, _TARGET_KINDS, targets)
+                pairs = [(key.partition("/")[0], key.partition("/")[2]) for key in existing]
+                for missing in plan.missing_targets(p.manifest, pairs):
+                    problems.append(
+                        f"{where}: {missing}: the production target does not exist in "
+                        f"namespace {ns}"
+                    )
+            else:
+                parsed, found = validate_image_refresh(spec)
+                if parsed is not None:
+                    from shakedown.adapters.registry import ImageRef
+
+                    registry = ImageRef.parse(parsed.image).registry
+                    registries[registry] = registries.get(registry, False) or bool(
+                        parsed.insecure_registry
+                    )
+            problems += [f"{where}: {problem}" for problem in found]
+    if check_registries and not problems:
+        for registry, insecure in sorted(registries.items()):
+            if unreachable := registry_problem(registry, insecure=insecure):
+                problems.append(unreachable)
+    return problems
+
+
+_TARGET_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ConfigMap", "Secret", "Service")

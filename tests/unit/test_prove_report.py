@@ -87,9 +87,12 @@ def test_a_refresh_keeps_the_scenarios_it_saw_running_after_the_run_ends() -> No
         ("a", "Passed", ""),
         ("b", "Failed", "boom\n"),
     ]
-    proven = observe(seen, refresh(last={"id": "1", "phase": "Validated"}))
+    ended = "2026-11-30T08:00:20Z"
+    proven = observe(seen, refresh(last={"id": "1", "phase": "Validated", "finishedAt": ended}))
     assert proven.verdict is Verdict.PROVEN
     assert [s.phase for s in proven.scenarios] == ["Passed", "Passed"]
+    # b's end time went with the run; the run's end bounds it.
+    assert [s.seconds for s in proven.scenarios] == [12, 20]
 
 
 def test_exit_codes() -> None:

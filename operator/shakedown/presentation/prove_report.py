@@ -45,6 +45,7 @@ class Scenario:
     message: str = ""
     seconds: float | None = None
     log_tail: str = ""
+    started_at: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -99,6 +100,17 @@ def _merge(old: Sequence[Scenario], new: Iterable[Scenario]) -> tuple[Scenario, 
     return tuple(by_name.values())
 
 
+def _until(scenarios: Sequence[Scenario], ended: Any) -> tuple[Scenario, ...]:
+    """Durations status no longer holds (a finished run drops its tests' end times): until
+    the end of the run or revision, which is when they were last known to be running."""
+    return tuple(
+        replace(s, seconds=_seconds(s.started_at, ended))
+        if s.seconds is None and s.started_at
+        else s
+        for s in scenarios
+    )
+
+
 def _stalled(status: Obj) -> Mapping[str, Any] | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Stalled" and cond.get("status") == "True":
@@ -128,6 +140,7 @@ def _observe_rollout(outcome: Outcome, status: Obj) -> Outcome:
             kind=str(c.get("type") or ""),
             message=str(c.get("message") or ""),
             seconds=_seconds(c.get("startedAt"), c.get("finishedAt")),
+            started_at=c.get("startedAt"),
         )
         for c in status.get("checks") or []
     ]
@@ -139,13 +152,10 @@ def _observe_rollout(outcome: Outcome, status: Obj) -> Outcome:
         verdict = Verdict.FAILED
     elif (stalled := _stalled(status)) is not None:
         verdict, message = Verdict.FAILED, f"Stalled: {stalled.get('message')}"
-    return replace(
-        outcome,
-        verdict=verdict,
-        phase=phase,
-        message=message,
-        scenarios=_merge(outcome.scenarios, checks),
-    )
+    scenarios = _merge(outcome.scenarios, checks)
+    if verdict is not Verdict.PENDING:
+        scenarios = _until(scenarios, status.get("phaseStartedAt"))
+    return replace(outcome, verdict=verdict, phase=phase, message=message, scenarios=scenarios)
 
 
 def _observe_refresh(outcome: Outcome, status: Obj) -> Outcome:
@@ -159,6 +169,7 @@ def _observe_refresh(outcome: Outcome, status: Obj) -> Outcome:
             kind="Test",
             message=str(t.get("reason") or ""),
             seconds=_seconds(t.get("startedAt"), t.get("finishedAt")),
+            started_at=t.get("startedAt"),
             log_tail=str(t.get("logTail") or ""),
         )
         for t in (current or {}).get("tests") or []
@@ -193,6 +204,8 @@ def _observe_refresh(outcome: Outcome, status: Obj) -> Outcome:
             replace(s, phase="Passed") if s.phase in ("Pending", "Running") else s
             for s in scenarios
         )
+    if verdict is not Verdict.PENDING:
+        scenarios = _until(scenarios, last.get("finishedAt"))
     return replace(outcome, verdict=verdict, phase=phase, message=message, scenarios=scenarios)
 
 

@@ -113,7 +113,22 @@ def prove(
     )
 
 
+def settled(kube: Kube, ns: str) -> bool:
+    """The Deployment controller's last status write is done (later reads see no change)."""
+    conditions = {
+        c["type"]: c
+        for c in ((kube.get("Deployment", ns, "web") or {}).get("status") or {}).get("conditions")
+        or []
+    }
+    return (
+        conditions.get("Available", {}).get("status") == "True"
+        and conditions.get("Progressing", {}).get("reason") == "NewReplicaSetAvailable"
+    )
+
+
 def versions(kube: Kube, ns: str) -> dict[str, str]:
+    """resourceVersion of each production object, once the Deployment has settled."""
+    wait_for(lambda: settled(kube, ns), 60, "Deployment web settled")
     return {
         f"{k}/{n}": (kube.get(k, ns, n) or {})["metadata"]["resourceVersion"] for k, n in PRODUCTION
     }
@@ -290,7 +305,9 @@ def test_invalid_input_exits_2_names_the_field_and_creates_nothing(
     assert kube.list("InfraRollout", ns) == []
 
 
-def test_sigint_mid_run_deletes_the_copies_and_their_shadow(
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_deletes_the_copies_and_their_shadow(
+    signum: signal.Signals,
     iro_operator: Any,
     kube: Kube,
     ns: str,
@@ -329,7 +346,7 @@ def test_sigint_mid_run_deletes_the_copies_and_their_shadow(
         wait_for(
             lambda: any(c.startswith("Namespace/") for c in created(kube, ns, "20")), 60, "shadow"
         )
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         code = proc.wait(timeout=150)
     finally:
         if proc.poll() is None:
@@ -337,8 +354,8 @@ def test_sigint_mid_run_deletes_the_copies_and_their_shadow(
             proc.wait(timeout=10)
     assert proc.stderr is not None
     err = proc.stderr.read()
-    assert code == 130, err
-    assert "interrupted (SIGINT)" in err, err
+    assert code == 128 + signum, err  # 130 for SIGINT, 143 for SIGTERM, as shells report
+    assert f"interrupted ({signum.name})" in err, err
     # prove waited for the deletion itself: nothing is left, not even Terminating.
     assert created(kube, ns, "20") == []
     assert versions(kube, ns) == before, "production written"

@@ -39,6 +39,7 @@ spec:
   source:
     git: {url: https://git.example/ci/images.git, revision: main, contextDir: unit}
   triggers: {pollInterval: 2m}
+  notify: {webhook: {url: "https://chat.example/hook"}}
   tests: [{name: smoke, command: [/bin/true]}]
 status: {promotedDigest: "sha256:00"}
 """
@@ -128,6 +129,7 @@ def test_a_refresh_copy_validates_once_from_the_prs_revision() -> None:
     spec = out["spec"]
     assert spec["promote"] is False
     assert "schedule" not in spec and "suspend" not in spec and "status" not in out
+    assert "notify" not in spec
     assert spec["triggers"] == {"pollInterval": "2m", "baseImage": False, "source": False}
     assert spec["source"]["git"]["revision"] == "abc123"
     assert cir.obj["spec"]["source"]["git"]["revision"] == "main", "input changed"

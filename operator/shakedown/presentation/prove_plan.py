@@ -166,7 +166,9 @@ def prove_copy(
     For a ContainerImageRefresh, ``revision`` replaces ``source.git.revision``
     and ``context_config_map`` replaces the source with that ConfigMap; the
     schedule and the polling triggers are dropped, so the copy runs exactly
-    once. Everything else is the pull request's own spec, so what is proven is
+    once, and ``notify`` is dropped (the CI job reports the verdict, and a
+    pull request's failures are not news for production's channel). Everything
+    else is the pull request's own spec, so what is proven is
     what will be merged.
     """
     obj = copy.deepcopy(dict(manifest.obj))
@@ -190,6 +192,7 @@ def prove_copy(
     if manifest.kind == "ContainerImageRefresh":
         spec.pop("schedule", None)
         spec.pop("suspend", None)
+        spec.pop("notify", None)  # the CI job reports; production's channel hears nothing
         triggers = spec.get("triggers")
         spec["triggers"] = {
             **(triggers if isinstance(triggers, dict) else {}),

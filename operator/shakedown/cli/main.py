@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "get",
     "steer",
     "wait",
+    "prove",
     "lifecycle",
     "logs",
     "version",

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import config
 
 from benchkit import clean_up, wait
+from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo import operator_process
 from shakedown.demo.infrarollout import sample_workload
@@ -119,7 +119,7 @@ def main() -> int:
         image = images.build_busybox(layout, say=lambda m: None).ref
         kubectl = str(layout.binary("kubectl"))
     os.environ["SHAKEDOWN_PROBE_IMAGE"] = image  # the HTTP check's pod (inherited by the operator)
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = kubeclient.client_for(kubeconfig)
     from shakedown.adapters.crds import install
 
     install(api)

@@ -198,9 +198,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cluster_errors() -> tuple[type[Exception], ...]:
     """What talking to the API server can raise mid-run: a refusal or a lost connection."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
+    from shakedown.adapters.kubeclient import ApiException, HTTPError
     from shakedown.adapters.workloads import Conflict
 
     return (ApiException, HTTPError, OSError, Conflict)
@@ -209,8 +207,7 @@ def cluster_errors() -> tuple[type[Exception], ...]:
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, UserError):
         return str(exc)
-    from kubernetes.client.exceptions import ApiException
-
+    from shakedown.adapters.kubeclient import ApiException
     from shakedown.cli.kube import unreachable
 
     if isinstance(exc, ApiException):

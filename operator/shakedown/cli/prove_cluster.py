@@ -51,8 +51,7 @@ class Cluster:
     # ----------------------------------------------------------------- checks
     def dry_run(self, obj: Obj) -> str | None:
         """The API server's refusal of ``obj`` (schema, CEL rules, unknown fields), or None."""
-        from kubernetes.client.exceptions import ApiException
-
+        from shakedown.adapters.kubeclient import ApiException
         from shakedown.adapters.workloads import Conflict
 
         kind, ns = str(obj["kind"]), str(obj["metadata"]["namespace"])
@@ -96,16 +95,15 @@ class Cluster:
         CoreV1Api is imported here, not up front: loading it costs seconds on a
         busy machine, and only a failed Job check needs it.
         """
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
-
+        from shakedown.adapters import kubeclient
+        from shakedown.adapters.kubeclient import ApiException
         from shakedown.cli.logs import job_check
 
         try:
             namespace, job = job_check(rollout, check)
             if not namespace:
                 return ""
-            core: Any = client.CoreV1Api(self.kube.api)
+            core: Any = kubeclient.core(self.kube.api)
             pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
             texts = []
             for pod in pods.items or []:

@@ -98,8 +98,11 @@ def api_client() -> ApiClient:
 
 
 def server_url() -> str:
-    """The API server's URL in the configuration ``load`` read."""
-    load()
+    """The API server's URL in the configuration ``load`` read (as configured so far).
+
+    It does not load a configuration itself: it also names the cluster in
+    messages about a connection that failed, where loading could fail again.
+    """
     return str(client.Configuration.get_default_copy().host)
 
 

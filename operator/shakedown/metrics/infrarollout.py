@@ -14,43 +14,37 @@ server.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
 from shakedown.api import infrarollout as api_infrarollout
-from shakedown.metrics import REGISTRY, ObjectInfo, forget_series, forget_with
+from shakedown.metrics import KindSeries
 
-OBJECT = ["namespace", "name"]
+SERIES = KindSeries(api_infrarollout.KIND)
 
-REVISIONS = Counter(
+REVISIONS = SERIES.counter(
     "shakedown_infrarollout_revisions_total",
     "InfraRollout revisions that ended, by result (Succeeded, RolledBack, Failed, Aborted).",
-    [*OBJECT, "result"],
-    registry=REGISTRY,
+    "result",
 )
-ROLLBACKS = Counter(
+ROLLBACKS = SERIES.counter(
     "shakedown_infrarollout_rollbacks_total",
     "Rollbacks of production to the snapshot, by reason (NotReady, Restarts, Aborted, ...).",
-    [*OBJECT, "reason"],
-    registry=REGISTRY,
+    "reason",
 )
-PHASE_SECONDS = Histogram(
+PHASE_SECONDS = SERIES.histogram(
     "shakedown_infrarollout_phase_duration_seconds",
     "Time spent in each InfraRollout phase.",
-    [*OBJECT, "phase"],
+    "phase",
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-    registry=REGISTRY,
 )
-ROLLBACK_LATENCY = Histogram(
+ROLLBACK_LATENCY = SERIES.histogram(
     "shakedown_infrarollout_rollback_latency_seconds",
     "From a production failure becoming observable to the rollback being applied.",
-    OBJECT,
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10),
-    registry=REGISTRY,
 )
-INFO = ObjectInfo(
+INFO = SERIES.info(
     "shakedown_infrarollout_info",
     "1 per InfraRollout; its labels are the current phase and the strategy type.",
-    ("phase", "strategy"),
+    "phase",
+    "strategy",
 )
 
 
@@ -77,10 +71,4 @@ def state(*, namespace: str, name: str, phase: str, strategy: str) -> None:
 
 def forget(*, namespace: str, name: str) -> None:
     """Drop every series of a deleted InfraRollout."""
-    forget_series(
-        (REVISIONS, ROLLBACKS, PHASE_SECONDS, ROLLBACK_LATENCY), namespace=namespace, name=name
-    )
-    INFO.forget(namespace=namespace, name=name)
-
-
-forget_with(api_infrarollout.KIND, lambda namespace, name: forget(namespace=namespace, name=name))
+    SERIES.forget(namespace=namespace, name=name)

@@ -98,3 +98,28 @@ def report(
 
 def _clip(message: str) -> str:
     return message if len(message) <= MAX_EVENT_MESSAGE else message[: MAX_EVENT_MESSAGE - 1] + "…"
+
+
+def refused(
+    model: object | None,
+    problems: Sequence[Problem],
+    *,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    meta: kopf.Meta,
+    logger: kopf.Logger,
+) -> bool:
+    """Report a spec that cannot be acted on Stalled, naming the fields; True when it was.
+
+    ``model`` is the parsed spec, None when it did not parse.
+    """
+    if model is not None and not problems:
+        return False
+    report(
+        body=body,
+        patch=patch,
+        verdict=Verdict.invalid(problems),
+        generation=meta.get("generation"),
+        logger=logger,
+    )
+    return True

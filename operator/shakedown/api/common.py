@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
@@ -200,6 +200,24 @@ class StatusModel(ApiModel):
     """Base of status models: tolerant of fields written by newer operators."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+SpecT = TypeVar("SpecT", bound=ApiModel)
+
+
+class ApiObject(ApiModel, Generic[SpecT]):
+    """A whole object as read from the API server (metadata kept as a plain mapping).
+
+    Each kind subclasses it with its spec model, names its ``kind`` and adds a
+    ``status`` when it has one, so the envelope is written once for all kinds.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = "shakedown.dev/v1alpha1"
+    kind: str
+    metadata: dict[str, object] = Field(default_factory=dict)
+    spec: SpecT
 
 
 class ConditionStatus(StrEnum):

@@ -153,6 +153,21 @@ def rule(expression: str, message: str, *, field_path: str | None = None) -> dic
     return entry
 
 
+def exactly_one(first: str, second: str, message: str) -> Any:
+    """A model validator refusing the model unless exactly one of two fields is set.
+
+    The CEL rule in the CRD says the same for the API server; this one names the
+    fields in Python, for objects read back or built by the planners.
+    """
+
+    def check(model: BaseModel) -> BaseModel:
+        if (getattr(model, first) is None) == (getattr(model, second) is None):
+            raise ValueError(message)
+        return model
+
+    return model_validator(mode="after")(check)
+
+
 def list_map(*keys: str) -> dict[str, Any]:
     """Schema extension making a list a map keyed by ``keys``: duplicates are refused."""
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
@@ -283,11 +298,11 @@ class EnvVarSource(ApiModel):
     config_map_key_ref: ConfigMapKeySelector | None = None
     """A key of a ConfigMap."""
 
-    @model_validator(mode="after")
-    def _one_source(self) -> EnvVarSource:
-        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
-            raise ValueError("exactly one of secretKeyRef or configMapKeyRef must be set")
-        return self
+    _one_source = exactly_one(
+        "secret_key_ref",
+        "config_map_key_ref",
+        "exactly one of secretKeyRef or configMapKeyRef must be set",
+    )
 
 
 class EnvVar(ApiModel):

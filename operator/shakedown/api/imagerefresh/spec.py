@@ -23,6 +23,7 @@ from shakedown.api.common import (
     SecretKeySelector,
     Tag,
     cel,
+    exactly_one,
     list_map,
     parse_duration,
     rule,
@@ -123,11 +124,9 @@ class Source(ApiModel):
     ] = Field(default_factory=dict)
     """Build arguments (ARG values) passed to the build."""
 
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> Source:
-        if (self.git is None) == (self.config_map is None):
-            raise ValueError("exactly one of source.git or source.configMap must be set")
-        return self
+    _exactly_one_source = exactly_one(
+        "git", "config_map", "exactly one of source.git or source.configMap must be set"
+    )
 
 
 class Triggers(ApiModel):

@@ -12,6 +12,7 @@ from shakedown.api.common import (
     Duration,
     ObjectName,
     cel,
+    exactly_one,
     list_map,
     rule,
 )
@@ -40,11 +41,9 @@ class CanaryStep(ApiModel):
     pause: Duration | None = None
     """Wait this long (or until shakedown.dev/promote is set)."""
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> CanaryStep:
-        if (self.weight is None) == (self.pause is None):
-            raise ValueError("a canary step sets exactly one of weight or pause")
-        return self
+    _exactly_one = exactly_one(
+        "weight", "pause", "a canary step sets exactly one of weight or pause"
+    )
 
 
 class Canary(ApiModel):

@@ -140,23 +140,14 @@ class ImageRefreshDriver(ObjectDriver):
         complain: Callable[[str], None],
     ) -> None:
         for action in decision.actions:
-            await asyncio.to_thread(self._act_one, body, spec, action, complain)
-
-    def _act_one(
-        self,
-        body: Mapping[str, Any],
-        spec: ContainerImageRefreshSpec,
-        action: Effect,
-        complain: Callable[[str], None],
-    ) -> None:
-        try:
-            self._do(body, spec, action, complain)
-        except ApiException as exc:
-            raise PassFailed(
-                f"{type(action).__name__}: API error {exc.status} {exc.reason}"
-            ) from None
-        except (RegistryError, BuilderUnavailable) as exc:
-            raise PassFailed(f"{type(action).__name__}: {exc}") from None
+            try:
+                await asyncio.to_thread(self._do, body, spec, action, complain)
+            except ApiException as exc:
+                raise PassFailed(
+                    f"{type(action).__name__}: API error {exc.status} {exc.reason}"
+                ) from None
+            except (RegistryError, BuilderUnavailable) as exc:
+                raise PassFailed(f"{type(action).__name__}: {exc}") from None
 
     def _do(
         self,

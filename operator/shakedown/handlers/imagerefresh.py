@@ -22,15 +22,13 @@ from shakedown.adapters.jobs import LABEL_RESOURCE
 from shakedown.adapters.wakeups import Wakers
 from shakedown.api.imagerefresh import PLURAL
 from shakedown.handlers import runners
-from shakedown.handlers.reporting import refused
+from shakedown.handlers.reporting import on_spec, refused
 from shakedown.planning.validation import validate_image_refresh
 
 __all__ = ["reconcile", "refresh"]
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@on_spec(PLURAL)
 def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,

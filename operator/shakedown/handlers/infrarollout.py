@@ -38,7 +38,7 @@ from shakedown.api.infrarollout import (
     TargetKind,
 )
 from shakedown.handlers import runners
-from shakedown.handlers.reporting import refused
+from shakedown.handlers.reporting import on_spec, refused
 from shakedown.planning.validation import (
     check_infra_rollout,
     check_metric_templates,
@@ -69,9 +69,7 @@ def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
     )
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@on_spec(PLURAL)
 def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,

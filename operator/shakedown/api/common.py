@@ -217,24 +217,6 @@ class StatusModel(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
 
-SpecT = TypeVar("SpecT", bound=ApiModel)
-
-
-class ApiObject(ApiModel, Generic[SpecT]):
-    """A whole object as read from the API server (metadata kept as a plain mapping).
-
-    Each kind subclasses it with its spec model, names its ``kind`` and adds a
-    ``status`` when it has one, so the envelope is written once for all kinds.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: str = "shakedown.dev/v1alpha1"
-    kind: str
-    metadata: dict[str, object] = Field(default_factory=dict)
-    spec: SpecT
-
-
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
@@ -342,3 +324,21 @@ class ObjectRef(ApiModel):
 #: Conditions as the API conventions list them: one entry per type (a map keyed by
 #: type, so server-side apply and strategic merge treat them per type).
 Conditions = Annotated[list[Condition], Field(max_length=32, json_schema_extra=list_map("type"))]
+
+
+SpecT = TypeVar("SpecT", bound=ApiModel)
+
+
+class ApiObject(ApiModel, Generic[SpecT]):
+    """A whole object as read from the API server (metadata kept as a plain mapping).
+
+    Each kind subclasses it with its spec model, names its ``kind`` and adds a
+    ``status`` when it has one, so the envelope is written once for all kinds.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = "shakedown.dev/v1alpha1"
+    kind: str
+    metadata: dict[str, object] = Field(default_factory=dict)
+    spec: SpecT

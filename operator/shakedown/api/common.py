@@ -312,6 +312,12 @@ class EnvVar(ApiModel):
         return self
 
 
+#: A container's command and arguments, and its environment, as the test containers take them.
+Command = Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)]
+Args = Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)]
+EnvVars = Annotated[list[EnvVar], Field(max_length=128)]
+
+
 class ObjectRef(ApiModel):
     """A kind and a name in the object's namespace."""
 

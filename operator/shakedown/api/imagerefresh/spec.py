@@ -12,10 +12,12 @@ from shakedown.api.common import (
     GIT_REVISION_PATTERN,
     RELATIVE_PATH_PATTERN,
     ApiModel,
+    Args,
+    Command,
     CronSchedule,
     DnsLabel,
     Duration,
-    EnvVar,
+    EnvVars,
     HttpUrl,
     ImageRepository,
     LocalObjectReference,
@@ -159,15 +161,11 @@ class TestScenario(ApiModel):
 
     name: DnsLabel
     """Unique name of the scenario (used in Job names and reports)."""
-    command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] = Field(
-        default_factory=list
-    )
+    command: Command = Field(default_factory=list)
     """Entrypoint override; the image's entrypoint when empty."""
-    args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)] = Field(
-        default_factory=list
-    )
+    args: Args = Field(default_factory=list)
     """Arguments to the command."""
-    env: Annotated[list[EnvVar], Field(max_length=128)] = Field(default_factory=list)
+    env: EnvVars = Field(default_factory=list)
     """Environment variables."""
     timeout: Duration = "30m"
     """The scenario fails when it runs longer than this."""

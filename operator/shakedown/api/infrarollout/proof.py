@@ -9,9 +9,11 @@ from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
+    Args,
+    Command,
     DnsLabel,
     Duration,
-    EnvVar,
+    EnvVars,
     ImageReference,
     LocalObjectReference,
     ObjectName,
@@ -90,15 +92,11 @@ class JobCheck(ApiModel):
     """Image to run; the candidate image of `container` (or the first changed one) when unset."""
     container: DnsLabel | None = None
     """Container whose candidate image the Job uses."""
-    command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] = Field(
-        default_factory=list
-    )
+    command: Command = Field(default_factory=list)
     """Entrypoint of the test container; the image's when empty."""
-    args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)] = Field(
-        default_factory=list
-    )
+    args: Args = Field(default_factory=list)
     """Arguments to the entrypoint."""
-    env: Annotated[list[EnvVar], Field(max_length=128)] = Field(default_factory=list)
+    env: EnvVars = Field(default_factory=list)
     """Environment variables of the test container."""
     timeout: Duration = "10m"
     """The check fails when the Job has not completed after this long."""

@@ -168,6 +168,20 @@ def exactly_one(first: str, second: str, message: str) -> Any:
     return model_validator(mode="after")(check)
 
 
+def duration_at_least(field: str, minimum: str, message: str) -> Any:
+    """A model validator refusing the model when the duration ``field`` is below ``minimum``.
+
+    Like ``exactly_one``: the Python side of a CEL rule the model also carries.
+    """
+
+    def check(model: BaseModel) -> BaseModel:
+        if parse_duration(getattr(model, field)) < parse_duration(minimum):
+            raise ValueError(message)
+        return model
+
+    return model_validator(mode="after")(check)
+
+
 def list_map(*keys: str) -> dict[str, Any]:
     """Schema extension making a list a map keyed by ``keys``: duplicates are refused."""
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}

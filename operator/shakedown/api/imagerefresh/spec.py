@@ -25,9 +25,9 @@ from shakedown.api.common import (
     SecretKeySelector,
     Tag,
     cel,
+    duration_at_least,
     exactly_one,
     list_map,
-    parse_duration,
     rule,
 )
 from shakedown.api.imagerefresh.meta import MAX_HISTORY_LIMIT, MAX_TESTS
@@ -149,11 +149,9 @@ class Triggers(ApiModel):
     poll_interval: Duration = "5m"
     """How often base image digests and the source revision are checked."""
 
-    @model_validator(mode="after")
-    def _not_too_often(self) -> Triggers:
-        if parse_duration(self.poll_interval) < 10:
-            raise ValueError("triggers.pollInterval must be at least 10s")
-        return self
+    _not_too_often = duration_at_least(
+        "poll_interval", "10s", "triggers.pollInterval must be at least 10s"
+    )
 
 
 class TestScenario(ApiModel):

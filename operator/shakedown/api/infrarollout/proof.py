@@ -18,6 +18,7 @@ from shakedown.api.common import (
     LocalObjectReference,
     ObjectName,
     cel,
+    duration_at_least,
     list_map,
     parse_duration,
     rule,
@@ -46,11 +47,7 @@ class Shadow(ApiModel):
     copy_secrets: Annotated[list[ObjectName], Field(max_length=64)] = Field(default_factory=list)
     """Secrets that may be copied into the shadow; others are left out."""
 
-    @model_validator(mode="after")
-    def _ttl(self) -> Shadow:
-        if parse_duration(self.ttl) < 60:
-            raise ValueError("shadow.ttl must be at least 1m")
-        return self
+    _ttl = duration_at_least("ttl", "1m", "shadow.ttl must be at least 1m")
 
 
 class HttpScheme(StrEnum):

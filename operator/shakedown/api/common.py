@@ -153,11 +153,12 @@ def rule(expression: str, message: str, *, field_path: str | None = None) -> dic
     return entry
 
 
-def exactly_one(first: str, second: str, message: str) -> Any:
-    """A model validator refusing the model unless exactly one of two fields is set.
+def exactly_one(first: str, second: str, message: str) -> tuple[ConfigDict, Any]:
+    """The model config and validator of a model where exactly one of two fields is set.
 
-    The CEL rule in the CRD says the same for the API server; this one names the
-    fields in Python, for objects read back or built by the planners.
+    One declaration gives both sides of the rule: the CEL rule in the CRD (the API
+    server refuses the object) and the model validator (Python refuses objects read
+    back or built by the planners), with one message and the camelCase field names.
     """
 
     def check(model: BaseModel) -> BaseModel:
@@ -165,13 +166,14 @@ def exactly_one(first: str, second: str, message: str) -> Any:
             raise ValueError(message)
         return model
 
-    return model_validator(mode="after")(check)
+    expression = f"has(self.{to_camel(first)}) != has(self.{to_camel(second)})"
+    return cel(rule(expression, message)), model_validator(mode="after")(check)
 
 
-def duration_at_least(field: str, minimum: str, message: str) -> Any:
-    """A model validator refusing the model when the duration ``field`` is below ``minimum``.
+def duration_at_least(field: str, minimum: str, message: str) -> tuple[ConfigDict, Any]:
+    """The model config and validator of a model whose duration ``field`` has a minimum.
 
-    Like ``exactly_one``: the Python side of a CEL rule the model also carries.
+    Like ``exactly_one``: the CEL rule (naming the field) and the model validator.
     """
 
     def check(model: BaseModel) -> BaseModel:
@@ -179,7 +181,10 @@ def duration_at_least(field: str, minimum: str, message: str) -> Any:
             raise ValueError(message)
         return model
 
-    return model_validator(mode="after")(check)
+    camel = to_camel(field)
+    expression = f"duration(self.{camel}) >= duration('{minimum}')"
+    config = cel(rule(expression, message, field_path=f".{camel}"))
+    return config, model_validator(mode="after")(check)
 
 
 def list_map(*keys: str) -> dict[str, Any]:
@@ -282,23 +287,16 @@ class ConfigMapKeySelector(ApiModel):
 class EnvVarSource(ApiModel):
     """Where an environment variable's value comes from (exactly one source)."""
 
-    model_config = cel(
-        rule(
-            "has(self.secretKeyRef) != has(self.configMapKeyRef)",
-            "exactly one of secretKeyRef or configMapKeyRef must be set",
-        )
+    model_config, _one_source = exactly_one(
+        "secret_key_ref",
+        "config_map_key_ref",
+        "exactly one of secretKeyRef or configMapKeyRef must be set",
     )
 
     secret_key_ref: SecretKeySelector | None = None
     """A key of a Secret."""
     config_map_key_ref: ConfigMapKeySelector | None = None
     """A key of a ConfigMap."""
-
-    _one_source = exactly_one(
-        "secret_key_ref",
-        "config_map_key_ref",
-        "exactly one of secretKeyRef or configMapKeyRef must be set",
-    )
 
 
 class EnvVar(ApiModel):

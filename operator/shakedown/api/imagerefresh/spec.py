@@ -105,11 +105,8 @@ class ConfigMapSource(ApiModel):
 class Source(ApiModel):
     """Where the image definition comes from: exactly one of git or configMap."""
 
-    model_config = cel(
-        rule(
-            "has(self.git) != has(self.configMap)",
-            "exactly one of source.git or source.configMap must be set",
-        )
+    model_config, _exactly_one_source = exactly_one(
+        "git", "config_map", "exactly one of source.git or source.configMap must be set"
     )
 
     git: GitSource | None = None
@@ -126,20 +123,12 @@ class Source(ApiModel):
     ] = Field(default_factory=dict)
     """Build arguments (ARG values) passed to the build."""
 
-    _exactly_one_source = exactly_one(
-        "git", "config_map", "exactly one of source.git or source.configMap must be set"
-    )
-
 
 class Triggers(ApiModel):
     """What, besides the schedule and manual requests, starts a run."""
 
-    model_config = cel(
-        rule(
-            "duration(self.pollInterval) >= duration('10s')",
-            "triggers.pollInterval must be at least 10s",
-            field_path=".pollInterval",
-        )
+    model_config, _not_too_often = duration_at_least(
+        "poll_interval", "10s", "triggers.pollInterval must be at least 10s"
     )
 
     base_image: StrictBool = True
@@ -148,10 +137,6 @@ class Triggers(ApiModel):
     """Start a run when the source revision (git commit, ConfigMap content) changes."""
     poll_interval: Duration = "5m"
     """How often base image digests and the source revision are checked."""
-
-    _not_too_often = duration_at_least(
-        "poll_interval", "10s", "triggers.pollInterval must be at least 10s"
-    )
 
 
 class TestScenario(ApiModel):

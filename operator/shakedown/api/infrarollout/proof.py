@@ -30,13 +30,7 @@ from shakedown.api.metrictemplate import CONDITION_HELP, PrometheusQuery, Succes
 class Shadow(ApiModel):
     """The shadow namespace where the changed copies are proven."""
 
-    model_config = cel(
-        rule(
-            "duration(self.ttl) >= duration('1m')",
-            "shadow.ttl must be at least 1m",
-            field_path=".ttl",
-        )
-    )
+    model_config, _ttl = duration_at_least("ttl", "1m", "shadow.ttl must be at least 1m")
 
     ttl: Duration = "1h"
     """The shadow namespace is deleted after this long at the latest."""
@@ -46,8 +40,6 @@ class Shadow(ApiModel):
     """Deny traffic into and out of the shadow namespace except DNS (NetworkPolicy)."""
     copy_secrets: Annotated[list[ObjectName], Field(max_length=64)] = Field(default_factory=list)
     """Secrets that may be copied into the shadow; others are left out."""
-
-    _ttl = duration_at_least("ttl", "1m", "shadow.ttl must be at least 1m")
 
 
 class HttpScheme(StrEnum):

@@ -24,6 +24,7 @@ from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.imagerefresh_observe import Observer, PassFailed
 from shakedown.adapters.jobs import owner_reference, test_job
 from shakedown.adapters.kubeclient import ApiException
+from shakedown.adapters.object_driver import EventPoster, ObjectDriver
 from shakedown.adapters.registry import RegistryError
 from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import (
@@ -32,8 +33,8 @@ from shakedown.api.imagerefresh import (
     RunPhase,
 )
 from shakedown.metrics import imagerefresh as refresh_metrics
-from shakedown.planning.decision import EventNote
-from shakedown.planning.imagerefresh import Decision, plan
+from shakedown.planning.imagerefresh import Decision
+from shakedown.planning.imagerefresh import plan as plan_refresh
 from shakedown.planning.imagerefresh.observed import (
     CreateBuildJob,
     CreateTestJob,
@@ -57,7 +58,7 @@ TICK_SECONDS = 5.0
 log = logging.getLogger("shakedown.imagerefresh")
 
 
-class ImageRefreshDriver:
+class ImageRefreshDriver(ObjectDriver):
     """Reads, observes, plans and acts for one resource (see ``adapters.runner.Driver``)."""
 
     kind = KIND
@@ -73,22 +74,12 @@ class ImageRefreshDriver:
         namespace: str,
         name: str,
         *,
-        post_event: Callable[[Mapping[str, Any], EventNote], None] | None = None,
+        post_event: EventPoster | None = None,
         clock: Callable[[], datetime] = conditions.now,
     ) -> None:
-        self.kube = kube
-        self.namespace = namespace
-        self.name = name
-        self._post_event = post_event
-        self.clock = clock
+        super().__init__(kube, namespace, name, post_event=post_event, clock=clock)
         self._observer: Observer | None = None
         """The last step's observer: acting borrows its registry clients."""
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    def read(self) -> dict[str, Any] | None:
-        return self.kube.get(self.kind, self.namespace, self.name)
 
     def parse_status(self, raw: Mapping[str, Any]) -> ContainerImageRefreshStatus:
         return ContainerImageRefreshStatus.model_validate(dict(raw))
@@ -114,18 +105,7 @@ class ImageRefreshDriver:
         self._observer = Observer(meta=body["metadata"], spec=spec, logger=log, api=self.kube.api)
         return self._observer.observe(status, now)
 
-    def plan(
-        self,
-        spec: ContainerImageRefreshSpec,
-        status: ContainerImageRefreshStatus,
-        observed: Observation,
-        now: datetime,
-    ) -> Decision:
-        return plan(spec, status, observed, now)
-
-    def write_status(self, patch: Mapping[str, Any]) -> None:
-        status = {"status": patch}
-        self.kube.merge_patch(self.kind, self.namespace, self.name, status, subresource="status")
+    plan = staticmethod(plan_refresh)
 
     def recorded(
         self,
@@ -146,10 +126,6 @@ class ImageRefreshDriver:
             promoted = max(h.promoted_at for h in status.history).timestamp()
             refresh_metrics.promoted_at(**who, timestamp=promoted)
 
-    def post_event(self, body: Mapping[str, Any], note: EventNote) -> None:
-        if self._post_event is not None:
-            self._post_event(body, note)
-
     def close(self) -> None:
         self._observer = None
 
@@ -163,23 +139,14 @@ class ImageRefreshDriver:
         complain: Callable[[str], None],
     ) -> None:
         for action in decision.actions:
-            await asyncio.to_thread(self._act_one, body, spec, action, complain)
-
-    def _act_one(
-        self,
-        body: Mapping[str, Any],
-        spec: ContainerImageRefreshSpec,
-        action: Effect,
-        complain: Callable[[str], None],
-    ) -> None:
-        try:
-            self._do(body, spec, action, complain)
-        except ApiException as exc:
-            raise PassFailed(
-                f"{type(action).__name__}: API error {exc.status} {exc.reason}"
-            ) from None
-        except (RegistryError, BuilderUnavailable) as exc:
-            raise PassFailed(f"{type(action).__name__}: {exc}") from None
+            try:
+                await asyncio.to_thread(self._do, body, spec, action, complain)
+            except ApiException as exc:
+                raise PassFailed(
+                    f"{type(action).__name__}: API error {exc.status} {exc.reason}"
+                ) from None
+            except (RegistryError, BuilderUnavailable) as exc:
+                raise PassFailed(f"{type(action).__name__}: {exc}") from None
 
     def _do(
         self,

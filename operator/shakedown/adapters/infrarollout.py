@@ -33,6 +33,7 @@ from shakedown.adapters import metrictemplates
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
 from shakedown.adapters.infrarollout_observe import RolloutObserver
+from shakedown.adapters.object_driver import EventPoster, ObjectDriver
 from shakedown.adapters.wakeups import Key, Wakers
 from shakedown.adapters.watching import NamespaceWatch
 from shakedown.adapters.workloads import Kube
@@ -46,7 +47,6 @@ from shakedown.planning.infrarollout.actions import (
     Delete,
     DeleteNamespace,
     EnsureNamespace,
-    EventNote,
     ReleaseLock,
     RunCheck,
     StoreSnapshot,
@@ -54,11 +54,8 @@ from shakedown.planning.infrarollout.actions import (
 from shakedown.planning.infrarollout.objects import (
     Obj,
 )
-from shakedown.planning.infrarollout.plan import (
-    Decision,
-    Observed,
-    plan,
-)
+from shakedown.planning.infrarollout.plan import Decision, Observed
+from shakedown.planning.infrarollout.plan import plan as plan_rollout
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.validation import (
     check_infra_rollout,
@@ -115,7 +112,7 @@ class CheckTasks:
 
 
 # --------------------------------------------------------------------------- the driver
-class InfraRolloutDriver:
+class InfraRolloutDriver(ObjectDriver):
     """Reads, observes, plans and acts for one InfraRollout (see ``adapters.runner.Driver``)."""
 
     kind = "InfraRollout"
@@ -132,26 +129,16 @@ class InfraRolloutDriver:
         name: str,
         wakers: Wakers,
         *,
-        post_event: Callable[[Obj, EventNote], None] | None = None,
+        post_event: EventPoster | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.kube = kube
-        self.namespace = namespace
-        self.name = name
+        super().__init__(kube, namespace, name, post_event=post_event, clock=clock)
         self.wakers = wakers
         self.key: Key = (self.kind, namespace, name)
-        self._post_event = post_event
-        self.clock = clock
         self.checks = CheckTasks()
         self.observer = RolloutObserver(kube, namespace, name)
         self._latency_recorded: set[int] = set()
         self._shadow_watch: NamespaceWatch | None = None
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    def read(self) -> Obj | None:
-        return self.kube.get(self.kind, self.namespace, self.name)
 
     def parse_status(self, raw: Mapping[str, Any]) -> InfraRolloutStatus:
         return InfraRolloutStatus.model_validate(dict(raw))
@@ -178,22 +165,7 @@ class InfraRolloutDriver:
                 return None
         return spec
 
-    def plan(
-        self,
-        spec: InfraRolloutSpec,
-        status: InfraRolloutStatus,
-        observed: Observed,
-        now: datetime,
-    ) -> Decision:
-        return plan(spec, status, observed, now)
-
-    def write_status(self, patch: Mapping[str, Any]) -> None:
-        status = {"status": patch}
-        self.kube.merge_patch(self.kind, self.namespace, self.name, status, subresource="status")
-
-    def post_event(self, body: Obj, note: EventNote) -> None:
-        if self._post_event is not None:
-            self._post_event(body, note)
+    plan = staticmethod(plan_rollout)
 
     def close(self) -> None:
         self.checks.cancel_other_than(None)

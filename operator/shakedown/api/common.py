@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
@@ -153,6 +153,40 @@ def rule(expression: str, message: str, *, field_path: str | None = None) -> dic
     return entry
 
 
+def exactly_one(first: str, second: str, message: str) -> tuple[ConfigDict, Any]:
+    """The model config and validator of a model where exactly one of two fields is set.
+
+    One declaration gives both sides of the rule: the CEL rule in the CRD (the API
+    server refuses the object) and the model validator (Python refuses objects read
+    back or built by the planners), with one message and the camelCase field names.
+    """
+
+    def check(model: BaseModel) -> BaseModel:
+        if (getattr(model, first) is None) == (getattr(model, second) is None):
+            raise ValueError(message)
+        return model
+
+    expression = f"has(self.{to_camel(first)}) != has(self.{to_camel(second)})"
+    return cel(rule(expression, message)), model_validator(mode="after")(check)
+
+
+def duration_at_least(field: str, minimum: str, message: str) -> tuple[ConfigDict, Any]:
+    """The model config and validator of a model whose duration ``field`` has a minimum.
+
+    Like ``exactly_one``: the CEL rule (naming the field) and the model validator.
+    """
+
+    def check(model: BaseModel) -> BaseModel:
+        if parse_duration(getattr(model, field)) < parse_duration(minimum):
+            raise ValueError(message)
+        return model
+
+    camel = to_camel(field)
+    expression = f"duration(self.{camel}) >= duration('{minimum}')"
+    config = cel(rule(expression, message, field_path=f".{camel}"))
+    return config, model_validator(mode="after")(check)
+
+
 def list_map(*keys: str) -> dict[str, Any]:
     """Schema extension making a list a map keyed by ``keys``: duplicates are refused."""
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
@@ -253,23 +287,16 @@ class ConfigMapKeySelector(ApiModel):
 class EnvVarSource(ApiModel):
     """Where an environment variable's value comes from (exactly one source)."""
 
-    model_config = cel(
-        rule(
-            "has(self.secretKeyRef) != has(self.configMapKeyRef)",
-            "exactly one of secretKeyRef or configMapKeyRef must be set",
-        )
+    model_config, _one_source = exactly_one(
+        "secret_key_ref",
+        "config_map_key_ref",
+        "exactly one of secretKeyRef or configMapKeyRef must be set",
     )
 
     secret_key_ref: SecretKeySelector | None = None
     """A key of a Secret."""
     config_map_key_ref: ConfigMapKeySelector | None = None
     """A key of a ConfigMap."""
-
-    @model_validator(mode="after")
-    def _one_source(self) -> EnvVarSource:
-        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
-            raise ValueError("exactly one of secretKeyRef or configMapKeyRef must be set")
-        return self
 
 
 class EnvVar(ApiModel):
@@ -297,6 +324,12 @@ class EnvVar(ApiModel):
         return self
 
 
+#: A container's command and arguments, and its environment, as the test containers take them.
+Command = Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)]
+Args = Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)]
+EnvVars = Annotated[list[EnvVar], Field(max_length=128)]
+
+
 class ObjectRef(ApiModel):
     """A kind and a name in the object's namespace."""
 
@@ -309,3 +342,21 @@ class ObjectRef(ApiModel):
 #: Conditions as the API conventions list them: one entry per type (a map keyed by
 #: type, so server-side apply and strategic merge treat them per type).
 Conditions = Annotated[list[Condition], Field(max_length=32, json_schema_extra=list_map("type"))]
+
+
+SpecT = TypeVar("SpecT", bound=ApiModel)
+
+
+class ApiObject(ApiModel, Generic[SpecT]):
+    """A whole object as read from the API server (metadata kept as a plain mapping).
+
+    Each kind subclasses it with its spec model, names its ``kind`` and adds a
+    ``status`` when it has one, so the envelope is written once for all kinds.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = "shakedown.dev/v1alpha1"
+    kind: str
+    metadata: dict[str, object] = Field(default_factory=dict)
+    spec: SpecT

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
+    ApiObject,
     HttpUrl,
     LocalObjectReference,
     cel,
@@ -156,12 +157,7 @@ class MetricTemplateSpec(ApiModel):
     success_condition: SuccessCondition = Field(description=CONDITION_HELP)
 
 
-class MetricTemplate(ApiModel):
-    """A whole object as read from the API server."""
+class MetricTemplate(ApiObject[MetricTemplateSpec]):
+    """A whole MetricTemplate as read from the API server (it has no status)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: str = "shakedown.dev/v1alpha1"
     kind: str = KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
-    spec: MetricTemplateSpec

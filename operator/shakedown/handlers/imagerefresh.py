@@ -17,23 +17,18 @@ from typing import Any
 import kopf
 
 from shakedown import GROUP, VERSION
-from shakedown.adapters import kubeclient
 from shakedown.adapters.imagerefresh import KIND, ImageRefreshDriver
 from shakedown.adapters.jobs import LABEL_RESOURCE
-from shakedown.adapters.runner import Runner
 from shakedown.adapters.wakeups import Wakers
-from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import PLURAL
 from shakedown.handlers import runners
-from shakedown.handlers.reporting import Verdict, report
+from shakedown.handlers.reporting import on_spec, refused
 from shakedown.planning.validation import validate_image_refresh
 
 __all__ = ["reconcile", "refresh"]
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@on_spec(PLURAL)
 def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
@@ -42,29 +37,15 @@ def reconcile(
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
-    generation = meta.get("generation")
     model, problems = validate_image_refresh(spec)
-    if model is None or problems:
-        report(
-            body=body,
-            patch=patch,
-            verdict=Verdict.invalid(problems),
-            generation=generation,
-            logger=logger,
-        )
-        return
+    refused(model, problems, body=body, patch=patch, meta=meta, logger=logger)
     # A valid spec: the refresh daemon owns status (conditions, observedGeneration).
 
 
 def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
-    """How to make the resource's runner, the first time a handler needs it."""
-
-    def make(wakers: Wakers) -> runners.AnyRunner:
-        kube = Kube(kubeclient.api_client())
-        driver = ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event)
-        return Runner(driver, wakers)
-
-    return make
+    return runners.maker(
+        lambda kube, _: ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event)
+    )
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
@@ -81,7 +62,7 @@ async def _wake_from_job(
     labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     owner = labels.get(LABEL_RESOURCE)
-    runners.wakers(memo).wake((KIND, namespace or "default", owner or ""))
+    runners.wake(memo, KIND, namespace, owner)
 
 
 kopf.on.event("batch", "v1", "jobs", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-jobs")(
@@ -96,4 +77,4 @@ kopf.on.event("", "v1", "pods", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-
 async def _wake_from_self(
     name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
-    runners.wakers(memo).wake((KIND, namespace or "default", name or ""))
+    runners.wake(memo, KIND, namespace, name)

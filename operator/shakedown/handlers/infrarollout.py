@@ -28,7 +28,7 @@ from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, metrictemplates, workloads
 from shakedown.adapters.infrarollout import InfraRolloutDriver
 from shakedown.adapters.kubeclient import ApiException
-from shakedown.adapters.runner import Runner, Skipped
+from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
@@ -38,7 +38,7 @@ from shakedown.api.infrarollout import (
     TargetKind,
 )
 from shakedown.handlers import runners
-from shakedown.handlers.reporting import Verdict, report
+from shakedown.handlers.reporting import on_spec, refused
 from shakedown.planning.validation import (
     check_infra_rollout,
     check_metric_templates,
@@ -62,19 +62,14 @@ def target_containers(
 
 
 def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
-    """How to make the rollout's runner, the first time a handler needs it."""
-
-    def make(wakers: Wakers) -> runners.AnyRunner:
-        kube = Kube(kubeclient.api_client())
-        driver = InfraRolloutDriver(kube, namespace, name, wakers, post_event=runners.post_event)
-        return Runner(driver, wakers)
-
-    return make
+    return runners.maker(
+        lambda kube, wakers: InfraRolloutDriver(
+            kube, namespace, name, wakers, post_event=runners.post_event
+        )
+    )
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@on_spec(PLURAL)
 def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
@@ -86,7 +81,6 @@ def reconcile(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    generation = meta.get("generation")
     model, problems = parse(InfraRolloutSpec, spec)
     if model is not None:
         containers = target_containers(model, namespace or "default", logger)
@@ -96,16 +90,8 @@ def reconcile(
             names = metrictemplates.template_names(kube, namespace or "default")
             if names is not None:
                 problems += check_metric_templates(model, names)
-    if model is None or problems:
-        report(
-            body=body,
-            patch=patch,
-            verdict=Verdict.invalid(problems),
-            generation=generation,
-            logger=logger,
-        )
-        return
-    runners.wakers(memo).wake((KIND, namespace or "default", name or ""))
+    if not refused(model, problems, body=body, patch=patch, meta=meta, logger=logger):
+        runners.wake(memo, KIND, namespace, name)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
@@ -157,7 +143,7 @@ for _group, _version, _plural in (
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="wake-infrarollout")
 def _wake_rollout(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    runners.wakers(memo).wake((KIND, namespace or "default", name or ""))
+    runners.wake(memo, KIND, namespace, name)
 
 
 #: How often shadow namespaces are checked for an expired TTL or a vanished owner.

@@ -8,13 +8,13 @@ operator does not repeat Events for an object it already reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
-from shakedown import metrics
+from shakedown import GROUP, VERSION, metrics
 from shakedown.api.common import Condition
 from shakedown.conditions import READY, Health, find, with_health
 from shakedown.planning.validation import INVALID_SPEC, Problem, summarize
@@ -98,3 +98,42 @@ def report(
 
 def _clip(message: str) -> str:
     return message if len(message) <= MAX_EVENT_MESSAGE else message[: MAX_EVENT_MESSAGE - 1] + "…"
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def on_spec(plural: str) -> Callable[[_Handler], _Handler]:
+    """Register a kind's spec handler for whenever its spec may be new: resume, create, update."""
+
+    def register(handler: _Handler) -> _Handler:
+        for on in (kopf.on.update, kopf.on.create, kopf.on.resume):
+            on(GROUP, VERSION, plural)(handler)
+        return handler
+
+    return register
+
+
+def refused(
+    model: object | None,
+    problems: Sequence[Problem],
+    *,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    meta: kopf.Meta,
+    logger: kopf.Logger,
+) -> bool:
+    """Report a spec that cannot be acted on Stalled, naming the fields; True when it was.
+
+    ``model`` is the parsed spec, None when it did not parse.
+    """
+    if model is not None and not problems:
+        return False
+    report(
+        body=body,
+        patch=patch,
+        verdict=Verdict.invalid(problems),
+        generation=meta.get("generation"),
+        logger=logger,
+    )
+    return True

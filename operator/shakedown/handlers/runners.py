@@ -15,14 +15,17 @@ from typing import Any, cast
 
 import kopf
 
-from shakedown.adapters.runner import Runner, Runners, Stopping
+from shakedown.adapters import kubeclient
+from shakedown.adapters.runner import Driver, Runner, Runners, Stopping
 from shakedown.adapters.wakeups import Key, Wakers
+from shakedown.adapters.workloads import Kube
 from shakedown.planning.decision import EventNote
 
 #: Where the registry sits in kopf's memo.
 MEMO_KEY = "shakedown_runners"
 
 AnyRunner = Runner[Any, Any, Any, Any]
+AnyDriver = Driver[Any, Any, Any, Any]
 
 
 @kopf.on.startup()
@@ -40,6 +43,23 @@ def registry(memo: Mapping[str, Any]) -> Runners:
 
 def wakers(memo: Mapping[str, Any]) -> Wakers:
     return registry(memo).wakers
+
+
+def wake(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | None) -> None:
+    """Wake the runner of one object (kopf gives cluster-scoped names as None)."""
+    wakers(memo).wake((kind, namespace or "default", name or ""))
+
+
+def maker(build: Callable[[Kube, Wakers], AnyDriver]) -> Callable[[Wakers], AnyRunner]:
+    """How to make an object's runner the first time a handler needs it, from its driver.
+
+    The client is made then, not at import, so importing the handlers needs no cluster.
+    """
+
+    def make(wakers: Wakers) -> AnyRunner:
+        return Runner(build(Kube(kubeclient.api_client()), wakers), wakers)
+
+    return make
 
 
 def runner(memo: Mapping[str, Any], key: Key, make: Callable[[Wakers], AnyRunner]) -> AnyRunner:

@@ -18,7 +18,8 @@ no ``*_created`` series are exported.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -64,25 +65,8 @@ HEALTH = Gauge(
 
 HEALTH_STATES = ("Ready", "Reconciling", "Stalled")
 
-#: The labels that name an object; every per-object series starts with them.
+#: The labels every per-object series starts with.
 OBJECT = ("namespace", "name")
-
-
-def object_counter(name: str, documentation: str, *labels: str) -> Counter:
-    """A counter on ``REGISTRY`` per object and ``labels``."""
-    return Counter(name, documentation, [*OBJECT, *labels], registry=REGISTRY)
-
-
-def object_gauge(name: str, documentation: str, *labels: str) -> Gauge:
-    """A gauge on ``REGISTRY`` per object and ``labels``."""
-    return Gauge(name, documentation, [*OBJECT, *labels], registry=REGISTRY)
-
-
-def object_histogram(
-    name: str, documentation: str, *labels: str, buckets: tuple[float, ...]
-) -> Histogram:
-    """A histogram on ``REGISTRY`` per object and ``labels``."""
-    return Histogram(name, documentation, [*OBJECT, *labels], buckets=buckets, registry=REGISTRY)
 
 
 class ObjectInfo:
@@ -118,6 +102,53 @@ class ObjectInfo:
             old = self._current.pop((namespace, name), None)
             if old is not None:
                 self._gauge.remove(namespace, name, *old)
+
+
+_Metric = TypeVar("_Metric", bound=MetricWrapperBase)
+
+
+class KindSeries:
+    """The per-object series of one kind, declared here so a deleted object loses all of them.
+
+    Each kind once listed its series twice, where it declared them and again in
+    its ``forget``; a series added to one list and not the other outlived its
+    object. Every series made here is labelled ``namespace`` and ``name`` first
+    and lives on ``REGISTRY``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self._metrics: list[MetricWrapperBase] = []
+        self._infos: list[ObjectInfo] = []
+        forget_with(kind, lambda namespace, name: self.forget(namespace=namespace, name=name))
+
+    def _keep(self, metric: _Metric) -> _Metric:
+        self._metrics.append(metric)
+        return metric
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return self._keep(Counter(name, documentation, [*OBJECT, *labels], registry=REGISTRY))
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return self._keep(Gauge(name, documentation, [*OBJECT, *labels], registry=REGISTRY))
+
+    def histogram(
+        self, name: str, documentation: str, *labels: str, buckets: Sequence[float]
+    ) -> Histogram:
+        labelnames = [*OBJECT, *labels]
+        return self._keep(
+            Histogram(name, documentation, labelnames, buckets=buckets, registry=REGISTRY)
+        )
+
+    def info(self, name: str, documentation: str, *labels: str) -> ObjectInfo:
+        info = ObjectInfo(name, documentation, labels)
+        self._infos.append(info)
+        return info
+
+    def forget(self, *, namespace: str, name: str) -> None:
+        """Drop every series of a deleted object."""
+        forget_series(self._metrics, namespace=namespace, name=name)
+        for info in self._infos:
+            info.forget(namespace=namespace, name=name)
 
 
 def forget_series(metrics: Iterable[MetricWrapperBase], *, namespace: str, name: str) -> None:

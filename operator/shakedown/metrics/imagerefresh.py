@@ -16,45 +16,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shakedown.api import imagerefresh as api_imagerefresh
-from shakedown.metrics import (
-    ObjectInfo,
-    forget_series,
-    forget_with,
-    object_counter,
-    object_gauge,
-    object_histogram,
-)
+from shakedown.metrics import KindSeries
 
-RUNS = object_counter(
+SERIES = KindSeries(api_imagerefresh.KIND)
+
+RUNS = SERIES.counter(
     "shakedown_imagerefresh_runs_total",
     "Finished ContainerImageRefresh runs by trigger and result.",
     "trigger",
     "result",
 )
-
-PHASE_SECONDS = object_histogram(
+PHASE_SECONDS = SERIES.histogram(
     "shakedown_imagerefresh_phase_duration_seconds",
     "Duration of run phases (Build, Test, Promote) and of whole runs (Run).",
     "phase",
     buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
 )
-
-LAST_PROMOTION = object_gauge(
+LAST_PROMOTION = SERIES.gauge(
     "shakedown_imagerefresh_last_promotion_timestamp_seconds",
     "Unix time of the last successful promotion of each ContainerImageRefresh.",
 )
-
-TAG_MOVES = object_counter(
+TAG_MOVES = SERIES.counter(
     "shakedown_imagerefresh_tag_moves_total",
     "Registry tag moves (manifest PUTs) made for promotions and rollbacks.",
     "why",
 )
-
-INFO = ObjectInfo(
+INFO = SERIES.info(
     "shakedown_imagerefresh_info",
     "1 per ContainerImageRefresh; its labels are the image, the tag and the phase of the run "
     "in flight or of the last run (NoRun before the first).",
-    ("image", "tag", "phase"),
+    "image",
+    "tag",
+    "phase",
 )
 
 #: The ``phase`` of ``shakedown_imagerefresh_info`` before the first run.
@@ -94,8 +87,4 @@ def state(*, namespace: str, name: str, image: str, tag: str, phase: str | None)
 
 def forget(*, namespace: str, name: str) -> None:
     """Drop every series of a deleted resource."""
-    forget_series((RUNS, PHASE_SECONDS, LAST_PROMOTION, TAG_MOVES), namespace=namespace, name=name)
-    INFO.forget(namespace=namespace, name=name)
-
-
-forget_with(api_imagerefresh.KIND, lambda namespace, name: forget(namespace=namespace, name=name))
+    SERIES.forget(namespace=namespace, name=name)

@@ -15,39 +15,36 @@ server.
 from __future__ import annotations
 
 from shakedown.api import infrarollout as api_infrarollout
-from shakedown.metrics import (
-    ObjectInfo,
-    forget_series,
-    forget_with,
-    object_counter,
-    object_histogram,
-)
+from shakedown.metrics import KindSeries
 
-REVISIONS = object_counter(
+SERIES = KindSeries(api_infrarollout.KIND)
+
+REVISIONS = SERIES.counter(
     "shakedown_infrarollout_revisions_total",
     "InfraRollout revisions that ended, by result (Succeeded, RolledBack, Failed, Aborted).",
     "result",
 )
-ROLLBACKS = object_counter(
+ROLLBACKS = SERIES.counter(
     "shakedown_infrarollout_rollbacks_total",
     "Rollbacks of production to the snapshot, by reason (NotReady, Restarts, Aborted, ...).",
     "reason",
 )
-PHASE_SECONDS = object_histogram(
+PHASE_SECONDS = SERIES.histogram(
     "shakedown_infrarollout_phase_duration_seconds",
     "Time spent in each InfraRollout phase.",
     "phase",
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
-ROLLBACK_LATENCY = object_histogram(
+ROLLBACK_LATENCY = SERIES.histogram(
     "shakedown_infrarollout_rollback_latency_seconds",
     "From a production failure becoming observable to the rollback being applied.",
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5, 10),
 )
-INFO = ObjectInfo(
+INFO = SERIES.info(
     "shakedown_infrarollout_info",
     "1 per InfraRollout; its labels are the current phase and the strategy type.",
-    ("phase", "strategy"),
+    "phase",
+    "strategy",
 )
 
 
@@ -74,10 +71,4 @@ def state(*, namespace: str, name: str, phase: str, strategy: str) -> None:
 
 def forget(*, namespace: str, name: str) -> None:
     """Drop every series of a deleted InfraRollout."""
-    forget_series(
-        (REVISIONS, ROLLBACKS, PHASE_SECONDS, ROLLBACK_LATENCY), namespace=namespace, name=name
-    )
-    INFO.forget(namespace=namespace, name=name)
-
-
-forget_with(api_infrarollout.KIND, lambda namespace, name: forget(namespace=namespace, name=name))
+    SERIES.forget(namespace=namespace, name=name)

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from shakedown.api.common import (
-    ApiModel,
-)
+from shakedown.api.common import ApiObject
 from shakedown.api.imagerefresh.meta import KIND
 from shakedown.api.imagerefresh.spec import ContainerImageRefreshSpec
 from shakedown.api.imagerefresh.status import ContainerImageRefreshStatus
 
 
-class ContainerImageRefresh(ApiModel):
-    """A whole object as read from the API server (metadata kept as a plain mapping)."""
+class ContainerImageRefresh(ApiObject[ContainerImageRefreshSpec]):
+    """A whole ContainerImageRefresh as read from the API server."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: str = "shakedown.dev/v1alpha1"
     kind: str = KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
-    spec: ContainerImageRefreshSpec
     status: ContainerImageRefreshStatus = Field(default_factory=ContainerImageRefreshStatus)

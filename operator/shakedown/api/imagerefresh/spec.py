@@ -12,10 +12,12 @@ from shakedown.api.common import (
     GIT_REVISION_PATTERN,
     RELATIVE_PATH_PATTERN,
     ApiModel,
+    Args,
+    Command,
     CronSchedule,
     DnsLabel,
     Duration,
-    EnvVar,
+    EnvVars,
     HttpUrl,
     ImageRepository,
     LocalObjectReference,
@@ -23,8 +25,9 @@ from shakedown.api.common import (
     SecretKeySelector,
     Tag,
     cel,
+    duration_at_least,
+    exactly_one,
     list_map,
-    parse_duration,
     rule,
 )
 from shakedown.api.imagerefresh.meta import MAX_HISTORY_LIMIT, MAX_TESTS
@@ -102,11 +105,8 @@ class ConfigMapSource(ApiModel):
 class Source(ApiModel):
     """Where the image definition comes from: exactly one of git or configMap."""
 
-    model_config = cel(
-        rule(
-            "has(self.git) != has(self.configMap)",
-            "exactly one of source.git or source.configMap must be set",
-        )
+    model_config, _exactly_one_source = exactly_one(
+        "git", "config_map", "exactly one of source.git or source.configMap must be set"
     )
 
     git: GitSource | None = None
@@ -123,22 +123,12 @@ class Source(ApiModel):
     ] = Field(default_factory=dict)
     """Build arguments (ARG values) passed to the build."""
 
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> Source:
-        if (self.git is None) == (self.config_map is None):
-            raise ValueError("exactly one of source.git or source.configMap must be set")
-        return self
-
 
 class Triggers(ApiModel):
     """What, besides the schedule and manual requests, starts a run."""
 
-    model_config = cel(
-        rule(
-            "duration(self.pollInterval) >= duration('10s')",
-            "triggers.pollInterval must be at least 10s",
-            field_path=".pollInterval",
-        )
+    model_config, _not_too_often = duration_at_least(
+        "poll_interval", "10s", "triggers.pollInterval must be at least 10s"
     )
 
     base_image: StrictBool = True
@@ -148,27 +138,17 @@ class Triggers(ApiModel):
     poll_interval: Duration = "5m"
     """How often base image digests and the source revision are checked."""
 
-    @model_validator(mode="after")
-    def _not_too_often(self) -> Triggers:
-        if parse_duration(self.poll_interval) < 10:
-            raise ValueError("triggers.pollInterval must be at least 10s")
-        return self
-
 
 class TestScenario(ApiModel):
     """One test run inside the candidate image, pinned by digest."""
 
     name: DnsLabel
     """Unique name of the scenario (used in Job names and reports)."""
-    command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] = Field(
-        default_factory=list
-    )
+    command: Command = Field(default_factory=list)
     """Entrypoint override; the image's entrypoint when empty."""
-    args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)] = Field(
-        default_factory=list
-    )
+    args: Args = Field(default_factory=list)
     """Arguments to the command."""
-    env: Annotated[list[EnvVar], Field(max_length=128)] = Field(default_factory=list)
+    env: EnvVars = Field(default_factory=list)
     """Environment variables."""
     timeout: Duration = "30m"
     """The scenario fails when it runs longer than this."""

@@ -9,13 +9,16 @@ from pydantic import Field, StrictBool, model_validator
 
 from shakedown.api.common import (
     ApiModel,
+    Args,
+    Command,
     DnsLabel,
     Duration,
-    EnvVar,
+    EnvVars,
     ImageReference,
     LocalObjectReference,
     ObjectName,
     cel,
+    duration_at_least,
     list_map,
     parse_duration,
     rule,
@@ -27,13 +30,7 @@ from shakedown.api.metrictemplate import CONDITION_HELP, PrometheusQuery, Succes
 class Shadow(ApiModel):
     """The shadow namespace where the changed copies are proven."""
 
-    model_config = cel(
-        rule(
-            "duration(self.ttl) >= duration('1m')",
-            "shadow.ttl must be at least 1m",
-            field_path=".ttl",
-        )
-    )
+    model_config, _ttl = duration_at_least("ttl", "1m", "shadow.ttl must be at least 1m")
 
     ttl: Duration = "1h"
     """The shadow namespace is deleted after this long at the latest."""
@@ -43,12 +40,6 @@ class Shadow(ApiModel):
     """Deny traffic into and out of the shadow namespace except DNS (NetworkPolicy)."""
     copy_secrets: Annotated[list[ObjectName], Field(max_length=64)] = Field(default_factory=list)
     """Secrets that may be copied into the shadow; others are left out."""
-
-    @model_validator(mode="after")
-    def _ttl(self) -> Shadow:
-        if parse_duration(self.ttl) < 60:
-            raise ValueError("shadow.ttl must be at least 1m")
-        return self
 
 
 class HttpScheme(StrEnum):
@@ -90,15 +81,11 @@ class JobCheck(ApiModel):
     """Image to run; the candidate image of `container` (or the first changed one) when unset."""
     container: DnsLabel | None = None
     """Container whose candidate image the Job uses."""
-    command: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] = Field(
-        default_factory=list
-    )
+    command: Command = Field(default_factory=list)
     """Entrypoint of the test container; the image's when empty."""
-    args: Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=256)] = Field(
-        default_factory=list
-    )
+    args: Args = Field(default_factory=list)
     """Arguments to the entrypoint."""
-    env: Annotated[list[EnvVar], Field(max_length=128)] = Field(default_factory=list)
+    env: EnvVars = Field(default_factory=list)
     """Environment variables of the test container."""
     timeout: Duration = "10m"
     """The check fails when the Job has not completed after this long."""

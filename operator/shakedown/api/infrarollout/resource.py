@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from shakedown.api.common import (
-    ApiModel,
-)
+from shakedown.api.common import ApiObject
 from shakedown.api.infrarollout.meta import KIND
 from shakedown.api.infrarollout.spec import InfraRolloutSpec
 from shakedown.api.infrarollout.status import InfraRolloutStatus
 
 
-class InfraRollout(ApiModel):
-    """A whole object as read from the API server (metadata kept as a plain mapping)."""
+class InfraRollout(ApiObject[InfraRolloutSpec]):
+    """A whole InfraRollout as read from the API server."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: str = "shakedown.dev/v1alpha1"
     kind: str = KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
-    spec: InfraRolloutSpec
     status: InfraRolloutStatus = Field(default_factory=InfraRolloutStatus)

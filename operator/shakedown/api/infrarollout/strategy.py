@@ -12,6 +12,7 @@ from shakedown.api.common import (
     Duration,
     ObjectName,
     cel,
+    exactly_one,
     list_map,
     rule,
 )
@@ -28,23 +29,14 @@ class StrategyType(StrEnum):
 class CanaryStep(ApiModel):
     """Either shift `weight` percent of replicas to the new version, or pause."""
 
-    model_config = cel(
-        rule(
-            "has(self.weight) != has(self.pause)",
-            "a canary step sets exactly one of weight or pause",
-        )
+    model_config, _exactly_one = exactly_one(
+        "weight", "pause", "a canary step sets exactly one of weight or pause"
     )
 
     weight: Annotated[int, Field(ge=0, le=100)] | None = None
     """Percent of the workload's replicas running the new version after this step."""
     pause: Duration | None = None
     """Wait this long (or until shakedown.dev/promote is set)."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> CanaryStep:
-        if (self.weight is None) == (self.pause is None):
-            raise ValueError("a canary step sets exactly one of weight or pause")
-        return self
 
 
 class Canary(ApiModel):

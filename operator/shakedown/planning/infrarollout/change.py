@@ -10,7 +10,7 @@ for the common cases, and otherwise behaves like a merge patch.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,12 +104,17 @@ def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, Mapping):
         return copy.deepcopy(patch)
+    return _merge_mapping(target, patch, merge_patch)
+
+
+def _merge_mapping(target: Any, patch: Mapping[str, Any], merge: Callable[[Any, Any], Any]) -> Any:
+    """The part both merges share: ``null`` deletes a key, other values ``merge`` into it."""
     result = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = merge(result.get(key), value)
     return result
 
 
@@ -119,13 +124,7 @@ _MERGE_KEYS = ("name", "containerPort", "mountPath", "port", "ip")
 def strategic_merge(target: Any, patch: Any) -> Any:
     """Strategic merge for the common cases: lists of dicts merge by their name-like key."""
     if isinstance(patch, Mapping):
-        result = dict(target) if isinstance(target, Mapping) else {}
-        for key, value in patch.items():
-            if value is None:
-                result.pop(key, None)
-            else:
-                result[key] = strategic_merge(result.get(key), value)
-        return result
+        return _merge_mapping(target, patch, strategic_merge)
     if isinstance(patch, list) and isinstance(target, list) and patch and target:
         merge_key = _merge_key(patch, target)
         if merge_key is not None:

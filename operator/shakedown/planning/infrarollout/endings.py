@@ -38,13 +38,7 @@ def fail(
     status = step.status
     text = f"{reason}: {message}"
     if status.shift_started and (spec.rollback.automatic or aborted or observed.deleting):
-        step.enter(
-            RolloutPhase.ROLLING_BACK,
-            f"rolling back: {text}",
-            warning=True,
-            rollback_reason=text,
-            waiting_for="restoring the snapshot",
-        )
+        step.enter_rollback(text)
         # Act in the same round trip: status first (done by the caller), then the restore.
         try:
             context = ctx or shift_context(spec, observed, step)

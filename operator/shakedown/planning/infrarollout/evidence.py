@@ -162,26 +162,26 @@ def _fatal(pod: Pod, events: Sequence[Event]) -> Evidence | None:
         terminated = state.get("terminated") or {}
         exit_code = terminated.get("exitCode")
         if terminated and exit_code not in (0, None) and not status.get("restartCount"):
-            return Evidence(
-                name,
-                "CrashLoop",
-                f"pod {name} container {container} terminated with exit code {exit_code}"
-                f"{_why(terminated)}",
-                at=parse_time(terminated.get("finishedAt")),
-            )
+            return _crash(name, container, f"terminated with exit code {exit_code}", terminated)
         count = int(status.get("restartCount") or 0)
         if count > 0:
             last = (status.get("lastState") or {}).get("terminated") or terminated
             code = last.get("exitCode")
             looping = " (CrashLoopBackOff)" if reason == "CrashLoopBackOff" else ""
-            return Evidence(
-                name,
-                "CrashLoop",
-                f"pod {name} container {container} restarted {count} time"
-                f"{'s' if count != 1 else ''}{looping}; last exit code {code}{_why(last)}",
-                at=parse_time(last.get("finishedAt")),
-            )
+            plural = "s" if count != 1 else ""
+            what = f"restarted {count} time{plural}{looping}; last exit code {code}"
+            return _crash(name, container, what, last)
     return None
+
+
+def _crash(pod: str, container: object, what: str, terminated: Mapping[str, Any]) -> Evidence:
+    """CrashLoop evidence from a container's ``terminated`` state (the last one or this one)."""
+    return Evidence(
+        pod,
+        "CrashLoop",
+        f"pod {pod} container {container} {what}{_why(terminated)}",
+        at=parse_time(terminated.get("finishedAt")),
+    )
 
 
 def last_event(events: Sequence[Event], pod: str, *, reasons: Sequence[str]) -> Event | None:

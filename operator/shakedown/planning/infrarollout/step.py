@@ -129,6 +129,15 @@ class Step:
         self.event(phase.value, f"revision {self.status.revision}: {message}", warning=warning)
         self.again = True
 
+    def enter_rollback(self, reason: str, **changes: Unpack[EntryChanges]) -> None:
+        """Enter RollingBack for ``reason``: the restore of the snapshot comes next."""
+        entry: EntryChanges = {
+            **changes,
+            "rollback_reason": reason,
+            "waiting_for": "restoring the snapshot",
+        }
+        self.enter(RolloutPhase.ROLLING_BACK, f"rolling back: {reason}", warning=True, **entry)
+
     def wake(self, at: datetime | None) -> None:
         if at is not None:
             self.wake_at = at if self.wake_at is None else min(self.wake_at, at)

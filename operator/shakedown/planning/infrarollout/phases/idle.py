@@ -30,27 +30,14 @@ def plan_idle(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
     ):
         # rollback.automatic was off and production failed: a person decides to roll back.
         step.update(handled_abort=abort)
-        step.enter(
-            RolloutPhase.ROLLING_BACK,
-            "rolling back: Aborted: shakedown.dev/abort after a failure",
-            warning=True,
-            rollback_reason="Aborted: shakedown.dev/abort after a failure",
-            waiting_for="restoring the snapshot",
-        )
+        step.enter_rollback("Aborted: shakedown.dev/abort after a failure")
         return
     undo = undo_request(step.status, observed.annotations)
     if undo is not None:
         step.update(handled_undo=undo.value)
         if undo.act:
             target = parse_undo(undo.value)
-            step.enter(
-                RolloutPhase.ROLLING_BACK,
-                f"rolling back: {undo.note}",
-                warning=True,
-                rollback_reason=undo.note,
-                undo_revision=target,
-                waiting_for="restoring the snapshot",
-            )
+            step.enter_rollback(undo.note, undo_revision=target)
             return
         step.event("Ignored", undo.note, warning=True)
     retry = retry_request(step.status, observed.annotations)

@@ -17,6 +17,7 @@ from shakedown.planning.infrarollout.phases.shadowing import shadow_expired
 from shakedown.planning.infrarollout.revision import resolve_change
 from shakedown.planning.infrarollout.smoke import (
     READY_CHECK,
+    ReadyJudgement,
     candidate_image,
     check_requests,
     initial_checks,
@@ -27,6 +28,17 @@ from shakedown.planning.infrarollout.smoke import (
     set_check,
 )
 from shakedown.planning.infrarollout.step import Observed, Step
+
+
+def _judge_ready(spec: InfraRolloutSpec, observed: Observed, step: Step) -> ReadyJudgement:
+    """The shadow's readiness by the spec's rules, as of this step."""
+    return judge_ready(
+        observed.shadow_objects,
+        observed.shadow_pods,
+        ready_for=ready_for_seconds(spec),
+        max_restarts=spec.rollback.max_restarts,
+        now=step.now,
+    )
 
 
 def plan_smoke_testing(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
@@ -58,13 +70,7 @@ def plan_smoke_testing(spec: InfraRolloutSpec, observed: Observed, step: Step) -
     )
     if verdict.broken is None and readiness and step.now >= deadline:
         # No pod to blame (none created, or too few): readiness itself timed out.
-        judgement = judge_ready(
-            observed.shadow_objects,
-            observed.shadow_pods,
-            ready_for=ready_for_seconds(spec),
-            max_restarts=spec.rollback.max_restarts,
-            now=step.now,
-        )
+        judgement = _judge_ready(spec, observed, step)
         if not judgement.passed and judgement.recheck_at is None:
             verdict = replace(
                 verdict,
@@ -88,13 +94,7 @@ def plan_smoke_testing(spec: InfraRolloutSpec, observed: Observed, step: Step) -
         return
     step.wake(verdict.recheck_at)
     if readiness:
-        judgement = judge_ready(
-            observed.shadow_objects,
-            observed.shadow_pods,
-            ready_for=ready_for_seconds(spec),
-            max_restarts=spec.rollback.max_restarts,
-            now=step.now,
-        )
+        judgement = _judge_ready(spec, observed, step)
         if judgement.failed:
             checks = set_check(checks, READY_CHECK, CheckPhase.FAILED, judgement.message, step.now)
             step.update(checks=checks)

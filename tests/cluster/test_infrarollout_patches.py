@@ -138,3 +138,23 @@ def test_a_snapshot_too_large_for_a_secret_fails_once_naming_the_sizes(
     assert kube.get("Secret", ns, "change-snapshot-1") is None
     warnings = [e for e in events(kube, ns) if "1048576 bytes" in e]
     assert len(warnings) == 1, warnings
+
+
+def test_a_json_patch_adding_past_the_end_of_a_list_fails_naming_the_field(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    for obj in sample_workload("web", busybox_image, replicas=1):
+        kube.create(obj["kind"], ns, obj)  # snapshotted, never changed: Ready is not needed
+    before = (kube.get("Deployment", ns, "web") or {})["spec"]
+    # RFC 6902 4.1: index 9 of a one-element list is an error, not an append.
+    op = {"op": "add", "path": "/spec/template/spec/containers/9", "value": {"name": "x"}}
+    patch = {"target": {"kind": "Deployment", "name": "web"}, "type": "json", "patch": [op]}
+    create_rollout(kube, ns, spec([patch]))
+    final = wait_phase(kube, ns, FINAL, timeout=120)
+    assert final["phase"] == "Failed", final
+    message = final["message"]
+    assert "spec.change.patches[0].patch (json patch of Deployment/web): " in message, message
+    assert "can't insert outside of list" in message, message
+    stalled = next(c for c in final["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidChange")
+    assert (kube.get("Deployment", ns, "web") or {})["spec"] == before, "production written"

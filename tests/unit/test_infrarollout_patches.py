@@ -175,3 +175,14 @@ def test_a_snapshot_too_large_for_a_secret_fails_the_rollout_once_with_the_sizes
     stalled = [c for c in final.conditions if c.type == "Stalled"]
     assert stalled and stalled[0].reason == "SnapshotTooLarge"
     assert sum(e.reason == "Failed" for d in world.decisions for e in d.events) == 1
+
+
+def test_an_invalid_json_patch_fails_the_rollout_once_naming_the_field() -> None:
+    op = {"op": "add", "path": "/spec/template/spec/containers/9", "value": {"name": "x"}}
+    patch = {"target": {"kind": "Deployment", "name": "web"}, "type": "json", "patch": [op]}
+    world = World.default({"change": {"patches": [patch]}})
+    final = world.run(until=DONE)
+    assert final.phase is RolloutPhase.FAILED
+    assert final.failure_reason == "InvalidChange"
+    assert "spec.change.patches[0].patch (json patch of Deployment/web): " in final.message
+    assert not [a for a in world.log if type(a).__name__ == "Apply"], "nothing applied"

@@ -158,3 +158,56 @@ def test_a_json_patch_adding_past_the_end_of_a_list_fails_naming_the_field(
     stalled = next(c for c in final["conditions"] if c["type"] == "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "InvalidChange")
     assert (kube.get("Deployment", ns, "web") or {})["spec"] == before, "production written"
+
+
+def test_strategic_patches_of_a_statefulset_and_a_daemonset_are_the_servers(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    kube.create("ConfigMap", ns, {"metadata": {"name": "conf"}, "data": {"A": "1"}})
+    container = {
+        "name": "main",
+        "image": busybox_image,
+        "command": ["sh", "-c", "sleep 3600"],
+        "volumeMounts": copy.deepcopy(MOUNTS),
+    }
+    kinds = (("StatefulSet", "db"), ("DaemonSet", "agent"))
+    for kind, name in kinds:
+        body: dict[str, Any] = {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [container],
+                    "volumes": [{"name": "conf", "configMap": {"name": "conf"}}],
+                },
+            },
+        }
+        if kind == "StatefulSet":
+            body.update(replicas=1, serviceName=name)
+        kube.create(kind, ns, {"metadata": {"name": name}, "spec": body})
+    new = {"name": "conf", "mountPath": "/etc/c", "readOnly": True}
+    patches = [
+        {
+            "target": {"kind": kind, "name": name},
+            "type": "strategic",
+            "patch": {
+                "spec": {
+                    "template": {"spec": {"containers": [{"name": "main", "volumeMounts": [new]}]}}
+                }
+            },
+        }
+        for kind, name in kinds
+    ]
+    targets = [{"kind": kind, "name": name} for kind, name in kinds]
+    create_rollout(
+        kube, ns, {**spec(patches), "targets": targets, "rollback": {"notReadyFor": "5s"}}
+    )
+    final = wait_phase(kube, ns, FINAL, timeout=240)
+    assert final["phase"] == "Succeeded", final
+    for kind, name in kinds:
+        obj = kube.get(kind, ns, name) or {}
+        paths = [
+            m["mountPath"] for m in obj["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        ]
+        assert sorted(paths) == ["/etc/a", "/etc/b", "/etc/c"], (kind, paths)

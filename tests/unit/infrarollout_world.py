@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
-from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
+from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.planning.infrarollout.actions import (
     AcquireLock,
     Action,
@@ -43,6 +43,7 @@ from shakedown.planning.infrarollout.shadow import RolloutIdentity
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent
 from shakedown.planning.infrarollout.steering import snapshot_revision
+from shakedown.planning.infrarollout.strategic import StrategicPreview, strategic_patches
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 NS = "prod"
@@ -165,6 +166,8 @@ class World:
     log: list[Action] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     pod_started: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    strategic_server: Callable[[Obj, Any], StrategicPreview] | None = None
+    """Stands in for the API server's dry run of a strategic patch (object, patch)."""
 
     @classmethod
     def default(cls, spec: dict[str, Any], *, extra: Sequence[Obj] = ()) -> Self:
@@ -279,7 +282,20 @@ class World:
             shadow_objects=shadow_objects,
             shadow_pods=self.pods(shadow_name or ""),
             check_outcomes=dict(self.outcomes),
+            strategic_previews=self._previews(snapshot is None),
         )
+
+    def _previews(self, no_snapshot: bool) -> dict[int, StrategicPreview]:
+        if self.strategic_server is None or not no_snapshot:
+            return {}
+        if self.status.phase is not RolloutPhase.SNAPSHOTTING:
+            return {}
+        previews = {}
+        for index, key, patch in strategic_patches(self.spec):
+            obj = self.get(key)
+            if obj is not None:
+                previews[index] = self.strategic_server(copy.deepcopy(obj), patch)
+        return previews
 
     def _target_keys(self) -> list[ObjKey]:
         return [ObjKey(str(t.kind), t.name) for t in self.spec.targets]

@@ -21,7 +21,6 @@ from shakedown.planning.infrarollout.change import (
     apply_change,
     json_patch,
     merge_patch,
-    strategic_merge,
 )
 from shakedown.planning.infrarollout.desired import desired_objects
 from shakedown.planning.infrarollout.locking import lease_name, plan_locks, plan_release
@@ -58,11 +57,19 @@ def config(message: str = "v1") -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- change
-def test_merge_patch_follows_rfc7386() -> None:
+def test_merge_patch_follows_rfc7396() -> None:
     assert merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": None, "e": 4}}) == {
         "a": 1,
         "b": {"d": 3, "e": 4},
     }
+    # RFC 7396 appendix A: a null inside a new object is dropped, arrays replace whole
+    # (nulls in them kept), and a non-object patch replaces the target.
+    assert merge_patch({"a": "b"}, {"c": {"d": None}}) == {"a": "b", "c": {}}
+    assert merge_patch({"a": [{"b": "c"}]}, {"a": [1, None]}) == {"a": [1, None]}
+    assert merge_patch({"a": "foo"}, ["c"]) == ["c"]
+    target = {"a": {"b": 1}}
+    merge_patch(target, {"a": {"b": None}})
+    assert target == {"a": {"b": 1}}, "the input is not modified"
 
 
 def test_json_patch_add_replace_remove_and_test() -> None:
@@ -78,16 +85,50 @@ def test_json_patch_add_replace_remove_and_test() -> None:
     )
     assert out == {"spec": {"containers": [{"name": "a", "image": "y"}]}}
     assert doc["spec"]["containers"][0]["image"] == "x", "the input is not modified"
-    with pytest.raises(ValueError, match="test failed"):
-        json_patch(doc, [{"op": "test", "path": "/spec/containers/0/name", "value": "z"}])
 
 
-def test_strategic_merge_merges_named_lists() -> None:
-    target = {"containers": [{"name": "a", "env": [{"name": "X", "value": "1"}]}, {"name": "b"}]}
-    patch = {"containers": [{"name": "a", "env": [{"name": "Y", "value": "2"}]}]}
-    out = strategic_merge(target, patch)
-    assert out["containers"][0]["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
-    assert out["containers"][1] == {"name": "b"}
+@pytest.mark.parametrize(
+    ("ops", "why"),
+    [
+        # RFC 6902 4.1: the index must not be greater than the number of elements.
+        ([{"op": "add", "path": "/data/list/9", "value": 3}], "outside of list"),
+        ([{"op": "test", "path": "/data/MESSAGE", "value": "v2"}], "not equal"),
+        ([{"op": "remove", "path": "/data/NOPE"}], "non-existent"),
+        ([{"op": "replace", "path": "/data/NOPE", "value": "x"}], "non-existent"),
+        ([{"op": "add", "path": "data/X", "value": "x"}], "must start with /"),
+        ([{"op": "add", "path": "/data/list/01", "value": 3}], "not a valid"),
+        ([{"op": "frob", "path": "/data"}], "Unknown operation"),
+        ([{"op": "move", "from": "/data/NOPE", "path": "/data/X"}], "NOPE"),
+        ({"op": "add", "path": "/data/X"}, "a list of operations"),
+    ],
+)
+def test_an_invalid_json_patch_is_a_change_error_naming_the_field(ops: Any, why: str) -> None:
+    obj = {**config(), "data": {"MESSAGE": "v1", "list": [1, 2]}}
+    change = ResolvedChange(patches=((DEPLOY, PatchType.MERGE, {}), (CONFIG, PatchType.JSON, ops)))
+    with pytest.raises(ChangeError, match=why) as raised:
+        apply_change(obj, CONFIG, change)
+    prefix = "spec.change.patches[1].patch (json patch of ConfigMap/web-config)"
+    assert str(raised.value).startswith(prefix)
+
+
+def test_json_patch_may_append_at_the_end_of_a_list() -> None:
+    obj = {**config(), "data": {"list": [1, 2]}}
+    change = ResolvedChange(
+        patches=((CONFIG, PatchType.JSON, [{"op": "add", "path": "/data/list/2", "value": 3}]),)
+    )
+    out = apply_change(obj, CONFIG, change)
+    assert out is not None and out["data"]["list"] == [1, 2, 3]
+
+
+def test_a_strategic_patch_replays_what_the_api_server_computed() -> None:
+    patch = {"data": {"MESSAGE": "v2"}}
+    ops = [{"op": "replace", "path": "/data/MESSAGE", "value": "v2"}]
+    change = ResolvedChange(patches=((CONFIG, PatchType.STRATEGIC, patch),), strategic=((0, ops),))
+    out = apply_change(config(), CONFIG, change)
+    assert out is not None and out["data"] == {"MESSAGE": "v2"}
+    unresolved = ResolvedChange(patches=((CONFIG, PatchType.STRATEGIC, patch),))
+    with pytest.raises(ChangeError, match=r"spec.change.patches\[0\].patch: .*API server"):
+        apply_change(config(), CONFIG, unresolved)
 
 
 def test_images_apply_to_every_workload_with_the_container() -> None:
@@ -96,14 +137,6 @@ def test_images_apply_to_every_workload_with_the_container() -> None:
     assert out is not None
     assert out["spec"]["template"]["spec"]["containers"][0]["image"].endswith("a" * 64)
     assert apply_change(config(), CONFIG, change) == config(), "ConfigMaps have no images"
-
-
-def test_a_bad_json_patch_is_a_change_error_naming_the_target() -> None:
-    change = ResolvedChange(
-        patches=((CONFIG, PatchType.JSON, [{"op": "remove", "path": "/data/NOPE"}]),)
-    )
-    with pytest.raises(ChangeError, match="ConfigMap/web-config"):
-        apply_change(config(), CONFIG, change)
 
 
 # --------------------------------------------------------------------------- configuration

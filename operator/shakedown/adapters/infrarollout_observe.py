@@ -31,6 +31,7 @@ from shakedown.planning.infrarollout.shadow import shadow_namespace_name
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_name
 from shakedown.planning.infrarollout.steering import snapshot_revision
+from shakedown.planning.infrarollout.strategic import StrategicPreview, strategic_patches
 
 _SHADOW_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ConfigMap", "Secret", "Service")
 _COPY_KINDS = ("Deployment", "ConfigMap", "Secret")
@@ -85,8 +86,11 @@ class RolloutObserver:
                 for obj in kube.list(kind, ns, labels=f"{ROLLOUT_LABEL}={self.name},{ROLE_LABEL}"):
                     production[ObjKey.of(obj)] = obj
         services: list[Obj] = []
+        previews: dict[int, StrategicPreview] = {}
         if phase is RolloutPhase.SNAPSHOTTING:
             services = kube.list("Service", ns)
+            if snapshot is None:
+                previews = io.preview_strategic(kube, ns, strategic_patches(spec))
         pods: list[Obj] = []
         if phase in (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK):
             pods = kube.list("Pod", ns)
@@ -128,6 +132,7 @@ class RolloutObserver:
             shadow_pods=shadow_pods,
             shadow_events=shadow_events,
             check_outcomes=check_outcomes,
+            strategic_previews=previews,
         )
 
     def _snapshot(self, uid: str, revision: int) -> SnapshotContent | None:

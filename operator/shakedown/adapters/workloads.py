@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.infrarollout import Target, TargetKind
+from shakedown.planning.infrarollout.objects import ObjKey
+from shakedown.planning.infrarollout.strategic import StrategicPreview
 
 _READERS = {
     TargetKind.DEPLOYMENT: "read_namespaced_deployment",
@@ -244,6 +246,37 @@ def _keep_allocated(body: dict[str, Any], current: Mapping[str, Any]) -> None:
     for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
         if field not in spec and field in live:
             spec[field] = live[field]
+
+
+def preview_strategic(
+    kube: Kube, namespace: str, patches: Sequence[tuple[int, ObjKey, Any]]
+) -> dict[int, StrategicPreview]:
+    """The API server's result of each strategic patch on the live object, changing nothing.
+
+    A ``dryRun=All`` PATCH runs the real merge (the schemas' merge keys and list
+    strategies), defaulting and admission, and persists nothing. A patch the
+    server refuses (400, 422) is reported for the planner to name the field; a
+    missing object gets no preview (the planner says why it cannot have one).
+    """
+    previews: dict[int, StrategicPreview] = {}
+    for index, key, patch in patches:
+        try:
+            result = kube.call(
+                "PATCH",
+                kube.path(key.kind, namespace, key.name),
+                body=patch,
+                query={"dryRun": "All", "fieldManager": "shakedown-preview"},
+                content_type="application/strategic-merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            if exc.status in (400, 415, 422):
+                previews[index] = StrategicPreview(error=str(exc.reason))
+                continue
+            raise
+        previews[index] = StrategicPreview(result=_with_kind(result, key.kind))
+    return previews
 
 
 def delete_object(kube: Kube, namespace: str, kind: str, name: str) -> bool:

@@ -63,7 +63,9 @@ class Patch(ApiModel):
     target: Target
     """The target to patch; must be listed in spec.targets."""
     type: PatchType = PatchType.MERGE
-    """merge (RFC 7386), json (RFC 6902) or strategic (Kubernetes strategic merge)."""
+    """merge (RFC 7396), json (RFC 6902) or strategic (Kubernetes strategic merge, computed
+    by the API server in a dry run against the existing target when the snapshot is taken,
+    so the target must exist and not be replaced by spec.change.manifests)."""
     patch: Annotated[Any, Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
     """The patch body: an object for merge/strategic, a list of operations for json."""
 

@@ -2,17 +2,24 @@
 
 The same function produces the shadow copies and the production objects, so
 what is proven in the shadow is byte for byte what production receives. Patches
-follow their RFCs (merge: RFC 7386, json: RFC 6902); ``strategic`` merges lists
-of named items (containers, env, volumes, ports) by name the way kubectl does
-for the common cases, and otherwise behaves like a merge patch.
+follow their RFCs (merge: RFC 7396, json: RFC 6902 by the ``jsonpatch``
+library). A ``strategic`` patch is not computed here: its merge keys and list
+strategies live in the API server's schemas (``volumeMounts`` merge by
+``mountPath``, not ``name``), so the server computes it once, in a dry run
+against the production object while the snapshot is taken, and what it changed
+is stored with the snapshot as a JSON patch that is replayed here. That keeps
+desired objects pure and the same bytes for the whole revision.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import jsonpatch
+import jsonpointer
 
 from shakedown.api.infrarollout import PatchType
 from shakedown.planning.infrarollout.objects import WORKLOAD_KINDS, Obj, ObjKey, containers
@@ -31,6 +38,15 @@ class ResolvedChange:
     patches: tuple[tuple[ObjKey, PatchType, Any], ...] = ()
     """(target, type, patch) triples."""
     manifests: tuple[Obj, ...] = ()
+    strategic: tuple[tuple[int, Any], ...] = ()
+    """(index in ``patches``, JSON patch operations) of each strategic patch the API
+    server previewed: the difference between the snapshot and its dry-run result."""
+
+    def strategic_ops(self, index: int) -> Any:
+        for i, ops in self.strategic:
+            if i == index:
+                return ops
+        return None
 
     def manifest_for(self, key: ObjKey) -> Obj | None:
         for manifest in self.manifests:
@@ -72,18 +88,25 @@ def apply_change(obj: Mapping[str, Any] | None, key: ObjKey, change: ResolvedCha
             image = change.image_for(str(container.get("name")))
             if image is not None:
                 container["image"] = image
-    for target, patch_type, patch in change.patches:
+    for index, (target, patch_type, patch) in enumerate(change.patches):
         if target != key:
             continue
+        field = f"spec.change.patches[{index}].patch"
         try:
             if patch_type is PatchType.JSON:
                 out = json_patch(out, patch)
             elif patch_type is PatchType.STRATEGIC:
-                out = strategic_merge(out, patch)
+                out = _strategic(out, change.strategic_ops(index), field)
             else:
                 out = merge_patch(out, patch)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ChangeError(f"spec.change.patches for {key}: {exc}") from exc
+            if isinstance(exc, ChangeError):
+                raise
+            raise ChangeError(f"{field} ({patch_type.value} patch of {key}): {exc}") from exc
+        if not isinstance(out, dict):
+            raise ChangeError(
+                f"{field} ({patch_type.value} patch of {key}): the result is not an object"
+            )
     meta = out.setdefault("metadata", {})
     meta["name"] = key.name
     out["kind"] = key.kind
@@ -100,8 +123,24 @@ _API_VERSIONS = {
 }
 
 
+def _strategic(obj: Obj, ops: Any, field: str) -> Obj:
+    if ops is None:
+        raise ChangeError(
+            f"{field}: a strategic merge patch is computed by the API server against the "
+            "production object when the snapshot is taken, and this revision has no such result"
+        )
+    try:
+        out: Obj = json_patch(obj, ops)
+    except ValueError as exc:
+        raise ChangeError(
+            f"{field}: the API server's result of this strategic merge patch no longer "
+            f"applies after the changes before it ({exc})"
+        ) from exc
+    return out
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
+    """RFC 7396 JSON merge patch (a null removes; anything but an object replaces)."""
     if not isinstance(patch, Mapping):
         return copy.deepcopy(patch)
     return _merge_mapping(target, patch, merge_patch)
@@ -118,116 +157,11 @@ def _merge_mapping(target: Any, patch: Mapping[str, Any], merge: Callable[[Any, 
     return result
 
 
-_MERGE_KEYS = ("name", "containerPort", "mountPath", "port", "ip")
-
-
-def strategic_merge(target: Any, patch: Any) -> Any:
-    """Strategic merge for the common cases: lists of dicts merge by their name-like key."""
-    if isinstance(patch, Mapping):
-        return _merge_mapping(target, patch, strategic_merge)
-    if isinstance(patch, list) and isinstance(target, list) and patch and target:
-        merge_key = _merge_key(patch, target)
-        if merge_key is not None:
-            merged = [copy.deepcopy(item) for item in target]
-            for item in patch:
-                if item.get("$patch") == "delete":
-                    merged = [m for m in merged if m.get(merge_key) != item.get(merge_key)]
-                    continue
-                for index, existing in enumerate(merged):
-                    if existing.get(merge_key) == item.get(merge_key):
-                        merged[index] = strategic_merge(existing, item)
-                        break
-                else:
-                    merged.append(copy.deepcopy(item))
-            return merged
-    return copy.deepcopy(patch)
-
-
-def _merge_key(patch: Sequence[Any], target: Sequence[Any]) -> str | None:
-    if not all(isinstance(i, Mapping) for i in [*patch, *target]):
-        return None
-    for key in _MERGE_KEYS:
-        if all(key in i for i in patch) and all(key in i for i in target):
-            return key
-    return None
-
-
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise ValueError(f"JSON pointer {path!r} must start with /")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _parent(doc: Any, parts: list[str]) -> Any:
-    node = doc
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
 def json_patch(doc: Any, operations: Any) -> Any:
-    """RFC 6902 JSON patch (add, remove, replace, move, copy, test)."""
+    """RFC 6902 JSON patch, by the ``jsonpatch`` library (the input is not modified)."""
     if not isinstance(operations, list):
         raise ValueError("a json patch is a list of operations")
-    result = copy.deepcopy(doc)
-    for op in operations:
-        if not isinstance(op, Mapping) or "op" not in op or "path" not in op:
-            raise ValueError(f"invalid json patch operation {op!r}")
-        parts = _pointer(str(op["path"]))
-        kind = op["op"]
-        if kind == "test":
-            if _get(result, parts) != op.get("value"):
-                raise ValueError(f"test failed at {op['path']}")
-            continue
-        if kind in ("move", "copy"):
-            source = _pointer(str(op["from"]))
-            value = copy.deepcopy(_get(result, source))
-            if kind == "move":
-                result = _remove(result, source)
-            result = _add(result, parts, value)
-        elif kind == "remove":
-            result = _remove(result, parts)
-        elif kind == "replace":
-            _get(result, parts)  # must exist
-            result = _remove(result, parts)
-            result = _add(result, parts, copy.deepcopy(op.get("value")))
-        elif kind == "add":
-            result = _add(result, parts, copy.deepcopy(op.get("value")))
-        else:
-            raise ValueError(f"unknown json patch op {kind!r}")
-    return result
-
-
-def _get(doc: Any, parts: list[str]) -> Any:
-    node = doc
-    for part in parts:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
-def _add(doc: Any, parts: list[str], value: Any) -> Any:
-    if not parts:
-        return value
-    parent = _parent(doc, parts)
-    last = parts[-1]
-    if isinstance(parent, list):
-        if last == "-":
-            parent.append(value)
-        else:
-            parent.insert(int(last), value)
-    else:
-        parent[last] = value
-    return doc
-
-
-def _remove(doc: Any, parts: list[str]) -> Any:
-    if not parts:
-        return None
-    parent = _parent(doc, parts)
-    if isinstance(parent, list):
-        del parent[int(parts[-1])]
-    else:
-        del parent[parts[-1]]
-    return doc
+    try:
+        return jsonpatch.apply_patch(doc, operations, in_place=False)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise ValueError(str(exc)) from exc

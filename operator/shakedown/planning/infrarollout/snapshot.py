@@ -7,14 +7,21 @@ ConfigMaps and Services they use, the Secrets ``shadow.copySecrets`` allows),
 which the shadow is built from. A Secret rather than a ConfigMap because
 targets may be Secrets. The snapshot is written once (create, never update): a
 restarted operator can never overwrite it with a half-shifted production.
+
+The content is one gzip-compressed JSON document (``format``: ``gzip-json/2``),
+because a Secret holds at most 1 MiB of data; snapshots written before that
+(one uncompressed key per object, no ``format``) still load. A snapshot that
+does not fit even compressed is refused by the planner with a message naming
+both sizes, never retried.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shakedown.planning.infrarollout.objects import (
@@ -28,6 +35,11 @@ from shakedown.planning.infrarollout.objects import (
 )
 
 MISSING_KEY = "missing.json"
+FORMAT_KEY = "format"
+GZIP_FORMAT = "gzip-json/2"
+CONTENT_KEY = "snapshot.json.gz"
+#: The API server refuses a Secret whose data (decoded) exceeds 1 MiB.
+SECRET_DATA_LIMIT = 1024 * 1024
 
 
 def snapshot_name(rollout: str, revision: int) -> str:
@@ -61,20 +73,41 @@ class SnapshotContent:
     """Objects by key; ``None`` for a target that did not exist."""
 
     objects: Mapping[ObjKey, Obj | None]
+    strategic: Mapping[int, Any] = field(default_factory=dict)
+    """What the API server made of each strategic patch (by its index in
+    ``spec.change.patches``), as JSON patch operations on the snapshotted object."""
 
     def to_secret_data(self) -> dict[str, str]:
-        data: dict[str, str] = {}
-        missing: list[str] = []
-        for key, obj in sorted(self.objects.items()):
-            if obj is None:
-                missing.append(str(key))
-            else:
-                data[_data_key(key)] = _b64(json.dumps(obj, sort_keys=True))
-        data[MISSING_KEY] = _b64(json.dumps(missing))
-        return data
+        document = {
+            "objects": [obj for _, obj in sorted(self.objects.items()) if obj is not None],
+            "missing": sorted(str(k) for k, obj in self.objects.items() if obj is None),
+            "strategic": {str(i): ops for i, ops in sorted(self.strategic.items())},
+        }
+        raw = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        # mtime=0: the same content always gives the same bytes.
+        packed = gzip.compress(raw, mtime=0)
+        return {
+            FORMAT_KEY: _b64(GZIP_FORMAT.encode()),
+            CONTENT_KEY: _b64(packed),
+        }
 
     @classmethod
     def from_secret_data(cls, data: Mapping[str, str]) -> SnapshotContent:
+        if FORMAT_KEY not in data:
+            return cls._from_legacy(data)
+        marker = base64.b64decode(data[FORMAT_KEY]).decode()
+        if marker != GZIP_FORMAT:
+            raise ValueError(f"snapshot format {marker!r} is not known to this operator")
+        document: Any = json.loads(gzip.decompress(base64.b64decode(data[CONTENT_KEY])))
+        objects: dict[ObjKey, Obj | None] = {ObjKey.parse(k): None for k in document["missing"]}
+        for obj in document["objects"]:
+            objects[ObjKey.of(obj)] = obj
+        strategic = {int(i): ops for i, ops in (document.get("strategic") or {}).items()}
+        return cls(objects, strategic)
+
+    @classmethod
+    def _from_legacy(cls, data: Mapping[str, str]) -> SnapshotContent:
+        """One uncompressed key per object, as operators before ``format`` wrote."""
         objects: dict[ObjKey, Obj | None] = {}
         for name, value in data.items():
             decoded: Any = json.loads(base64.b64decode(value))
@@ -87,7 +120,10 @@ class SnapshotContent:
 
     @classmethod
     def capture(
-        cls, keys: Collection[ObjKey], production: Mapping[ObjKey, Obj | None]
+        cls,
+        keys: Collection[ObjKey],
+        production: Mapping[ObjKey, Obj | None],
+        strategic: Mapping[int, Any] | None = None,
     ) -> SnapshotContent:
         objects: dict[ObjKey, Obj | None] = {}
         for key in keys:
@@ -96,15 +132,28 @@ class SnapshotContent:
                 objects[key] = None
                 continue
             objects[key] = content(obj)
-        return cls(objects)
+        return cls(objects, dict(strategic or {}))
 
     def configs(self) -> list[Obj]:
         return [o for k, o in self.objects.items() if o is not None and k.kind in CONFIG_KINDS]
 
 
-def _data_key(key: ObjKey) -> str:
-    return f"{key.kind}.{key.name}.json"
+def secret_data_size(data: Mapping[str, str]) -> int:
+    """Bytes of a Secret's data as the API server counts them (decoded)."""
+    return sum(len(base64.b64decode(value)) for value in data.values())
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+def too_large(name: str, data: Mapping[str, str]) -> str | None:
+    """Why the snapshot cannot be stored in one Secret, or None when it fits."""
+    size = secret_data_size(data)
+    if size <= SECRET_DATA_LIMIT:
+        return None
+    return (
+        f"snapshot {name} is {size} bytes compressed, over the {SECRET_DATA_LIMIT} bytes "
+        "(1 MiB) one Secret may hold: make the targets and the ConfigMaps, Secrets and "
+        "Services they use smaller, or split them over several InfraRollouts"
+    )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()

@@ -36,6 +36,7 @@ from shakedown.planning.infrarollout.shadow import RolloutIdentity
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent
 from shakedown.planning.infrarollout.steering import PROMOTE_ANNOTATION
+from shakedown.planning.infrarollout.strategic import StrategicPreview
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy, for_type
 
 #: Re-observe at least this often while something is in progress (watch events come first).
@@ -74,6 +75,8 @@ class Observed:
     """Events in the shadow namespace (the last probe failure of a pod)."""
     check_outcomes: Mapping[str, CheckOutcome] = field(default_factory=dict)
     """Finished smoke checks of ``status.revision`` (name -> outcome)."""
+    strategic_previews: Mapping[int, StrategicPreview] = field(default_factory=dict)
+    """Dry-run results of the strategic patches (by index), read while no snapshot exists."""
 
     @property
     def holder(self) -> str:
@@ -175,6 +178,8 @@ def shift_context(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Shi
     snapshot = observed.snapshot.objects if observed.snapshot is not None else {}
     targets = target_keys(spec)
     change = _change_for(spec, step.status)
+    if observed.snapshot is not None:
+        change = replace(change, strategic=tuple(sorted(observed.snapshot.strategic.items())))
     desired = desired_objects(snapshot, change, targets)
     promote = observed.annotations.get(PROMOTE_ANNOTATION)
     return ShiftContext(

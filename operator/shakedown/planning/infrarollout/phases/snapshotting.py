@@ -18,7 +18,12 @@ from shakedown.planning.infrarollout.endings import fail
 from shakedown.planning.infrarollout.objects import WORKLOAD_KINDS, ObjKey
 from shakedown.planning.infrarollout.revision import resolve_change
 from shakedown.planning.infrarollout.shadow import shadow_namespace_name
-from shakedown.planning.infrarollout.snapshot import SnapshotContent, snapshot_keys, snapshot_name
+from shakedown.planning.infrarollout.snapshot import (
+    SnapshotContent,
+    snapshot_keys,
+    snapshot_name,
+    too_large,
+)
 from shakedown.planning.infrarollout.step import (
     Observed,
     Step,
@@ -26,6 +31,7 @@ from shakedown.planning.infrarollout.step import (
     strategy_for,
     target_keys,
 )
+from shakedown.planning.infrarollout.strategic import resolve_strategic
 
 
 def plan_snapshotting(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
@@ -51,11 +57,19 @@ def plan_snapshotting(spec: InfraRolloutSpec, observed: Observed, step: Step) ->
         keys = snapshot_keys(
             targets, observed.production, observed.services, spec.shadow.copy_secrets
         )
-        known = {**{ObjKey.of(s): s for s in observed.services}, **observed.production}
-        content = SnapshotContent.capture(keys, known)
-        step.actions.append(
-            StoreSnapshot(name, content.to_secret_data(), who.labels(), who.owner_reference())
+        strategic, problem = resolve_strategic(
+            spec, change, observed.production, observed.strategic_previews
         )
+        if problem:
+            fail(spec, observed, step, "InvalidChange", problem)
+            return
+        known = {**{ObjKey.of(s): s for s in observed.services}, **observed.production}
+        data = SnapshotContent.capture(keys, known, strategic).to_secret_data()
+        oversize = too_large(name, data)
+        if oversize:
+            fail(spec, observed, step, "SnapshotTooLarge", oversize)
+            return
+        step.actions.append(StoreSnapshot(name, data, who.labels(), who.owner_reference()))
         step.again = True
         return
     snapshot = observed.snapshot.objects

@@ -226,7 +226,9 @@ class Elector:
             if self._released.wait(max(0.0, pause)):
                 return
             sent = time.monotonic()
-            left = max(0.5, self.timing.renew_deadline - (sent - self._renewed_sent))
+            # A hung connection gets a fresh try well before the deadline.
+            left = self.timing.renew_deadline - (sent - self._renewed_sent)
+            left = max(0.5, min(left, 2 * self.timing.retry_period))
             try:
                 lease = self.leases.replace_namespaced_lease(
                     self.name, self.namespace, self._body(self._version), _request_timeout=left

@@ -25,7 +25,7 @@ class Timing:
     """How long a Lease lasts, how soon the leader gives up, how often it renews."""
 
     lease_duration: float = 10.0
-    renew_deadline: float = 7.0
+    renew_deadline: float = 8.0
     retry_period: float = 2.0
 
     def problem(self) -> str | None:

@@ -239,6 +239,7 @@ class Elector:
                 if exc.status in (404, 409):
                     log.critical("lost Lease %s/%s", self.namespace, self.name)
                     self.on_lost()
+                    self._released.set()
                     return
                 log.warning("cannot renew Lease %s/%s: %s", self.namespace, self.name, exc.reason)
                 self._released.wait(min(0.5, self.timing.retry_period))
@@ -269,6 +270,7 @@ class Elector:
                     self.timing.renew_deadline,
                 )
                 self.on_lost()
+                self._released.set()
                 return
             time.sleep(WATCHDOG_PERIOD)
 

@@ -185,4 +185,6 @@ def test_the_standby_takes_over_a_failing_bake_and_rolls_back_once(
     assert [s for s in rolled_back if 'result="RolledBack"' in s and s.endswith(" 1.0")], (
         rolled_back
     )
-    print(f"[failover] events: {events(kube, ns)}", file=sys.stderr)
+    posted = events(kube, ns)
+    assert len([e for e in posted if e.startswith("RollingBack:")]) == 1, posted
+    assert len([e for e in posted if e.startswith("RolledBack:")]) == 1, posted

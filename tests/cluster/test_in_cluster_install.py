@@ -101,6 +101,7 @@ def customized(
                 )
         if doc["kind"] == "ClusterRoleBinding":
             doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{suffix}"
+        if doc["kind"] in ("ClusterRoleBinding", "RoleBinding"):
             for subject in doc["subjects"]:
                 subject["namespace"] = system_ns
         if doc["kind"] == "Deployment":
@@ -312,7 +313,8 @@ def test_install_run_and_uninstall(
         def available() -> bool:
             dep = apps.read_namespaced_deployment(name, system_ns)
             conds = {c.type: c.status for c in dep.status.conditions or []}
-            return conds.get("Available") == "True" and (dep.status.ready_replicas or 0) == 1
+            want = deployment["spec"]["replicas"]
+            return conds.get("Available") == "True" and (dep.status.ready_replicas or 0) == want
 
         def pods() -> list[Any]:
             selector = "app.kubernetes.io/component=operator"
@@ -325,7 +327,7 @@ def test_install_run_and_uninstall(
             events = [(e.reason, e.message) for e in core.list_namespaced_event(system_ns).items]
             raise AssertionError(f"not Available: {statuses} {events}") from None
         print(f"operator Available {time.monotonic() - started:.1f}s after apply")
-        (pod,) = pods()
+        pod = pods()[0]  # two replicas, one leading: both run the same image the same way
         spec = pod.spec.containers[0]
         assert spec.image == operator_image
         assert spec.security_context.read_only_root_filesystem is True

@@ -138,8 +138,9 @@ def test_leader_election_may_write_one_lease_in_its_own_namespace_only() -> None
         for d in yaml.safe_load_all((REPO / "manifests" / "20-deployment.yaml").read_text())
         if d["kind"] == "Deployment"
     )
-    assert "--leader-election-name=shakedown-leader" in (
-        deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert (
+        "--leader-election-name=shakedown-leader"
+        in (deployment["spec"]["template"]["spec"]["containers"][0]["args"])
     )
     policy = (REPO / "manifests" / "15-scope-policy.yaml").read_text()
     assert 'request.name == "shakedown-leader"' in policy

@@ -134,10 +134,13 @@ def test_only_the_leader_acts(pair: Pair, kube: Kube, ns: str, busybox_image: st
 
 
 def acting_since(op: Operator, ns: str) -> bool:
-    """Whether ``op`` leads and has handled anything in ``ns`` since."""
+    """Whether ``op`` leads and a handler of its kopf has run for the rollout since."""
     log = op.log()
     start = log.find("leading: holding Lease")
-    return start >= 0 and ns in log[start:]
+    return start >= 0 and any(
+        f"{ns}/change" in line or ("kopf.objects" in line and f"'{ns}'" in line)
+        for line in log[start:].splitlines()
+    )
 
 
 def test_the_standby_takes_over_a_failing_bake_and_rolls_back_once(

@@ -108,6 +108,7 @@ class Elector:
         self._renewed_sent = 0.0  # monotonic time that write was sent
         self._leading = threading.Event()
         self._released = threading.Event()
+        self._writing = threading.Lock()  # a renewal and the release never cross
         leader_metrics.LEADER.set(0)
 
     # ------------------------------------------------------------------ standby
@@ -125,6 +126,9 @@ class Elector:
             if isinstance(move, Create | Take):
                 if self._write(move):
                     break
+                with self._changed:  # someone was faster: wait to see their write
+                    if self._seen is seen:
+                        self._changed.wait(self.timing.retry_period)
                 continue
             with self._changed:
                 if self._seen is seen:
@@ -170,7 +174,7 @@ class Elector:
                     elif kind in ("ADDED", "MODIFIED"):
                         self._see(_record(lease))
             except Exception as exc:
-                log.debug("watching Lease %s/%s: %s", self.namespace, self.name, exc)
+                log.warning("watching Lease %s/%s: %s", self.namespace, self.name, exc)
                 self._stop_watch.wait(self.timing.retry_period)
 
     def _body(self, version: str | None) -> dict[str, Any]:
@@ -230,9 +234,13 @@ class Elector:
             left = self.timing.renew_deadline - (sent - self._renewed_sent)
             left = max(0.5, min(left, 2 * self.timing.retry_period))
             try:
-                lease = self.leases.replace_namespaced_lease(
-                    self.name, self.namespace, self._body(self._version), _request_timeout=left
-                )
+                with self._writing:
+                    if self._released.is_set():
+                        return
+                    lease = self.leases.replace_namespaced_lease(
+                        self.name, self.namespace, self._body(self._version), _request_timeout=left
+                    )
+                    self._version, self._renewed_sent = str(lease.metadata.resource_version), sent
             except ApiException as exc:
                 if exc.status == 409 and self._still_ours():
                     continue  # someone touched the Lease (a label, say): renew on its version
@@ -247,8 +255,6 @@ class Elector:
             except Exception as exc:
                 log.warning("cannot renew Lease %s/%s: %s", self.namespace, self.name, exc)
                 self._released.wait(min(0.5, self.timing.retry_period))
-                continue
-            self._version, self._renewed_sent = str(lease.metadata.resource_version), sent
 
     def _still_ours(self) -> bool:
         try:
@@ -278,7 +284,8 @@ class Elector:
         """After a clean stop (nothing acts any more): hand the Lease over at once."""
         if not self._leading.is_set() or self._released.is_set():
             return
-        self._released.set()
+        with self._writing:
+            self._released.set()
         leader_metrics.LEADER.set(0)
         if not leader_may_act(self._renewed_sent, time.monotonic(), self.timing):
             return

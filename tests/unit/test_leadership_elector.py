@@ -9,13 +9,12 @@ assertions are about who held what when, never about how long it took.
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from shakedown.adapters.leadership import Elector
+from shakedown.adapters.leaserest import LeaseError
 from shakedown.planning.leadership import Record, Timing
 
 FAST = Timing(lease_duration=1, renew_deadline=0.6, retry_period=0.1)
@@ -33,18 +32,18 @@ class Store:
     def write(self, body: dict[str, Any], *, create: bool) -> Any:
         with self.lock:
             if create and self.lease is not None:
-                raise ApiException(status=409)
+                raise LeaseError(409, "Conflict")
             if not create:
                 if self.lease is None:
-                    raise ApiException(status=404)
+                    raise LeaseError(404, "NotFound")
                 if body["metadata"].get("resourceVersion") != str(self.version):
-                    raise ApiException(status=409)
+                    raise LeaseError(409, "Conflict")
             self.version += 1
             self.lease = body
             holder = body["spec"]["holderIdentity"]
             if not self.log or self.log[-1] != holder:
                 self.log.append(holder)
-            return SimpleNamespace(metadata=SimpleNamespace(resource_version=str(self.version)))
+            return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
 
     def record(self) -> Record | None:
         with self.lock:
@@ -70,25 +69,21 @@ class Leases:
         if self.cut.is_set():
             raise ConnectionError("partitioned")
 
-    def create_namespaced_lease(self, namespace: str, body: dict[str, Any], **_: Any) -> Any:
+    def create(self, body: dict[str, Any], **_: Any) -> Any:
         self._reach()
         return self.store.write(body, create=True)
 
-    def replace_namespaced_lease(
-        self, name: str, namespace: str, body: dict[str, Any], **_: Any
-    ) -> Any:
+    def replace(self, body: dict[str, Any], **_: Any) -> Any:
         self._reach()
         return self.store.write(body, create=False)
 
-    def read_namespaced_lease(self, name: str, namespace: str, **_: Any) -> Any:
+    def get(self, **_: Any) -> dict[str, Any] | None:
         self._reach()
-        record = self.store.record()
-        if record is None:
-            raise ApiException(status=404)
-        return SimpleNamespace(
-            spec=SimpleNamespace(holder_identity=record.holder),
-            metadata=SimpleNamespace(resource_version=record.version),
-        )
+        with self.store.lock:
+            if self.store.lease is None:
+                return None
+            meta = {**self.store.lease["metadata"], "resourceVersion": str(self.store.version)}
+            return {**self.store.lease, "metadata": meta}
 
 
 class Replica(Elector):
@@ -99,7 +94,7 @@ class Replica(Elector):
         self.events: list[str] = []
         super().__init__(None, "ops", "leader", timing=FAST, me=me, on_lost=self._on_lost)  # type: ignore[arg-type]
         self.api = Leases(store)
-        self.leases = self.api
+        self.leases = self.api  # type: ignore[assignment]
         self.store = store
 
     def _on_lost(self) -> None:

@@ -32,9 +32,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, watch
-from kubernetes.client.exceptions import ApiException
-
+from shakedown.adapters.leaserest import LeaseClient, LeaseError
 from shakedown.metrics import leadership as leader_metrics
 from shakedown.planning.leadership import (
     Create,
@@ -59,13 +57,13 @@ def identity() -> str:
     return f"{socket.gethostname()}_{os.getpid()}_{secrets.token_hex(3)}"
 
 
-def _record(lease: Any) -> Record:
-    spec = lease.spec
+def _record(lease: dict[str, Any]) -> Record:
+    spec = lease.get("spec") or {}
     return Record(
-        holder=(spec.holder_identity or "") if spec else "",
-        version=str(lease.metadata.resource_version),
-        duration=float((spec.lease_duration_seconds if spec else None) or 0),
-        transitions=int((spec.lease_transitions if spec else None) or 0),
+        holder=str(spec.get("holderIdentity") or ""),
+        version=str(lease["metadata"]["resourceVersion"]),
+        duration=float(spec.get("leaseDurationSeconds") or 0),
+        transitions=int(spec.get("leaseTransitions") or 0),
     )
 
 
@@ -82,7 +80,7 @@ class Elector:
 
     def __init__(
         self,
-        api: client.ApiClient,
+        api: Any,  # kubeclient.api_client()
         namespace: str,
         name: str,
         *,
@@ -90,8 +88,7 @@ class Elector:
         me: str | None = None,
         on_lost: Callable[[], None] = _lost,
     ) -> None:
-        # Any: the client's stubs want V1Lease bodies; plain dicts are what we send.
-        self.leases: Any = client.CoordinationV1Api(api)
+        self.leases = LeaseClient(api, namespace, name)
         self.namespace, self.name = namespace, name
         self.timing = timing or Timing()
         problem = self.timing.problem()
@@ -149,26 +146,13 @@ class Elector:
 
     def _watch(self) -> None:
         """Keep ``_seen`` current: list the one Lease, then watch it, until leading."""
-        selector = f"metadata.name={self.name}"
         while not self._stop_watch.is_set():
             try:
-                listed = self.leases.list_namespaced_lease(
-                    self.namespace, field_selector=selector, _request_timeout=10
-                )
-                self._see(_record(listed.items[0]) if listed.items else None)
-                stream: Any = watch.Watch()  # type: ignore[no-untyped-call]
-                for event in stream.stream(
-                    self.leases.list_namespaced_lease,
-                    self.namespace,
-                    field_selector=selector,
-                    resource_version=listed.metadata.resource_version,
-                    timeout_seconds=300,
-                    _request_timeout=330,
-                ):
+                lease, since = self.leases.listed()
+                self._see(_record(lease) if lease else None)
+                for kind, lease in self.leases.watch(since):
                     if self._stop_watch.is_set():
-                        stream.stop()
                         break
-                    kind, lease = event["type"], event["object"]
                     if kind == "DELETED":
                         self._see(None)
                     elif kind in ("ADDED", "MODIFIED"):
@@ -201,24 +185,20 @@ class Elector:
         try:
             if isinstance(move, Create):
                 self._transitions = 0
-                lease = self.leases.create_namespaced_lease(
-                    self.namespace, self._body(None), _request_timeout=10
-                )
+                lease = self.leases.create(self._body(None))
             else:
                 self._transitions = move.transitions
-                lease = self.leases.replace_namespaced_lease(
-                    self.name, self.namespace, self._body(move.version), _request_timeout=10
-                )
-        except ApiException as exc:
+                lease = self.leases.replace(self._body(move.version))
+        except LeaseError as exc:
             if exc.status not in (404, 409):
-                log.warning("cannot take Lease %s/%s: %s", self.namespace, self.name, exc.reason)
+                log.warning("cannot take Lease %s/%s: %s", self.namespace, self.name, exc)
                 time.sleep(self.timing.retry_period)
             return False
         except Exception as exc:
             log.warning("cannot take Lease %s/%s: %s", self.namespace, self.name, exc)
             time.sleep(self.timing.retry_period)
             return False
-        self._version, self._renewed_sent = str(lease.metadata.resource_version), sent
+        self._version, self._renewed_sent = str(lease["metadata"]["resourceVersion"]), sent
         self._leading.set()
         return True
 
@@ -237,11 +217,10 @@ class Elector:
                 with self._writing:
                     if self._released.is_set():
                         return
-                    lease = self.leases.replace_namespaced_lease(
-                        self.name, self.namespace, self._body(self._version), _request_timeout=left
-                    )
-                    self._version, self._renewed_sent = str(lease.metadata.resource_version), sent
-            except ApiException as exc:
+                    lease = self.leases.replace(self._body(self._version), timeout=left)
+                    self._version = str(lease["metadata"]["resourceVersion"])
+                    self._renewed_sent = sent
+            except LeaseError as exc:
                 if exc.status == 409 and self._still_ours():
                     continue  # someone touched the Lease (a label, say): renew on its version
                 if exc.status in (404, 409):
@@ -249,7 +228,7 @@ class Elector:
                     self.on_lost()
                     self._released.set()
                     return
-                log.warning("cannot renew Lease %s/%s: %s", self.namespace, self.name, exc.reason)
+                log.warning("cannot renew Lease %s/%s: %s", self.namespace, self.name, exc)
                 self._released.wait(min(0.5, self.timing.retry_period))
                 continue
             except Exception as exc:
@@ -258,12 +237,12 @@ class Elector:
 
     def _still_ours(self) -> bool:
         try:
-            lease = self.leases.read_namespaced_lease(self.name, self.namespace, _request_timeout=5)
+            lease = self.leases.get(timeout=5)
         except Exception:
             return False
-        if (lease.spec.holder_identity or "") != self.me:
+        if lease is None or _record(lease).holder != self.me:
             return False
-        self._version = str(lease.metadata.resource_version)
+        self._version = _record(lease).version
         return True
 
     def _watchdog(self) -> None:
@@ -292,9 +271,7 @@ class Elector:
         body = self._body(self._version)
         body["spec"]["holderIdentity"] = ""
         try:
-            self.leases.replace_namespaced_lease(
-                self.name, self.namespace, body, _request_timeout=5
-            )
+            self.leases.replace(body, timeout=5)
             log.info("released Lease %s/%s", self.namespace, self.name)
         except Exception as exc:
             log.warning("cannot release Lease %s/%s: %s", self.namespace, self.name, exc)

@@ -124,13 +124,26 @@ def test_default_render_matches_the_manifests(helm: Path) -> None:
     plain = manifests()
     rules = triples(one(docs, "ClusterRole", "t-shakedown-cluster")["rules"])
     assert rules == triples(one(plain, "ClusterRole", "shakedown-operator")["rules"])
-    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+    # The only Role: leader election's, for the release's Lease (t-shakedown-leader here).
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == "shakedown-system"
+    lease = "t-shakedown-leader"
+    assert (
+        json.loads(json.dumps(role["rules"]).replace(lease, "shakedown-leader"))
+        == (one(plain, "Role", "shakedown-leader-election")["rules"])
+    )
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     plain_pod = one(plain, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"] == plain_pod["securityContext"]
     container, plain_container = pod["containers"][0], plain_pod["containers"][0]
     assert container["securityContext"] == plain_container["securityContext"]
-    assert container["args"] == plain_container["args"]
+    assert [a.replace(lease, "shakedown-leader") for a in container["args"]] == (
+        plain_container["args"]
+    )
+    assert (
+        one(docs, "Deployment")["spec"]["replicas"] == one(plain, "Deployment")["spec"]["replicas"]
+    )
+    assert pod["affinity"]["podAntiAffinity"] and plain_pod["affinity"]["podAntiAffinity"]
     assert container["image"] == plain_container["image"]
     binding = one(docs, "ClusterRoleBinding", "t-shakedown-cluster")
     assert binding["subjects"][0]["name"] == pod["serviceAccountName"] == "t-shakedown"
@@ -145,6 +158,7 @@ def test_default_render_matches_the_manifests(helm: Path) -> None:
     assert plain_condition["expression"].endswith(
         '"system:serviceaccount:shakedown-system:shakedown"'
     )
+    policy = json.loads(json.dumps(policy).replace(lease, "shakedown-leader"))
     assert {**policy["spec"], "matchConditions": []} == {
         **plain_policy["spec"],
         "matchConditions": [],
@@ -159,7 +173,9 @@ def test_namespaced_mode_renders_roles_only_where_asked(helm: Path) -> None:
     docs = render(helm, "--set", "watchNamespaces={ci,infra}")
     cluster_rules = triples(one(docs, "ClusterRole", "t-shakedown-cluster")["rules"])
     assert {r for _, r, _ in cluster_rules} == {"customresourcedefinitions", "namespaces"}
-    roles = [d for d in docs if d["kind"] == "Role"]
+    roles = [
+        d for d in docs if d["kind"] == "Role" and not d["metadata"]["name"].endswith("-election")
+    ]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["ci", "infra"]
     shadow_rules = triples(one(docs, "ClusterRole", "t-shakedown-shadow")["rules"])
     assert not {r for r in shadow_rules if r[1] == "leases" or r[0] == "shakedown.dev"}
@@ -283,8 +299,10 @@ def test_invalid_values_are_refused_naming_the_key(
 
 
 def test_the_disruption_budget_comes_with_more_than_one_replica(helm: Path) -> None:
-    assert not [d for d in render(helm) if d["kind"] == "PodDisruptionBudget"]
-    docs = render(helm, "--set", "replicas=2")
+    assert not [
+        d for d in render(helm, "--set", "replicas=1") if d["kind"] == "PodDisruptionBudget"
+    ]
+    docs = render(helm)  # two replicas by default
     budget = one(docs, "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
     deployment = one(docs, "Deployment")

@@ -101,6 +101,7 @@ def customized(
                 )
         if doc["kind"] == "ClusterRoleBinding":
             doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{suffix}"
+        if doc["kind"] in ("ClusterRoleBinding", "RoleBinding"):
             for subject in doc["subjects"]:
                 subject["namespace"] = system_ns
         if doc["kind"] == "Deployment":
@@ -129,6 +130,33 @@ def wait(what: str, check: Callable[[], Any], timeout: float, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not after {timeout}s")
         time.sleep(interval)
+
+
+def leader_pod(k8s_api: ApiClient, namespace: str, lease: str) -> Any:
+    """The operator pod holding the leader Lease (its identity starts with the pod name),
+    once one does; the other replica's log says it stands by and started no kopf."""
+    from kubernetes import client as k8s  # here: main reaches the client through kubeclient
+
+    core, leases = k8s.CoreV1Api(k8s_api), k8s.CoordinationV1Api(k8s_api)
+
+    def holder() -> str:
+        try:
+            found = leases.read_namespaced_lease(lease, namespace).spec.holder_identity
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        return str(found or "")
+
+    name = wait(f"a replica holding Lease {lease}", holder, timeout=60).rsplit("_", 2)[0]
+    pods = core.list_namespaced_pod(
+        namespace, label_selector="app.kubernetes.io/component=operator"
+    ).items
+    (leader,) = [p for p in pods if p.metadata.name == name]
+    for standby in (p for p in pods if p is not leader):
+        log = str(core.read_namespaced_pod_log(standby.metadata.name, namespace))
+        assert "standing by for Lease" in log and "Starting Kopf" not in log, log[-3000:]
+    return leader
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -210,7 +238,12 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
         roles = kubeclient.rbac(k8s_api).list_role_for_all_namespaces(
             label_selector=f"app.kubernetes.io/instance={release}"
         )
-        assert [r.metadata.namespace for r in roles.items] == [watch_ns]
+        assert sorted((r.metadata.namespace, r.metadata.name) for r in roles.items) == sorted(
+            [
+                (watch_ns, f"{release}-shakedown"),
+                (system_ns, f"{release}-shakedown-leader-election"),
+            ]
+        )
         # Its ServiceAccount writes in the watched namespace, and nowhere else.
         sa = kubeclient.core(service_account_api(k8s_api, system_ns, f"{release}-shakedown"))
         probe = {"metadata": {"name": "scope-probe"}}
@@ -239,9 +272,7 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
             return status if status.get("phase") in ("Succeeded", "Failed", "RolledBack") else {}
 
         status = wait("the rollout finished", finished, timeout=240, interval=1)
-        (pod,) = core.list_namespaced_pod(
-            system_ns, label_selector="app.kubernetes.io/component=operator"
-        ).items
+        pod = leader_pod(k8s_api, system_ns, f"{release}-shakedown-leader")
         log = str(core.read_namespaced_pod_log(pod.metadata.name, system_ns))
         assert status["phase"] == "Succeeded", f"{status}\n{log[-4000:]}"
         assert status["shadowNamespace"] == f"{watch_ns}-shadow-config-1"
@@ -312,7 +343,8 @@ def test_install_run_and_uninstall(
         def available() -> bool:
             dep = apps.read_namespaced_deployment(name, system_ns)
             conds = {c.type: c.status for c in dep.status.conditions or []}
-            return conds.get("Available") == "True" and (dep.status.ready_replicas or 0) == 1
+            want = deployment["spec"]["replicas"]
+            return conds.get("Available") == "True" and (dep.status.ready_replicas or 0) == want
 
         def pods() -> list[Any]:
             selector = "app.kubernetes.io/component=operator"
@@ -325,7 +357,7 @@ def test_install_run_and_uninstall(
             events = [(e.reason, e.message) for e in core.list_namespaced_event(system_ns).items]
             raise AssertionError(f"not Available: {statuses} {events}") from None
         print(f"operator Available {time.monotonic() - started:.1f}s after apply")
-        (pod,) = pods()
+        pod = leader_pod(k8s_api, system_ns, "shakedown-leader")
         spec = pod.spec.containers[0]
         assert spec.image == operator_image
         assert spec.security_context.read_only_root_filesystem is True

@@ -323,3 +323,52 @@ def test_the_service_account_writes_only_in_watched_and_shadow_namespaces(
         for name in (watched, unrelated, shadow):
             with contextlib.suppress(ApiException):
                 admin.delete_namespace(name)
+
+
+def test_leader_election_works_with_only_its_rbac(
+    k8s_api: ApiClient, installed: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The Role and the scope policy let the operator hold its one Lease, and no other."""
+    from kubernetes import client as k8s  # here: main reaches the client through kubeclient
+
+    leases = k8s.CoordinationV1Api(k8s_api)
+    name = "shakedown-leader"
+    as_operator = k8s.CoordinationV1Api(service_account_api(k8s_api, SYSTEM_NS, "shakedown"))
+    other = {"metadata": {"name": "not-the-leader"}, "spec": {"holderIdentity": "x"}}
+    message = refused(lambda: as_operator.create_namespaced_lease(SYSTEM_NS, other))
+    assert "coordination.k8s.io" in message or "leases" in message, message
+    kubeconfig = service_account_kubeconfig(k8s_api, tmp_path / "sa.kubeconfig")
+    args = ["--leader-election", f"--leader-election-name={name}"]
+    env = {"POD_NAMESPACE": SYSTEM_NS}
+    log_path = tmp_path / "operator.log"
+
+    def holder() -> str:
+        try:
+            return str(leases.read_namespaced_lease(name, SYSTEM_NS).spec.holder_identity or "")
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
+
+    try:
+        with running_operator(
+            kubeconfig, f"sdle-{secrets.token_hex(3)}", log_path, env=env, extra_args=args
+        ) as running:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and f"_{running.pid}_" not in holder():
+                time.sleep(0.3)
+            assert f"_{running.pid}_" in holder(), running.log()[-3000:]
+            first = leases.read_namespaced_lease(name, SYSTEM_NS).metadata.resource_version
+            deadline = time.monotonic() + 30
+            renewed = first
+            while time.monotonic() < deadline and renewed == first:
+                renewed = leases.read_namespaced_lease(name, SYSTEM_NS).metadata.resource_version
+                time.sleep(0.3)
+            assert renewed != first, "the leader never renewed its Lease"
+            assert "Starting Kopf" in running.log()
+            assert_no_403(running.log())
+        # Stopped cleanly: the Lease is handed over at once.
+        assert holder() == "", log_path.read_text()[-3000:]
+    finally:
+        with contextlib.suppress(ApiException):
+            leases.delete_namespaced_lease(name, SYSTEM_NS)

@@ -120,3 +120,39 @@ def test_chart_crds_and_values() -> None:
     assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == sorted(
         p.name for p in (REPO / "crds").glob("*.yaml")
     )
+
+
+def manifest_leader_role() -> dict[str, Any]:
+    docs = yaml.safe_load_all((REPO / "manifests" / "10-rbac.yaml").read_text())
+    return next(d for d in docs if d["kind"] == "Role")
+
+
+def test_leader_election_may_write_one_lease_in_its_own_namespace_only() -> None:
+    role = manifest_leader_role()
+    assert role["metadata"]["namespace"] == "shakedown-system"
+    assert {(r.get("resourceNames", [None])[0], v) for r in role["rules"] for v in r["verbs"]} == {
+        (None, "create"),  # create cannot name its object; the scope policy does
+        ("shakedown-leader", "get"),
+        ("shakedown-leader", "list"),
+        ("shakedown-leader", "watch"),
+        ("shakedown-leader", "update"),
+    }
+    deployment = next(
+        d
+        for d in yaml.safe_load_all((REPO / "manifests" / "20-deployment.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
+    assert (
+        "--leader-election-name=shakedown-leader"
+        in (deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+    )
+    policy = (REPO / "manifests" / "15-scope-policy.yaml").read_text()
+    assert 'request.name == "shakedown-leader"' in policy
+
+
+def test_chart_leader_election_role_is_the_manifests_one() -> None:
+    template = (CHART / "templates" / "leader-election.yaml").read_text()
+    rules = re.search(r"rules:\n(.*?)---", template, re.S)
+    assert rules, "the Role's rules are missing from leader-election.yaml"
+    text = rules.group(1).replace('{{ include "shakedown.leaseName" . }}', "shakedown-leader")
+    assert yaml.safe_load(text) == manifest_leader_role()["rules"]

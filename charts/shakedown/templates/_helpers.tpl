@@ -100,3 +100,15 @@ is deleted there (the namespace goes as a whole). */}}
 {{- define "shakedown.serviceAccountUser" -}}
 {{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "shakedown.serviceAccountName" .) -}}
 {{- end -}}
+
+{{/* The leader election Lease (in the release namespace). */}}
+{{- define "shakedown.leaseName" -}}
+{{- $le := .Values.leaderElection | default dict -}}
+{{- $le.leaseName | default (printf "%s-leader" (include "shakedown.fullname" .) | trunc 63 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/* Leader election is on unless turned off (also with values from a chart before it existed). */}}
+{{- define "shakedown.leaderElection" -}}
+{{- $le := .Values.leaderElection | default (dict "enabled" true) -}}
+{{- if (hasKey $le "enabled" | ternary $le.enabled true) }}true{{ end -}}
+{{- end -}}

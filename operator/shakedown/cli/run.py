@@ -3,15 +3,23 @@
 Finds the cluster the same way kubectl does (KUBECONFIG, else in-cluster) and
 fails with one line when there is none; serves Prometheus metrics on
 ``--metrics-port``; and runs kopf with the handlers of ``shakedown.handlers``,
-in the given namespaces or cluster-wide.
+in the given namespaces or cluster-wide. With ``--leader-election`` it first
+stands by until it holds the leader Lease (``adapters.leadership``): of several
+replicas exactly one runs kopf at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shakedown.cli.main import UserError
+
+if TYPE_CHECKING:
+    from shakedown.adapters.leadership import Elector
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +67,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "or the API server's (repeatable; default: $SHAKEDOWN_OUTBOUND_ALLOW)"
         ),
     )
+    election = parser.add_argument_group("high availability")
+    election.add_argument(
+        "--leader-election",
+        action="store_true",
+        help=(
+            "act only while holding a Lease, so replicas can stand by (off by default; "
+            "the manifests and the chart turn it on)"
+        ),
+    )
+    election.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        default=None,
+        help="namespace of the Lease (default: the pod's own namespace, else default)",
+    )
+    election.add_argument(
+        "--leader-election-name",
+        metavar="NAME",
+        default="shakedown-leader",
+        help="name of the Lease (default shakedown-leader)",
+    )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log more")
     verbosity.add_argument("--debug", action="store_true", help="log everything kopf does")
@@ -97,14 +126,54 @@ def run(args: argparse.Namespace) -> int:
 
     _ensure_user_name()
     kopf.configure(verbose=args.verbose, debug=args.debug)
+    elector = _lead(args) if args.leader_election else None
     namespaces: list[str] = args.namespace or []
-    kopf.run(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=args.liveness,
-        standalone=True,
-    )
+    try:
+        kopf.run(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=args.liveness,
+            standalone=True,
+        )
+    finally:
+        if elector is not None:
+            elector.release()
     return 0
+
+
+def _lead(args: argparse.Namespace) -> Elector:
+    """Stand by until this process holds the leader Lease (``adapters.leadership``)."""
+    from shakedown.adapters import kubeclient, leadership
+
+    name: str = args.leader_election_name
+    namespace: str = args.leader_election_namespace or _own_namespace()
+    for flag, value in (
+        ("--leader-election-name", name),
+        ("--leader-election-namespace", namespace),
+    ):
+        if not _DNS_NAME.fullmatch(value):
+            raise UserError(f"{flag} {value!r}: not a valid Kubernetes name")
+    elector = leadership.Elector(kubeclient.api_client(), namespace, name)
+    try:
+        with leadership.standby_health(args.liveness):
+            elector.acquire()
+    except OSError as exc:
+        raise UserError(f"--liveness {args.liveness}: cannot listen ({exc.strerror})") from None
+    return elector
+
+
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str:
+    """The pod's namespace in a cluster (POD_NAMESPACE, else its ServiceAccount's), else default."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 def _ensure_user_name() -> None:

@@ -10,7 +10,8 @@ memo), ``reporting`` what both do with conditions and Events.
 Operator-wide settings live here too: kopf keeps its bookkeeping in
 ``shakedown.dev/`` annotations (the status has a strict schema, and kopf's own
 fields would be pruned from it), the finalizer is ``shakedown.dev/finalizer``,
-and the operator runs standalone (one replica; no peering objects needed).
+and kopf runs standalone: no kopf peering, since replicas elect a leader with a
+Lease before kopf starts at all (``adapters.leadership``).
 The routine wake-up handlers' success lines are DEBUG, not INFO (``quiet``).
 """
 

@@ -135,9 +135,7 @@ def wait(what: str, check: Callable[[], Any], timeout: float, interval: float = 
 def leader_pod(k8s_api: ApiClient, namespace: str, lease: str) -> Any:
     """The operator pod holding the leader Lease (its identity starts with the pod name),
     once one does; the other replica's log says it stands by and started no kopf."""
-    from kubernetes import client as k8s  # here: main reaches the client through kubeclient
-
-    core, leases = k8s.CoreV1Api(k8s_api), k8s.CoordinationV1Api(k8s_api)
+    core, leases = kubeclient.core(k8s_api), kubeclient.coordination(k8s_api)
 
     def holder() -> str:
         try:

@@ -329,11 +329,9 @@ def test_leader_election_works_with_only_its_rbac(
     k8s_api: ApiClient, installed: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """The Role and the scope policy let the operator hold its one Lease, and no other."""
-    from kubernetes import client as k8s  # here: main reaches the client through kubeclient
-
-    leases = k8s.CoordinationV1Api(k8s_api)
+    leases = kubeclient.coordination(k8s_api)
     name = "shakedown-leader"
-    as_operator = k8s.CoordinationV1Api(service_account_api(k8s_api, SYSTEM_NS, "shakedown"))
+    as_operator = kubeclient.coordination(service_account_api(k8s_api, SYSTEM_NS, "shakedown"))
     other = {"metadata": {"name": "not-the-leader"}, "spec": {"holderIdentity": "x"}}
     message = refused(lambda: as_operator.create_namespaced_lease(SYSTEM_NS, other))
     assert "coordination.k8s.io" in message or "leases" in message, message

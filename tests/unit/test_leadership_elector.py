@@ -92,7 +92,7 @@ class Replica(Elector):
     def __init__(self, store: Store, me: str) -> None:
         self.lost = threading.Event()
         self.events: list[str] = []
-        super().__init__(None, "ops", "leader", timing=FAST, me=me, on_lost=self._on_lost)  # type: ignore[arg-type]
+        super().__init__(None, "ops", "leader", timing=FAST, me=me, on_lost=self._on_lost)
         self.api = Leases(store)
         self.leases = self.api  # type: ignore[assignment]
         self.store = store
@@ -157,4 +157,4 @@ def test_a_leader_whose_lease_was_taken_stops() -> None:
 
 def test_unsafe_timings_are_refused() -> None:
     with pytest.raises(ValueError, match="renew deadline < lease duration"):
-        Elector(None, "ops", "leader", timing=Timing(10, 10, 2))  # type: ignore[arg-type]
+        Elector(None, "ops", "leader", timing=Timing(10, 10, 2))

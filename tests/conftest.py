@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.imagerefresh",
     "tests.fixtures.browser",
     "tests.fixtures.infrarollout",
+    "tests.fixtures.flux",
 ]

@@ -46,6 +46,8 @@ class FluxPins:
 
     toolchain: str
     modules: tuple[FluxModule, ...]
+    replacements: tuple[FluxModule, ...] = ()
+    """Dependencies built at another version than the controllers' go.mod names."""
 
     def module(self, name: str) -> FluxModule:
         for module in self.modules:
@@ -55,14 +57,19 @@ class FluxPins:
 
 
 def parse_pins(text: str, *, source: str = "hack/flux/modules.txt") -> FluxPins:
-    """Read the pins file: ``toolchain goX.Y.Z`` and ``<module path> <version>`` lines."""
+    """Read the pins file: ``toolchain goX.Y.Z``, ``<module> <version>``, ``replace <module>
+    <version>`` lines."""
     toolchain = ""
     modules: list[FluxModule] = []
+    replacements: list[FluxModule] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
+        replace = parts[0] == "replace"
+        if replace:
+            parts = parts[1:]
         if len(parts) != 2:
             raise ClusterError(f"{source}:{number}: expected two words, got {raw.strip()!r}")
         key, value = parts
@@ -71,12 +78,12 @@ def parse_pins(text: str, *, source: str = "hack/flux/modules.txt") -> FluxPins:
                 raise ClusterError(f"{source}:{number}: toolchain {value!r} is not like go1.27.3")
             toolchain = value
         elif re.fullmatch(r"v\d+\.\d+\.\d+\S*", value):
-            modules.append(FluxModule(path=key, version=value))
+            (replacements if replace else modules).append(FluxModule(path=key, version=value))
         else:
             raise ClusterError(f"{source}:{number}: version {value!r} of {key} is not like v1.2.3")
     if not modules:
         raise ClusterError(f"{source} pins no module")
-    return FluxPins(toolchain=toolchain, modules=tuple(modules))
+    return FluxPins(toolchain=toolchain, modules=tuple(modules), replacements=tuple(replacements))
 
 
 def replaced_local_requires(go_mod: str) -> dict[str, str]:
@@ -162,7 +169,8 @@ def _build_one(
 ) -> Path:
     out = binary_path(layout, module)
     stamp = out.parent / ".stamp"
-    expected = f"{module.path}@{module.version} {pinned.toolchain} CGO_ENABLED=0 -s -w"
+    swaps = " ".join(f"{r.path}@{r.version}" for r in pinned.replacements)
+    expected = f"{module.path}@{module.version} {pinned.toolchain} {swaps} CGO_ENABLED=0 -s -w"
     if out.exists() and stamp.exists() and stamp.read_text().strip() == expected:
         say(f"building {module.name} {module.version} (cached)")
         return out
@@ -181,9 +189,27 @@ def _build_one(
         if target.exists():
             shutil.rmtree(target)
         _copy_writable(nested, target)
+    go_mod = (src / "go.mod").read_text()
+    replaced = [r for r in pinned.replacements if re.search(rf"\s{re.escape(r.path)}\s", go_mod)]
+    for dep in replaced:
+        _run_go(
+            [_go(), "mod", "edit", f"-replace={dep.path}={dep.path}@{dep.version}"],
+            cwd=src,
+            log=layout.cache / "logs" / f"go-mod-edit-{module.name}.log",
+            env=env,
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     _run_go(
-        [_go(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
+        [
+            _go(),
+            "build",
+            *(["-mod=mod"] if replaced else []),
+            "-trimpath",
+            "-ldflags=-s -w",
+            "-o",
+            str(out),
+            ".",
+        ],
         cwd=src,
         log=layout.cache / "logs" / f"go-build-{module.name}.log",
         env=env,

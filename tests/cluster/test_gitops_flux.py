@@ -80,6 +80,18 @@ def infrarollout(image: str, *, message: str, fail_after: int | None = None) -> 
     return yaml.safe_dump(rollout, sort_keys=False)
 
 
+#: kstatus read from the conditions, also for a rollout just created (no status yet:
+#: the expressions cannot be evaluated, so Flux keeps waiting), as examples/gitops/ does.
+HEALTH_CHECK_EXPRS = [
+    {
+        "apiVersion": "shakedown.dev/v1alpha1",
+        "kind": "InfraRollout",
+        "inProgress": "status.conditions.exists(c, c.type == 'Reconciling' && c.status == 'True')",
+        "failed": "status.conditions.exists(c, c.type == 'Stalled' && c.status == 'True')",
+        "current": "status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')",
+    }
+]
+
 KUSTOMIZATION_FILE = "resources:\n  - infrarollout.yaml\n"
 
 
@@ -170,6 +182,7 @@ def flux_objects(api: ApiClient, ns: str, repo: GitRepo) -> None:
                 "targetNamespace": ns,
                 "wait": True,
                 "timeout": "4m",
+                "healthCheckExprs": HEALTH_CHECK_EXPRS,
             },
         },
     )

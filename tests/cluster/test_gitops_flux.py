@@ -19,6 +19,7 @@ Go modules applying it with health checks (``wait: true``, kstatus):
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -302,6 +303,7 @@ def test_git_drives_rollouts_and_flux_never_writes_production(
     )
     message = ready(obj)["message"]
     assert f"InfraRollout/{ns}/web" in message, message
+    print(f"[gitops] Kustomization Ready=False: {message}", file=sys.stderr)
     status = rollout_status(kube, ns)
     assert status["phase"] == "RolledBack"
     conditions = {c["type"]: c for c in status["conditions"]}
@@ -334,3 +336,7 @@ def test_git_drives_rollouts_and_flux_never_writes_production(
     assert writers <= {"shakedown/Apply", "kube-controller-manager/Update"}, writers
     # created, v2, v3, rollback: one spec write each
     assert deployment_writes.generations() == [1, 2, 3, 4], deployment_writes.seen
+    print(
+        f"[gitops] Deployment versions seen: {len(deployment_writes.seen)}, writers {writers}",
+        file=sys.stderr,
+    )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shakedown.localcluster.errors import ClusterError
-from shakedown.localcluster.gobuild import _build_lock, _go, _run_go
+from shakedown.localcluster.gobuild import build_lock, go_command, run_go
 from shakedown.localcluster.layout import Layout
 
 
@@ -133,7 +133,7 @@ def crd_files(layout: Layout, name: str) -> list[Path]:
 def build_flux(layout: Layout, *, say: Callable[[str], None] = print) -> dict[str, Path]:
     """Build every pinned controller that is not in the cache yet; name -> binary."""
     pinned = pins(layout)
-    with _build_lock(layout):
+    with build_lock(layout):
         return {m.name: _build_one(layout, pinned, m, say=say) for m in pinned.modules}
 
 
@@ -149,7 +149,7 @@ def _download(layout: Layout, spec: str, *, env: dict[str, str], log_name: str) 
     work = layout.cache / "flux"
     work.mkdir(parents=True, exist_ok=True)
     log = layout.cache / "logs" / f"go-download-{log_name}.log"
-    _run_go([_go(), "mod", "download", "-json", spec], cwd=work, log=log, env=env)
+    run_go([go_command(), "mod", "download", "-json", spec], cwd=work, log=log, env=env)
     info = json.loads(log.read_text()[log.read_text().index("{") :])
     if info.get("Error") or not info.get("Dir"):
         raise ClusterError(f"go mod download {spec}: {info.get('Error', 'no directory')}")
@@ -192,16 +192,16 @@ def _build_one(
     go_mod = (src / "go.mod").read_text()
     replaced = [r for r in pinned.replacements if re.search(rf"\s{re.escape(r.path)}\s", go_mod)]
     for dep in replaced:
-        _run_go(
-            [_go(), "mod", "edit", f"-replace={dep.path}={dep.path}@{dep.version}"],
+        run_go(
+            [go_command(), "mod", "edit", f"-replace={dep.path}={dep.path}@{dep.version}"],
             cwd=src,
             log=layout.cache / "logs" / f"go-mod-edit-{module.name}.log",
             env=env,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    _run_go(
+    run_go(
         [
-            _go(),
+            go_command(),
             "build",
             *(["-mod=mod"] if replaced else []),
             "-trimpath",

@@ -30,6 +30,7 @@ import pytest
 import yaml
 from kubernetes import client, watch
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 
 from shakedown.adapters.workloads import Kube
 from shakedown.demo.infrarollout import sample_workload
@@ -104,29 +105,40 @@ class DeploymentWrites:
     namespace: str
     seen: list[tuple[str, int, frozenset[str]]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    errors: list[str] = field(default_factory=list)
 
     def run(self) -> None:
         apps = client.AppsV1Api(self.api)
         version = ""
         while not self.stop.is_set():
-            watcher: Any = watch.Watch()  # type: ignore[no-untyped-call]
-            stream = watcher.stream(
-                apps.list_namespaced_deployment,
-                self.namespace,
-                field_selector="metadata.name=web",
-                resource_version=version or None,
-                timeout_seconds=5,
-                _request_timeout=10,
+            try:
+                version = self._watch(apps, version)
+            except ApiException as exc:
+                if exc.status != 410:  # 410: the version expired; list again
+                    self.errors.append(str(exc))
+                    return
+                version = ""
+
+    def _watch(self, apps: Any, version: str) -> str:
+        watcher: Any = watch.Watch()  # type: ignore[no-untyped-call]
+        stream = watcher.stream(
+            apps.list_namespaced_deployment,
+            self.namespace,
+            field_selector="metadata.name=web",
+            resource_version=version or None,
+            timeout_seconds=5,
+            _request_timeout=10,
+        )
+        for event in stream:
+            obj = event["object"]
+            version = obj.metadata.resource_version
+            managers = frozenset(
+                f"{m.manager}/{m.operation}"
+                for m in obj.metadata.managed_fields or []
+                if not m.subresource
             )
-            for event in stream:
-                obj = event["object"]
-                version = obj.metadata.resource_version
-                managers = frozenset(
-                    f"{m.manager}/{m.operation}"
-                    for m in obj.metadata.managed_fields or []
-                    if not m.subresource
-                )
-                self.seen.append((version, obj.metadata.generation or 0, managers))
+            self.seen.append((version, obj.metadata.generation or 0, managers))
+        return version
 
     def generations(self) -> list[int]:
         return sorted({generation for _, generation, _ in self.seen})
@@ -330,6 +342,7 @@ def test_git_drives_rollouts_and_flux_never_writes_production(
     assert rollout_status(kube, ns)["revision"] == revision_good + 1
 
     # Throughout, only shakedown (and the cluster's own controllers) wrote the Deployment
+    assert deployment_writes.errors == []
     writers = deployment_writes.writers()
     assert "shakedown/Apply" in writers, writers
     assert not {w for w in writers if "kustomize" in w or "flux" in w}, writers

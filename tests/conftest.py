@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.imagerefresh",
     "tests.fixtures.browser",
     "tests.fixtures.infrarollout",
+    "tests.fixtures.flux",
 ]
 
 

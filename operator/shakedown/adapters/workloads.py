@@ -15,6 +15,11 @@ from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.infrarollout import Target, TargetKind
 from shakedown.planning.infrarollout.objects import ObjKey
+from shakedown.planning.infrarollout.serverside import (
+    FIELD_MANAGER,
+    apply_configuration,
+    taken_over,
+)
 from shakedown.planning.infrarollout.strategic import StrategicPreview
 
 _READERS = {
@@ -171,6 +176,19 @@ class Kube:
         )
         return result
 
+    def apply(
+        self, kind: str, namespace: str | None, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Server-side apply under shakedown's field manager, forced."""
+        result: dict[str, Any] = self.call(
+            "PATCH",
+            self.path(kind, namespace, name),
+            body=json.dumps(dict(body)),
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            content_type="application/apply-patch+yaml",
+        )
+        return result
+
     def delete(
         self,
         kind: str,
@@ -207,37 +225,38 @@ def _with_kind(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def apply_object(kube: Kube, namespace: str, desired: Mapping[str, Any]) -> dict[str, Any]:
-    """Make the object equal ``desired``: create it, or replace it at its current version.
+    """Make the object equal ``desired`` with server-side apply under ``shakedown``.
 
-    A replace with unchanged content is a no-op on the API server (no new
-    generation, no rollout), which is what makes repeating it harmless.
+    Forced: production is what the revision says, whoever wrote a field last.
+    Before the first apply the fields clients wrote are taken over (see
+    ``planning.infrarollout.serverside``), so fields the revision leaves out
+    are removed as a replace would. Applying unchanged content is a no-op on
+    the API server (no new resourceVersion), which makes repeating it harmless.
     """
     kind = str(desired["kind"])
     name = str(desired["metadata"]["name"])
+    body = apply_configuration(desired, namespace)
+    body.setdefault("apiVersion", api_version(kind))
     for _ in range(5):
         current = kube.get(kind, namespace, name)
-        body = dict(desired)
-        meta = dict(body.get("metadata") or {})
-        meta["namespace"] = namespace
-        if current is None:
-            body["metadata"] = meta
+        if current is not None:
+            if kind == "Service":
+                _keep_allocated(body, current)
             try:
-                return kube.create(kind, namespace, body)
+                _take_over(kube, namespace, current)
             except Conflict:
                 continue
-        current_meta = current.get("metadata", {})
-        meta["resourceVersion"] = current_meta.get("resourceVersion")
-        for keep in ("ownerReferences", "finalizers"):
-            if keep not in meta and current_meta.get(keep):
-                meta[keep] = current_meta[keep]
-        body["metadata"] = meta
-        if kind == "Service":
-            _keep_allocated(body, current)
-        try:
-            return kube.replace(kind, namespace, body)
-        except Conflict:
-            continue
+        return kube.apply(kind, namespace, name, body)
     raise Conflict(f"{kind}/{name} in {namespace} keeps changing; giving up for now")
+
+
+def _take_over(kube: Kube, namespace: str, current: Mapping[str, Any]) -> None:
+    meta = current.get("metadata", {})
+    managed = taken_over(meta.get("managedFields") or [])
+    if managed is None:
+        return
+    patch = {"metadata": {"managedFields": managed, "resourceVersion": meta["resourceVersion"]}}
+    kube.merge_patch(str(current["kind"]), namespace, str(meta["name"]), patch)
 
 
 def _keep_allocated(body: dict[str, Any], current: Mapping[str, Any]) -> None:

@@ -226,3 +226,9 @@ def describe_stamp(layout: Layout) -> dict[str, str]:
         "version": layout.kube_version,
         "stamp": stamp_file.read_text().strip() if stamp_file.exists() else "",
     }
+
+
+#: For the other builders in this package (``flux``): one lock, one way to run go.
+build_lock = _build_lock
+go_command = _go
+run_go = _run_go

@@ -356,3 +356,13 @@ def test_the_latest_probe_failure_is_named() -> None:
     assert verdict.broken is not None
     assert "statuscode: 404" in verdict.broken.message
     assert "connection refused" not in verdict.broken.message
+
+
+def test_the_pods_of_checks_are_judged_by_their_checks_not_as_a_broken_shadow() -> None:
+    failed = {"exitCode": 1, "reason": "Error", "finishedAt": format_time(at(5))}
+    test_pod = pod("smoke-tests-abc", terminated=failed)
+    test_pod["metadata"]["labels"] = {"shakedown.dev/check": "tests", "job-name": "smoke-tests"}
+    assert judge_shadow([test_pod], now=at(10)).broken is None
+    workload_pod = pod("web-0", terminated=failed)
+    found = judge_shadow([workload_pod], now=at(10)).broken
+    assert found is not None and found.pod == "web-0"

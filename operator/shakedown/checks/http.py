@@ -24,6 +24,7 @@ from shakedown.checks.base import (
     probe_image,
     termination_message,
 )
+from shakedown.planning.infrarollout.objects import CHECK_LABEL
 
 _SCRIPT = r"""
 i=0; last=""
@@ -77,7 +78,7 @@ class HttpCheck:
         pod = {
             "metadata": {
                 "name": name,
-                "labels": {**ctx.labels, "shakedown.dev/check": str(spec["name"])},
+                "labels": {**ctx.labels, CHECK_LABEL: str(spec["name"])},
             },
             "spec": {
                 "restartPolicy": "Never",

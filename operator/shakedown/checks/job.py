@@ -13,6 +13,7 @@ from typing import Any
 
 from shakedown.api.common import parse_duration
 from shakedown.checks.base import CheckContext, CheckOutcome, object_name, termination_message
+from shakedown.planning.infrarollout.objects import CHECK_LABEL
 
 
 class JobCheck:
@@ -33,7 +34,7 @@ class JobCheck:
             container["args"] = list(spec["args"])
         if spec.get("env"):
             container["env"] = list(spec["env"])
-        labels = {**ctx.labels, "shakedown.dev/check": str(spec["name"])}
+        labels = {**ctx.labels, CHECK_LABEL: str(spec["name"])}
         job = {
             "metadata": {"name": name, "labels": labels},
             "spec": {

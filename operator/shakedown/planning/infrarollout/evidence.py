@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shakedown.planning.infrarollout.bake import is_live, ready_condition, was_ready
-from shakedown.planning.infrarollout.objects import Meta, parse_time
+from shakedown.planning.infrarollout.objects import CHECK_LABEL, Meta, parse_time
 
 Pod = Mapping[str, Any]
 Event = Mapping[str, Any]
@@ -79,7 +79,12 @@ def judge_shadow(
     readiness (Ready turning NotReady, or not Ready by ``ready_deadline``) only
     while ``readiness`` is judged, i.e. until the ``ready`` check passed.
     """
-    live = sorted((p for p in pods if is_live(p)), key=lambda p: Meta.of(p).name)
+    # The pods of the checks themselves (an HTTP probe, a test Job) are judged by
+    # their check: a failing test is the test's verdict, not a broken shadow.
+    live = sorted(
+        (p for p in pods if is_live(p) and CHECK_LABEL not in Meta.of(p).labels),
+        key=lambda p: Meta.of(p).name,
+    )
     for pod in live:
         found = _fatal(pod, events)
         if found is not None:

@@ -32,6 +32,8 @@ ROLLOUT_LABEL = "shakedown.dev/infrarollout"
 ROLLOUT_NAMESPACE_LABEL = "shakedown.dev/infrarollout-namespace"
 REVISION_LABEL = "shakedown.dev/revision"
 ROLE_LABEL = "shakedown.dev/role"
+#: On the pods of smoke and bake checks (HTTP probes, test Jobs): the check's name.
+CHECK_LABEL = "shakedown.dev/check"
 
 #: Metadata the API server sets; never copied, never compared.
 _SERVER_METADATA = (

@@ -35,8 +35,8 @@ ROLE_LABEL = "shakedown.dev/role"
 #: On the pods of smoke and bake checks (HTTP probes, test Jobs): the check's name.
 CHECK_LABEL = "shakedown.dev/check"
 
-#: Metadata the API server sets; never copied, never compared.
-_SERVER_METADATA = (
+#: Metadata the API server sets: never sent in an apply.
+SERVER_SET_METADATA = (
     "uid",
     "resourceVersion",
     "generation",
@@ -45,9 +45,9 @@ _SERVER_METADATA = (
     "deletionGracePeriodSeconds",
     "managedFields",
     "selfLink",
-    "ownerReferences",
-    "finalizers",
 )
+#: What is never copied or compared: the server's metadata and what ties an object to others.
+_SERVER_METADATA = (*SERVER_SET_METADATA, "ownerReferences", "finalizers")
 _SERVER_ANNOTATIONS = (
     "deployment.kubernetes.io/revision",
     APPLIED_ANNOTATION,

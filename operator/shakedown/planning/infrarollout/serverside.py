@@ -20,21 +20,10 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shakedown.planning.infrarollout.objects import Obj
+from shakedown.planning.infrarollout.objects import SERVER_SET_METADATA, Obj
 
 FIELD_MANAGER = "shakedown"
 
-#: Metadata the API server sets; an applied configuration must not carry it.
-_SERVER_METADATA = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-)
 #: Annotations controllers keep up to date; applying an old value would fight them.
 _CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 #: Managers that are the cluster's own controllers, never taken over.
@@ -46,7 +35,7 @@ def apply_configuration(desired: Mapping[str, Any], namespace: str) -> Obj:
     out: Obj = copy.deepcopy(dict(desired))
     out.pop("status", None)
     meta = out.setdefault("metadata", {})
-    for field in _SERVER_METADATA:
+    for field in SERVER_SET_METADATA:
         meta.pop(field, None)
     annotations = meta.get("annotations") or {}
     for key in _CONTROLLER_ANNOTATIONS:

@@ -130,6 +130,61 @@ def baking_rollout(k8s_api: ApiClient, namespace: str) -> None:
     )
 
 
+def grant_todays_verbs(k8s_api: ApiClient, release: str, system_ns: str, watch_ns: str) -> None:
+    """What today's operator needs beyond the previous chart's RBAC: ``patch`` on targets.
+
+    The previous release runs today's image (its own is not rebuilt here), and
+    today's operator writes production by server-side apply and previews
+    strategic patches by dry run, both PATCH requests the previous chart did
+    not grant. A real upgrade runs the previous image under the previous chart.
+    """
+    rbac = kubeclient.rbac(k8s_api)
+    name = f"{release}-todays-verbs"
+    rbac.create_cluster_role(
+        {
+            "metadata": {"name": name},
+            "rules": [
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments", "statefulsets", "daemonsets"],
+                    "verbs": ["patch"],
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": [
+                        "services",
+                        "configmaps",
+                        "secrets",
+                        "resourcequotas",
+                        "limitranges",
+                    ],
+                    "verbs": ["patch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["patch"],
+                },
+            ],
+        }
+    )
+    # Cluster-wide like the chart's shadow rules: the shadows do not exist yet,
+    # and the previous chart's scope policy still confines every write.
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": f"{release}-shakedown", "namespace": system_ns}
+            ],
+        },
+    )
+
+
 def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
     chart_helm: Path,  # noqa: F811
     previous_chart: Path,
@@ -196,6 +251,7 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
         )
         installed = result.returncode == 0
         assert installed, result.stdout + result.stderr
+        grant_todays_verbs(k8s_api, release, system_ns, watch_ns)
         web_app(k8s_api, watch_ns, busybox_image)
         refreshes = Refreshes(k8s_api, watch_ns, registry)
         refreshes.config_map("ctx", {"Containerfile": f"FROM {busybox_image}\nRUN echo b > /b\n"})
@@ -204,7 +260,7 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
             {
                 "image": refreshes.image("app"),
                 "source": {"configMap": {"name": "ctx"}},
-                "tests": [{"name": "slow", "command": ["sh", "-c", "sleep 60; cat /b"]}],
+                "tests": [{"name": "slow", "command": ["sh", "-c", "sleep 150; cat /b"]}],
             },
         )
         baking_rollout(k8s_api, watch_ns)
@@ -299,6 +355,10 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
         release_shakedown_objects(k8s_api, watch_ns, timeout=5)
         if installed:
             helm("uninstall", release, "--wait")
+        with contextlib.suppress(ApiException):
+            kubeclient.rbac(k8s_api).delete_cluster_role_binding(f"{release}-todays-verbs")
+        with contextlib.suppress(ApiException):
+            kubeclient.rbac(k8s_api).delete_cluster_role(f"{release}-todays-verbs")
         for ns in (watch_ns, system_ns):
             with contextlib.suppress(ApiException):
                 core.delete_namespace(ns)

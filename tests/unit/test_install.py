@@ -78,10 +78,12 @@ def test_no_verb_the_code_does_not_use() -> None:
         for r in rules
         if r[2] in ("deletecollection", "escalate", "bind") and r[0] != "shakedown.dev"
     ]
-    # patch: only the dry run that has the server compute a strategic patch of a target.
-    targets = {"deployments", "statefulsets", "daemonsets", "services", "configmaps", "secrets"}
+    # patch: server-side apply of what the operator writes (targets, and in shadows the
+    # copies, the NetworkPolicy and the quota objects), and the strategic-patch dry run.
+    applied = {"deployments", "statefulsets", "daemonsets", "services", "configmaps", "secrets"}
+    applied |= {"networkpolicies", "resourcequotas", "limitranges"}
     patched = {r for g, r, v in rules if v == "patch" and g != "shakedown.dev"}
-    assert patched == targets
+    assert patched == applied
     assert {v for g, r, v in rules if r == "leases"} == {"get", "list", "watch", "create", "delete"}
     assert {v for g, r, v in rules if r == "namespaces"} == {
         "get",

@@ -75,10 +75,10 @@ is deleted there (the namespace goes as a whole). */}}
 {{- define "shakedown.shadowRules" -}}
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, update, patch]
 - apiGroups: [""]
   resources: [services, configmaps, secrets]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, update, patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create]
@@ -90,10 +90,10 @@ is deleted there (the namespace goes as a whole). */}}
   verbs: [get, create]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, update, patch]
 - apiGroups: [""]
   resources: [resourcequotas, limitranges]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, update, patch]
 {{- end -}}
 
 {{/* The Kubernetes user name of the operator's ServiceAccount (the scope policy matches it). */}}

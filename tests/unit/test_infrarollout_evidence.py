@@ -366,3 +366,22 @@ def test_the_pods_of_checks_are_judged_by_their_checks_not_as_a_broken_shadow() 
     workload_pod = pod("web-0", terminated=failed)
     found = judge_shadow([workload_pod], now=at(10)).broken
     assert found is not None and found.pod == "web-0"
+
+
+def test_a_configmap_cache_not_synced_yet_is_not_evidence_a_missing_key_is() -> None:
+    waiting = ("CreateContainerConfigError", "failed to sync configmap cache: timed out")
+    assert judge_shadow([pod(waiting=waiting, started_at=None)], now=at(10)).broken is None
+    missing = ("CreateContainerConfigError", "couldn't find key MESSAGE in ConfigMap ns/web")
+    found = judge_shadow([pod(waiting=missing, started_at=None)], now=at(10)).broken
+    assert found is not None and "couldn't find key" in found.message
+
+
+def test_the_bake_judges_waiting_states_by_the_same_rule() -> None:
+    from shakedown.planning.infrarollout.bake import fatal_waiting
+
+    assert not fatal_waiting(
+        {"reason": "CreateContainerConfigError", "message": "failed to sync configmap cache"}
+    )
+    assert fatal_waiting({"reason": "CreateContainerConfigError", "message": "secret x not found"})
+    assert fatal_waiting({"reason": "CrashLoopBackOff"})
+    assert not fatal_waiting({"reason": "ContainerCreating"})

@@ -30,6 +30,20 @@ FATAL_WAITING = frozenset(
     }
 )
 
+#: Messages of a waiting state that clears by itself: the kubelet had not yet
+#: seen a ConfigMap or Secret created a moment before the pod (a canary's own
+#: ConfigMap), and retries. Any other CreateContainerConfigError (a missing key,
+#: a missing object) does not clear.
+TRANSIENT_WAITING_MESSAGES = ("failed to sync configmap cache", "failed to sync secret cache")
+
+
+def fatal_waiting(waiting: Mapping[str, Any], reasons: frozenset[str] = FATAL_WAITING) -> bool:
+    """Whether a container's waiting state is one that will not fix itself."""
+    if waiting.get("reason") not in reasons:
+        return False
+    message = str(waiting.get("message") or "")
+    return not any(text in message for text in TRANSIENT_WAITING_MESSAGES)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -104,7 +118,7 @@ def judge_pods(
             )
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in FATAL_WAITING:
+            if fatal_waiting(waiting):
                 return Verdict(
                     True,
                     str(waiting["reason"]),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shakedown.planning.infrarollout.bake import is_live, ready_condition, was_ready
+from shakedown.planning.infrarollout.bake import fatal_waiting, is_live, ready_condition, was_ready
 from shakedown.planning.infrarollout.objects import CHECK_LABEL, Meta, parse_time
 
 Pod = Mapping[str, Any]
@@ -154,7 +154,7 @@ def _fatal(pod: Pod, events: Sequence[Event]) -> Evidence | None:
         state = status.get("state") or {}
         waiting = state.get("waiting") or {}
         reason = waiting.get("reason")
-        if reason in IMAGE_FAILURES or reason in START_FAILURES:
+        if fatal_waiting(waiting, IMAGE_FAILURES | START_FAILURES):
             event = last_event(events, name, reasons=("Failed",))
             detail = str(waiting.get("message") or "").strip() or _event_text(event)
             kind = "ImagePull" if reason in IMAGE_FAILURES else "ContainerStart"

@@ -35,7 +35,7 @@ from tests.cluster.test_in_cluster_install import (
     wait,
 )
 from tests.fixtures.imagerefresh import JobCounter, Refreshes
-from tests.fixtures.install import assert_no_403, create_rollout, web_app
+from tests.fixtures.install import assert_no_403, create_config_rollout, web_app
 from tests.fixtures.operator import install_crds, release_shakedown_objects
 
 pytestmark = pytest.mark.cluster
@@ -88,46 +88,6 @@ def drop_last_printer_column(k8s_api: ApiClient) -> str:
         [{"op": "remove", "path": f"/spec/versions/0/additionalPrinterColumns/{len(columns) - 1}"}],
     )
     return columns[-1]
-
-
-def baking_rollout(k8s_api: ApiClient, namespace: str) -> None:
-    """web-config's MESSAGE v1 -> v2, proven over HTTP, then a long bake."""
-    create_rollout(
-        k8s_api,
-        namespace,
-        "config",
-        {
-            "targets": [
-                {"kind": "Deployment", "name": "web"},
-                {"kind": "ConfigMap", "name": "web-config"},
-                {"kind": "Service", "name": "web"},
-            ],
-            "change": {
-                "patches": [
-                    {
-                        "target": {"kind": "ConfigMap", "name": "web-config"},
-                        "type": "merge",
-                        "patch": {"data": {"MESSAGE": "v2"}},
-                    }
-                ]
-            },
-            "smokeTests": {
-                "readyFor": "3s",
-                "http": [
-                    {
-                        "name": "index",
-                        "service": "web",
-                        "port": 8080,
-                        "path": "/index.html",
-                        "expectBody": "v2",
-                        "attempts": 5,
-                    }
-                ],
-            },
-            "bake": "60s",
-            "timeout": "8m",
-        },
-    )
 
 
 def grant_todays_verbs(k8s_api: ApiClient, release: str, system_ns: str, watch_ns: str) -> None:
@@ -263,7 +223,8 @@ def test_upgrade_from_the_previous_chart_keeps_work_in_flight(
                 "tests": [{"name": "slow", "command": ["sh", "-c", "sleep 150; cat /b"]}],
             },
         )
-        baking_rollout(k8s_api, watch_ns)
+        # A long bake, so the upgrade lands while it runs.
+        create_config_rollout(k8s_api, watch_ns, bake="60s", timeout="8m")
 
         def both_in_flight() -> bool:
             run = refreshes.status("app").get("currentRun") or {}

@@ -33,3 +33,36 @@ def _outbound_allows_test_servers() -> Iterator[None]:
     outbound.reset(outbound.OutboundPolicy(allow=(ipaddress.ip_network(TEST_OUTBOUND_ALLOW),)))
     yield
     outbound.reset()
+
+
+#: Lines of an operator's log shown under a failed cluster test.
+LOG_TAIL_LINES = 60
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that ran an operator shows that operator's last INFO-and-above lines.
+
+    CI keeps only what pytest prints, and "status {} after 180 s" says nothing about
+    why the operator did not act; its own log usually does.
+    """
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    funcargs = getattr(item, "funcargs", {})
+    for name in ("iro_operator", "operator"):
+        running = funcargs.get(name)
+        log = getattr(running, "log", None)
+        if not callable(log):
+            continue
+        try:
+            lines = [line for line in str(log()).splitlines() if "[DEBUG" not in line]
+        except OSError as exc:
+            lines = [f"(log unreadable: {exc})"]
+        report.sections.append(
+            (
+                f"{name} log, last {LOG_TAIL_LINES} lines above DEBUG",
+                "\n".join(lines[-LOG_TAIL_LINES:]),
+            )
+        )

@@ -190,6 +190,11 @@ def test_the_standby_takes_over_a_failing_bake_and_rolls_back_once(
     assert [s for s in rolled_back if 'result="RolledBack"' in s and s.endswith(" 1.0")], (
         rolled_back
     )
-    posted = events(kube, ns)
+    # Events are posted just after the status is stored.
+    posted = wait_for(
+        lambda: (e := events(kube, ns)) and any(x.startswith("RolledBack:") for x in e) and e,
+        30,
+        "the RolledBack event",
+    )
     assert len([e for e in posted if e.startswith("RollingBack:")]) == 1, posted
     assert len([e for e in posted if e.startswith("RolledBack:")]) == 1, posted

@@ -180,8 +180,14 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
     ready = {c["type"]: c for c in status["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "RunFailed")
     assert "check" in ready["message"]
-    warnings = [e for e in r.events("app") if e.type == "Warning" and e.reason == "RunFailed"]
-    assert warnings and "check (exit code 3)" in warnings[0].message
+    # The Event is posted after the status is stored: wait for it, as a user re-running
+    # `kubectl describe` would.
+    warnings = r.wait_for(
+        "the RunFailed warning event",
+        lambda: [e for e in r.events("app") if e.type == "Warning" and e.reason == "RunFailed"],
+        30,
+    )
+    assert "check (exit code 3)" in warnings[0].message
     assert (
         _metric(
             operator.metrics_url,

@@ -110,7 +110,8 @@ def test_git_source_change_builds_the_new_commit_and_rollback_returns(
     assert (rollback["status"], rollback["reason"]) == ("False", "DigestNotInHistory")
     assert unknown in rollback["message"] and digest1[:19] in rollback["message"]
     assert r.tag_digest("app", "latest") == digest1
-    assert "RollbackRefused" in r.event_reasons("app")
+    # Events are posted just after the status is stored.
+    r.wait_for("RollbackRefused event", lambda: "RollbackRefused" in r.event_reasons("app"), 30)
 
 
 def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, registry: str) -> None:
@@ -205,7 +206,7 @@ def test_base_image_change_schedule_manual_and_suspend(refreshes: Refreshes, reg
     status = r.wait_for(
         "request seen", lambda: (s := r.status("idle")).get("handledRunRequest") == "now" and s, 30
     )
-    assert "Suspended" in r.event_reasons("idle")
+    r.wait_for("Suspended event", lambda: "Suspended" in r.event_reasons("idle"), 30)
     assert not status.get("lastRun") and not r.jobs("idle")
     assert _condition(status, "Suspended")["status"] == "True"
 

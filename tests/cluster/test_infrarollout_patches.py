@@ -136,7 +136,9 @@ def test_a_snapshot_too_large_for_a_secret_fails_once_naming_the_sizes(
     stalled = next(c for c in final["conditions"] if c["type"] == "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "SnapshotTooLarge")
     assert kube.get("Secret", ns, "change-snapshot-1") is None
-    warnings = [e for e in events(kube, ns) if "1048576 bytes" in e]
+    warnings = wait_for(
+        lambda: [e for e in events(kube, ns) if "1048576 bytes" in e], 30, "the warning event"
+    )
     assert len(warnings) == 1, warnings
 
 

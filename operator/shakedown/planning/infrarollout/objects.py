@@ -124,14 +124,14 @@ def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
     meta = out.setdefault("metadata", {})
     for field in _SERVER_METADATA:
         meta.pop(field, None)
-    _drop_annotations(meta, _SERVER_ANNOTATIONS)
+    drop_annotations(meta, _SERVER_ANNOTATIONS)
     return out
 
 
 def clean(obj: Mapping[str, Any]) -> Obj:
     """Like ``strip_server_fields``, and fit to be created elsewhere as a copy."""
     out = strip_server_fields(obj)
-    _drop_annotations(out["metadata"], _COPY_ANNOTATIONS)
+    drop_annotations(out["metadata"], _COPY_ANNOTATIONS)
     if out.get("kind") == "Service":
         spec = out.get("spec", {})
         if spec.get("clusterIP") != "None":
@@ -143,7 +143,12 @@ def clean(obj: Mapping[str, Any]) -> Obj:
     return out
 
 
-def _drop_annotations(meta: Obj, keys: Iterable[str]) -> None:
+def drop_annotations(meta: Obj, keys: Iterable[str]) -> None:
+    """Remove ``keys`` from ``meta``'s annotations, and the field itself when nothing is left.
+
+    An object left with ``annotations: {}`` would not compare equal to one that
+    never had any, so the empty field goes too.
+    """
     annotations = meta.get("annotations") or {}
     for key in keys:
         annotations.pop(key, None)

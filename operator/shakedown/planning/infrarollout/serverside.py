@@ -20,7 +20,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shakedown.planning.infrarollout.objects import SERVER_SET_METADATA, Obj
+from shakedown.planning.infrarollout.objects import SERVER_SET_METADATA, Obj, drop_annotations
 
 FIELD_MANAGER = "shakedown"
 
@@ -37,13 +37,7 @@ def apply_configuration(desired: Mapping[str, Any], namespace: str) -> Obj:
     meta = out.setdefault("metadata", {})
     for field in SERVER_SET_METADATA:
         meta.pop(field, None)
-    annotations = meta.get("annotations") or {}
-    for key in _CONTROLLER_ANNOTATIONS:
-        annotations.pop(key, None)
-    if annotations:
-        meta["annotations"] = annotations
-    else:
-        meta.pop("annotations", None)
+    drop_annotations(meta, _CONTROLLER_ANNOTATIONS)
     meta["namespace"] = namespace
     return out
 

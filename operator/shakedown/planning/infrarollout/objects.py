@@ -117,21 +117,30 @@ def short_hash(value: Any, length: int = 16) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 
-def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
-    """A deep copy without status and without metadata the API server sets."""
+def stripped(obj: Mapping[str, Any], *, metadata: Iterable[str], annotations: Iterable[str]) -> Obj:
+    """A deep copy without status, the ``metadata`` fields and the ``annotations`` named.
+
+    What the server or its controllers write must not travel with a copy, a
+    snapshot or an apply; the callers differ only in which fields that is.
+    """
     out: Obj = copy.deepcopy(dict(obj))
     out.pop("status", None)
     meta = out.setdefault("metadata", {})
-    for field in _SERVER_METADATA:
+    for field in metadata:
         meta.pop(field, None)
-    drop_annotations(meta, _SERVER_ANNOTATIONS)
+    _drop_annotations(meta, annotations)
     return out
+
+
+def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
+    """A deep copy without status and without metadata the API server sets."""
+    return stripped(obj, metadata=_SERVER_METADATA, annotations=_SERVER_ANNOTATIONS)
 
 
 def clean(obj: Mapping[str, Any]) -> Obj:
     """Like ``strip_server_fields``, and fit to be created elsewhere as a copy."""
     out = strip_server_fields(obj)
-    drop_annotations(out["metadata"], _COPY_ANNOTATIONS)
+    _drop_annotations(out["metadata"], _COPY_ANNOTATIONS)
     if out.get("kind") == "Service":
         spec = out.get("spec", {})
         if spec.get("clusterIP") != "None":
@@ -143,7 +152,7 @@ def clean(obj: Mapping[str, Any]) -> Obj:
     return out
 
 
-def drop_annotations(meta: Obj, keys: Iterable[str]) -> None:
+def _drop_annotations(meta: Obj, keys: Iterable[str]) -> None:
     """Remove ``keys`` from ``meta``'s annotations, and the field itself when nothing is left.
 
     An object left with ``annotations: {}`` would not compare equal to one that

@@ -162,15 +162,15 @@ def stop_all(procs: Sequence[Tracked], *, grace: float = 10.0) -> list[Tracked]:
     live = [p for p in procs if p.alive()]
     for proc in live:
         signal_pid(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        reap()
-        live = [p for p in live if p.alive()]
-        if live:
-            time.sleep(0.1)
+    live = _still_alive(live, seconds=grace)
     for proc in live:
         signal_pid(proc.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
+    return _still_alive(live, seconds=5)
+
+
+def _still_alive(live: list[Tracked], *, seconds: float) -> list[Tracked]:
+    """Reap exited children until all of ``live`` are gone or ``seconds`` pass; the rest."""
+    deadline = time.monotonic() + seconds
     while live and time.monotonic() < deadline:
         reap()
         live = [p for p in live if p.alive()]

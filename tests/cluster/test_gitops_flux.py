@@ -33,7 +33,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from shakedown.adapters.workloads import Kube
-from shakedown.demo.infrarollout import sample_workload
+from shakedown.demo.infrarollout import index_check, sample_targets, sample_workload
 from tests.fixtures.flux import Flux
 from tests.fixtures.gitserver import GitRepo, GitServer
 from tests.fixtures.infrarollout import Operator, wait_for
@@ -54,26 +54,10 @@ def infrarollout(image: str, *, message: str, fail_after: int | None = None) -> 
         "kind": "InfraRollout",
         "metadata": {"name": "web"},
         "spec": {
-            "targets": [
-                {"kind": "Deployment", "name": "web"},
-                {"kind": "ConfigMap", "name": "web-config"},
-                {"kind": "Service", "name": "web"},
-            ],
+            "targets": sample_targets("web"),
             "change": {"manifests": manifests},
             "shadow": {"ttl": "10m", "replicas": 1},
-            "smokeTests": {
-                "readyFor": "3s",
-                "http": [
-                    {
-                        "name": "index",
-                        "service": "web",
-                        "port": 8080,
-                        "path": "/index.html",
-                        "expectBody": message,
-                        "attempts": 5,
-                    }
-                ],
-            },
+            "smokeTests": {"readyFor": "3s", "http": [index_check("web", message)]},
             "bake": "40s" if fail_after is not None else "5s",
             "rollback": {"notReadyFor": "2s"},
             "timeout": "5m",

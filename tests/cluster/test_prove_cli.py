@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from shakedown.adapters.workloads import Kube
+from shakedown.demo.infrarollout import config_change, index_check, sample_targets
 from shakedown.presentation.prove_plan import selector
 from tests.fixtures.gitserver import GitServer
 from tests.fixtures.infrarollout import wait_for, workload
@@ -42,30 +43,10 @@ def rollout_doc(*, name: str = "change", message: str = "v2", ready_for: str = "
         "kind": "InfraRollout",
         "metadata": {"name": name},
         "spec": {
-            "targets": [{"kind": k, "name": n} for k, n in PRODUCTION],
-            "change": {
-                "patches": [
-                    {
-                        "target": {"kind": "ConfigMap", "name": "web-config"},
-                        "type": "merge",
-                        "patch": {"data": {"MESSAGE": message}},
-                    }
-                ]
-            },
+            "targets": sample_targets("web"),
+            "change": config_change("web", {"MESSAGE": message}),
             "shadow": {"ttl": "10m", "replicas": 1},
-            "smokeTests": {
-                "readyFor": ready_for,
-                "http": [
-                    {
-                        "name": "index",
-                        "service": "web",
-                        "port": 8080,
-                        "path": "/index.html",
-                        "expectBody": message,
-                        "attempts": 5,
-                    }
-                ],
-            },
+            "smokeTests": {"readyFor": ready_for, "http": [index_check("web", message)]},
             "timeout": "5m",
         },
     }

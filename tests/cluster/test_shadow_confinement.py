@@ -25,7 +25,7 @@ from kubernetes.stream import stream
 
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient
-from shakedown.demo.infrarollout import sample_workload
+from shakedown.demo.infrarollout import config_change, sample_targets, sample_workload
 from shakedown.planning.infrarollout.confinement import DEFAULT_QUOTA_NAME
 from tests.fixtures.operator import RunningOperator
 
@@ -190,20 +190,8 @@ def isolated_rollout(k8s_api: ApiClient, namespace: str, *, isolate: bool) -> No
             "kind": "InfraRollout",
             "metadata": {"name": "isolated"},
             "spec": {
-                "targets": [
-                    {"kind": "Deployment", "name": "web"},
-                    {"kind": "ConfigMap", "name": "web-config"},
-                    {"kind": "Service", "name": "web"},
-                ],
-                "change": {
-                    "patches": [
-                        {
-                            "target": {"kind": "ConfigMap", "name": "web-config"},
-                            "type": "merge",
-                            "patch": {"data": {"MESSAGE": "from-the-shadow"}},
-                        }
-                    ]
-                },
+                "targets": sample_targets("web"),
+                "change": config_change("web", {"MESSAGE": "from-the-shadow"}),
                 "shadow": {"isolate": isolate},
                 # Long enough to stay in SmokeTesting while the test probes.
                 "smokeTests": {"readyFor": "5m"},

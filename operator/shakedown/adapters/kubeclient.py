@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,6 +50,7 @@ __all__ = [
     "load",
     "plain",
     "rbac",
+    "request",
     "server_url",
     "watch",
 ]
@@ -178,6 +180,30 @@ def networking(api: ApiClient | None = None) -> Any:
 def dynamic(api: ApiClient | None = None) -> Any:
     """A ``DynamicClient``: any kind by apiVersion and kind (examples, manifests)."""
     return cast(Any, _dynamic).DynamicClient(_or_configured(api))
+
+
+def request(
+    api: ApiClient,
+    method: str,
+    path: str,
+    *,
+    timeout: float | tuple[float, float],
+    body: Any = None,
+    query: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Any:
+    """``method path`` with a JSON body over ``api`` (its credentials and TLS), for any kind by
+    path without the typed classes; the response is returned unread, so each caller picks its
+    own timeout and turns error statuses into its own exception."""
+    serialized = api.param_serialize(
+        method,
+        path,
+        query_params=list((query or {}).items()),
+        header_params={"Accept": "application/json", "Content-Type": content_type},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    return api.call_api(*serialized, _request_timeout=timeout)
 
 
 def watch() -> Any:

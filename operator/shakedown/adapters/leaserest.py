@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from shakedown.adapters import kubeclient
+
 PREFIX = "/apis/coordination.k8s.io/v1"
 
 
@@ -41,15 +43,7 @@ class LeaseClient:
         body: Any = None,
         query: Mapping[str, str] | None = None,
     ) -> Any:
-        request = self.api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()),
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        return self.api.call_api(*request, _request_timeout=timeout)
+        return kubeclient.request(self.api, method, path, timeout=timeout, body=body, query=query)
 
     def _json(self, response: Any) -> dict[str, Any]:
         data: bytes = response.read()

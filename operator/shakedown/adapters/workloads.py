@@ -117,16 +117,10 @@ class Kube:
         query: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        request = self.api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()),
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
+        response = kubeclient.request(
+            self.api, method, path, timeout=30, body=body, query=query, content_type=content_type
         )
-        response = self.api.call_api(*request, _request_timeout=30)
-        data: bytes = response.read()  # type: ignore[no-untyped-call]
+        data: bytes = response.read()
         if not 200 <= response.status <= 299:
             text = data.decode("utf-8", "replace") if data else ""
             if response.status == 409:

@@ -26,7 +26,7 @@ from shakedown.api.common import short_digest
 from shakedown.api.crdgen import KindSpec
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
 from shakedown.cli.describe_iro import describe_infra_rollout
-from shakedown.cli.kube import add_namespace, current_namespace, resolve_kind
+from shakedown.cli.kube import add_object, current_namespace, resolve_kind
 from shakedown.cli.main import UserError
 from shakedown.presentation.reading import age, condition, health, message, path, text
 
@@ -171,9 +171,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "and shadow for iro)."
         ),
     )
-    parser.add_argument("kind", metavar="KIND", help="cir or iro (or the full kind name)")
-    parser.add_argument("name", metavar="NAME", nargs="?", help="one object")
-    add_namespace(parser, all_namespaces=True)
+    add_object(
+        parser,
+        kind_help="cir or iro (or the full kind name)",
+        name_optional=True,
+        all_namespaces=True,
+    )
     parser.add_argument(
         "-o", "--output", choices=("table", "wide", "yaml", "json"), default="table"
     )

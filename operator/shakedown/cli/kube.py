@@ -42,6 +42,25 @@ def add_namespace(parser: argparse.ArgumentParser, *, all_namespaces: bool = Fal
         where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
 
 
+def add_object(
+    parser: argparse.ArgumentParser,
+    *,
+    kind_help: str = "cir or iro",
+    name_optional: bool = False,
+    all_namespaces: bool = False,
+) -> None:
+    """``KIND NAME`` and ``-n NS``: one way for every command to name the object it acts on.
+
+    ``name_optional`` lets a command act on every object of the kind (``get``).
+    """
+    parser.add_argument("kind", metavar="KIND", help=kind_help)
+    if name_optional:
+        parser.add_argument("name", metavar="NAME", nargs="?", help="one object")
+    else:
+        parser.add_argument("name", metavar="NAME")
+    add_namespace(parser, all_namespaces=all_namespaces)
+
+
 def api_client() -> Any:
     # The client library is imported on first use, so `shakedown --help` stays quick.
     from shakedown.adapters import kubeclient

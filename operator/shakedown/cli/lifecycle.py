@@ -21,7 +21,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.cli.describe_iro import IN_FLIGHT, pause_note
-from shakedown.cli.kube import add_namespace
+from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 from shakedown.planning.infrarollout.steering import (
     PAUSED_ANNOTATION,
@@ -219,9 +219,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help=verb.help,
             description=f"{verb.help[0].upper()}{verb.help[1:]}. {_HOW[verb.name]}",
         )
-        parser.add_argument("kind", metavar="KIND", help="cir or iro")
-        parser.add_argument("name", metavar="NAME")
-        add_namespace(parser)
+        add_object(parser)
         verb.extra(parser)
         parser.set_defaults(func=_runner(verb))
 

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from shakedown import GROUP, VERSION
 from shakedown.adapters.jobs import LABEL_RESOURCE, LABEL_RUN, LABEL_SCENARIO, LABEL_STEP
 from shakedown.checks.base import object_name
-from shakedown.cli.kube import add_namespace
+from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 
 Obj = Mapping[str, Any]
@@ -140,9 +140,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the pods are gone, the log tail kept in status is printed instead."
         ),
     )
-    parser.add_argument("kind", metavar="KIND", help="cir or iro")
-    parser.add_argument("name", metavar="NAME")
-    add_namespace(parser)
+    add_object(parser)
     parser.add_argument("--run", metavar="ID", help="cir: a run id (default: current or last)")
     parser.add_argument("--test", metavar="NAME", help="cir: only this test scenario")
     parser.add_argument("--check", metavar="NAME", help="iro: the smoke Job check (required)")

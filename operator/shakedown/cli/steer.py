@@ -24,7 +24,7 @@ from typing import Any
 
 from shakedown import GROUP, VERSION
 from shakedown.api.crdgen import KindSpec, kind_spec
-from shakedown.cli.kube import add_namespace
+from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 from shakedown.presentation.steering import (
     Obj,
@@ -80,11 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help=verb.help,
             description=f"{verb.help[0].upper()}{verb.help[1:]}. Sets an annotation only.",
         )
-        parser.add_argument(
-            "kind", metavar="KIND", help=f"{short} (the only kind {verb.name} takes)"
-        )
-        parser.add_argument("name", metavar="NAME")
-        add_namespace(parser)
+        add_object(parser, kind_help=f"{short} (the only kind {verb.name} takes)")
         if verb.name == "rollback":
             parser.add_argument(
                 "--to", metavar="DIGEST", help="a digest from status.history (default: previous)"

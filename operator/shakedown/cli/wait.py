@@ -35,7 +35,7 @@ from shakedown.api.annotations import RUN_REQUESTED
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import RunPhase
 from shakedown.api.infrarollout import RolloutPhase
-from shakedown.cli.kube import add_namespace
+from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 
 Obj = Mapping[str, Any]
@@ -191,8 +191,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "cir last run Failed/Cancelled, Stalled, or another final state); 2 bad input, "
         "not found, cluster unreachable, or timeout",
     )
-    parser.add_argument("kind", metavar="KIND", help="cir or iro (or the full kind name)")
-    parser.add_argument("name", metavar="NAME")
+    add_object(parser, kind_help="cir or iro (or the full kind name)")
     parser.add_argument(
         "--for",
         dest="target",
@@ -201,7 +200,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="condition=NAME[=STATUS] or phase=PHASE (default: condition=Ready)",
     )
     parser.add_argument("--timeout", default="10m", help="give up after this long (default 10m)")
-    add_namespace(parser)
     parser.set_defaults(func=run)
 
 

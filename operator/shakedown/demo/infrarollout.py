@@ -78,23 +78,45 @@ def sample_workload(
     ]
 
 
+def sample_targets(name: str) -> list[dict[str, str]]:
+    """spec.targets naming the sample's three objects, so they roll (and roll back) together."""
+    return [
+        {"kind": "Deployment", "name": name},
+        {"kind": "ConfigMap", "name": f"{name}-config"},
+        {"kind": "Service", "name": name},
+    ]
+
+
+def config_change(name: str, data: dict[str, str]) -> dict[str, Any]:
+    """spec.change: a merge patch of the sample ConfigMap's data (``MESSAGE``, ``FAIL_AFTER``)."""
+    return {
+        "patches": [
+            {
+                "target": {"kind": "ConfigMap", "name": f"{name}-config"},
+                "type": "merge",
+                "patch": {"data": data},
+            }
+        ]
+    }
+
+
+def index_check(name: str, message: str) -> dict[str, Any]:
+    """An HTTP smoke check that the sample's index page shows ``message``."""
+    return {
+        "name": "index",
+        "service": name,
+        "port": 8080,
+        "path": "/index.html",
+        "expectBody": message,
+        "attempts": 5,
+    }
+
+
 def rollout_spec(name: str, data: dict[str, str], *, bake: str, image: str) -> dict[str, Any]:
     """An InfraRollout changing the sample's ConfigMap, proven with a smoke Job."""
     return {
-        "targets": [
-            {"kind": "Deployment", "name": name},
-            {"kind": "ConfigMap", "name": f"{name}-config"},
-            {"kind": "Service", "name": name},
-        ],
-        "change": {
-            "patches": [
-                {
-                    "target": {"kind": "ConfigMap", "name": f"{name}-config"},
-                    "type": "merge",
-                    "patch": {"data": data},
-                }
-            ]
-        },
+        "targets": sample_targets(name),
+        "change": config_change(name, data),
         "shadow": {"ttl": "15m", "replicas": 1, "isolate": True},
         "smokeTests": {
             "readyFor": "3s",

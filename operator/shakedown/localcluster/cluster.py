@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from shakedown.localcluster.health import (
     owns_network,
     status,
 )
+from shakedown.localcluster.kubectl import kubectl
 from shakedown.localcluster.layout import Layout
 from shakedown.localcluster.startup import Timings, add_enforcer, env_text, start
 from shakedown.localcluster.takeover import adopt, claim_network
@@ -236,16 +236,3 @@ def down(layout: Layout, *, say: Say = print) -> None:
             say(f"note: processes {others} (test sessions) were using the cluster")
         teardown.stop(layout, say=say)
     say("local cluster stopped; nothing left behind")
-
-
-def kubectl(layout: Layout, *args: str, check: bool = True) -> str:
-    """Run the pinned kubectl against the local cluster; return stdout."""
-    proc = subprocess.run(
-        [str(layout.binary("kubectl")), f"--kubeconfig={layout.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()[:300]}")
-    return proc.stdout

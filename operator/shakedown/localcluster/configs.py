@@ -95,14 +95,27 @@ def apiserver_args(layout: Layout) -> list[str]:
     ]
 
 
-def controller_manager_args(layout: Layout) -> list[str]:
-    net, pki, cfg = layout.network, layout.pki, layout.config
+#: The controllers run once, on one node: no election, no profiling endpoint.
+_SINGLE_INSTANCE = ("--leader-elect=false", "--profiling=false", "--v=1")
+
+
+def _controller_head(layout: Layout, binary: str, user: str) -> list[str]:
+    """The binary, then the kubeconfig (of ``user``) it uses both to reach the API server and
+    to check who calls it, and a listener on loopback only: the same for both controllers."""
+    kubeconfig = layout.config / f"{user}.kubeconfig"
     return [
-        str(layout.binary("kube-controller-manager")),
-        f"--kubeconfig={cfg / 'controller-manager.kubeconfig'}",
-        f"--authentication-kubeconfig={cfg / 'controller-manager.kubeconfig'}",
-        f"--authorization-kubeconfig={cfg / 'controller-manager.kubeconfig'}",
+        str(layout.binary(binary)),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
+    ]
+
+
+def controller_manager_args(layout: Layout) -> list[str]:
+    net, pki = layout.network, layout.pki
+    return [
+        *_controller_head(layout, "kube-controller-manager", "controller-manager"),
         f"--secure-port={net.controller_manager_port}",
         f"--cluster-signing-cert-file={pki / 'ca.crt'}",
         f"--cluster-signing-key-file={pki / 'ca.key'}",
@@ -113,24 +126,15 @@ def controller_manager_args(layout: Layout) -> list[str]:
         f"--cluster-cidr={net.pod_cidr}",
         "--node-cidr-mask-size=24",
         f"--service-cluster-ip-range={net.service_cidr}",
-        "--leader-elect=false",
-        "--profiling=false",
-        "--v=1",
+        *_SINGLE_INSTANCE,
     ]
 
 
 def scheduler_args(layout: Layout) -> list[str]:
-    net, cfg = layout.network, layout.config
     return [
-        str(layout.binary("kube-scheduler")),
-        f"--kubeconfig={cfg / 'scheduler.kubeconfig'}",
-        f"--authentication-kubeconfig={cfg / 'scheduler.kubeconfig'}",
-        f"--authorization-kubeconfig={cfg / 'scheduler.kubeconfig'}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={net.scheduler_port}",
-        "--leader-elect=false",
-        "--profiling=false",
-        "--v=1",
+        *_controller_head(layout, "kube-scheduler", "scheduler"),
+        f"--secure-port={layout.network.scheduler_port}",
+        *_SINGLE_INSTANCE,
     ]
 
 

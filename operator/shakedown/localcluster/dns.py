@@ -9,14 +9,13 @@ query ever leaves the machine.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 
 import yaml
 
 from shakedown.adapters.registry import ImageRef
 from shakedown.localcluster import api, gobuild, images
-from shakedown.localcluster.errors import ClusterError
+from shakedown.localcluster.kubectl import apply_manifests
 from shakedown.localcluster.layout import Layout
 
 NAMESPACE = "kube-system"
@@ -160,21 +159,7 @@ def manifests(layout: Layout, image: str) -> str:
 
 def apply(layout: Layout, image: str) -> None:
     """Apply the DNS manifests with the pinned kubectl."""
-    path = layout.config / "coredns.yaml"
-    path.write_text(manifests(layout, image))
-    _kubectl(layout, "apply", "-f", str(path))
-
-
-def _kubectl(layout: Layout, *args: str) -> str:
-    proc = subprocess.run(
-        [str(layout.binary("kubectl")), f"--kubeconfig={layout.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise ClusterError(f"kubectl {args[0]} failed: {proc.stderr.strip()[:300]}")
-    return proc.stdout
+    apply_manifests(layout, "coredns.yaml", manifests(layout, image))
 
 
 def ready(layout: Layout) -> bool:

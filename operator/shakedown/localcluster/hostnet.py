@@ -23,7 +23,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from shakedown.localcluster import owner
@@ -151,42 +151,18 @@ def _ours(chain: str) -> bool:
 
 def our_chains() -> list[str]:
     """``family/table/chain`` of every KUBE-/CNI-/SHAKEDOWN- chain on the host."""
-    found = []
-    for family in ("iptables", "ip6tables"):
-        save = shutil.which(f"{family}-save")
-        if save is None:
-            continue
-        table = ""
-        for line in _run([save]).stdout.splitlines():
-            if line.startswith("*"):
-                table = line[1:]
-            elif line.startswith(":") and _ours(line[1:].split()[0]):
-                found.append(f"{family}/{table}/{line[1:].split()[0]}")
-    return found
+    return [
+        f"{family}/{table}/{name}"
+        for family, saved in _saved_tables()
+        for table, names in _ours_in(saved)[0].items()
+        for name in names
+    ]
 
 
 def remove_chains() -> None:
     """Delete every rule that jumps to one of our chains, then the chains themselves."""
-    for family in ("iptables", "ip6tables"):
-        save = shutil.which(f"{family}-save")
-        if save is None:
-            continue
-        table = ""
-        chains: dict[str, list[str]] = {}
-        rules: list[tuple[str, list[str]]] = []
-        for line in _run([save]).stdout.splitlines():
-            if line.startswith("*"):
-                table = line[1:]
-            elif line.startswith(":"):
-                name = line[1:].split()[0]
-                if _ours(name):
-                    chains.setdefault(table, []).append(name)
-            elif line.startswith("-A "):
-                spec = shlex.split(line)
-                chain = spec[1]
-                target = spec[spec.index("-j") + 1] if "-j" in spec else ""
-                if not _ours(chain) and _ours(target):
-                    rules.append((table, spec))
+    for family, saved in _saved_tables():
+        chains, rules = _ours_in(saved)
         for tbl, spec in rules:
             _run([family, "-t", tbl, "-D", *spec[1:]])
         for tbl, names in chains.items():
@@ -194,6 +170,36 @@ def remove_chains() -> None:
                 _run([family, "-t", tbl, "-F", name])
             for name in names:
                 _run([family, "-t", tbl, "-X", name])
+
+
+def _saved_tables() -> Iterator[tuple[str, str]]:
+    """``(family, iptables-save output)`` for iptables and ip6tables, where installed."""
+    for family in ("iptables", "ip6tables"):
+        save = shutil.which(f"{family}-save")
+        if save is not None:
+            yield family, _run([save]).stdout
+
+
+def _ours_in(saved: str) -> tuple[dict[str, list[str]], list[tuple[str, list[str]]]]:
+    """From ``iptables-save`` output: our chains by table, and the rules of other chains
+    that jump to them (as ``(table, argv of -A)``)."""
+    table = ""
+    chains: dict[str, list[str]] = {}
+    rules: list[tuple[str, list[str]]] = []
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith(":"):
+            name = line[1:].split()[0]
+            if _ours(name):
+                chains.setdefault(table, []).append(name)
+        elif line.startswith("-A "):
+            spec = shlex.split(line)
+            chain = spec[1]
+            target = spec[spec.index("-j") + 1] if "-j" in spec else ""
+            if not _ours(chain) and _ours(target):
+                rules.append((table, spec))
+    return chains, rules
 
 
 # -- network namespaces, links, mounts ------------------------------------------------------

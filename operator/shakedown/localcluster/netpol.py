@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from shakedown.localcluster import gobuild
-from shakedown.localcluster.errors import ClusterError
+from shakedown.localcluster.kubectl import apply_manifests
 from shakedown.localcluster.layout import Layout, module_version
 
 NAME = "kube-router"
@@ -112,22 +112,7 @@ def rbac_manifest() -> str:
 
 
 def apply_rbac(layout: Layout) -> None:
-    path = layout.config / "kube-router-rbac.yaml"
-    path.write_text(rbac_manifest())
-    proc = subprocess.run(
-        [
-            str(layout.binary("kubectl")),
-            f"--kubeconfig={layout.kubeconfig}",
-            "apply",
-            "-f",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise ClusterError(f"kubectl apply (kube-router RBAC) failed: {proc.stderr.strip()[:300]}")
+    apply_manifests(layout, "kube-router-rbac.yaml", rbac_manifest())
 
 
 def ready() -> bool:

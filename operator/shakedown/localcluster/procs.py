@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -162,15 +163,15 @@ def stop_all(procs: Sequence[Tracked], *, grace: float = 10.0) -> list[Tracked]:
     live = [p for p in procs if p.alive()]
     for proc in live:
         signal_pid(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        reap()
-        live = [p for p in live if p.alive()]
-        if live:
-            time.sleep(0.1)
+    live = _still_alive(live, seconds=grace)
     for proc in live:
         signal_pid(proc.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
+    return _still_alive(live, seconds=5)
+
+
+def _still_alive(live: list[Tracked], *, seconds: float) -> list[Tracked]:
+    """Reap exited children until all of ``live`` are gone or ``seconds`` pass; the rest."""
+    deadline = time.monotonic() + seconds
     while live and time.monotonic() < deadline:
         reap()
         live = [p for p in live if p.alive()]
@@ -194,6 +195,21 @@ def processes_matching(predicate: str) -> list[Tracked]:
             if started is not None:
                 found.append(Tracked(cmdline.split(" ")[0], int(entry.name), started))
     return found
+
+
+def port_free(address: str, port: int) -> bool:
+    """Whether a server could listen on ``address:port`` now.
+
+    Bound with SO_REUSEADDR, like the Go servers: a connection in TIME_WAIT does
+    not block the port.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_owner(port: int) -> str:

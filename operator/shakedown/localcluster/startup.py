@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -62,17 +61,12 @@ def _require_root() -> None:
 
 def _check_ports(layout: Layout) -> None:
     for component, address, port in layout.network.listeners():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            # Like the Go servers: a connection in TIME_WAIT does not block the port.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((address, port))
-            except OSError:
-                holder = procs.port_owner(port)
-                raise ClusterError(
-                    f"port {address}:{port} (for {component}) is in use by {holder}; stop it "
-                    "(or run 'make cluster-down' if it is an old local cluster) and retry"
-                ) from None
+        if not procs.port_free(address, port):
+            holder = procs.port_owner(port)
+            raise ClusterError(
+                f"port {address}:{port} (for {component}) is in use by {holder}; stop it "
+                "(or run 'make cluster-down' if it is an old local cluster) and retry"
+            )
 
 
 def start(layout: Layout, *, say: Say) -> Timings:

@@ -10,7 +10,6 @@ cleaning away its remains) when that cluster is dead.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -94,19 +93,12 @@ def _take_over_unrecorded(layout: Layout) -> None:
 def _listening(layout: Layout) -> list[str]:
     """``address:port`` of the cluster's main listeners that something uses right now."""
     net = layout.network
-    busy = []
-    for address, port in (
+    main = (
         (net.node_ip, net.apiserver_port),
         (net.node_ip, net.registry_port),
         ("127.0.0.1", net.etcd_client_port),
-    ):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((address, port))
-            except OSError:
-                busy.append(f"{address}:{port}")
-    return busy
+    )
+    return [f"{address}:{port}" for address, port in main if not procs.port_free(address, port)]
 
 
 def adopt(layout: Layout) -> None:

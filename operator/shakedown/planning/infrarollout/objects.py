@@ -117,15 +117,24 @@ def short_hash(value: Any, length: int = 16) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 
-def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
-    """A deep copy without status and without metadata the API server sets."""
+def stripped(obj: Mapping[str, Any], *, metadata: Iterable[str], annotations: Iterable[str]) -> Obj:
+    """A deep copy without status, the ``metadata`` fields and the ``annotations`` named.
+
+    What the server or its controllers write must not travel with a copy, a
+    snapshot or an apply; the callers differ only in which fields that is.
+    """
     out: Obj = copy.deepcopy(dict(obj))
     out.pop("status", None)
     meta = out.setdefault("metadata", {})
-    for field in _SERVER_METADATA:
+    for field in metadata:
         meta.pop(field, None)
-    _drop_annotations(meta, _SERVER_ANNOTATIONS)
+    _drop_annotations(meta, annotations)
     return out
+
+
+def strip_server_fields(obj: Mapping[str, Any]) -> Obj:
+    """A deep copy without status and without metadata the API server sets."""
+    return stripped(obj, metadata=_SERVER_METADATA, annotations=_SERVER_ANNOTATIONS)
 
 
 def clean(obj: Mapping[str, Any]) -> Obj:
@@ -144,6 +153,11 @@ def clean(obj: Mapping[str, Any]) -> Obj:
 
 
 def _drop_annotations(meta: Obj, keys: Iterable[str]) -> None:
+    """Remove ``keys`` from ``meta``'s annotations, and the field itself when nothing is left.
+
+    An object left with ``annotations: {}`` would not compare equal to one that
+    never had any, so the empty field goes too.
+    """
     annotations = meta.get("annotations") or {}
     for key in keys:
         annotations.pop(key, None)

@@ -16,11 +16,10 @@ scripts, an earlier shakedown). Fields that the cluster's own controllers keep
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shakedown.planning.infrarollout.objects import SERVER_SET_METADATA, Obj
+from shakedown.planning.infrarollout.objects import SERVER_SET_METADATA, Obj, stripped
 
 FIELD_MANAGER = "shakedown"
 
@@ -32,19 +31,8 @@ _CONTROLLER_PREFIXES = ("kube-", "k3s", "cloud-controller")
 
 def apply_configuration(desired: Mapping[str, Any], namespace: str) -> Obj:
     """The body of the apply request: ``desired`` without what the server owns."""
-    out: Obj = copy.deepcopy(dict(desired))
-    out.pop("status", None)
-    meta = out.setdefault("metadata", {})
-    for field in SERVER_SET_METADATA:
-        meta.pop(field, None)
-    annotations = meta.get("annotations") or {}
-    for key in _CONTROLLER_ANNOTATIONS:
-        annotations.pop(key, None)
-    if annotations:
-        meta["annotations"] = annotations
-    else:
-        meta.pop("annotations", None)
-    meta["namespace"] = namespace
+    out = stripped(desired, metadata=SERVER_SET_METADATA, annotations=_CONTROLLER_ANNOTATIONS)
+    out["metadata"]["namespace"] = namespace
     return out
 
 

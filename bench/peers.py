@@ -100,14 +100,21 @@ class Bench:
         return dict(data) == {"MESSAGE": "v1"}
 
     def measure(
-        self, ns: str, watch: PodWatch, change: Callable[[], object], name: str, settings: str
+        self,
+        ns: str,
+        watch: PodWatch,
+        change: Callable[[], object],
+        name: str,
+        settings: str,
+        ended: Callable[[], bool] = lambda: False,
     ) -> tuple[Outcome, dict[str, Any]]:
         """Apply the change, then time the failure and the recovery."""
         watch.arm()
         change()
         say(f"  {name}: change applied, waiting for the first bad pod to turn NotReady")
-        wait(lambda: watch.failed_at is not None, 300)
-        assert watch.failed_at is not None
+        wait(lambda: watch.failed_at is not None or ended(), 300)
+        if watch.failed_at is None:
+            raise SystemExit(f"{name}: the change ended before a bad pod reached production")
         say(f"  {name}: first bad pod NotReady ({watch.failed_pod}); waiting for production")
         bound = self.args.wait
         with suppress(TimeoutError):
@@ -157,17 +164,19 @@ def run_shakedown(bench: Bench) -> Outcome:
                 f" rollback.notReadyFor {args.not_ready_for}s, smokeTests.readyFor 3s,"
                 " shadow replicas 1"
             )
+
+            def final() -> dict[str, Any] | None:
+                status = (kube.get("InfraRollout", ns, "change") or {}).get("status") or {}
+                return status if status.get("phase") in FINAL else None
+
             outcome, _ = bench.measure(
                 ns,
                 watch,
                 lambda: kube.create("InfraRollout", ns, body),
                 "shakedown",
                 settings,
+                ended=lambda: final() is not None,
             )
-
-            def final() -> dict[str, Any] | None:
-                status = (kube.get("InfraRollout", ns, "change") or {}).get("status") or {}
-                return status if status.get("phase") in FINAL else None
 
             try:
                 status = wait(final, 120)
@@ -238,7 +247,12 @@ def main() -> int:
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for recovery")
     parser.add_argument("--deadline", type=int, default=10, help="Argo tuned progress deadline")
     parser.add_argument("--not-ready-for", type=int, default=10, help="shakedown notReadyFor")
-    parser.add_argument("--fail-after", type=int, default=8, help="bad pods Ready this long")
+    parser.add_argument(
+        "--fail-after",
+        type=int,
+        default=30,
+        help="seconds the bad pods stay Ready (longer than shakedown's shadow phase)",
+    )
     parser.add_argument("--pause", type=int, default=60, help="canary pause steps, seconds")
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument(
@@ -260,13 +274,15 @@ def main() -> int:
     cluster.acquire(layout, say=lambda m: say(f"  {m}"))
     try:
         image = images.build_busybox(layout, say=lambda m: None).ref
-        started = time.monotonic()
-        build = argorollouts.build_argo_rollouts(layout, say=lambda m: say(f"  {m}"))
-        say(f"  argo-rollouts build step took {time.monotonic() - started:.1f} s")
         bench = Bench(args, layout.kubeconfig, image)
         crd_adapter.install(bench.api)
-        documents = [yaml.safe_load(p.read_text()) for p in build.crds()]
-        crd_adapter.install(bench.api, documents, timeout=60)
+        build = argorollouts.build_dir(layout)
+        if any(run.startswith("argo") for run in runs):
+            started = time.monotonic()
+            build = argorollouts.build_argo_rollouts(layout, say=lambda m: say(f"  {m}"))
+            say(f"  argo-rollouts build step took {time.monotonic() - started:.1f} s")
+            documents = [yaml.safe_load(p.read_text()) for p in build.crds()]
+            crd_adapter.install(bench.api, documents, timeout=60)
         say(f"image {image}, logs in {bench.logs}")
         outcomes: list[Outcome] = []
         if "shakedown" in runs:

@@ -3,7 +3,8 @@
 A web service (the demo's busybox httpd: ``--replicas`` pods, readiness probe
 every second, page text from a ConfigMap) is at v1 and healthy. The change moves
 its ConfigMap to v2 with ``FAIL_AFTER``: the new pods start Ready and stop
-answering their probe ``--fail-after`` seconds later. It is rolled out three
+answering their probe ``--fail-after`` seconds later (long enough to pass
+shakedown's shadow, so the failure reaches the canary). It is rolled out three
 times, each in a namespace of its own, on the local cluster (KUBECONFIG is
 ignored), one after the other:
 
@@ -304,8 +305,13 @@ def main() -> int:
                 say(f"shakedown vs {peer.name}: {ratios[peer.name]} faster")
     say(f"versions: argo-rollouts {argorollouts.VERSION} (GOTOOLCHAIN={argorollouts.TOOLCHAIN})")
     if args.json:
-        result = {"outcomes": [o.__dict__ for o in outcomes], "ratios": ratios, **vars(args)}
-        result["json"] = str(args.json)
+        settings = {k: v for k, v in vars(args).items() if k != "json"}
+        result = {
+            "outcomes": [o.__dict__ for o in outcomes],
+            "ratios": ratios,
+            "settings": settings,
+            "argo_rollouts": argorollouts.VERSION,
+        }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

@@ -4,13 +4,14 @@ A web service (the demo's busybox httpd: ``--replicas`` pods, readiness probe
 every second, page text from a ConfigMap) is at v1 and healthy. The change moves
 its ConfigMap to v2 with ``FAIL_AFTER``: the new pods start Ready and stop
 answering their probe ``--fail-after`` seconds later (long enough to pass
-shakedown's shadow, so the failure reaches the canary). It is rolled out three
+shakedown's shadow, so the failure reaches the canary). It is rolled out four
 times, each in a namespace of its own, on the local cluster (KUBECONFIG is
 ignored), one after the other:
 
-- shakedown: an InfraRollout with the Canary strategy (25 %, pause, 50 %,
-  pause, 100 %) on the Deployment, ConfigMap and Service, the operator run out
-  of cluster (``shakedown run``), ``rollback.notReadyFor`` = ``--not-ready-for``;
+- shakedown defaults and tuned: an InfraRollout with the Canary strategy (25 %,
+  pause, 50 %, pause, 100 %) on the Deployment, ConfigMap and Service, the
+  operator run out of cluster (``shakedown run``), ``rollback.notReadyFor`` at
+  its default (10 s) and at ``--tuned-not-ready-for`` (2 s);
 - Argo Rollouts tuned: a Rollout with the same steps and
   ``progressDeadlineSeconds: --deadline`` plus ``progressDeadlineAbort: true``;
   the change applied as a user would (ConfigMap patched, then a template
@@ -66,6 +67,7 @@ from shakedown.localcluster import argorollouts
 
 ROLLOUTS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts"
 FINAL = {"Succeeded", "Failed", "RolledBack", "Aborted"}
+RUNS = ("shakedown-default", "shakedown-tuned", "argo-tuned", "argo-default")
 
 
 def say(message: str) -> None:
@@ -136,9 +138,14 @@ class Bench:
         return outcome, {"failed_pod": watch.failed_pod}
 
 
-def run_shakedown(bench: Bench) -> Outcome:
+def run_shakedown(bench: Bench, *, tuned: bool) -> Outcome:
     args, kube = bench.args, bench.kube
-    with bench.namespace("sd") as ns, PodWatch(bench.api, ns, args.replicas) as watch:
+    label = "shakedown-tuned" if tuned else "shakedown-default"
+    not_ready_for = args.tuned_not_ready_for if tuned else 10
+    with (
+        bench.namespace(label.replace("shakedown", "sd")) as ns,
+        PodWatch(bench.api, ns, args.replicas) as watch,
+    ):
         for obj in bench.workload(ns):
             apply_object(kube, ns, obj)
         wait(lambda: watch.healthy_now(), 120)
@@ -149,10 +156,10 @@ def run_shakedown(bench: Bench) -> Outcome:
             *("run", "--namespace", f"{ns}*", "--metrics-port", "0"),
             *("--liveness", f"http://127.0.0.1:{liveness}/healthz"),
         ]
-        with Process(command, bench.logs / "shakedown.log", env) as operator:
+        with Process(command, bench.logs / f"{label}.log", env) as operator:
             wait(lambda: operator.alive() and http_ok(liveness, "/healthz"), 60)
             spec = infrarollout_spec(
-                fail_after=args.fail_after, pause=args.pause, not_ready_for=args.not_ready_for
+                fail_after=args.fail_after, pause=args.pause, not_ready_for=not_ready_for
             )
             body = {
                 "apiVersion": "shakedown.dev/v1alpha1",
@@ -162,7 +169,9 @@ def run_shakedown(bench: Bench) -> Outcome:
             }
             settings = (
                 f"InfraRollout strategy Canary steps {spec['strategy']['canary']['steps']},"
-                f" rollback.notReadyFor {args.not_ready_for}s, smokeTests.readyFor 3s,"
+                f" rollback.notReadyFor {not_ready_for}s"
+                + ("" if tuned else " (its default)")
+                + ", smokeTests.readyFor 3s,"
                 " shadow replicas 1"
             )
 
@@ -174,7 +183,7 @@ def run_shakedown(bench: Bench) -> Outcome:
                 ns,
                 watch,
                 lambda: kube.create("InfraRollout", ns, body),
-                "shakedown",
+                label,
                 settings,
                 ended=lambda: final() is not None,
             )
@@ -247,7 +256,9 @@ def main() -> int:
     )
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for recovery")
     parser.add_argument("--deadline", type=int, default=10, help="Argo tuned progress deadline")
-    parser.add_argument("--not-ready-for", type=int, default=10, help="shakedown notReadyFor")
+    parser.add_argument(
+        "--tuned-not-ready-for", type=int, default=2, help="shakedown-tuned's notReadyFor"
+    )
     parser.add_argument(
         "--fail-after",
         type=int,
@@ -256,13 +267,11 @@ def main() -> int:
     )
     parser.add_argument("--pause", type=int, default=60, help="canary pause steps, seconds")
     parser.add_argument("--replicas", type=int, default=4)
-    parser.add_argument(
-        "--only", default="shakedown,argo-tuned,argo-default", help="runs, comma separated"
-    )
+    parser.add_argument("--only", default=",".join(RUNS), help="runs, comma separated")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     runs = args.only.split(",")
-    unknown = set(runs) - {"shakedown", "argo-tuned", "argo-default"}
+    unknown = set(runs) - set(RUNS)
     if unknown:
         parser.error(f"--only: unknown run {sorted(unknown)}")
     if args.fail_after <= 3:
@@ -286,8 +295,10 @@ def main() -> int:
             crd_adapter.install(bench.api, documents, timeout=60)
         say(f"image {image}, logs in {bench.logs}")
         outcomes: list[Outcome] = []
-        if "shakedown" in runs:
-            outcomes.append(run_shakedown(bench))
+        if "shakedown-default" in runs:
+            outcomes.append(run_shakedown(bench, tuned=False))
+        if "shakedown-tuned" in runs:
+            outcomes.append(run_shakedown(bench, tuned=True))
         if "argo-tuned" in runs:
             outcomes.append(run_argo(bench, build.binary, tuned=True))
         if "argo-default" in runs:
@@ -296,13 +307,12 @@ def main() -> int:
         cluster.release(layout, stop=False)
     say("")
     say(table(outcomes))
-    ours = next((o for o in outcomes if o.name == "shakedown"), None)
     ratios = {}
-    if ours is not None:
-        for peer in outcomes:
-            if peer is not ours:
-                ratios[peer.name] = ratio(peer, ours)
-                say(f"shakedown vs {peer.name}: {ratios[peer.name]} faster")
+    for ours in (o for o in outcomes if o.name.startswith("shakedown")):
+        for peer in (o for o in outcomes if o.name.startswith("argo")):
+            key = f"{ours.name} vs {peer.name}"
+            ratios[key] = ratio(peer, ours)
+            say(f"{key}: {ratios[key]} faster")
     say(f"versions: argo-rollouts {argorollouts.VERSION} (GOTOOLCHAIN={argorollouts.TOOLCHAIN})")
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k != "json"}

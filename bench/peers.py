@@ -130,6 +130,7 @@ class Bench:
             try:
                 wait(lambda: watch.relapsed_at is not None, hold)
                 stayed = False
+                say(f"  {name}: then {watch.relapsed_pod} turned NotReady")
             except TimeoutError:
                 stayed = True
         else:

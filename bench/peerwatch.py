@@ -45,6 +45,7 @@ class PodWatch:
         self.failed_pod = ""
         self.healthy_at: float | None = None
         self.relapsed_at: float | None = None
+        self.relapsed_pod = ""
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -116,6 +117,7 @@ class PodWatch:
             self.failed_pod = pod["metadata"]["name"]
         elif self.healthy_at is not None and self.relapsed_at is None:
             self.relapsed_at = now
+            self.relapsed_pod = f"{pod['metadata']['name']} (revision {revision(pod)})"
 
     def _judge(self, now: float) -> None:
         if self.failed_at is None or self.healthy_at is not None:

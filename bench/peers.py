@@ -42,6 +42,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ class Bench:
         finally:
             clean_up(self.kube, name)
 
-    def workload(self, ns: str) -> list[dict[str, Any]]:
+    def workload(self) -> list[dict[str, Any]]:
         return sample_workload(APP, self.image, replicas=self.args.replicas)
 
     def config_back(self, ns: str) -> bool:
@@ -110,7 +111,7 @@ class Bench:
         name: str,
         settings: str,
         ended: Callable[[], bool] = lambda: False,
-    ) -> tuple[Outcome, dict[str, Any]]:
+    ) -> Outcome:
         """Apply the change, then time the failure and the recovery."""
         watch.arm()
         change()
@@ -135,8 +136,7 @@ class Bench:
                 stayed = True
         else:
             say(f"  {name}: did not roll back within {bound:.0f} s")
-        outcome = Outcome(name, settings, seconds, bound, self.config_back(ns), stayed)
-        return outcome, {"failed_pod": watch.failed_pod}
+        return Outcome(name, settings, seconds, bound, self.config_back(ns), stayed)
 
 
 def run_shakedown(bench: Bench, *, tuned: bool) -> Outcome:
@@ -147,7 +147,7 @@ def run_shakedown(bench: Bench, *, tuned: bool) -> Outcome:
         bench.namespace(label.replace("shakedown", "sd")) as ns,
         PodWatch(bench.api, ns, args.replicas) as watch,
     ):
-        for obj in bench.workload(ns):
+        for obj in bench.workload():
             apply_object(kube, ns, obj)
         wait(lambda: watch.healthy_now(), 120)
         liveness = free_port()
@@ -180,7 +180,7 @@ def run_shakedown(bench: Bench, *, tuned: bool) -> Outcome:
                 status = (kube.get("InfraRollout", ns, "change") or {}).get("status") or {}
                 return status if status.get("phase") in FINAL else None
 
-            outcome, _ = bench.measure(
+            outcome = bench.measure(
                 ns,
                 watch,
                 lambda: kube.create("InfraRollout", ns, body),
@@ -194,7 +194,7 @@ def run_shakedown(bench: Bench, *, tuned: bool) -> Outcome:
                 detail = f"ended {status['phase']}: {status.get('rollbackReason') or ''}"
             except TimeoutError:
                 detail = "the InfraRollout had not finished 120 s later"
-        return Outcome(**{**outcome.__dict__, "detail": detail.strip()})
+        return replace(outcome, detail=detail.strip())
 
 
 def run_argo(bench: Bench, binary: Path, *, tuned: bool) -> Outcome:
@@ -202,7 +202,7 @@ def run_argo(bench: Bench, binary: Path, *, tuned: bool) -> Outcome:
     label = "argo-tuned" if tuned else "argo-default"
     deadline = args.deadline if tuned else None
     with bench.namespace(label) as ns, PodWatch(bench.api, ns, args.replicas) as watch:
-        workload = {o["kind"]: o for o in bench.workload(ns)}
+        workload = {o["kind"]: o for o in bench.workload()}
         for kind in ("ConfigMap", "Service"):
             apply_object(kube, ns, workload[kind])
         template = workload["Deployment"]["spec"]["template"]
@@ -245,10 +245,10 @@ def run_argo(bench: Bench, binary: Path, *, tuned: bool) -> Outcome:
                     else "progressDeadlineSeconds and progressDeadlineAbort unset (600, false)"
                 )
             )
-            outcome, _ = bench.measure(ns, watch, change, label, settings)
+            outcome = bench.measure(ns, watch, change, label, settings)
             status = kube.call("GET", f"{path}/{APP}").get("status") or {}
             detail = f"ended {status.get('phase')}: {status.get('message') or ''}"
-        return Outcome(**{**outcome.__dict__, "detail": detail.strip()})
+        return replace(outcome, detail=detail.strip())
 
 
 def main() -> int:
@@ -318,7 +318,7 @@ def main() -> int:
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k != "json"}
         result = {
-            "outcomes": [o.__dict__ for o in outcomes],
+            "outcomes": [asdict(o) for o in outcomes],
             "ratios": ratios,
             "settings": settings,
             "argo_rollouts": argorollouts.VERSION,

@@ -22,7 +22,6 @@ runs this test with its progress printed.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from pathlib import Path
@@ -31,26 +30,24 @@ from typing import Any
 import pytest
 
 from shakedown.adapters import kubeclient
-from shakedown.adapters.kubeclient import ApiClient, ApiException
+from shakedown.adapters.kubeclient import ApiClient
 from tests.cluster.test_in_cluster_install import (
-    customized,
-    manifest_docs,
     operator_image,  # noqa: F401  (fixture)
 )
 from tests.fixtures.dogfood import (
     SABOTAGE_FILE,
+    Installed,
     Scene,
+    install,
     push_project,
-    refresh_spec,
-    rollout_spec,
     sabotaged,
-    self_hosting,
+    start_dogfooding,
+    uninstall,
     write,
 )
 from tests.fixtures.gitserver import GitServer
 from tests.fixtures.imagerefresh import Refreshes
-from tests.fixtures.install import apply, create_rollout, delete, web_app
-from tests.fixtures.operator import install_crds, release_shakedown_objects
+from tests.fixtures.install import create_rollout, web_app
 
 pytestmark = pytest.mark.cluster
 
@@ -100,6 +97,7 @@ def app_canary(k8s_api: ApiClient, namespace: str) -> None:
     )
 
 
+@pytest.mark.timeout(3600)  # two in-cluster builds of the operator on 2 shared cores
 def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
     k8s_api: ApiClient,
     kubeconfig: Path,
@@ -112,35 +110,20 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
 ) -> None:
     from shakedown.localcluster.dogfood_image import in_cluster_build_args, tracked_files
 
-    core, dyn = kubeclient.core(k8s_api), kubeclient.dynamic(k8s_api)
+    core = kubeclient.core(k8s_api)
     suffix = secrets.token_hex(3)
-    system_ns, app_ns = f"sdfood-{suffix}-system", f"sdfood-{suffix}"
-    docs = self_hosting(
-        customized(
-            manifest_docs(),
-            suffix=suffix,
-            system_ns=system_ns,
-            watch_ns=app_ns,
-            images={
-                "operator": operator_image,
-                "SHAKEDOWN_BUILDER_IMAGE": builder_image,
-                "SHAKEDOWN_PROBE_IMAGE": busybox_image,
-            },
-        ),
-        system_ns,
-    )
+    images = {
+        "operator": operator_image,
+        "SHAKEDOWN_BUILDER_IMAGE": builder_image,
+        "SHAKEDOWN_PROBE_IMAGE": busybox_image,
+    }
+    installed = Installed(f"sdfood-{suffix}-system", f"sdfood-{suffix}")
+    system_ns, app_ns = installed.system_ns, installed.app_ns
     scene = Scene(k8s_api, system_ns, say)
     apps = Scene(k8s_api, app_ns, say)
-    install_crds(k8s_api)
-    applied: list[dict[str, Any]] = []
     try:
         say(f"installing the operator from manifests/ into {system_ns} ({operator_image})")
-        for doc in docs:
-            apply(dyn, doc)
-            applied.append(doc)
-        core.create_namespace(
-            {"metadata": {"name": app_ns, "labels": {"shakedown.dev/watched": "true"}}}
-        )
+        installed = install(k8s_api, suffix, images)
         scene.settled_on(operator_image)
         first_leader = scene.leader_pod().metadata.name
         say(f"two operator replicas Ready; {first_leader} leads")
@@ -160,12 +143,9 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         repo = push_project(git_server, f"{system_ns}-shakedown", tracked_files())
         good = repo.head()
         say(f"the project's tracked files committed as {good[:12]} to {repo.url}")
-        refreshes = Refreshes(k8s_api, system_ns, registry)
+        build_args = in_cluster_build_args(dependencies_image)
+        refreshes = start_dogfooding(k8s_api, registry, system_ns, repo.url, build_args)
         image = refreshes.image("operator")
-        refreshes.create(
-            "operator", refresh_spec(image, repo.url, in_cluster_build_args(dependencies_image))
-        )
-        create_rollout(k8s_api, system_ns, "operator", rollout_spec("operator"))
 
         # 1. Built in the cluster from Git, the unit tier run in the candidate, promoted.
         committed = time.monotonic()
@@ -221,17 +201,8 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         assert done["phase"] == "Succeeded", done
         assert core.read_namespaced_config_map("web-config", app_ns).data["MESSAGE"] == "v2"
         say("the application's canary, in flight throughout, completed")
-        release_shakedown_objects(k8s_api, app_ns, timeout=60)
-        release_shakedown_objects(k8s_api, system_ns, timeout=120)
     finally:
-        release_shakedown_objects(k8s_api, app_ns, timeout=5)
-        release_shakedown_objects(k8s_api, system_ns, timeout=5)
-        for doc in reversed(applied):
-            with contextlib.suppress(ApiException):
-                delete(dyn, doc)
-        for ns in (app_ns, system_ns):
-            with contextlib.suppress(ApiException):
-                core.delete_namespace(ns)
+        uninstall(k8s_api, installed)
 
     def namespaces_gone() -> bool:
         names = {n.metadata.name for n in core.list_namespace().items}

@@ -169,10 +169,10 @@ def table(shakedown: dict[str, Any], hand: dict[str, Any]) -> str:
         ("", "shakedown", "by hand"),
         (
             "image built (commit ->)",
-            f"{phases.get('Building', 0):.0f} s build",
+            f"{phases.get('Build', 0):.0f} s build",
             f"{hand['built']:.0f} s",
         ),
-        ("unit subset in candidate", f"{phases.get('Testing', 0):.0f} s", "-"),
+        ("unit subset in candidate", f"{phases.get('Test', 0):.0f} s", "-"),
         ("commit -> image pushed", f"{shakedown['promoted']:.0f} s", f"{hand['promoted']:.0f} s"),
         ("commit -> operator running", f"{shakedown['running']:.0f} s", f"{hand['running']:.0f} s"),
     ]

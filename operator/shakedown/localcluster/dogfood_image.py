@@ -36,12 +36,11 @@ from shakedown.localcluster.operator_image import (
 )
 
 DEPS_NAME = "operator-deps"
-#: Installed into the dependencies image besides the runtime dependencies.
-TOOLS = ("pytest", "pytest-timeout", "setuptools", "wheel")
 
 
 def tool_requirements() -> list[str]:
-    """pytest as the dev venv tests with it; setuptools as pyproject's build-system asks."""
+    """Installed besides the runtime dependencies: pytest as the dev venv has it,
+    setuptools as pyproject's build-system asks."""
     return [
         f"pytest=={metadata.version('pytest')}",
         f"pytest-timeout=={metadata.version('pytest-timeout')}",
@@ -79,7 +78,8 @@ def build_dependencies_image(
         build_args={
             "BASE": base.by_digest,
             "OFFLINE": "true",
-            "EXTRA_PACKAGES": " ".join(TOOLS),
+            # With versions: the venv already holds an older setuptools (ensurepip's).
+            "EXTRA_PACKAGES": " ".join(tool_requirements()),
             "KEEP_BUILD_TOOLS": "true",
         },
         say=say,

@@ -3,9 +3,11 @@
 The scene's ContainerImageRefresh builds the operator image from the
 project's own Git repository in a build pod. Pods here cannot reach PyPI, so
 that build downloads nothing: it starts FROM the *dependencies image* built
-here on the host (images/operator/Containerfile on the debootstrap base, with
-the wheels ``make image`` uses plus pytest, pytest-timeout, setuptools and
-wheel; ``KEEP_BUILD_TOOLS=true`` keeps pip and setuptools in the venv), and
+here on the host (images/operator/Containerfile on the debootstrap base with
+``PACKAGE=false``: the venv with the dependencies' wheels ``make image`` uses
+plus pytest, pytest-timeout, setuptools and wheel, and not shakedown, so a
+change to the sources does not rebuild it; ``KEEP_BUILD_TOOLS=true`` keeps pip
+and setuptools in the venv), and
 installs only shakedown from the cloned sources with the venv's own setuptools
 (``OFFLINE=true``, ``BUILD_ISOLATION=false``). ``TESTS=true`` copies tests/
 into the candidate, so the refresh's test scenario runs the unit tier inside
@@ -28,7 +30,6 @@ from shakedown.localcluster.operator_image import (
     NAME,
     PACKAGES,
     build_debian_base,
-    build_wheel,
     containerfile,
     download_dependencies,
     pins,
@@ -54,17 +55,13 @@ def build_dependencies_image(
 ) -> ImageRef:
     """``shakedown/operator-deps``: the operator's venv, plus test and build tools.
 
-    Cached by its inputs like every image here: unchanged pins and sources
-    rebuild nothing. The shakedown wheel in it is replaced by each in-cluster build
-    (pip reinstalls a package given as a source folder even at the same version).
+    Cached by its inputs like every image here: unchanged pins rebuild nothing.
     """
     layout = layout or Layout.default()
     base = build_debian_base(layout, BASE_NAME, PACKAGES, say)
-    wheel = build_wheel(layout, repo_root(), say)
     runtime = download_dependencies(layout, say)
     tools = download_dependencies(layout, say, requirements=tool_requirements())
     context: dict[str, FileSource] = {
-        f"wheels/{wheel.name}": wheel,
         "wheels/constraints.txt": ("\n".join(pins()) + "\n").encode(),
     }
     for folder in (runtime, tools):
@@ -79,7 +76,8 @@ def build_dependencies_image(
             "BASE": base.by_digest,
             "OFFLINE": "true",
             # With versions: the venv already holds an older setuptools (ensurepip's).
-            "EXTRA_PACKAGES": " ".join(tool_requirements()),
+            "EXTRA_PACKAGES": " ".join([*pins(), *tool_requirements()]),
+            "PACKAGE": "false",
             "KEEP_BUILD_TOOLS": "true",
         },
         say=say,

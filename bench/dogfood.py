@@ -117,9 +117,11 @@ def by_hand(
         args = [arg for k, v in build_args.items() for arg in ("--build-arg", f"{k}={v}")]
         images.buildah(
             layout,
-            "bud",
-            "--tls-verify=false",
+            "build",
+            "--isolation=chroot",
             "--layers=false",
+            "--format=oci",
+            "--tls-verify=false",
             "-f",
             "images/operator/Containerfile",
             *args,

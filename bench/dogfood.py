@@ -202,7 +202,7 @@ def main() -> int:
     git_root = Path(tempfile.mkdtemp(prefix="shakedown-dogfood-git-"))
     server = GitServer(git_root, registry.rsplit(":", 1)[0])
     try:
-        installed = install(api, suffix, images_env)
+        install(api, installed, images_env)
         scene = Scene(api, installed.system_ns, say)
         scene.settled_on(images_env["operator"])
         repo = push_project(server, f"{installed.system_ns}-shakedown", tracked_files(REPO))

@@ -123,7 +123,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
     apps = Scene(k8s_api, app_ns, say)
     try:
         say(f"installing the operator from manifests/ into {system_ns} ({operator_image})")
-        installed = install(k8s_api, suffix, images)
+        install(k8s_api, installed, images)
         scene.settled_on(operator_image)
         first_leader = scene.leader_pod().metadata.name
         say(f"two operator replicas Ready; {first_leader} leads")

@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv lint typecheck test test-unit test-cluster crds image cluster cluster-down demo clean
+.PHONY: help venv lint typecheck test test-unit test-cluster crds image cluster cluster-down demo dogfood clean
 
 help:
 	@echo "make demo          run the main job on the local cluster (started if needed)"
@@ -16,6 +16,7 @@ help:
 	@echo "make crds          regenerate crds/ from the pydantic models"
 	@echo "make image         build the operator and builder images into the local registry"
 	@echo "make cluster       start the local cluster; make cluster-down stops it"
+	@echo "make dogfood       shakedown builds, tests and rolls out itself in the local cluster"
 
 $(STAMP): pyproject.toml
 	@echo ">> preparing $(VENV) (Python packages are cached under ~/.cache/pip)"
@@ -61,6 +62,10 @@ cluster-down: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m shakedown.demo
+
+# The dogfooding scene (README "Dogfooding"): the test, with its progress printed.
+dogfood: $(STAMP)
+	$(BIN)/pytest tests/cluster/test_dogfood.py -s -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -129,9 +129,14 @@ def pins() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
 
 
-def download_dependencies(layout: Layout, say: Callable[[str], None]) -> Path:
-    """A folder of wheels for the pinned dependencies and theirs (cached by the pins)."""
-    requirements = pins()
+def download_dependencies(
+    layout: Layout, say: Callable[[str], None], requirements: Sequence[str] | None = None
+) -> Path:
+    """A folder of wheels for the pinned dependencies and theirs (cached by the pins).
+
+    ``requirements`` replaces the runtime pins (the dogfooding base adds test tools).
+    """
+    requirements = list(requirements) if requirements is not None else pins()
     key = _digest({"pins": "\n".join([PYTHON_VERSION, *PLATFORMS, *requirements]).encode()})
     target = layout.cache / "operator-image" / f"deps-{key}"
     if (target / ".complete").exists():

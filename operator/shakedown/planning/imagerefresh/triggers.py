@@ -82,6 +82,24 @@ def poll_due(
     return now >= observed.polled_at + interval
 
 
+def next_due(
+    spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus, now: datetime
+) -> datetime | None:
+    """When a trigger may fire next without any news: the schedule or the next poll.
+
+    None when only news can start a run (a spec edit, a run request): such a
+    resource needs no timer at all.
+    """
+    due: list[datetime] = []
+    if status.next_run_at is not None and spec.schedule is not None and not spec.suspend:
+        due.append(status.next_run_at)
+    if spec.triggers.source or spec.triggers.base_image:
+        polled_at = status.observed.polled_at if status.observed is not None else None
+        interval = timedelta(seconds=parse_duration(spec.triggers.poll_interval))
+        due.append((polled_at or now) + interval)
+    return min(due) if due else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Detected:
     """The outcome of trigger detection for one observation."""

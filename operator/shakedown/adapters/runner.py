@@ -175,7 +175,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         self.driver = driver
         self.wakers = wakers
         self.bodies = bodies if bodies is not None else Bodies()
-        self._must_read = True
+        self._must_read = False
         """Whether the next step reads the object (the kept body may be stale)."""
         self.key: Key = (driver.kind, driver.namespace, driver.name)
         self.lock = asyncio.Lock()

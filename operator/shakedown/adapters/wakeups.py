@@ -76,6 +76,29 @@ def resource_version(body: Mapping[str, Any]) -> int | None:
     return int(raw) if isinstance(raw, str) and raw.isdigit() else None
 
 
+def _bookkeeping(key: str, value: object) -> bool:
+    """kopf's own annotations: its diff base and its handler progress (JSON with "started")."""
+    if key.endswith("/last-handled-configuration"):
+        return True
+    return isinstance(value, str) and value.startswith("{") and '"started"' in value
+
+
+def meaning(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a runner acts on: not kopf's bookkeeping (its annotations, finalizers)."""
+    meta = body.get("metadata") or {}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if not _bookkeeping(k, v)
+    }
+    return (
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        sorted((meta.get("labels") or {}).items()),
+        sorted(annotations.items()),
+        repr(body.get("spec")),
+        repr(body.get("status")),
+    )
+
+
 class Bodies:
     """The newest body of every object, from its watch events and from our own writes."""
 
@@ -83,20 +106,21 @@ class Bodies:
         self._by_key: dict[Key, dict[str, Any]] = {}
 
     def put(self, key: Key, body: Mapping[str, Any]) -> bool:
-        """Keep ``body`` unless an equally new or newer one is kept; True when it was news."""
+        """Keep ``body`` unless an equally new or newer one is kept.
+
+        True when it is news: newer, and different in what a runner acts on
+        (kopf writing its own annotations or a finalizer is no news).
+        """
         new = resource_version(body)
         old_body = self._by_key.get(key)
         if old_body is not None:
             old = resource_version(old_body)
-            if new is None or old is None:
-                if old_body.get("metadata", {}).get("resourceVersion") == body.get(
-                    "metadata", {}
-                ).get("resourceVersion"):
-                    return False
-            elif new <= old:
+            if new is not None and old is not None and new <= old:
+                return False
+            if (new is None or old is None) and _version(old_body) == _version(body):
                 return False
         self._by_key[key] = dict(body)
-        return True
+        return old_body is None or meaning(old_body) != meaning(body)
 
     def get(self, key: Key) -> dict[str, Any] | None:
         return self._by_key.get(key)
@@ -108,3 +132,7 @@ class Bodies:
         for key, body in self._by_key.items():
             if key[0] == kind and key[1] == namespace:
                 yield key, body
+
+
+def _version(body: Mapping[str, Any]) -> object:
+    return (body.get("metadata") or {}).get("resourceVersion")

@@ -13,7 +13,9 @@ it only when the body is new; its DELETED event stops it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import kopf
@@ -29,7 +31,8 @@ from shakedown.planning.decision import EventNote
 MEMO_KEY = "shakedown_runners"
 #: Seconds a stopping operator lets runners finish their step before cancelling them.
 STOP_TIMEOUT = 10.0
-#: Connections the shared client keeps (worker threads, watches beside the runners).
+#: Threads for the steps' blocking I/O, and connections the shared client keeps.
+WORKERS = 16
 POOL_SIZE = 32
 
 AnyDriver = Driver[Any, Any, Any, Any]
@@ -38,9 +41,17 @@ __all__ = ["AnyRunner", "Make"]
 
 
 @kopf.on.startup()
-def make_registry(memo: kopf.Memo, **_: Any) -> None:
-    """One registry for the operator's lifetime, before any object is seen."""
+async def make_registry(memo: kopf.Memo, **_: Any) -> None:
+    """One registry for the operator's lifetime, before any object is seen.
+
+    Steps do their blocking I/O in the event loop's default executor; at a
+    start with thousands of objects each waits mostly on the API server, so
+    more threads than the default (cores + 4) overlap those waits.
+    """
     memo[MEMO_KEY] = Runners(connect)
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
+    )
 
 
 @kopf.on.cleanup()

@@ -10,6 +10,7 @@ namespace news; repeated bodies are no news).
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -187,3 +188,57 @@ def test_the_registry_starts_one_loop_per_object_and_stops_it() -> None:
         return started, runners.running(key)
 
     assert run(scenario()) == (True, False)
+
+
+class EchoDriver(IdleDriver):
+    """Writes status like the API server (a new resourceVersion) and returns the object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        assert self.obj is not None
+        self.obj["metadata"]["resourceVersion"] = "1"
+        self.status_step = 0
+
+    def plan(self, spec: Any, status: FakeStatus, observed: int, now: Any) -> Any:
+        self.journal.append("plan")
+        self.status_step += 1
+        return Decision(status=status.model_copy(update={"step": self.status_step}), idle=True)
+
+    def write_status(self, patch: Any) -> dict[str, Any] | None:  # type: ignore[override]
+        super().write_status(patch)
+        assert self.obj is not None
+        meta = self.obj["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+        return copy.deepcopy(self.obj)
+
+
+def test_the_echo_of_our_own_status_write_is_no_news_but_an_edit_is() -> None:
+    driver = EchoDriver()
+    runner = Runner(driver, Wakers())
+
+    async def deliver() -> None:  # as the watch does, while the step still runs
+        assert driver.obj is not None
+        runner.bodies.put(runner.key, copy.deepcopy(driver.obj))
+        runner.news()
+
+    async def scenario() -> tuple[int, int]:
+        stop = Stop()
+        driver.on_act = lambda decision: deliver()
+        task = asyncio.create_task(runner.run(stop))
+        for _ in range(30):
+            await asyncio.sleep(0.01)
+        after_echo = driver.journal.count("plan")
+        driver.on_act = None
+        assert driver.obj is not None
+        driver.obj["spec"] = {"want": "more"}  # an edit by someone else
+        driver.obj["metadata"]["resourceVersion"] = "99"
+        await deliver()
+        for _ in range(100):
+            if driver.journal.count("plan") > after_echo:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+        return after_echo, driver.journal.count("plan")
+
+    assert run(scenario()) == (1, 2)

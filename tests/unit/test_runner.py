@@ -26,9 +26,9 @@ from shakedown.adapters.runner import (
     Runner,
     Skipped,
     StepFailed,
-    merge_patch,
 )
 from shakedown.adapters.runnerset import Runners
+from shakedown.adapters.statuswriting import merge_patch
 from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.api.common import Condition
 from shakedown.planning.decision import Decision, EventNote

@@ -41,8 +41,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
-from shakedown.adapters.wakeups import Bodies, Key, Wakers
-from shakedown.api.common import Condition
+from shakedown.adapters.statuswriting import (
+    clip,
+    conditions,
+    describe,
+    merge_patch,
+    said,
+)
+from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
 from shakedown.conditions import Health, same_conditions, with_health
 from shakedown.planning.decision import Decision, EventNote
 
@@ -53,8 +59,6 @@ Obj = dict[str, Any]
 FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
 #: Reasons: the Stalled condition of a status that does not parse; a failed step's Event.
 INVALID_STATUS, RECONCILE_ERROR = "InvalidStatus", "ReconcileError"
-#: Events are clipped to this many characters (the API server's limit is 1024).
-MAX_EVENT_MESSAGE = 1000
 
 
 class StepFailed(Exception):
@@ -177,6 +181,10 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         self.bodies = bodies if bodies is not None else Bodies()
         self._must_read = False
         """Whether the next step reads the object (the kept body may be stale)."""
+        self._news = False
+        """The object's own watch brought a body while a step ran (maybe our own write)."""
+        self._stepped: tuple[int | None, tuple[Any, ...]] = (None, ())
+        """The version our last status write stored, and what the last step planned from."""
         self.key: Key = (driver.kind, driver.namespace, driver.name)
         self.lock = asyncio.Lock()
         """Held for a step: the daemon and the finalizer share one runner."""
@@ -216,6 +224,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     await self._sleep(driver.retry)
                     continue
                 self._last_complaint = None
+                self._news_after_step()
                 if result is Skipped.GONE:
                     return True
                 if result is Skipped.WAITING:
@@ -232,6 +241,27 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             watcher.cancel()
             driver.close()
             self.wakers.unregister(self.key, self.wake_event)
+
+    def news(self) -> None:
+        """The object's own watch brought a new body: step again, unless it is our own write.
+
+        The echo of a status write often arrives before the write returns; it is
+        sorted out once the step is done (``_news_after_step``).
+        """
+        if self.lock.locked():
+            self._news = True
+        else:
+            self.wake_event.set()
+
+    def _news_after_step(self) -> None:
+        if not self._news:
+            return
+        self._news = False
+        kept = self.bodies.get(self.key)
+        written, planned = self._stepped
+        newer = (resource_version(kept or {}) or 0) > (written or 0)
+        if kept is not None and (newer or meaning(kept)[:-1] != planned):
+            self.wake_event.set()
 
     async def _gone(self) -> bool:
         """Whether the object is gone; a read that fails too says nothing (not gone)."""
@@ -264,6 +294,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             self.bodies.put(self.key, body)
             self._must_read = False
         self._body = body
+        self._stepped = (self._stepped[0], meaning(body)[:-1])
         if deleting is None:
             deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
         try:
@@ -284,9 +315,10 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             try:
                 stored = await asyncio.to_thread(driver.write_status, patch)
             except Exception as exc:  # nothing was recorded, so nothing is done
-                raise StepFailed(f"cannot store status: {_said(exc)}") from exc
+                raise StepFailed(f"cannot store status: {said(exc)}") from exc
             if stored is not None:
                 self.bodies.put(self.key, stored)
+                self._stepped = (resource_version(stored), self._stepped[1])
             else:
                 self._must_read = True
         driver.recorded(spec, status, decision, now, deleting)
@@ -301,8 +333,8 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
     def _stall(self, body: Obj, error: ValueError) -> None:
         """Stalled, naming the field; written once, and nothing else is done."""
         raw = body.get("status") or {}
-        before = _conditions(raw.get("conditions"))
-        message = f"status does not parse, not acting on it: {_describe(error)}"
+        before = conditions(raw.get("conditions"))
+        message = f"status does not parse, not acting on it: {describe(error)}"
         after = with_health(
             before,
             Health.STALLED,
@@ -324,7 +356,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             "%s/%s: %s: %s", self.key[1], self.key[2], note.reason, note.message
         )
         try:
-            self.driver.post_event(body, EventNote(note.type, note.reason, _clip(note.message)))
+            self.driver.post_event(body, EventNote(note.type, note.reason, clip(note.message)))
         except Exception as exc:  # Events are best effort
             log.debug("event not posted: %s", exc)
 
@@ -335,7 +367,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             return
         self._last_complaint = message
         if body is not None:
-            note = EventNote("Warning", RECONCILE_ERROR, _clip(message))
+            note = EventNote("Warning", RECONCILE_ERROR, clip(message))
             with contextlib.suppress(Exception):
                 self.driver.post_event(body, note)
 
@@ -343,57 +375,6 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         if isinstance(exc, StepFailed):
             message = str(exc)
         else:
-            message = f"step failed, retrying: {type(exc).__name__}: {_said(exc)}"
+            message = f"step failed, retrying: {type(exc).__name__}: {said(exc)}"
             self.driver.log.debug("step failure", exc_info=exc)
         self.complain(self._body, message)
-
-
-# --------------------------------------------------------------------------- the status writer
-def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch (RFC 7396) turning ``before`` into ``after``."""
-    patch: dict[str, Any] = {}
-    for key in before:
-        if key not in after:
-            patch[key] = None
-    for key, value in after.items():
-        old = before.get(key)
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
-            nested = merge_patch(old, value)
-            if nested:
-                patch[key] = nested
-        elif value != old or key not in before:
-            patch[key] = value
-    return patch
-
-
-def _conditions(raw: Any) -> list[Condition]:
-    """Conditions as stored, skipping any entry (or a whole list) that does not parse."""
-    out = []
-    for item in raw if isinstance(raw, list) else []:
-        try:
-            out.append(Condition.model_validate(item))
-        except ValueError:
-            continue
-    return out
-
-
-def _describe(error: ValueError) -> str:
-    """Which status fields are wrong, by their path (pydantic errors), else the message."""
-    errors = getattr(error, "errors", None)
-    if not callable(errors):
-        return str(error)
-    parts = []
-    for item in errors():
-        where = ".".join(str(p) for p in item.get("loc", ()))
-        parts.append(f"status.{where}: {item.get('msg', '')}" if where else item.get("msg", ""))
-    return "; ".join(parts) or str(error)
-
-
-def _said(exc: BaseException) -> str:
-    """An API error as its status and reason (its str() is the whole HTTP response)."""
-    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-    return f"{status} {reason}" if isinstance(status, int) and reason else str(exc)
-
-
-def _clip(message: str) -> str:
-    return message if len(message) <= MAX_EVENT_MESSAGE else message[: MAX_EVENT_MESSAGE - 1] + "…"

@@ -73,6 +73,14 @@ class Runners:
         self._runners.pop(key, None)
         self.bodies.drop(key)
 
+    def news(self, key: Key) -> None:
+        """The object's own watch brought a new body: its runner decides whether to step."""
+        runner = self._runners.get(key)
+        if runner is not None:
+            runner.news()
+        else:
+            self.wakers.wake(key)
+
     def running(self, key: Key) -> bool:
         found = self._tasks.get(key)
         return found is not None and not found[0].done()

@@ -32,7 +32,7 @@ MEMO_KEY = "shakedown_runners"
 #: Seconds a stopping operator lets runners finish their step before cancelling them.
 STOP_TIMEOUT = 10.0
 #: Threads for the steps' blocking I/O, and connections the shared client keeps.
-WORKERS = 16
+WORKERS = 8
 POOL_SIZE = 32
 
 AnyDriver = Driver[Any, Any, Any, Any]
@@ -120,7 +120,7 @@ def follow(
     if not found.running(key):
         found.ensure(key, make())
     elif news:
-        found.wakers.wake(key)
+        found.news(key)
 
 
 def post_event(body: Mapping[str, Any], note: EventNote) -> None:

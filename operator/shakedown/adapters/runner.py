@@ -227,7 +227,8 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                 self._news_after_step()
                 if result is Skipped.GONE:
                     return True
-                if result is Skipped.WAITING:
+                if result is Skipped.WAITING:  # whatever it waits for may be namespace news
+                    self.wakers.set_idle(self.key, False)
                     await self._sleep(driver.tick)
                     continue
                 self.wakers.set_idle(self.key, result.idle)

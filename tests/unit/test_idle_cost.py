@@ -242,3 +242,20 @@ def test_the_echo_of_our_own_status_write_is_no_news_but_an_edit_is() -> None:
         return after_echo, driver.journal.count("plan")
 
     assert run(scenario()) == (1, 2)
+
+
+def test_kopf_writing_its_own_annotations_is_no_news() -> None:
+    bodies = Bodies()
+    key = ("K", "ns", "a")
+    first = {"metadata": {"resourceVersion": "1", "annotations": {"x": "1"}}, "spec": {}}
+    assert bodies.put(key, first)
+    kopf = {
+        "shakedown.dev/kopf-managed": "yes",
+        "shakedown.dev/last-handled-configuration": '{"spec": {}}',
+        "shakedown.dev/reconcile": '{"started": "2026-11-30T12:00:00Z"}',
+    }
+    second = {"metadata": {"resourceVersion": "2", "annotations": {"x": "1", **kopf}}, "spec": {}}
+    assert not bodies.put(key, second)
+    assert bodies.get(key) == second, "kept, though no news"
+    steering = {"resourceVersion": "3", "annotations": {"x": "1", "shakedown.dev/abort": "now"}}
+    assert bodies.put(key, {"metadata": steering, "spec": {}})

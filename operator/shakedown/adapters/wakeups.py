@@ -77,8 +77,8 @@ def resource_version(body: Mapping[str, Any]) -> int | None:
 
 
 def _bookkeeping(key: str, value: object) -> bool:
-    """kopf's own annotations: its diff base and its handler progress (JSON with "started")."""
-    if key.endswith("/last-handled-configuration"):
+    """kopf's own annotations: its marker, diff base and handler progress (JSON, "started")."""
+    if key.endswith(("/last-handled-configuration", "/kopf-managed")):
         return True
     return isinstance(value, str) and value.startswith("{") and '"started"' in value
 

@@ -259,3 +259,11 @@ def test_kopf_writing_its_own_annotations_is_no_news() -> None:
     assert bodies.get(key) == second, "kept, though no news"
     steering = {"resourceVersion": "3", "annotations": {"x": "1", "shakedown.dev/abort": "now"}}
     assert bodies.put(key, {"metadata": steering, "spec": {}})
+
+
+def test_the_heap_can_be_trimmed_and_limited_where_glibc_runs() -> None:
+    from shakedown.adapters import memory
+
+    glibc = memory._glibc() is not None
+    assert memory.limit_heaps(2) is glibc
+    assert isinstance(memory.trim(), bool)

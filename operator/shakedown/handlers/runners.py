@@ -20,15 +20,19 @@ from typing import Any, cast
 
 import kopf
 
-from shakedown.adapters import kubeclient
+from shakedown.adapters import kubeclient, memory
 from shakedown.adapters.runner import Driver, Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
 from shakedown.adapters.wakeups import Bodies, Key, Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.planning.decision import EventNote
 
-#: Where the registry sits in kopf's memo.
+#: Where the registry and the heap trimmer sit in kopf's memo.
 MEMO_KEY = "shakedown_runners"
+TRIM_KEY = "shakedown_trim"
+#: glibc heaps at most, and seconds between handing freed heap back (``adapters.memory``).
+HEAPS = 2
+TRIM_INTERVAL = 30.0
 #: Seconds a stopping operator lets runners finish their step before cancelling them.
 STOP_TIMEOUT = 10.0
 #: Threads for the steps' blocking I/O, and connections the shared client keeps.
@@ -48,14 +52,26 @@ async def make_registry(memo: kopf.Memo, **_: Any) -> None:
     start with thousands of objects each waits mostly on the API server, so
     more threads than the default (cores + 4) overlap those waits.
     """
+    memory.limit_heaps(HEAPS)
     memo[MEMO_KEY] = Runners(connect)
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
     )
+    memo[TRIM_KEY] = asyncio.create_task(_trim_forever())
+
+
+async def _trim_forever() -> None:
+    """Hand what a burst of steps freed back to the OS (``adapters.memory``)."""
+    while True:
+        await asyncio.sleep(TRIM_INTERVAL)
+        await asyncio.to_thread(memory.trim)
 
 
 @kopf.on.cleanup()
 async def stop_runners(memo: kopf.Memo, **_: Any) -> None:
+    trimming = memo.get(TRIM_KEY)
+    if isinstance(trimming, asyncio.Task):
+        trimming.cancel()
     found = memo.get(MEMO_KEY)
     if isinstance(found, Runners):
         await found.stop_all(STOP_TIMEOUT)

@@ -18,7 +18,7 @@ checkout's virtualenv), one after the other in one run:
 3. The operator starts (``shakedown run --namespace scale-<id>-*``, out of
    cluster); seconds until every object is reconciled (its
    status.observedGeneration equals its generation).
-4. Once idle: its RSS (VmRSS of /proc/<pid>/status) and requests per minute.
+4. Once idle: its requests per minute, then its RSS (VmRSS of /proc/<pid>/status).
 5. ``--rollbacks`` times, a rollout in ``-bad`` whose production pods fail
    during the bake (``bench/infrarollout_bench.py``'s change) while the 2N
    others are present: the operator-added rollback latency (from the pod's
@@ -432,12 +432,12 @@ def measure(args: argparse.Namespace, label: str, source: Path, setup: Setup) ->
                 f" with {result['requests_to_reconcile']} requests"
             )
             time.sleep(args.settle)
-            result["rss_mib"] = round(rss_mib(pid))
             start = dispatched(api, schema)
             result["requests_per_min_with"] = round(
                 per_minute(lambda: request_total(api), args.window)
             )
             mine = (dispatched(api, schema) - start) * 60 / args.window
+            result["rss_mib"] = round(rss_mib(pid))  # idle for the whole window by now
             result["operator_requests_per_min"] = round(mine, 1)
             result["difference_per_min"] = (
                 result["requests_per_min_with"] - result["requests_per_min_without"]

@@ -205,6 +205,8 @@ def test_success_moves_the_tag_and_a_failing_scenario_holds_it(
         10,
     )
 
+    # The notification follows the status, Events and metrics of the finished run.
+    r.wait_for("the failed run's notification", lambda: len(webhook.received) >= 2, 10)
     results = [(h["result"], h["run"]["id"]) for h in webhook.received]
     assert results == [("Promoted", "1"), ("Failed", "2")]
     assert webhook.authorizations == ["Bearer hook-t0ken"] * 2

@@ -13,7 +13,7 @@ from shakedown.adapters.buildreport import base_images, parse_report
 from shakedown.adapters.gitsource import configmap_revision, parse_advertisement
 from shakedown.adapters.jobs import test_job as scenario_job
 from shakedown.adapters.registry import ImageRef, RegistryError, credentials_from_dockerconfig
-from shakedown.adapters.runner import merge_patch
+from shakedown.adapters.statuswriting import merge_patch
 from tests.unit.imagerefresh_helpers import DIGEST_A, make_spec
 
 OWNER = {

@@ -24,12 +24,12 @@ from shakedown.adapters.runner import (
     INVALID_STATUS,
     RECONCILE_ERROR,
     Runner,
-    Runners,
     Skipped,
     StepFailed,
-    merge_patch,
 )
-from shakedown.adapters.wakeups import Wakers
+from shakedown.adapters.runnerset import Runners
+from shakedown.adapters.statuswriting import merge_patch
+from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.api.common import Condition
 from shakedown.planning.decision import Decision, EventNote
 
@@ -319,7 +319,7 @@ def test_again_steps_at_once_up_to_max_rounds_then_waits() -> None:
     waited: list[int] = []
     sleep = runner._sleep
 
-    async def note_wait(seconds: float) -> None:
+    async def note_wait(seconds: float | None) -> None:
         waited.append(driver.status["step"])
         stop.set()
         await sleep(seconds)
@@ -365,9 +365,9 @@ def test_the_registry_makes_one_runner_per_object() -> None:
     runners = Runners()
     made: list[str] = []
 
-    def make(wakers: Wakers) -> Runner[Any, Any, Any, Any]:
+    def make(wakers: Wakers, bodies: Bodies) -> Runner[Any, Any, Any, Any]:
         made.append("runner")
-        return Runner(FakeDriver(), wakers)
+        return Runner(FakeDriver(), wakers, bodies)
 
     key = ("Fake", "ns", "obj")
     assert runners.get(key, make) is runners.get(key, make)

@@ -67,11 +67,14 @@ class RolloutObserver:
         if phase in (RolloutPhase.PENDING,) or not in_flight or deleting:
             for key in lock_keys(spec):
                 locks[key] = io.lease_holder(kube, ns, lease_name(key))
+        # With nothing in flight (and not deleting) the planner reads neither the
+        # snapshot nor production: a finished rollout's step costs no reads of them.
+        needs_production = in_flight or deleting or phase is RolloutPhase.PENDING
         snapshot = None
-        if status.revision > 0 and phase is not RolloutPhase.PENDING:
+        if status.revision > 0 and phase is not RolloutPhase.PENDING and needs_production:
             snapshot = self._snapshot(uid, snapshot_revision(status))
         production: dict[ObjKey, Obj | None] = {}
-        keys = set(target_keys(spec))
+        keys = set(target_keys(spec)) if needs_production else set()
         if snapshot is not None:
             keys |= set(snapshot.objects)
         for key in list(keys):

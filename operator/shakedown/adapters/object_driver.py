@@ -44,9 +44,13 @@ class ObjectDriver:
     def read(self) -> dict[str, Any] | None:
         return self.kube.get(self.kind, self.namespace, self.name)
 
-    def write_status(self, patch: Mapping[str, Any]) -> None:
+    def write_status(self, patch: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch the status; the object as stored then (the runner keeps it)."""
         status = {"status": patch}
-        self.kube.merge_patch(self.kind, self.namespace, self.name, status, subresource="status")
+        stored = self.kube.merge_patch(
+            self.kind, self.namespace, self.name, status, subresource="status"
+        )
+        return stored if isinstance(stored, dict) and stored.get("metadata") else None
 
     def post_event(self, body: Mapping[str, Any], note: EventNote) -> None:
         """Post an Event about the object (not at all when the driver was given no poster)."""

@@ -1,19 +1,25 @@
 """The one loop every kind runs: observe → plan (pure) → record status → act.
 
 A ``Runner`` owns one object (one per InfraRollout or ContainerImageRefresh,
-started by its kopf daemon). Each ``step`` reads the object fresh, observes,
-asks the kind's pure planner for a ``Decision``, writes the decision's status
-*first* (an RFC 7396 merge patch of the status subresource), posts its Events,
-and only then carries out its actions. Every action is idempotent, so a crash
-at any point is safe: the next step plans again from the stored status.
+a task started on its first watch event, ``adapters.runnerset``). Each ``step``
+observes, asks the kind's pure planner for a ``Decision``, writes the
+decision's status *first* (an RFC 7396 merge patch of the status
+subresource), posts its Events, and only then carries out its actions. Every
+action is idempotent, so a crash at any point is safe: the next step plans
+again from the stored status.
 
 What differs between the kinds sits behind a small ``Driver``: how to read,
 admit, observe, plan and act for that kind. What does not differ is here, once:
 
 - the wake-ups (``Wakers``): watch events wake the runner of one object, or of
   every object following a namespace; without news it looks again at the
-  decision's ``wake_at`` or after the driver's ``tick``. Wake-ups that arrive
-  while a step runs coalesce into one more step.
+  decision's ``wake_at`` or after the driver's ``tick``. An idle decision
+  (nothing in flight) has no tick: it sleeps until ``wake_at`` or its own news,
+  so a thousand idle objects cost nothing. Wake-ups that arrive while a step
+  runs coalesce into one more step.
+- the body: the newest one the watch delivered or our own status write
+  returned (``Bodies``), so a step reads the object only when that is unknown
+  or may be stale (after a failed or a waiting step).
 - a status that does not parse stalls the object (``Stalled``, reason
   ``InvalidStatus``, naming the field) and nothing is done; it is never reset to
   empty, which would start over and re-adopt what the old status described.
@@ -35,8 +41,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
-from shakedown.adapters.wakeups import Key, Wakers
-from shakedown.api.common import Condition
+from shakedown.adapters.statuswriting import (
+    clip,
+    conditions,
+    describe,
+    merge_patch,
+    said,
+)
+from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
 from shakedown.conditions import Health, same_conditions, with_health
 from shakedown.planning.decision import Decision, EventNote
 
@@ -45,12 +57,8 @@ Obj = dict[str, Any]
 
 #: Seconds to wait between recording a decision and acting on it (tests only; 0 = off).
 FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
-#: Reason of the Stalled condition of an object whose status does not parse.
-INVALID_STATUS = "InvalidStatus"
-#: Reason of the Warning Event of a failed step.
-RECONCILE_ERROR = "ReconcileError"
-#: Events are clipped to this many characters (the API server's limit is 1024).
-MAX_EVENT_MESSAGE = 1000
+#: Reasons: the Stalled condition of a status that does not parse; a failed step's Event.
+INVALID_STATUS, RECONCILE_ERROR = "InvalidStatus", "ReconcileError"
 
 
 class StepFailed(Exception):
@@ -125,8 +133,8 @@ class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
         self, spec: SpecT, status: StatusT, observed: ObservedT, now: datetime
     ) -> Decision[StatusT, ActionT]: ...
 
-    def write_status(self, patch: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource."""
+    def write_status(self, patch: Mapping[str, Any]) -> Obj | None:
+        """Merge-patch the status subresource; the object as stored then, when known."""
         ...
 
     def recorded(
@@ -162,9 +170,21 @@ class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
 class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
     """Runs one object through its driver, one step at a time."""
 
-    def __init__(self, driver: Driver[SpecT, StatusT, ObservedT, ActionT], wakers: Wakers) -> None:
+    def __init__(
+        self,
+        driver: Driver[SpecT, StatusT, ObservedT, ActionT],
+        wakers: Wakers,
+        bodies: Bodies | None = None,
+    ) -> None:
         self.driver = driver
         self.wakers = wakers
+        self.bodies = bodies if bodies is not None else Bodies()
+        self._must_read = False
+        """Whether the next step reads the object (the kept body may be stale)."""
+        self._news = False
+        """The object's own watch brought a body while a step ran (maybe our own write)."""
+        self._stepped: tuple[int | None, tuple[Any, ...]] = (None, ())
+        """The version our last status write stored, and what the last step planned from."""
         self.key: Key = (driver.kind, driver.namespace, driver.name)
         self.lock = asyncio.Lock()
         """Held for a step: the daemon and the finalizer share one runner."""
@@ -196,6 +216,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    self._must_read = True
                     if await self._gone():
                         driver.log.debug("%s/%s: deleted while stepping", *self.key[1:])
                         return True
@@ -203,11 +224,14 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     await self._sleep(driver.retry)
                     continue
                 self._last_complaint = None
+                self._news_after_step()
                 if result is Skipped.GONE:
                     return True
-                if result is Skipped.WAITING:
+                if result is Skipped.WAITING:  # whatever it waits for may be namespace news
+                    self.wakers.set_idle(self.key, False)
                     await self._sleep(driver.tick)
                     continue
+                self.wakers.set_idle(self.key, result.idle)
                 rounds = rounds + 1 if result.again else 0
                 if result.again and (driver.max_rounds is None or rounds < driver.max_rounds):
                     continue
@@ -219,6 +243,27 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             driver.close()
             self.wakers.unregister(self.key, self.wake_event)
 
+    def news(self) -> None:
+        """The object's own watch brought a new body: step again, unless it is our own write.
+
+        The echo of a status write often arrives before the write returns; it is
+        sorted out once the step is done (``_news_after_step``).
+        """
+        if self.lock.locked():
+            self._news = True
+        else:
+            self.wake_event.set()
+
+    def _news_after_step(self) -> None:
+        if not self._news:
+            return
+        self._news = False
+        kept = self.bodies.get(self.key)
+        written, planned = self._stepped
+        newer = (resource_version(kept or {}) or 0) > (written or 0)
+        if kept is not None and (newer or meaning(kept)[:-1] != planned):
+            self.wake_event.set()
+
     async def _gone(self) -> bool:
         """Whether the object is gone; a read that fails too says nothing (not gone)."""
         try:
@@ -226,14 +271,15 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         except Exception:
             return False
 
-    def _delay(self, decision: Decision[StatusT, ActionT]) -> float:
-        tick = self.driver.tick
+    def _delay(self, decision: Decision[StatusT, ActionT]) -> float | None:
+        """Seconds until the next step without news; None: only news wakes it."""
+        tick = None if decision.idle else self.driver.tick
         if decision.wake_at is None:
             return tick
-        seconds = (decision.wake_at - self.driver.now()).total_seconds()
-        return min(tick, max(0.0, seconds))
+        seconds = max(0.0, (decision.wake_at - self.driver.now()).total_seconds())
+        return seconds if tick is None else min(tick, seconds)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float | None) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake_event.wait(), timeout=seconds)
 
@@ -241,19 +287,26 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
     async def step(self, *, deleting: bool | None = None) -> Decision[StatusT, ActionT] | Skipped:
         """Observe, plan, record, act once; ``deleting`` overrides the deletionTimestamp."""
         driver = self.driver
-        body = await asyncio.to_thread(driver.read)
+        body = None if self._must_read else self.bodies.get(self.key)
         if body is None:
-            return Skipped.GONE
+            body = await asyncio.to_thread(driver.read)
+            if body is None:
+                return Skipped.GONE
+            self.bodies.put(self.key, body)
+            self._must_read = False
         self._body = body
+        self._stepped = (self._stepped[0], meaning(body)[:-1])
         if deleting is None:
             deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
         try:
             status = driver.parse_status(dict(body.get("status") or {}))
         except ValueError as exc:
+            self._must_read = True  # the stall is written apart from the body kept
             await asyncio.to_thread(self._stall, body, exc)
             return Skipped.WAITING
         spec = await asyncio.to_thread(driver.admit, body, status, deleting)
         if spec is None:
+            self._must_read = True  # admitting may have written a Stalled status
             return Skipped.WAITING
         now = driver.now()
         observed = await asyncio.to_thread(driver.observe, body, spec, status, deleting, now)
@@ -261,15 +314,19 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         patch = merge_patch(status.to_api(), decision.status.to_api())
         if patch:
             try:
-                await asyncio.to_thread(driver.write_status, patch)
+                stored = await asyncio.to_thread(driver.write_status, patch)
             except Exception as exc:  # nothing was recorded, so nothing is done
-                raise StepFailed(f"cannot store status: {_said(exc)}") from exc
+                raise StepFailed(f"cannot store status: {said(exc)}") from exc
+            if stored is not None:
+                self.bodies.put(self.key, stored)
+                self._stepped = (resource_version(stored), self._stepped[1])
+            else:
+                self._must_read = True
         driver.recorded(spec, status, decision, now, deleting)
         for note in decision.events:
             self._post(body, note)
         if decision.actions and FAULT_PAUSE > 0:
-            # Fault injection for the crash tests: widen the window between
-            # "status recorded" and "acted", where a crash hurts most.
+            # Crash tests widen the window between "recorded" and "acted", where a crash hurts most.
             await asyncio.sleep(FAULT_PAUSE)
         await driver.act(body, spec, observed, decision, lambda m: self.complain(body, m))
         return decision
@@ -277,8 +334,8 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
     def _stall(self, body: Obj, error: ValueError) -> None:
         """Stalled, naming the field; written once, and nothing else is done."""
         raw = body.get("status") or {}
-        before = _conditions(raw.get("conditions"))
-        message = f"status does not parse, not acting on it: {_describe(error)}"
+        before = conditions(raw.get("conditions"))
+        message = f"status does not parse, not acting on it: {describe(error)}"
         after = with_health(
             before,
             Health.STALLED,
@@ -300,7 +357,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             "%s/%s: %s: %s", self.key[1], self.key[2], note.reason, note.message
         )
         try:
-            self.driver.post_event(body, EventNote(note.type, note.reason, _clip(note.message)))
+            self.driver.post_event(body, EventNote(note.type, note.reason, clip(note.message)))
         except Exception as exc:  # Events are best effort
             log.debug("event not posted: %s", exc)
 
@@ -311,7 +368,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             return
         self._last_complaint = message
         if body is not None:
-            note = EventNote("Warning", RECONCILE_ERROR, _clip(message))
+            note = EventNote("Warning", RECONCILE_ERROR, clip(message))
             with contextlib.suppress(Exception):
                 self.driver.post_event(body, note)
 
@@ -319,78 +376,6 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         if isinstance(exc, StepFailed):
             message = str(exc)
         else:
-            message = f"step failed, retrying: {type(exc).__name__}: {_said(exc)}"
+            message = f"step failed, retrying: {type(exc).__name__}: {said(exc)}"
             self.driver.log.debug("step failure", exc_info=exc)
         self.complain(self._body, message)
-
-
-# --------------------------------------------------------------------------- the registry
-class Runners:
-    """Every object's runner and the wake-ups, in one place (kept in kopf's memo)."""
-
-    def __init__(self) -> None:
-        self.wakers = Wakers()
-        self._runners: dict[Key, Runner[Any, Any, Any, Any]] = {}
-
-    def get(
-        self, key: Key, make: Callable[[Wakers], Runner[Any, Any, Any, Any]]
-    ) -> Runner[Any, Any, Any, Any]:
-        """The runner of ``key``, made once with ``make`` and shared from then on."""
-        runner = self._runners.get(key)
-        if runner is None:
-            runner = self._runners[key] = make(self.wakers)
-        return runner
-
-    def forget(self, key: Key) -> None:
-        self._runners.pop(key, None)
-
-
-# --------------------------------------------------------------------------- the status writer
-def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch (RFC 7396) turning ``before`` into ``after``."""
-    patch: dict[str, Any] = {}
-    for key in before:
-        if key not in after:
-            patch[key] = None
-    for key, value in after.items():
-        old = before.get(key)
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
-            nested = merge_patch(old, value)
-            if nested:
-                patch[key] = nested
-        elif value != old or key not in before:
-            patch[key] = value
-    return patch
-
-
-def _conditions(raw: Any) -> list[Condition]:
-    """Conditions as stored, skipping any entry (or a whole list) that does not parse."""
-    out = []
-    for item in raw if isinstance(raw, list) else []:
-        try:
-            out.append(Condition.model_validate(item))
-        except ValueError:
-            continue
-    return out
-
-
-def _describe(error: ValueError) -> str:
-    """Which status fields are wrong, by their path (pydantic errors), else the message."""
-    errors = getattr(error, "errors", None)
-    if not callable(errors):
-        return str(error)
-    parts = []
-    for item in errors():
-        where = ".".join(str(p) for p in item.get("loc", ()))
-        parts.append(f"status.{where}: {item.get('msg', '')}" if where else item.get("msg", ""))
-    return "; ".join(parts) or str(error)
-
-
-def _said(exc: BaseException) -> str:
-    """An API error as its status and reason (its str() is the whole HTTP response)."""
-    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-    return f"{status} {reason}" if isinstance(status, int) and reason else str(exc)
-
-
-def _clip(message: str) -> str:
-    return message if len(message) <= MAX_EVENT_MESSAGE else message[: MAX_EVENT_MESSAGE - 1] + "…"

@@ -1,10 +1,16 @@
-"""Who to wake when something changes: one registry of wake-up events for both kinds.
+"""Who to wake when something changes, and the latest body the watches delivered.
 
 Each runner registers one ``asyncio.Event`` under its object's key; kopf's
 watch handlers set it. An InfraRollout also follows namespaces (its own, its
 shadow, where its checks run), so news about any pod or workload there wakes
-it. Setting an event that is already set changes nothing, which is what makes
-a burst of watch events coalesce into one more step.
+it, but only while it has something in flight: a runner whose last decision
+was idle (nothing in flight, see ``Decision.idle``) is marked so and namespace
+news passes it by. Setting an event that is already set changes nothing, which
+is what makes a burst of watch events coalesce into one more step.
+
+``Bodies`` keeps the newest body of every object seen, from the kind's own
+watch and from the runner's own status writes, so a step reads no object the
+watch already delivered, and news that is no news (a repeated body) wakes no one.
 
 An ``asyncio.Event`` belongs to its event loop: kopf runs synchronous
 handlers in worker threads, and an Event set from one of those would wake its
@@ -17,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 #: (kind, namespace, name): which object a runner or a wake-up is for.
 Key = tuple[str, str, str]
@@ -29,6 +37,7 @@ class Wakers:
         self._by_key: dict[Key, asyncio.Event] = {}
         self._by_namespace: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: set[asyncio.Event] = set()
 
     def register(self, key: Key) -> asyncio.Event:
         with contextlib.suppress(RuntimeError):  # no running loop: a unit test's direct call
@@ -41,11 +50,22 @@ class Wakers:
         if event is not None and namespace:
             self._by_namespace[namespace].add(event)
 
+    def set_idle(self, key: Key, idle: bool) -> None:
+        """An idle object sleeps through namespace news; only its own news wakes it."""
+        event = self._by_key.get(key)
+        if event is None:
+            return
+        if idle:
+            self._idle.add(event)
+        else:
+            self._idle.discard(event)
+
     def unregister(self, key: Key, event: asyncio.Event) -> None:
         if self._by_key.get(key) is event:
             del self._by_key[key]
         for events in self._by_namespace.values():
             events.discard(event)
+        self._idle.discard(event)
 
     def wake(self, key: Key) -> None:
         event = self._by_key.get(key)
@@ -53,8 +73,10 @@ class Wakers:
             self._set(event)
 
     def wake_namespace(self, namespace: str | None) -> None:
+        """Wake every runner following ``namespace`` that has something in flight."""
         for event in tuple(self._by_namespace.get(namespace or "", ())):
-            self._set(event)
+            if event not in self._idle:
+                self._set(event)
 
     def _set(self, event: asyncio.Event) -> None:
         loop = self._loop
@@ -66,3 +88,71 @@ class Wakers:
             event.set()
         else:
             loop.call_soon_threadsafe(event.set)
+
+
+def resource_version(body: Mapping[str, Any]) -> int | None:
+    """The body's resourceVersion as a number (etcd's revision), None when it is not one."""
+    raw = (body.get("metadata") or {}).get("resourceVersion")
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+
+
+def _bookkeeping(key: str, value: object) -> bool:
+    """kopf's own annotations: its marker, diff base and handler progress (JSON, "started")."""
+    if key.endswith(("/last-handled-configuration", "/kopf-managed")):
+        return True
+    return isinstance(value, str) and value.startswith("{") and '"started"' in value
+
+
+def meaning(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a runner acts on: not kopf's bookkeeping (its annotations, finalizers)."""
+    meta = body.get("metadata") or {}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if not _bookkeeping(k, v)
+    }
+    return (
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        sorted((meta.get("labels") or {}).items()),
+        sorted(annotations.items()),
+        repr(body.get("spec")),
+        repr(body.get("status")),
+    )
+
+
+class Bodies:
+    """The newest body of every object, from its watch events and from our own writes."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[Key, dict[str, Any]] = {}
+
+    def put(self, key: Key, body: Mapping[str, Any]) -> bool:
+        """Keep ``body`` unless an equally new or newer one is kept.
+
+        True when it is news: newer, and different in what a runner acts on
+        (kopf writing its own annotations or a finalizer is no news).
+        """
+        new = resource_version(body)
+        old_body = self._by_key.get(key)
+        if old_body is not None:
+            old = resource_version(old_body)
+            if new is not None and old is not None and new <= old:
+                return False
+            if (new is None or old is None) and _version(old_body) == _version(body):
+                return False
+        self._by_key[key] = dict(body)
+        return old_body is None or meaning(old_body) != meaning(body)
+
+    def get(self, key: Key) -> dict[str, Any] | None:
+        return self._by_key.get(key)
+
+    def drop(self, key: Key) -> None:
+        self._by_key.pop(key, None)
+
+    def in_namespace(self, kind: str, namespace: str) -> Iterator[tuple[Key, dict[str, Any]]]:
+        for key, body in self._by_key.items():
+            if key[0] == kind and key[1] == namespace:
+                yield key, body
+
+
+def _version(body: Mapping[str, Any]) -> object:
+    return (body.get("metadata") or {}).get("resourceVersion")

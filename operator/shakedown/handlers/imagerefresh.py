@@ -2,16 +2,19 @@
 
 ``reconcile`` (create, update, resume) only validates: an invalid spec is
 reported Stalled with the field named. Everything else happens in the
-``refresh`` daemon, one per resource: its ``Runner`` (``adapters.runner``)
-with an ``ImageRefreshDriver`` observes (the resource's Jobs, the registry,
-the source), asks the pure planner for a decision, stores the status, then
-carries the actions out, on every wake-up and at least every ``TICK_SECONDS``.
-The resource's own events and those of its Jobs and pods wake it.
+resource's ``Runner`` (``adapters.runner``), started by its first watch event
+(``refresh``): with an ``ImageRefreshDriver`` it observes (the resource's
+Jobs, the registry, the source), asks the pure planner for a decision, stores
+the status, then carries the actions out, on every wake-up; while a run is in
+flight at least every ``TICK_SECONDS``, while idle only at its next due time
+(schedule, poll). The resource's own events and those of its Jobs and pods
+wake it. No finalizer: its Jobs go with it (owner references), so deleting it
+waits for nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -19,7 +22,6 @@ import kopf
 from shakedown import GROUP, VERSION
 from shakedown.adapters.imagerefresh import KIND, ImageRefreshDriver
 from shakedown.adapters.jobs import LABEL_RESOURCE
-from shakedown.adapters.wakeups import Wakers
 from shakedown.api.imagerefresh import PLURAL
 from shakedown.handlers import runners
 from shakedown.handlers.reporting import on_spec, refused
@@ -42,19 +44,24 @@ def reconcile(
     # A valid spec: the refresh daemon owns status (conditions, observedGeneration).
 
 
-def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
+def _make(memo: kopf.Memo, namespace: str, name: str) -> runners.Make:
     return runners.maker(
-        lambda kube, _: ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event)
+        memo,
+        lambda kube, _: ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event),
     )
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")
 async def refresh(
-    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+    name: str | None,
+    namespace: str | None,
+    event: Mapping[str, Any],
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    """Steps for one resource: on every wake-up, at least every TICK_SECONDS."""
-    namespace = namespace or "default"
-    await runners.drive(memo, (KIND, namespace, name), _make(namespace, name), stopped)
+    """The resource's own news: start its runner, or wake it when the body is new."""
+    namespace, name = namespace or "default", name or ""
+    runners.follow(memo, (KIND, namespace, name), event, lambda: _make(memo, namespace, name))
 
 
 # Wake-ups run in the event loop (async), where the runners' asyncio.Events live.
@@ -71,10 +78,3 @@ kopf.on.event("batch", "v1", "jobs", labels={LABEL_RESOURCE: kopf.PRESENT}, id="
 kopf.on.event("", "v1", "pods", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-pods")(
     _wake_from_job
 )
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")
-async def _wake_from_self(
-    name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any
-) -> None:
-    runners.wake(memo, KIND, namespace, name)

@@ -3,22 +3,25 @@
 - ``reconcile`` (create/update/resume) validates the spec and reports Stalled
   (InvalidSpec, naming the field) when it cannot be acted on; a valid spec
   wakes the rollout's runner, which owns the conditions from then on.
-- ``drive`` is a daemon per InfraRollout running its ``Runner``
+- ``drive``: the rollout's own watch events start its ``Runner``
   (``adapters.runner``: observe, plan, record, act) with an
-  ``InfraRolloutDriver`` until the object goes away.
-- ``finalize`` (the finalizer) steps the same runner in deletion mode: roll
-  back a rollout that had begun shifting, remove the shadow namespace, release
-  the locks.
-- Watch events on pods, workloads, Jobs, Leases and ContainerImageRefreshes
-  wake the runners following that namespace, which is how the bake reacts to a
-  pod turning NotReady without a polling loop.
+  ``InfraRolloutDriver`` and wake it when the body is new; DELETED stops it.
+- ``finalize`` (the finalizer, only on a rollout with a revision in flight:
+  ``needs_finalizer``) steps the same runner in deletion mode: roll back a
+  rollout that had begun shifting, remove the shadow namespace, release the
+  locks. One that never started or has ended deletes at once.
+- Watch events on pods, workloads, Jobs and shakedown's lock Leases wake the
+  runners in flight that follow that namespace, which is how the bake reacts
+  to a pod turning NotReady without a polling loop; an idle rollout sleeps
+  through them. A ContainerImageRefresh wakes the rollouts whose ``imageFrom``
+  names it.
 - a background sweeper deletes shadow namespaces that outlived their TTL or their owner.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +33,6 @@ from shakedown.adapters.infrarollout import InfraRolloutDriver
 from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
-from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import (
     PLURAL,
@@ -39,6 +41,7 @@ from shakedown.api.infrarollout import (
 )
 from shakedown.handlers import runners
 from shakedown.handlers.reporting import on_spec, refused
+from shakedown.planning.infrarollout.phases.deletion import needs_finalizer
 from shakedown.planning.validation import (
     check_infra_rollout,
     check_metric_templates,
@@ -49,23 +52,28 @@ from shakedown.planning.validation import (
 KIND = "InfraRollout"
 
 
+#: The label on shakedown's own Leases (the locks on production objects).
+MANAGED_BY = {"app.kubernetes.io/managed-by": "shakedown"}
+
+
 def target_containers(
-    spec: InfraRolloutSpec, namespace: str, logger: kopf.Logger
+    spec: InfraRolloutSpec, namespace: str, logger: kopf.Logger, memo: kopf.Memo
 ) -> Mapping[tuple[TargetKind, str], frozenset[str]] | None:
     """Container names of the workload targets that exist; None when none could be read."""
     try:
-        found = workloads.container_names(kubeclient.api_client(), namespace, spec.targets)
+        found = workloads.container_names(runners.kube(memo).api, namespace, spec.targets)
     except (ApiException, kubeclient.NoCluster) as exc:
         logger.debug("cannot read targets to check container names: %s", exc)
         return None
     return found or None
 
 
-def _make(namespace: str, name: str) -> Callable[[Wakers], runners.AnyRunner]:
+def _make(memo: kopf.Memo, namespace: str, name: str) -> runners.Make:
     return runners.maker(
+        memo,
         lambda kube, wakers: InfraRolloutDriver(
             kube, namespace, name, wakers, post_event=runners.post_event
-        )
+        ),
     )
 
 
@@ -83,33 +91,40 @@ def reconcile(
 ) -> None:
     model, problems = parse(InfraRolloutSpec, spec)
     if model is not None:
-        containers = target_containers(model, namespace or "default", logger)
+        containers = target_containers(model, namespace or "default", logger, memo)
         problems = check_infra_rollout(model, containers=containers)
         if template_refs(model):
-            kube = Kube(kubeclient.api_client())
-            names = metrictemplates.template_names(kube, namespace or "default")
+            names = metrictemplates.template_names(runners.kube(memo), namespace or "default")
             if names is not None:
                 problems += check_metric_templates(model, names)
     if not refused(model, problems, body=body, patch=patch, meta=meta, logger=logger):
         runners.wake(memo, KIND, namespace, name)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=5, cancellation_timeout=10)
+@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-infrarollout")
 async def drive(
-    name: str, namespace: str | None, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+    name: str | None,
+    namespace: str | None,
+    event: Mapping[str, Any],
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    """Run the rollout until the object is deleted or the operator stops."""
-    namespace = namespace or "default"
-    await runners.drive(memo, (KIND, namespace, name), _make(namespace, name), stopped)
+    """The rollout's own news: start its runner, or wake it when the body is new."""
+    namespace, name = namespace or "default", name or ""
+    runners.follow(memo, (KIND, namespace, name), event, lambda: _make(memo, namespace, name))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL)
+def _in_flight(status: kopf.Status, **_: Any) -> bool:
+    return needs_finalizer(status)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, when=_in_flight)
 async def finalize(
     name: str, namespace: str | None, logger: kopf.Logger, memo: kopf.Memo, **_: Any
 ) -> None:
     """Leave production on a consistent revision and remove the shadow namespace."""
     namespace = namespace or "default"
-    runner = runners.runner(memo, (KIND, namespace, name), _make(namespace, name))
+    runner = runners.runner(memo, (KIND, namespace, name), _make(memo, namespace, name))
     while True:
         async with runner.lock:
             result = await runner.step(deleting=True)
@@ -134,16 +149,26 @@ for _group, _version, _plural in (
     ("apps", "v1", "statefulsets"),
     ("apps", "v1", "daemonsets"),
     ("batch", "v1", "jobs"),
-    ("coordination.k8s.io", "v1", "leases"),
-    (GROUP, VERSION, "containerimagerefreshes"),
     (GROUP, VERSION, "metrictemplates"),
 ):
     kopf.on.event(_group, _version, _plural, id=f"wake-infrarollouts-{_plural}")(_wake)
 
+# Only shakedown's own locks: every other Lease (node heartbeats, leader
+# elections) is renewed every few seconds and says nothing to a rollout.
+kopf.on.event(
+    "coordination.k8s.io", "v1", "leases", labels=MANAGED_BY, id="wake-infrarollouts-leases"
+)(_wake)
 
-@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-infrarollout")
-def _wake_rollout(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    runners.wake(memo, KIND, namespace, name)
+
+@kopf.on.event(GROUP, VERSION, "containerimagerefreshes", id="wake-infrarollouts-refreshes")
+def _wake_from_refresh(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Rollouts in flight there, and those whose ``imageFrom`` names this refresh."""
+    namespace = namespace or "default"
+    runners.wakers(memo).wake_namespace(namespace)
+    for key, body in runners.bodies(memo).in_namespace(KIND, namespace):
+        source = ((body.get("spec") or {}).get("imageFrom") or {}).get("containerImageRefresh")
+        if source == name:
+            runners.wakers(memo).wake(key)
 
 
 #: How often shadow namespaces are checked for an expired TTL or a vanished owner.

@@ -1,37 +1,80 @@
 """The one registry of per-object runtime state, kept in kopf's memo.
 
 Each InfraRollout and ContainerImageRefresh has one ``Runner``
-(``adapters.runner``), shared by its daemon, its finalizer and the watch
-handlers that wake it. They all find it in ``Runners``, made once at startup
-and put in the operator's memo: kopf hands every handler a shallow copy of
-that memo, so they all see the same registry, and nothing lives in module
-globals.
+(``adapters.runner``), shared by its loop, its finalizer and the watch
+handlers that wake it. They all find it in ``Runners``
+(``adapters.runnerset``), made once at startup and put in the operator's
+memo: kopf hands every handler a shallow copy of that memo, so they all see
+the same registry, and nothing lives in module globals.
+
+A kind's own watch events (``follow``) start its loop, keep its body and wake
+it only when the body is new; its DELETED event stops it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import kopf
 
-from shakedown.adapters import kubeclient
-from shakedown.adapters.runner import Driver, Runner, Runners, Stopping
-from shakedown.adapters.wakeups import Key, Wakers
+from shakedown.adapters import kubeclient, memory
+from shakedown.adapters.runner import Driver, Runner
+from shakedown.adapters.runnerset import AnyRunner, Make, Runners
+from shakedown.adapters.wakeups import Bodies, Key, Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.planning.decision import EventNote
 
-#: Where the registry sits in kopf's memo.
+#: Where the registry and the heap trimmer sit in kopf's memo.
 MEMO_KEY = "shakedown_runners"
+TRIM_KEY = "shakedown_trim"
+#: glibc heaps at most, and seconds between handing freed heap back (``adapters.memory``).
+HEAPS = 2
+TRIM_INTERVAL = 30.0
+#: Seconds a stopping operator lets runners finish their step before cancelling them.
+STOP_TIMEOUT = 10.0
+#: Threads for the steps' blocking I/O, and connections the shared client keeps.
+WORKERS = 8
+POOL_SIZE = 32
 
-AnyRunner = Runner[Any, Any, Any, Any]
 AnyDriver = Driver[Any, Any, Any, Any]
+
+__all__ = ["AnyRunner", "Make"]
 
 
 @kopf.on.startup()
-def make_registry(memo: kopf.Memo, **_: Any) -> None:
-    """One registry for the operator's lifetime, before any object is seen."""
-    memo[MEMO_KEY] = Runners()
+async def make_registry(memo: kopf.Memo, **_: Any) -> None:
+    """One registry for the operator's lifetime, before any object is seen.
+
+    Steps do their blocking I/O in the event loop's default executor; at a
+    start with thousands of objects each waits mostly on the API server, so
+    more threads than the default (cores + 4) overlap those waits.
+    """
+    memory.limit_heaps(HEAPS)
+    memo[MEMO_KEY] = Runners(connect)
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
+    )
+    memo[TRIM_KEY] = asyncio.create_task(_trim_forever())
+
+
+async def _trim_forever() -> None:
+    """Hand what a burst of steps freed back to the OS (``adapters.memory``)."""
+    while True:
+        await asyncio.sleep(TRIM_INTERVAL)
+        await asyncio.to_thread(memory.trim)
+
+
+@kopf.on.cleanup()
+async def stop_runners(memo: kopf.Memo, **_: Any) -> None:
+    trimming = memo.get(TRIM_KEY)
+    if isinstance(trimming, asyncio.Task):
+        trimming.cancel()
+    found = memo.get(MEMO_KEY)
+    if isinstance(found, Runners):
+        await found.stop_all(STOP_TIMEOUT)
 
 
 def registry(memo: Mapping[str, Any]) -> Runners:
@@ -41,8 +84,24 @@ def registry(memo: Mapping[str, Any]) -> Runners:
     return found
 
 
+def connect() -> Kube:
+    """The client all runners share, with a pool as large as they use at once."""
+    api = kubeclient.api_client()
+    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = POOL_SIZE
+    return Kube(api)
+
+
+def kube(memo: Mapping[str, Any]) -> Kube:
+    """The one client every runner and handler shares."""
+    return registry(memo).kube()
+
+
 def wakers(memo: Mapping[str, Any]) -> Wakers:
     return registry(memo).wakers
+
+
+def bodies(memo: Mapping[str, Any]) -> Bodies:
+    return registry(memo).bodies
 
 
 def wake(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | None) -> None:
@@ -50,28 +109,34 @@ def wake(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | 
     wakers(memo).wake((kind, namespace or "default", name or ""))
 
 
-def maker(build: Callable[[Kube, Wakers], AnyDriver]) -> Callable[[Wakers], AnyRunner]:
-    """How to make an object's runner the first time a handler needs it, from its driver.
+def maker(memo: Mapping[str, Any], build: Callable[[Kube, Wakers], AnyDriver]) -> Make:
+    """How to make an object's runner the first time a handler needs it, from its driver."""
+    shared = kube(memo)
 
-    The client is made then, not at import, so importing the handlers needs no cluster.
-    """
-
-    def make(wakers: Wakers) -> AnyRunner:
-        return Runner(build(Kube(kubeclient.api_client()), wakers), wakers)
+    def make(wakers: Wakers, bodies: Bodies) -> AnyRunner:
+        return Runner(build(shared, wakers), wakers, bodies)
 
     return make
 
 
-def runner(memo: Mapping[str, Any], key: Key, make: Callable[[Wakers], AnyRunner]) -> AnyRunner:
+def runner(memo: Mapping[str, Any], key: Key, make: Make) -> AnyRunner:
     return registry(memo).get(key, make)
 
 
-async def drive(
-    memo: Mapping[str, Any], key: Key, make: Callable[[Wakers], AnyRunner], stopped: Stopping
+def follow(
+    memo: Mapping[str, Any], key: Key, event: Mapping[str, Any], make: Callable[[], Make]
 ) -> None:
-    """A daemon's body: run the object's runner; forget it once the object is gone."""
-    if await runner(memo, key, make).run(stopped):
-        registry(memo).forget(key)
+    """A kind's own watch event: keep the body, start the loop, wake it when it is news."""
+    found = registry(memo)
+    if event.get("type") == "DELETED":
+        found.stop(key)
+        return
+    body = event.get("object")
+    news = found.bodies.put(key, body) if isinstance(body, Mapping) else True
+    if not found.running(key):
+        found.ensure(key, make())
+    elif news:
+        found.news(key)
 
 
 def post_event(body: Mapping[str, Any], note: EventNote) -> None:

@@ -37,8 +37,12 @@ class Decision(Generic[StatusT, ActionT]):
     actions: tuple[ActionT, ...] = ()
     """Carried out in order after the status is stored; repeating one changes nothing."""
     wake_at: datetime | None = None
-    """Plan again at this time even when no watch event arrives (None: the runner's tick)."""
+    """Plan again at this time even when no watch event arrives (None: the runner's tick,
+    or never when ``idle``)."""
     again: bool = False
     """Plan again at once: this round moved on, and the next may have work."""
     finished: bool = False
     """Deletion only: nothing is left to do, the finalizer may go."""
+    idle: bool = False
+    """Nothing in flight: no safety-net tick, only ``wake_at`` or the object's own news
+    (its watch events) wake it again. Idle objects must cost nothing."""

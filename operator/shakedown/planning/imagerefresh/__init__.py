@@ -90,13 +90,18 @@ def plan(
     status = status.evolve(conditions=conditions, observed_generation=obs.generation)
     events = tuple(a for a in actions if isinstance(a, EventNote))
     effects = tuple(a for a in actions if not isinstance(a, EventNote))
+    # Acting can change what the next observation shows, and a run that
+    # started or moved on may have work at once (e.g. resolve its inputs).
+    again = bool(effects) or _run_moved(before, status)
+    # Nothing in flight: sleep until the schedule or the next poll is due (or news).
+    idle = not again and status.current_run is None and not status.pending_triggers
     return Decision(
         status=status,
         events=events,
         actions=effects,
-        # Acting can change what the next observation shows, and a run that
-        # started or moved on may have work at once (e.g. resolve its inputs).
-        again=bool(effects) or _run_moved(before, status),
+        again=again,
+        idle=idle,
+        wake_at=triggers.next_due(spec, status, obs.now) if idle else None,
     )
 
 

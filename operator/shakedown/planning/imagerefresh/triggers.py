@@ -69,17 +69,46 @@ def poll_due(
     """Whether the source revision and base image digests should be polled now.
 
     Polling is also due when a run was just recorded (phase Pending): the run
-    must build the revision that is current when it starts.
+    must build the revision that is current when it starts, and when resuming:
+    that poll moves the memory forward without starting a run, so what changed
+    while suspended is not replayed (and a suspended resource costs no polls).
     """
     if status.current_run is not None and status.current_run.phase == "Pending":
         return True
-    if not (spec.triggers.source or spec.triggers.base_image):
-        return False
+    if not (spec.triggers.source or spec.triggers.base_image) or spec.suspend:
+        return False  # suspended: nothing is polled (resuming polls once, see ``resuming``)
+    if resuming(spec, status):
+        return True
     observed = status.observed
     if observed is None or observed.polled_at is None:
         return True
     interval = timedelta(seconds=parse_duration(spec.triggers.poll_interval))
     return now >= observed.polled_at + interval
+
+
+def next_due(
+    spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus, now: datetime
+) -> datetime | None:
+    """When a trigger may fire next without any news: the schedule or the next poll.
+
+    None when only news can start a run (a spec edit, a run request): such a
+    resource needs no timer at all.
+    """
+    due: list[datetime] = []
+    if status.next_run_at is not None and spec.schedule is not None and not spec.suspend:
+        due.append(status.next_run_at)
+    if (spec.triggers.source or spec.triggers.base_image) and not spec.suspend:
+        polled_at = status.observed.polled_at if status.observed is not None else None
+        interval = timedelta(seconds=parse_duration(spec.triggers.poll_interval))
+        due.append((polled_at or now) + interval)
+    return min(due) if due else None
+
+
+def resuming(spec: ContainerImageRefreshSpec, status: ContainerImageRefreshStatus) -> bool:
+    """``suspend`` was just turned off: status still says Suspended."""
+    return not spec.suspend and any(
+        c.type == "Suspended" and c.status == "True" for c in status.conditions
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +175,9 @@ def detect(
     # Polled inputs: source revision and base images.
     # A poll made to resolve the inputs of the run about to start is what that
     # run builds: it moves the memory forward but does not ask for another run.
+    # So does the poll on resuming: what changed while suspended is not replayed.
     resolving = status.current_run is not None and status.current_run.phase == RunPhase.PENDING
+    resolving = resolving or resuming(spec, status)
     if obs.polled and not obs.poll_error:
         if (
             not resolving

@@ -149,13 +149,18 @@ class Step:
         self.wake(self.now + timedelta(seconds=POLL_SECONDS))
 
     def decision(self, *, finished: bool = False) -> Decision:
+        status = self.status
+        in_flight = status.revision > 0 and not status.phase.finished
         return Decision(
-            status=with_conditions(self.status, self.generation, self.now, paused=self.paused),
+            status=with_conditions(status, self.generation, self.now, paused=self.paused),
             events=tuple(self.events),
             actions=tuple(self.actions),
             wake_at=self.wake_at,
             finished=finished,
             again=self.again,
+            # No revision in flight and nothing left to do: only news (a spec
+            # edit, a steering annotation, a promoted image) starts the next.
+            idle=not (in_flight or self.again or self.actions or finished),
         )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase, RolloutResult
 from shakedown.planning.infrarollout.endings import cleanup, fail, finish
 from shakedown.planning.infrarollout.objects import Meta
@@ -29,3 +32,22 @@ def plan_deletion(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Dec
     if not done:
         step.poll()
     return step.decision(finished=done)
+
+
+def needs_finalizer(status: Mapping[str, Any] | None) -> bool:
+    """Whether deleting the rollout must wait for the operator to clean up first.
+
+    Only a revision in flight can leave something behind that nothing else
+    removes: production part-way shifted, a shadow namespace being tested.
+    A rollout that never started or has ended has none (its locks and
+    snapshots go with it by owner references, and the sweeper removes a
+    shadow whose owner is gone), so it carries no finalizer and a thousand of
+    them delete at once. A status that does not parse keeps the finalizer.
+    """
+    raw = dict(status or {})
+    try:
+        revision = int(raw.get("revision") or 0)
+        phase = RolloutPhase(raw.get("phase") or RolloutPhase.PENDING.value)
+    except (TypeError, ValueError):
+        return True
+    return revision > 0 and not phase.finished

@@ -24,7 +24,7 @@ from shakedown.planning.infrarollout.objects import Obj, ObjKey
 from shakedown.planning.infrarollout.plan import Observed
 from shakedown.planning.infrarollout.progress import replica_failure
 from shakedown.planning.infrarollout.smoke import judge_ready
-from tests.unit.infrarollout_world import NOW, NS, World, deployment
+from tests.unit.infrarollout_world import NOW, NS, World, deployment, pod
 
 PSA = "pod-security.kubernetes.io/"
 REFUSED = (
@@ -151,3 +151,32 @@ def test_a_quota_not_yet_counted_is_waited_for() -> None:
         now=NOW + timedelta(seconds=1),
     )
     assert not judgement.failed and not judgement.passed
+
+
+@pytest.mark.parametrize(
+    ("message", "fails"),
+    [
+        # The kubelet had not yet seen the shadow's ConfigMap, copied a moment before: it retries.
+        ("failed to sync configmap cache: timed out waiting for the condition", False),
+        ("failed to sync secret cache: timed out waiting for the condition", False),
+        # A key or object that does not exist does not come by itself.
+        ("couldn't find key MESSAGE in ConfigMap ns/web-config", True),
+    ],
+)
+def test_the_ready_check_waits_out_only_a_config_cache_not_yet_synced(
+    message: str, fails: bool
+) -> None:
+    shadow_pod = pod(
+        "web-1", ready=False, labels={"app": "web"}, waiting="CreateContainerConfigError"
+    )
+    shadow_pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"] = message
+    judgement = judge_ready(
+        {ObjKey("Deployment", "web"): deployment(replicas=1)},
+        [shadow_pod],
+        ready_for=5,
+        max_restarts=0,
+        now=NOW,
+    )
+    assert judgement.failed is fails, judgement.message
+    if fails:
+        assert message in judgement.message

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType, InfraRolloutSpec
 from shakedown.planning.infrarollout.actions import RunCheck
-from shakedown.planning.infrarollout.bake import FATAL_WAITING, is_live, ready_since, restarts
+from shakedown.planning.infrarollout.bake import fatal_waiting, is_live, ready_since, restarts
 from shakedown.planning.infrarollout.change import ResolvedChange
 from shakedown.planning.infrarollout.objects import (
     WORKLOAD_KINDS,
@@ -82,9 +82,11 @@ def judge_ready(
                 continue
             name = Meta.of(pod).name
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
-                if reason in FATAL_WAITING:
-                    message = ((status.get("state") or {}).get("waiting") or {}).get("message", "")
+                waiting = (status.get("state") or {}).get("waiting") or {}
+                # As in the bake: a kubelet that has not yet seen the shadow's own
+                # ConfigMap or Secret (copied a moment before) retries by itself.
+                if fatal_waiting(waiting):
+                    reason, message = waiting.get("reason"), waiting.get("message", "")
                     return ReadyJudgement(
                         False, True, f"shadow pod {name}: {reason} {message}".strip()
                     )

@@ -19,9 +19,10 @@ from typing import Any
 
 import kopf
 
-from shakedown import GROUP, VERSION
 from shakedown.adapters.imagerefresh import KIND, ImageRefreshDriver
 from shakedown.adapters.jobs import LABEL_RESOURCE
+from shakedown.adapters.wakeups import Wakers
+from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import PLURAL
 from shakedown.handlers import runners
 from shakedown.handlers.reporting import on_spec, refused
@@ -44,24 +45,12 @@ def reconcile(
     # A valid spec: the refresh daemon owns status (conditions, observedGeneration).
 
 
-def _make(memo: kopf.Memo, namespace: str, name: str) -> runners.Make:
-    return runners.maker(
-        memo,
-        lambda kube, _: ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event),
-    )
+def _driver(kube: Kube, _: Wakers, namespace: str, name: str) -> ImageRefreshDriver:
+    return ImageRefreshDriver(kube, namespace, name, post_event=runners.post_event)
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-cir")
-async def refresh(
-    name: str | None,
-    namespace: str | None,
-    event: Mapping[str, Any],
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """The resource's own news: start its runner, or wake it when the body is new."""
-    namespace, name = namespace or "default", name or ""
-    runners.follow(memo, (KIND, namespace, name), event, lambda: _make(memo, namespace, name))
+#: The resource's own news: start its runner, or wake it when the body is new.
+refresh = runners.on_own_events(PLURAL, KIND, _driver, handler_id="wake-cir")
 
 
 # Wake-ups run in the event loop (async), where the runners' asyncio.Events live.

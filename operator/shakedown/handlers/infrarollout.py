@@ -33,6 +33,7 @@ from shakedown.adapters.infrarollout import InfraRolloutDriver
 from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
+from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import (
     PLURAL,
@@ -68,13 +69,8 @@ def target_containers(
     return found or None
 
 
-def _make(memo: kopf.Memo, namespace: str, name: str) -> runners.Make:
-    return runners.maker(
-        memo,
-        lambda kube, wakers: InfraRolloutDriver(
-            kube, namespace, name, wakers, post_event=runners.post_event
-        ),
-    )
+def _driver(kube: Kube, wakers: Wakers, namespace: str, name: str) -> InfraRolloutDriver:
+    return InfraRolloutDriver(kube, namespace, name, wakers, post_event=runners.post_event)
 
 
 @on_spec(PLURAL)
@@ -101,17 +97,8 @@ def reconcile(
         runners.wake(memo, KIND, namespace, name)
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, id="wake-infrarollout")
-async def drive(
-    name: str | None,
-    namespace: str | None,
-    event: Mapping[str, Any],
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """The rollout's own news: start its runner, or wake it when the body is new."""
-    namespace, name = namespace or "default", name or ""
-    runners.follow(memo, (KIND, namespace, name), event, lambda: _make(memo, namespace, name))
+#: The rollout's own news: start its runner, or wake it when the body is new.
+drive = runners.on_own_events(PLURAL, KIND, _driver, handler_id="wake-infrarollout")
 
 
 def _in_flight(status: kopf.Status, **_: Any) -> bool:
@@ -124,7 +111,9 @@ async def finalize(
 ) -> None:
     """Leave production on a consistent revision and remove the shadow namespace."""
     namespace = namespace or "default"
-    runner = runners.runner(memo, (KIND, namespace, name), _make(memo, namespace, name))
+    runner = runners.runner(
+        memo, (KIND, namespace, name), runners.object_maker(memo, _driver, namespace, name)
+    )
     while True:
         async with runner.lock:
             result = await runner.step(deleting=True)

@@ -14,12 +14,13 @@ it only when the body is new; its DELETED event stops it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import kopf
 
+from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient, memory
 from shakedown.adapters.runner import Driver, Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
@@ -117,6 +118,35 @@ def maker(memo: Mapping[str, Any], build: Callable[[Kube, Wakers], AnyDriver]) -
         return Runner(build(shared, wakers), wakers, bodies)
 
     return make
+
+
+#: Makes one object's driver from the shared client, the wake-ups, its namespace and name.
+BuildDriver = Callable[[Kube, Wakers, str, str], AnyDriver]
+
+
+def object_maker(memo: Mapping[str, Any], build: BuildDriver, namespace: str, name: str) -> Make:
+    """``maker`` for one object of a kind."""
+    return maker(memo, lambda kube, wakers: build(kube, wakers, namespace, name))
+
+
+def on_own_events(
+    plural: str, kind: str, build: BuildDriver, *, handler_id: str
+) -> Callable[..., Awaitable[None]]:
+    """Register a kind's handler for its own watch events, the same for both kinds:
+    each event starts the object's runner, or wakes it when the body is news."""
+
+    async def own_news(
+        name: str | None,
+        namespace: str | None,
+        event: Mapping[str, Any],
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        ns, nm = namespace or "default", name or ""
+        follow(memo, (kind, ns, nm), event, lambda: object_maker(memo, build, ns, nm))
+
+    kopf.on.event(GROUP, VERSION, plural, id=handler_id)(own_news)
+    return own_news
 
 
 def runner(memo: Mapping[str, Any], key: Key, make: Make) -> AnyRunner:

@@ -6,8 +6,10 @@ and is imported by its bare name.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from shakedown.adapters.workloads import Kube
@@ -38,3 +40,20 @@ def clean_up(kube: Kube, namespace: str) -> None:
     for shadow in kube.list("Namespace", None, labels="shakedown.dev/shadow=true"):
         if shadow["metadata"]["name"].startswith(namespace):
             kube.delete("Namespace", None, shadow["metadata"]["name"])
+
+
+def cluster_and_image(say: Callable[[str], None]) -> tuple[Path, str]:
+    """The cluster to measure on and the busybox image its pods run.
+
+    ``KUBECONFIG`` with ``REGISTRY`` when set (another cluster, or a shared local
+    one: ``eval "$(shakedown cluster env)"``); otherwise the local cluster, started
+    if needed and held until the bench exits.
+    """
+    from shakedown.localcluster import cluster, images
+    from shakedown.localcluster.layout import Layout
+
+    if os.environ.get("KUBECONFIG"):
+        return Path(os.environ["KUBECONFIG"]), f"{os.environ['REGISTRY']}/shakedown/busybox:latest"
+    layout = Layout.default()
+    cluster.acquire(layout, say=lambda m: say(f"  {m}"))
+    return layout.kubeconfig, images.build_busybox(layout, say=lambda m: None).ref

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 import threading
@@ -42,7 +41,7 @@ from typing import Any
 
 from kubernetes import client
 
-from benchkit import clean_up, wait
+from benchkit import clean_up, cluster_and_image, wait
 from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient
 from shakedown.adapters.watching import Follow
@@ -226,19 +225,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from shakedown.localcluster import cluster, images
-    from shakedown.localcluster.layout import Layout
-
-    if os.environ.get("KUBECONFIG"):
-        kubeconfig = Path(os.environ["KUBECONFIG"])
-        registry = os.environ["REGISTRY"]
-        image = f"{registry}/shakedown/busybox:latest"
-    else:
-        layout = Layout.default()
-        cluster.acquire(layout, say=lambda m: say(f"  {m}"))
-        kubeconfig = layout.kubeconfig
-        image = images.build_busybox(layout, say=lambda m: None).ref
-        registry = image.split("/", 1)[0]
+    kubeconfig, image = cluster_and_image(say)
+    registry = image.split("/", 1)[0]
     api = kubeclient.client_for(kubeconfig)
     from shakedown.adapters.crds import install
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from kubernetes import client
 
-from benchkit import clean_up, wait
+from benchkit import clean_up, cluster_and_image, wait
 from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo.infrarollout import sample_workload
@@ -270,17 +270,7 @@ def main() -> int:
     if args.rollbacks < 1:
         parser.error("--rollbacks must be at least 1")
 
-    from shakedown.localcluster import cluster, images
-    from shakedown.localcluster.layout import Layout
-
-    if os.environ.get("KUBECONFIG"):
-        kubeconfig = Path(os.environ["KUBECONFIG"])
-        image = f"{os.environ['REGISTRY']}/shakedown/busybox:latest"
-    else:
-        layout = Layout.default()
-        cluster.acquire(layout, say=lambda m: say(f"  {m}"))
-        kubeconfig = layout.kubeconfig
-        image = images.build_busybox(layout, say=lambda m: None).ref
+    kubeconfig, image = cluster_and_image(say)
     api = kubeclient.client_for(kubeconfig)
     from shakedown.adapters.crds import install
 

@@ -51,7 +51,7 @@ from typing import Any
 import yaml
 from kubernetes.client import ApiClient
 
-from benchkit import clean_up, wait
+from benchkit import clean_up, cluster_and_image, wait
 from infrarollout_bench import NOT_READY_FOR, Seen, _healthy, _measure, _percentile, _rollout_spec
 from infrarollout_bench import _watch as watch_production
 from shakedown.adapters import kubeclient
@@ -472,17 +472,8 @@ class Setup:
 
 def connect() -> Setup:
     from shakedown.adapters.crds import install
-    from shakedown.localcluster import cluster, images
-    from shakedown.localcluster.layout import Layout
 
-    if os.environ.get("KUBECONFIG"):
-        kubeconfig = Path(os.environ["KUBECONFIG"])
-        image = f"{os.environ['REGISTRY']}/shakedown/busybox:latest"
-    else:
-        layout = Layout.default()
-        cluster.acquire(layout, say=lambda m: say(f"  {m}"))
-        kubeconfig = layout.kubeconfig
-        image = images.build_busybox(layout, say=lambda m: None).ref
+    kubeconfig, image = cluster_and_image(say)
     logs = REPO / ".shakedown"
     logs.mkdir(exist_ok=True)
     setup = Setup(kubeconfig, image, logs)

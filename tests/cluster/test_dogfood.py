@@ -31,6 +31,7 @@ import pytest
 
 from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiClient
+from shakedown.demo.infrarollout import config_change, sample_targets
 from tests.cluster.test_in_cluster_install import (
     operator_image,  # noqa: F401  (fixture)
 )
@@ -75,20 +76,8 @@ def app_canary(k8s_api: ApiClient, namespace: str) -> None:
         namespace,
         "config",
         {
-            "targets": [
-                {"kind": "Deployment", "name": "web"},
-                {"kind": "ConfigMap", "name": "web-config"},
-                {"kind": "Service", "name": "web"},
-            ],
-            "change": {
-                "patches": [
-                    {
-                        "target": {"kind": "ConfigMap", "name": "web-config"},
-                        "type": "merge",
-                        "patch": {"data": {"MESSAGE": "v2"}},
-                    }
-                ]
-            },
+            "targets": sample_targets("web"),
+            "change": config_change("web", {"MESSAGE": "v2"}),
             "smokeTests": {"readyFor": "3s"},
             "strategy": {"type": "Canary", "canary": {"steps": [{"weight": 50}, {"pause": "1h"}]}},
             "bake": "5s",

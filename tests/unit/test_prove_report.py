@@ -165,3 +165,16 @@ def test_a_multi_line_message_stays_one_progress_line_and_is_indented_in_the_rep
         "iro/web (prod/web-42) Failed: exit code 4 (Error: draining",
         "    marker)",
     ]
+
+
+def test_a_run_that_ended_before_the_cli_looked_still_lists_every_scenario_it_passed() -> None:
+    # The build and the test Job took under a second: the first status read already
+    # says Validated, and a finished run keeps only its failures.
+    obj = refresh(last={"id": "1", "phase": "Validated", "finishedAt": T1})
+    obj["spec"] = {"tests": [{"name": "smoke"}, {"name": "lint"}]}
+    out = observe(CIR, obj)
+    assert out.verdict is Verdict.PROVEN
+    assert [(s.name, s.phase) for s in out.scenarios] == [("smoke", "Passed"), ("lint", "Passed")]
+    root = ET.fromstring(render_junit([out], prove_id="pr-42"))
+    cases = {(c.get("classname"), c.get("name")) for c in root.iter("testcase")}
+    assert {("cir.tests", "smoke"), ("cir.tests", "lint")} <= cases

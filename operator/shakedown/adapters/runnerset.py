@@ -99,12 +99,14 @@ class Runners:
         task = asyncio.create_task(loop(), name=f"runner {'/'.join(key)}")
         self._tasks[key] = (task, stop)
 
-    def stop(self, key: Key) -> None:
-        """Stop ``key``'s loop (its object is gone): it ends after the step in progress."""
+    def stop(self, key: Key) -> asyncio.Task[None] | None:
+        """Stop ``key``'s loop (its object is gone): it ends after the step in progress,
+        which is the task returned (None when none ran)."""
         found = self._tasks.pop(key, None)
         if found is not None:
             found[1].set()
         self.forget(key)
+        return found[0] if found is not None else None
 
     async def stop_all(self, timeout: float) -> None:
         """Stop every loop; cancel those still stepping after ``timeout`` seconds."""

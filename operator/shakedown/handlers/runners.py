@@ -8,7 +8,9 @@ memo: kopf hands every handler a shallow copy of that memo, so they all see
 the same registry, and nothing lives in module globals.
 
 A kind's own watch events (``follow``) start its loop, keep its body and wake
-it only when the body is new; its DELETED event stops it.
+it only when the body is new; its DELETED event stops it and drops the
+object's metric series (most objects carry no finalizer, so kopf's deletion
+handlers never run for them).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, cast
 
 import kopf
 
-from shakedown import GROUP, VERSION
+from shakedown import GROUP, VERSION, metrics
 from shakedown.adapters import kubeclient, memory
 from shakedown.adapters.runner import Driver, Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
@@ -159,7 +161,15 @@ def follow(
     """A kind's own watch event: keep the body, start the loop, wake it when it is news."""
     found = registry(memo)
     if event.get("type") == "DELETED":
-        found.stop(key)
+        task = found.stop(key)
+        kind, namespace, name = key
+
+        def forget(_: object = None) -> None:
+            metrics.forget(kind=kind, namespace=namespace, name=name)
+
+        forget()
+        if task is not None and not task.done():
+            task.add_done_callback(forget)  # a step in progress may record once more
         return
     body = event.get("object")
     news = found.bodies.put(key, body) if isinstance(body, Mapping) else True

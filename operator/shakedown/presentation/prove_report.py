@@ -127,7 +127,7 @@ def observe(outcome: Outcome, obj: Obj) -> Outcome:
         return replace(outcome, message="waiting for the operator")
     if outcome.kind == "InfraRollout":
         return _observe_rollout(outcome, status)
-    return _observe_refresh(outcome, status)
+    return _observe_refresh(outcome, status, obj.get("spec") or {})
 
 
 def _observe_rollout(outcome: Outcome, status: Obj) -> Outcome:
@@ -158,7 +158,7 @@ def _observe_rollout(outcome: Outcome, status: Obj) -> Outcome:
     return replace(outcome, verdict=verdict, phase=phase, message=message, scenarios=scenarios)
 
 
-def _observe_refresh(outcome: Outcome, status: Obj) -> Outcome:
+def _observe_refresh(outcome: Outcome, status: Obj, spec: Obj) -> Outcome:
     current = status.get("currentRun")
     last = status.get("lastRun") or {}
     run = current or last
@@ -203,6 +203,13 @@ def _observe_refresh(outcome: Outcome, status: Obj) -> Outcome:
         scenarios = tuple(
             replace(s, phase="Passed") if s.phase in ("Pending", "Running") else s
             for s in scenarios
+        )
+        # and those of a run that ended before any status listing them was read
+        seen = {s.name for s in scenarios}
+        scenarios += tuple(
+            Scenario(name=str(t.get("name")), phase="Passed", kind="Test")
+            for t in spec.get("tests") or []
+            if isinstance(t, Mapping) and t.get("name") and str(t.get("name")) not in seen
         )
     if verdict is not Verdict.PENDING:
         scenarios = _until(scenarios, last.get("finishedAt"))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from shakedown.adapters.registry import ImageRef
 from shakedown.localcluster.errors import ClusterError
-from shakedown.localcluster.images import FileSource, build_image
+from shakedown.localcluster.images import build_image
 from shakedown.localcluster.layout import Layout
 from shakedown.localcluster.operator_image import (
     BASE_NAME,
@@ -34,6 +34,7 @@ from shakedown.localcluster.operator_image import (
     download_dependencies,
     pins,
     repo_root,
+    wheels_context,
 )
 
 DEPS_NAME = "operator-deps"
@@ -61,17 +62,11 @@ def build_dependencies_image(
     base = build_debian_base(layout, BASE_NAME, PACKAGES, say)
     runtime = download_dependencies(layout, say)
     tools = download_dependencies(layout, say, requirements=tool_requirements())
-    context: dict[str, FileSource] = {
-        "wheels/constraints.txt": ("\n".join(pins()) + "\n").encode(),
-    }
-    for folder in (runtime, tools):
-        for path in sorted(folder.glob("*.whl")):
-            context[f"wheels/{path.name}"] = path
     return build_image(
         layout,
         DEPS_NAME,
         containerfile=containerfile(NAME).read_text(encoding="utf-8"),
-        context=context,
+        context=wheels_context(runtime, tools),
         build_args={
             "BASE": base.by_digest,
             "OFFLINE": "true",

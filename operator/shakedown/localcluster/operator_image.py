@@ -163,6 +163,18 @@ def download_dependencies(
     return target
 
 
+def wheels_context(*folders: Path) -> dict[str, FileSource]:
+    """An offline build's context: the pins as ``wheels/constraints.txt`` and every wheel
+    in ``folders`` under ``wheels/`` (what the Containerfile's OFFLINE install reads)."""
+    context: dict[str, FileSource] = {
+        "wheels/constraints.txt": ("\n".join(pins()) + "\n").encode(),
+    }
+    for folder in folders:
+        for path in sorted(folder.glob("*.whl")):
+            context[f"wheels/{path.name}"] = path
+    return context
+
+
 def containerfile(image: str) -> Path:
     """The project's Containerfile of ``image`` (``operator`` or ``builder``)."""
     return repo_root() / "images" / image / "Containerfile"
@@ -194,12 +206,7 @@ def build_operator_image(
     base = build_debian_base(layout, BASE_NAME, PACKAGES, say)
     wheel = build_wheel(layout, repo_root(), say)
     deps = download_dependencies(layout, say)
-    context: dict[str, FileSource] = {
-        f"wheels/{wheel.name}": wheel,
-        "wheels/constraints.txt": ("\n".join(pins()) + "\n").encode(),
-    }
-    for path in sorted(deps.glob("*.whl")):
-        context[f"wheels/{path.name}"] = path
+    context = {f"wheels/{wheel.name}": wheel, **wheels_context(deps)}
     return build_image(
         layout,
         NAME,

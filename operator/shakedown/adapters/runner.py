@@ -86,7 +86,7 @@ class Status(Protocol):
 
 
 class Stopping(Protocol):
-    """kopf's ``DaemonStopped``: true once the daemon should stop; awaitable until then."""
+    """A stop flag (``runnerset.Stop``): true once the loop should end; awaitable until then."""
 
     def __bool__(self) -> bool: ...
 
@@ -187,7 +187,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         """The version our last status write stored, and what the last step planned from."""
         self.key: Key = (driver.kind, driver.namespace, driver.name)
         self.lock = asyncio.Lock()
-        """Held for a step: the daemon and the finalizer share one runner."""
+        """Held for a step: the loop and the finalizer share one runner."""
         self.wake_event = wakers.register(self.key)
         self._last_complaint: str | None = None
         self._body: Obj | None = None

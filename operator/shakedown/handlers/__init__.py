@@ -3,7 +3,7 @@
 Importing this package registers every handler with kopf's default registry
 (``shakedown run`` imports it). The handlers only wire: they validate specs,
 start each object's runner (``adapters.runner``: observe, plan, record, act)
-in a kopf daemon, and wake it on watch events. One module per kind;
+as a task on the object's own watch events, and wake it on watch events. One module per kind;
 ``runners`` holds the one registry of per-object runners (kept in kopf's
 memo), ``reporting`` what both do with conditions and Events.
 

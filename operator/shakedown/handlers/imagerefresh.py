@@ -42,7 +42,7 @@ def reconcile(
 ) -> None:
     model, problems = validate_image_refresh(spec)
     refused(model, problems, body=body, patch=patch, meta=meta, logger=logger)
-    # A valid spec: the refresh daemon owns status (conditions, observedGeneration).
+    # A valid spec: the refresh's runner owns status (conditions, observedGeneration).
 
 
 def _driver(kube: Kube, _: Wakers, namespace: str, name: str) -> ImageRefreshDriver:

@@ -22,15 +22,13 @@ from typing import Any
 
 import kopf
 
-from shakedown import GROUP, VERSION, metrics
-from shakedown.api import imagerefresh as api_imagerefresh
-from shakedown.api import infrarollout as api_infrarollout
+from shakedown import GROUP
 from shakedown.handlers import imagerefresh, infrarollout, quiet
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
 
-__all__ = ["FINALIZER", "configure", "forget_metrics", "imagerefresh", "infrarollout"]
+__all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
 
 
 @kopf.on.startup()
@@ -49,14 +47,3 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     quiet.install()
-
-
-@kopf.on.delete(GROUP, VERSION, api_imagerefresh.PLURAL, optional=True)
-@kopf.on.delete(GROUP, VERSION, api_infrarollout.PLURAL, optional=True)
-def forget_metrics(body: kopf.Body, **_: Any) -> None:
-    """Drop a deleted object's per-object series (optional: never holds up deletion)."""
-    metrics.forget(
-        kind=str(body.get("kind", "")),
-        namespace=str(body.metadata.namespace or ""),
-        name=str(body.metadata.name or ""),
-    )

@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv lint typecheck test test-unit test-cluster crds image cluster cluster-down demo dogfood clean
+.PHONY: help venv lint typecheck test test-unit test-cluster crds image cluster cluster-down demo dogfood screenshots clean
 
 help:
 	@echo "make demo          run the main job on the local cluster (started if needed)"
@@ -17,6 +17,7 @@ help:
 	@echo "make image         build the operator and builder images into the local registry"
 	@echo "make cluster       start the local cluster; make cluster-down stops it"
 	@echo "make dogfood       shakedown builds, tests and rolls out itself in the local cluster"
+	@echo "make screenshots   the dashboard tests, saving their pages as docs/dashboard-*.png"
 
 $(STAMP): pyproject.toml
 	@echo ">> preparing $(VENV) (Python packages are cached under ~/.cache/pip)"
@@ -66,6 +67,10 @@ demo: $(STAMP)
 # The dogfooding scene (README "Dogfooding"): the test, with its progress printed.
 dogfood: $(STAMP)
 	$(BIN)/pytest tests/cluster/test_dogfood.py -s -q -p no:cacheprovider
+
+# The dashboard tests, saving the pages they drive as the screenshots in docs/.
+screenshots: $(STAMP)
+	SHAKEDOWN_SCREENSHOTS=docs $(BIN)/pytest tests/cluster/test_dashboard.py -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

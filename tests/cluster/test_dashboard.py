@@ -4,11 +4,14 @@ Each test starts ``shakedown dashboard -n <its namespace>`` as a user would, and
 drives the page: what a user sees (a failing scenario and its log tail, a
 rollout's timeline) and what a click does (the tag moves in the registry, a
 rollout rolls production back, a refusal shows the API server's words). The
-pages are saved as the screenshots in docs/.
+pages are saved as screenshots: under the test's temporary folder, or as the
+ones docs/ keeps when SHAKEDOWN_SCREENSHOTS names that folder (``make
+screenshots``), so a test run never leaves the checkout changed.
 """
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +37,12 @@ from tests.fixtures.operator import REPO, RunningOperator
 
 pytestmark = pytest.mark.cluster
 
-DOCS = REPO / "docs"
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """The folder SHAKEDOWN_SCREENSHOTS names (``make screenshots``), else a temp one."""
+    folder = os.environ.get("SHAKEDOWN_SCREENSHOTS")
+    return (REPO / folder) if folder else tmp_path
 
 
 def wait(
@@ -103,7 +111,12 @@ def screenshot(browser: Any, path: Path) -> None:
 
 # --------------------------------------------------------------------------- images
 def test_the_images_page_shows_a_failing_scenario_and_moves_the_tag_back(
-    refreshes: Refreshes, registry: str, browser: Any, kubeconfig: Path, tmp_path: Path
+    refreshes: Refreshes,
+    registry: str,
+    browser: Any,
+    kubeconfig: Path,
+    shots: Path,
+    tmp_path: Path,
 ) -> None:
     r = refreshes
     r.config_map("ctx", {"Containerfile": containerfile(registry), "check.sh": CHECK_OK})
@@ -158,7 +171,7 @@ def test_the_images_page_shows_a_failing_scenario_and_moves_the_tag_back(
         tag_row = f".//table[@class='tags']//tr[td/code[@title='{digest1}']]"
         row = card(browser, card_id).find_element("xpath", tag_row)
         assert "stable is here" in row.text
-        screenshot(browser, DOCS / "dashboard-images.png")
+        screenshot(browser, shots / "dashboard-images.png")
 
 
 # --------------------------------------------------------------------------- rollouts
@@ -169,6 +182,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
     busybox_image: str,
     browser: Any,
     kubeconfig: Path,
+    shots: Path,
     tmp_path: Path,
 ) -> None:
     kube = Kube(k8s_api)
@@ -205,7 +219,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
         assert template_of(kube, namespace) == template_before
         wait(browser, "production ready again", lambda b: "2/2 ready" in card(b, card_id).text, 90)
         assert deployment_ready(kube, namespace, "web")
-        screenshot(browser, DOCS / "dashboard-rollouts.png")
+        screenshot(browser, shots / "dashboard-rollouts.png")
 
 
 # --------------------------------------------------------------------------- refusals

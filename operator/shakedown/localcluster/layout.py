@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import overload
 
 from shakedown.localcluster.errors import ClusterError
 
@@ -123,7 +124,13 @@ class Below:
         self.root = root
         self.parts = parts
 
-    def __get__(self, instance: object, owner: type | None = None) -> Path:
+    @overload
+    def __get__(self, instance: None, owner: type) -> Below: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Path: ...
+    def __get__(self, instance: object, owner: type | None = None) -> Below | Path:
+        if instance is None:
+            return self  # read on the class (help(), inspect): the descriptor itself
         root: Path = getattr(instance, self.root)
         return root.joinpath(*self.parts)
 

@@ -39,6 +39,7 @@ from kubernetes import client
 from benchkit import clean_up, wait
 from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube
+from shakedown.localcluster import procs
 
 LEASE_NAMESPACE = "default"
 
@@ -89,12 +90,8 @@ class Replica:
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc is not None:
+            procs.terminate(self.proc)
 
 
 def holder(kube: Kube, lease: str) -> str:

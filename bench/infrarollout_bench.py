@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import socket
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ from benchkit import clean_up, cluster_and_image, wait
 from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo.infrarollout import sample_workload
+from shakedown.localcluster import procs
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_READY_FOR = 1.0
@@ -199,12 +199,7 @@ def _operator(kubeconfig: Path, namespace: str, image: str, log: Path) -> Iterat
         time.sleep(3)
         yield f"http://127.0.0.1:{metrics_port}/metrics"
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        procs.terminate(proc)
 
 
 def _rollout_spec(iteration: int) -> dict[str, Any]:

@@ -4,7 +4,6 @@ and the controller processes it starts (stopped by their PID only)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -26,6 +25,7 @@ from peerskit import (
     revision,
 )
 from shakedown.adapters import kubeclient
+from shakedown.localcluster import procs
 
 
 class PodWatch:
@@ -168,11 +168,5 @@ class Process:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        if self.proc is not None:
+            procs.terminate(self.proc)

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.api.infrarollout import InfraRolloutSpec
 from shakedown.demo.infrarollout import sample_workload
+from shakedown.localcluster import procs
 from shakedown.planning.infrarollout.revision import check_revision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -317,12 +317,7 @@ def operator(
     try:
         yield proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.terminate(proc, grace=30)
 
 
 @contextmanager

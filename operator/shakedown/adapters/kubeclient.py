@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from kubernetes import client, config
 from kubernetes import dynamic as _dynamic
@@ -133,53 +133,37 @@ def current_namespace() -> str:
     return str((active or {}).get("context", {}).get("namespace") or "default")
 
 
-def _or_configured(api: ApiClient | None) -> ApiClient:
-    return api if api is not None else api_client()
+class Factory(Protocol):
+    """``factory(api)`` an API object on ``api``; ``factory()`` on the configured cluster."""
+
+    def __call__(self, api: ApiClient | None = None) -> Any: ...
 
 
-def core(api: ApiClient | None = None) -> Any:
-    """``CoreV1Api``: pods, Secrets, ConfigMaps, namespaces, Events."""
-    return client.CoreV1Api(_or_configured(api))
+def _factory(api_class: Callable[[ApiClient], Any]) -> Factory:
+    def make(api: ApiClient | None = None) -> Any:
+        return api_class(api if api is not None else api_client())
+
+    return make
 
 
-def apps(api: ApiClient | None = None) -> Any:
-    """``AppsV1Api``: Deployments, StatefulSets, DaemonSets."""
-    return client.AppsV1Api(_or_configured(api))
-
-
-def batch(api: ApiClient | None = None) -> Any:
-    """``BatchV1Api``: the build and test Jobs."""
-    return client.BatchV1Api(_or_configured(api))
-
-
-def custom(api: ApiClient | None = None) -> Any:
-    """``CustomObjectsApi``: shakedown's own kinds."""
-    return client.CustomObjectsApi(_or_configured(api))
-
-
-def apiextensions(api: ApiClient | None = None) -> Any:
-    """``ApiextensionsV1Api``: installing the CRDs."""
-    return client.ApiextensionsV1Api(_or_configured(api))
-
-
-def rbac(api: ApiClient | None = None) -> Any:
-    """``RbacAuthorizationV1Api``: Roles and bindings (the tests' limited users)."""
-    return client.RbacAuthorizationV1Api(_or_configured(api))
-
-
-def coordination(api: ApiClient | None = None) -> Any:
-    """``CoordinationV1Api``: Leases."""
-    return client.CoordinationV1Api(_or_configured(api))
-
-
-def networking(api: ApiClient | None = None) -> Any:
-    """NetworkPolicies."""
-    return client.NetworkingV1Api(_or_configured(api))
-
-
-def dynamic(api: ApiClient | None = None) -> Any:
-    """A ``DynamicClient``: any kind by apiVersion and kind (examples, manifests)."""
-    return cast(Any, _dynamic).DynamicClient(_or_configured(api))
+#: ``CoreV1Api``: pods, Secrets, ConfigMaps, namespaces, Events.
+core = _factory(client.CoreV1Api)
+#: ``AppsV1Api``: Deployments, StatefulSets, DaemonSets.
+apps = _factory(client.AppsV1Api)
+#: ``BatchV1Api``: the build and test Jobs.
+batch = _factory(client.BatchV1Api)
+#: ``CustomObjectsApi``: shakedown's own kinds.
+custom = _factory(client.CustomObjectsApi)
+#: ``ApiextensionsV1Api``: installing the CRDs.
+apiextensions = _factory(client.ApiextensionsV1Api)
+#: ``RbacAuthorizationV1Api``: Roles and bindings (the tests' limited users).
+rbac = _factory(client.RbacAuthorizationV1Api)
+#: ``CoordinationV1Api``: Leases.
+coordination = _factory(client.CoordinationV1Api)
+#: ``NetworkingV1Api``: NetworkPolicies.
+networking = _factory(client.NetworkingV1Api)
+#: A ``DynamicClient``: any kind by apiVersion and kind (examples, manifests).
+dynamic = _factory(cast(Any, _dynamic).DynamicClient)
 
 
 def request(

@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
 from shakedown.localcluster import cluster
 from shakedown.localcluster import restart as restart_mod
@@ -19,11 +20,7 @@ from shakedown.localcluster.layout import Layout
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "cluster",
-        help="start, stop or inspect the local Kubernetes cluster",
-        description="A real single-node cluster from pinned Go modules; state in .shakedown/.",
-    )
+    parser = add_command(subparsers, "cluster")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("up", help="start it (harmless when already running)").set_defaults(func=_up)
     sub.add_parser("down", help="stop it and remove everything it left").set_defaults(func=_down)
@@ -32,12 +29,7 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=_status)
     env = sub.add_parser("env", help="print KUBECONFIG=... and REGISTRY=... lines")
     env.set_defaults(func=_env)
-    restart = sub.add_parser(
-        "restart",
-        help="stop one component and start it again (to rehearse an outage)",
-        description="Stop one component of the running cluster by its PID and start it again "
-        "with the same arguments and data; the rest keeps running.",
-    )
+    restart = add_command(sub, "cluster restart")
     restart.add_argument("component", choices=sorted(restart_mod.RESTARTABLE))
     restart.add_argument(
         "--down-for", type=float, default=0.0, metavar="SECONDS", help="stay down this long"

@@ -14,15 +14,12 @@ import sys
 from pathlib import Path
 
 from shakedown.api.crdgen import render_all
+from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "crds",
-        help="print the CustomResourceDefinitions (or write/check them in a directory)",
-        description="Print the CRDs generated from the pydantic models.",
-    )
+    parser = add_command(subparsers, "crds")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", metavar="DIR", type=Path, help="write one file per kind")
     group.add_argument(

@@ -11,19 +11,13 @@ import asyncio
 import sys
 import threading
 
+from shakedown.cli.commands import add_command
 from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "dashboard",
-        help="a local web page showing and steering cir and iro objects",
-        description=(
-            "Serve a web dashboard of ContainerImageRefreshes and InfraRollouts. It uses your "
-            "kubeconfig: what you may not do is refused by the API server, as with the CLI."
-        ),
-    )
+    parser = add_command(subparsers, "dashboard")
     parser.add_argument("--port", type=int, default=3100, help="port to listen on (default 3100)")
     parser.add_argument(
         "--address",

@@ -24,6 +24,7 @@ import yaml
 
 from shakedown.api.common import short_digest
 from shakedown.api.crdgen import KindSpec
+from shakedown.cli.commands import add_command
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
 from shakedown.cli.describe_iro import describe_infra_rollout
 from shakedown.cli.kube import add_object, current_namespace, resolve_kind
@@ -162,15 +163,7 @@ def redraw(lines: Sequence[str], *, tty: bool, first: bool) -> str:
 
 # --------------------------------------------------------------------------- command
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "get",
-        help="list ContainerImageRefreshes (cir) or InfraRollouts (iro), or show one",
-        description=(
-            "Show shakedown objects as a table (like kubectl get); with a NAME, also the "
-            "detail view of that object (runs for cir; revision, steps, checks, targets "
-            "and shadow for iro)."
-        ),
-    )
+    parser = add_command(subparsers, "get")
     add_object(
         parser,
         kind_help="cir or iro (or the full kind name)",

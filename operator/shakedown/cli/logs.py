@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from shakedown import GROUP, VERSION
 from shakedown.adapters.jobs import LABEL_RESOURCE, LABEL_RUN, LABEL_SCENARIO, LABEL_STEP
 from shakedown.checks.base import object_name
+from shakedown.cli.commands import add_command
 from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 
@@ -131,15 +132,7 @@ def job_check(obj: Obj, check: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- command
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "logs",
-        help="build and test logs of a run (cir), or a Job check's log (iro --check)",
-        description=(
-            "Print the logs of the pods the operator created: the build and test pods of a "
-            "ContainerImageRefresh run, or the pod of an InfraRollout's smoke Job check. When "
-            "the pods are gone, the log tail kept in status is printed instead."
-        ),
-    )
+    parser = add_command(subparsers, "logs")
     add_object(parser)
     parser.add_argument("--run", metavar="ID", help="cir: a run id (default: current or last)")
     parser.add_argument("--test", metavar="NAME", help="cir: only this test scenario")

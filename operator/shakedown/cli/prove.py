@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from shakedown.api.common import parse_duration
+from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
 from shakedown.cli.prove_inputs import make_plan, read_inputs
 from shakedown.presentation import prove_plan as plan
@@ -50,17 +51,7 @@ class Interrupted(Exception):
 
 # --------------------------------------------------------------------------- command
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "prove",
-        help="prove a pull request's cir/iro manifests with prove-only copies; exit code = verdict",
-        description=(
-            "Create prove-only copies (promote: false, named for --id) of the "
-            "ContainerImageRefresh and InfraRollout manifests in FILEs, follow them to their "
-            "verdict, report, and delete them again (also on Ctrl-C or SIGTERM)."
-        ),
-        epilog="exit codes: 0 all proven; 1 a change failed; 2 invalid input (nothing created), "
-        "cluster or registry unreachable, or timeout; 130/143 interrupted",
-    )
+    parser = add_command(subparsers, "prove")
     parser.add_argument(
         "-f",
         "--filename",

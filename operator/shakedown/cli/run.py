@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
 
 if TYPE_CHECKING:
@@ -23,11 +24,7 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="run the operator against the cluster KUBECONFIG names",
-        description="Run the shakedown operator (kopf) against the current cluster.",
-    )
+    parser = add_command(subparsers, "run")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "-n",

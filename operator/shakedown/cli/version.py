@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
 
 KINDS = ("cir", "iro")
@@ -136,20 +137,10 @@ def zsh_script(tree: Mapping[str, Node]) -> str:
 
 # --------------------------------------------------------------------------- commands
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    version = subparsers.add_parser(
-        "version",
-        help="print the client version, and the operator's when it runs in the cluster",
-        description="Print the client version and, unless --client, the operator's version "
-        "from its Deployment (app.kubernetes.io/version).",
-    )
+    version = add_command(subparsers, "version")
     version.add_argument("--client", action="store_true", help="only the client version")
     version.set_defaults(func=_version)
-    completion = subparsers.add_parser(
-        "completion",
-        help="print a shell completion script (bash or zsh)",
-        description="Print a completion script: `source <(shakedown completion bash)`, or in "
-        "zsh `source <(shakedown completion zsh)`.",
-    )
+    completion = add_command(subparsers, "completion")
     completion.add_argument("shell", choices=("bash", "zsh"))
     completion.set_defaults(func=_completion)
 

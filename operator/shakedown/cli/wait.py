@@ -35,6 +35,7 @@ from shakedown.api.annotations import RUN_REQUESTED
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import RunPhase
 from shakedown.api.infrarollout import RolloutPhase
+from shakedown.cli.commands import add_command
 from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 
@@ -183,14 +184,7 @@ def progress_key(kind: str, obj: Obj) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- command
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "wait",
-        help="wait for a cir or iro to reach a condition or phase; the exit code says how it ended",
-        description="Wait for a ContainerImageRefresh or InfraRollout (watch-based).",
-        epilog="exit codes: 0 reached; 1 ended otherwise (iro Failed/RolledBack/Aborted, "
-        "cir last run Failed/Cancelled, Stalled, or another final state); 2 bad input, "
-        "not found, cluster unreachable, or timeout",
-    )
+    parser = add_command(subparsers, "wait")
     add_object(parser, kind_help="cir or iro (or the full kind name)")
     parser.add_argument(
         "--for",

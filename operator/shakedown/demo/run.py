@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiException
 from shakedown.demo.stage import NAMESPACE, REPO, STATE, Context, Timeline, load_scenes, say
+from shakedown.localcluster import procs
 
 
 def _free_port() -> int:
@@ -85,13 +85,7 @@ def operator_process(
     try:
         yield proc.pid
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        procs.terminate(proc)
 
 
 def _ensure_namespace(api: Any, name: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shakedown.localcluster.errors import ClusterError
 from shakedown.localcluster.gobuild import build_lock, go_command, run_go
-from shakedown.localcluster.layout import Layout
+from shakedown.localcluster.layout import Below, Layout
 
 MODULE = "github.com/argoproj/argo-rollouts"
 VERSION = "v1.9.3"
@@ -36,17 +36,9 @@ class ArgoBuild:
 
     root: Path
 
-    @property
-    def src(self) -> Path:
-        return self.root / "src"
-
-    @property
-    def binary(self) -> Path:
-        return self.root / "bin" / "rollouts-controller"
-
-    @property
-    def stamp(self) -> Path:
-        return self.root / "bin" / ".stamp"
+    src = Below("root", "src")
+    binary = Below("root", "bin", "rollouts-controller")
+    stamp = Below("root", "bin", ".stamp")
 
     def crds(self) -> list[Path]:
         """Every CRD the module ships (the controller watches experiments and cluster

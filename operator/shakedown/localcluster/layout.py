@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import overload
 
 from shakedown.localcluster.errors import ClusterError
 
@@ -112,6 +113,28 @@ class Network:
         ]
 
 
+class Below:
+    """A path below a directory attribute of its owner, read as an attribute.
+
+    ``pids = Below("state", "pids")`` is ``layout.state / "pids"``: the many fixed
+    places under the state and cache directories read as one table, a line each.
+    """
+
+    def __init__(self, root: str, *parts: str) -> None:
+        self.root = root
+        self.parts = parts
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Below: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Path: ...
+    def __get__(self, instance: object, owner: type | None = None) -> Below | Path:
+        if instance is None:
+            return self  # read on the class (help(), inspect): the descriptor itself
+        root: Path = getattr(instance, self.root)
+        return root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Paths of one local cluster: its state directory and the shared cache."""
@@ -144,82 +167,27 @@ class Layout:
     def binary(self, name: str) -> Path:
         return self.kube_bin / name
 
-    @property
-    def images_cache(self) -> Path:
-        return self.cache / "images"
-
-    @property
-    def buildah_root(self) -> Path:
-        return self.cache / "buildah" / "root"
-
-    @property
-    def buildah_runroot(self) -> Path:
-        return self.cache / "buildah" / "runroot"
+    images_cache = Below("cache", "images")
+    buildah_root = Below("cache", "buildah", "root")
+    buildah_runroot = Below("cache", "buildah", "runroot")
 
     # -- state ----------------------------------------------------------------------
-    @property
-    def pids(self) -> Path:
-        return self.state / "pids"
-
-    @property
-    def logs(self) -> Path:
-        return self.state / "logs"
-
-    @property
-    def pki(self) -> Path:
-        return self.state / "pki"
-
-    @property
-    def config(self) -> Path:
-        return self.state / "config"
-
-    @property
-    def etcd_data(self) -> Path:
-        return self.state / "etcd"
-
-    @property
-    def kubelet_root(self) -> Path:
-        return self.state / "kubelet"
-
-    @property
-    def pod_logs(self) -> Path:
-        return self.state / "pod-logs"
-
-    @property
-    def containerd_root(self) -> Path:
-        return self.state / "containerd" / "root"
-
-    @property
-    def containerd_state(self) -> Path:
-        return self.state / "containerd" / "state"
-
-    @property
-    def containerd_socket(self) -> Path:
-        return self.state / "containerd" / "containerd.sock"
-
-    @property
-    def runc_root(self) -> Path:
-        return self.state / "containerd" / "runc"
-
-    @property
-    def cni_conf_dir(self) -> Path:
-        return self.state / "cni" / "net.d"
-
-    @property
-    def cni_ipam_dir(self) -> Path:
-        return self.state / "cni" / "ipam"
-
-    @property
-    def registry_data(self) -> Path:
-        return self.state / "registry"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.state / "kubeconfig"
-
-    @property
-    def env_file(self) -> Path:
-        return self.state / "env"
+    pids = Below("state", "pids")
+    logs = Below("state", "logs")
+    pki = Below("state", "pki")
+    config = Below("state", "config")
+    etcd_data = Below("state", "etcd")
+    kubelet_root = Below("state", "kubelet")
+    pod_logs = Below("state", "pod-logs")
+    containerd_root = Below("state", "containerd", "root")
+    containerd_state = Below("state", "containerd", "state")
+    containerd_socket = Below("state", "containerd", "containerd.sock")
+    runc_root = Below("state", "containerd", "runc")
+    cni_conf_dir = Below("state", "cni", "net.d")
+    cni_ipam_dir = Below("state", "cni", "ipam")
+    registry_data = Below("state", "registry")
+    kubeconfig = Below("state", "kubeconfig")
+    env_file = Below("state", "env")
 
     @property
     def host_snapshot(self) -> Path:

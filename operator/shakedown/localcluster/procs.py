@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shakedown.localcluster.errors import ClusterError
 
@@ -167,6 +168,25 @@ def stop_all(procs: Sequence[Tracked], *, grace: float = 10.0) -> list[Tracked]:
     for proc in live:
         signal_pid(proc.pid, signal.SIGKILL)
     return _still_alive(live, seconds=5)
+
+
+def terminate(*popens: subprocess.Popen[Any], grace: float = 20.0) -> None:
+    """SIGTERM the running ones of our own children, SIGKILL what is left after ``grace``.
+
+    For processes this one started and still holds (a test's operator, a benchmark's
+    controller): SIGTERM lets them clean up, the SIGKILL bounds how long that may take,
+    and every wait has a deadline, so a stuck child never holds its parent forever.
+    """
+    running = [p for p in popens if p.poll() is None]
+    for popen in running:
+        popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for popen in running:
+        try:
+            popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(timeout=10)
 
 
 def _still_alive(live: list[Tracked], *, seconds: float) -> list[Tracked]:

@@ -51,7 +51,7 @@ def test_files_carry_the_generated_header(name: str) -> None:
     assert crd["kind"] == "CustomResourceDefinition"
 
 
-@pytest.mark.parametrize("kind", [k.kind for k in KINDS])
+@pytest.mark.parametrize("kind", [k.names.kind for k in KINDS])
 def test_schema_is_structural(kind: str) -> None:
     for path, node in walk(root_schema(kind)):
         for forbidden in ("$ref", "anyOf", "oneOf", "allOf", "not", "title", "$defs"):
@@ -83,7 +83,7 @@ def undescribed(schema: dict[str, Any]) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("kind", [k.kind for k in KINDS])
+@pytest.mark.parametrize("kind", [k.names.kind for k in KINDS])
 def test_every_field_is_described_for_kubectl_explain(kind: str) -> None:
     assert undescribed(root_schema(kind)) == []
 
@@ -112,7 +112,7 @@ def test_the_description_walk_finds_every_gap() -> None:
 _SHORT_NAMES = {"ContainerImageRefresh": "cir", "InfraRollout": "iro", "MetricTemplate": "mtpl"}
 
 
-@pytest.mark.parametrize("kind", [k.kind for k in KINDS])
+@pytest.mark.parametrize("kind", [k.names.kind for k in KINDS])
 def test_names_subresources_and_columns(kind: str) -> None:
     spec = kind_spec(kind)
     crd = build_crd(spec)
@@ -216,6 +216,6 @@ def test_iro_schema_details() -> None:
 
 def test_every_cel_rule_has_a_message() -> None:
     for kind in KINDS:
-        for path, node in walk(root_schema(kind.kind)):
+        for path, node in walk(root_schema(kind.names.kind)):
             for entry in node.get("x-kubernetes-validations", []):
-                assert entry.get("message"), f"{kind.kind}{path}: {entry}"
+                assert entry.get("message"), f"{kind.names.kind}{path}: {entry}"

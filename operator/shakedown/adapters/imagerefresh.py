@@ -28,6 +28,7 @@ from shakedown.adapters.object_driver import EventPoster, ObjectDriver
 from shakedown.adapters.registry import RegistryError
 from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import (
+    NAMES,
     ContainerImageRefreshSpec,
     ContainerImageRefreshStatus,
     RunPhase,
@@ -46,9 +47,8 @@ from shakedown.planning.imagerefresh.observed import (
 )
 from shakedown.planning.validation import validate_image_refresh
 
-__all__ = ["KIND", "MAX_ROUNDS", "TICK_SECONDS", "ImageRefreshDriver"]
+__all__ = ["MAX_ROUNDS", "TICK_SECONDS", "ImageRefreshDriver"]
 
-KIND = "ContainerImageRefresh"
 #: Steps in a row that may plan again at once: enough to go from "trigger" to "Job created".
 MAX_ROUNDS = 6
 #: Seconds between steps without any wake-up (Job and resource events wake it at
@@ -61,7 +61,7 @@ log = logging.getLogger("shakedown.imagerefresh")
 class ImageRefreshDriver(ObjectDriver):
     """Reads, observes, plans and acts for one resource (see ``adapters.runner.Driver``)."""
 
-    kind = KIND
+    kind = NAMES.kind
     log = log
     tick = TICK_SECONDS
     retry = TICK_SECONDS
@@ -121,7 +121,7 @@ class ImageRefreshDriver(ObjectDriver):
         refresh_metrics.state(
             **who, image=spec.image, tag=spec.tag, phase=None if run is None else str(run.phase)
         )
-        metrics.health_from(kind=KIND, **who, conditions=status.conditions)
+        metrics.health_from(kind=NAMES.kind, **who, conditions=status.conditions)
         if status.history:  # also right after a restart, not only when a run promotes
             promoted = max(h.promoted_at for h in status.history).timestamp()
             refresh_metrics.promoted_at(**who, timestamp=promoted)

@@ -37,7 +37,7 @@ from shakedown.adapters.object_driver import EventPoster, ObjectDriver
 from shakedown.adapters.wakeups import Key, Wakers
 from shakedown.adapters.watching import NamespaceWatch
 from shakedown.adapters.workloads import Kube
-from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
+from shakedown.api.infrarollout import NAMES, InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.checks import CheckContext, registry
 from shakedown.metrics import infrarollout as metrics
 from shakedown.planning.infrarollout.actions import (
@@ -115,7 +115,7 @@ class CheckTasks:
 class InfraRolloutDriver(ObjectDriver):
     """Reads, observes, plans and acts for one InfraRollout (see ``adapters.runner.Driver``)."""
 
-    kind = "InfraRollout"
+    kind = NAMES.kind
     log = log
     tick = MAX_SLEEP
     retry = 2.0

@@ -20,16 +20,14 @@ from shakedown.api.common import (
     ApiModel,
     ApiObject,
     HttpUrl,
+    KindNames,
     LocalObjectReference,
     cel,
     list_map,
     rule,
 )
 
-KIND = "MetricTemplate"
-PLURAL = "metrictemplates"
-SINGULAR = "metrictemplate"
-SHORT_NAMES = ("mtpl",)
+NAMES = KindNames(kind="MetricTemplate", plural="metrictemplates", short_name="mtpl")
 
 #: Longest accepted successCondition (the evaluator in checks/condition.py agrees).
 CONDITION_MAX_LENGTH = 256
@@ -160,4 +158,4 @@ class MetricTemplateSpec(ApiModel):
 class MetricTemplate(ApiObject[MetricTemplateSpec]):
     """A whole MetricTemplate as read from the API server (it has no status)."""
 
-    kind: str = KIND
+    kind: str = NAMES.kind

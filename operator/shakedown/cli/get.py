@@ -22,8 +22,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from shakedown.api.common import short_digest
-from shakedown.api.crdgen import KindSpec
+from shakedown.api.common import KindNames, short_digest
 from shakedown.cli.commands import add_command
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
 from shakedown.cli.describe_iro import describe_infra_rollout
@@ -256,7 +255,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-def _crd_missing(exc: Exception, spec: KindSpec) -> None:
+def _crd_missing(exc: Exception, spec: KindNames) -> None:
     """A 404 on a list means the CRD itself is absent; say how to install it."""
     if getattr(exc, "status", None) == 404:
         raise UserError(f"the {spec.kind} CRD is not installed: kubectl apply -f crds/") from None

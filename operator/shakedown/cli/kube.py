@@ -13,23 +13,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.api.common import KindNames
+from shakedown.api.crdgen import kind_spec
 from shakedown.cli.main import UserError
 
 #: The kinds the CLI shows and steers; others (MetricTemplate) are plain configuration.
 STEERED_KINDS = ("ContainerImageRefresh", "InfraRollout")
 
 
-def resolve_kind(name: str, *, only: str | None = None, verb: str = "") -> KindSpec:
+def resolve_kind(name: str, *, only: str | None = None, verb: str = "") -> KindNames:
     """The kind a user typed (cir, iro, or a full name); ``only`` refuses the other one."""
     try:
-        spec = kind_spec(name.lower())
+        spec = kind_spec(name.lower()).names
     except KeyError:
         raise UserError(f"unknown kind {name!r}: use cir or iro") from None
     if spec.kind not in STEERED_KINDS:  # configuration kinds such as MetricTemplate
         raise UserError(f"shakedown works on cir and iro; use kubectl get {spec.plural}")
     if only is not None and spec.kind != only:
-        wanted = kind_spec(only).short_names[0]
+        wanted = kind_spec(only).names.short_name
         raise UserError(f"{verb} works on {wanted} only, not {name}")
     return spec
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shakedown import GROUP, VERSION
-from shakedown.api.crdgen import KindSpec, kind_spec
+from shakedown.api.common import KindNames
+from shakedown.api.crdgen import kind_spec
 from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 from shakedown.presentation.steering import (
@@ -74,7 +75,7 @@ VERBS = (
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for verb in VERBS:
-        short = kind_spec(verb.kind).short_names[0]
+        short = kind_spec(verb.kind).names.short_name
         parser = subparsers.add_parser(
             verb.name,
             help=verb.help,
@@ -95,13 +96,13 @@ def _runner(verb: Verb) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def check_kind(verb: Verb, given: str) -> KindSpec:
+def check_kind(verb: Verb, given: str) -> KindNames:
     try:
-        spec = kind_spec(given.lower())
+        spec = kind_spec(given.lower()).names
     except KeyError:
         raise UserError(f"unknown kind {given!r}: use cir or iro") from None
     if spec.kind != verb.kind:
-        wanted = kind_spec(verb.kind).short_names[0]
+        wanted = kind_spec(verb.kind).names.short_name
         hint = (
             " (use `shakedown abort iro NAME` to roll a rollout back)"
             if verb.name == "rollback"
@@ -123,7 +124,9 @@ def steer(args: argparse.Namespace, verb: Verb) -> int:
     return 0
 
 
-def _steer(api: Any, spec: KindSpec, namespace: str, args: argparse.Namespace, verb: Verb) -> Steer:
+def _steer(
+    api: Any, spec: KindNames, namespace: str, args: argparse.Namespace, verb: Verb
+) -> Steer:
     from shakedown.adapters.kubeclient import ApiException
 
     try:

@@ -20,9 +20,10 @@ from shakedown import GROUP, VERSION
 from shakedown.adapters import kubeclient
 from shakedown.adapters.builder import BUILDER_IMAGE_ENV
 from shakedown.adapters.kubeclient import ApiException
+from shakedown.api.imagerefresh import NAMES
 from shakedown.demo.stage import Context, say, scene
 
-PLURAL = "containerimagerefreshes"
+PLURAL = NAMES.plural
 NAME = "unit-tests"
 
 

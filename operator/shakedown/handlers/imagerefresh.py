@@ -19,11 +19,11 @@ from typing import Any
 
 import kopf
 
-from shakedown.adapters.imagerefresh import KIND, ImageRefreshDriver
+from shakedown.adapters.imagerefresh import ImageRefreshDriver
 from shakedown.adapters.jobs import LABEL_RESOURCE
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
-from shakedown.api.imagerefresh import PLURAL
+from shakedown.api.imagerefresh import NAMES
 from shakedown.handlers import runners
 from shakedown.handlers.reporting import on_spec, refused
 from shakedown.planning.validation import validate_image_refresh
@@ -31,7 +31,7 @@ from shakedown.planning.validation import validate_image_refresh
 __all__ = ["reconcile", "refresh"]
 
 
-@on_spec(PLURAL)
+@on_spec(NAMES.plural)
 def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
@@ -50,7 +50,7 @@ def _driver(kube: Kube, _: Wakers, namespace: str, name: str) -> ImageRefreshDri
 
 
 #: The resource's own news: start its runner, or wake it when the body is new.
-refresh = runners.on_own_events(PLURAL, KIND, _driver, handler_id="wake-cir")
+refresh = runners.on_own_events(NAMES.plural, NAMES.kind, _driver, handler_id="wake-cir")
 
 
 # Wake-ups run in the event loop (async), where the runners' asyncio.Events live.
@@ -58,7 +58,7 @@ async def _wake_from_job(
     labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     owner = labels.get(LABEL_RESOURCE)
-    runners.wake(memo, KIND, namespace, owner)
+    runners.wake(memo, NAMES.kind, namespace, owner)
 
 
 kopf.on.event("batch", "v1", "jobs", labels={LABEL_RESOURCE: kopf.PRESENT}, id="wake-cir-jobs")(

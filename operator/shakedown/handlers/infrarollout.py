@@ -35,8 +35,9 @@ from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
+from shakedown.api import imagerefresh, metrictemplate
 from shakedown.api.infrarollout import (
-    PLURAL,
+    NAMES,
     InfraRolloutSpec,
     TargetKind,
 )
@@ -49,9 +50,6 @@ from shakedown.planning.validation import (
     parse,
     template_refs,
 )
-
-KIND = "InfraRollout"
-
 
 #: The label on shakedown's own Leases (the locks on production objects).
 MANAGED_BY = {"app.kubernetes.io/managed-by": "shakedown"}
@@ -73,7 +71,7 @@ def _driver(kube: Kube, wakers: Wakers, namespace: str, name: str) -> InfraRollo
     return InfraRolloutDriver(kube, namespace, name, wakers, post_event=runners.post_event)
 
 
-@on_spec(PLURAL)
+@on_spec(NAMES.plural)
 def reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
@@ -94,25 +92,25 @@ def reconcile(
             if names is not None:
                 problems += check_metric_templates(model, names)
     if not refused(model, problems, body=body, patch=patch, meta=meta, logger=logger):
-        runners.wake(memo, KIND, namespace, name)
+        runners.wake(memo, NAMES.kind, namespace, name)
 
 
 #: The rollout's own news: start its runner, or wake it when the body is new.
-drive = runners.on_own_events(PLURAL, KIND, _driver, handler_id="wake-infrarollout")
+drive = runners.on_own_events(NAMES.plural, NAMES.kind, _driver, handler_id="wake-infrarollout")
 
 
 def _in_flight(status: kopf.Status, **_: Any) -> bool:
     return needs_finalizer(status)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, when=_in_flight)
+@kopf.on.delete(GROUP, VERSION, NAMES.plural, when=_in_flight)
 async def finalize(
     name: str, namespace: str | None, logger: kopf.Logger, memo: kopf.Memo, **_: Any
 ) -> None:
     """Leave production on a consistent revision and remove the shadow namespace."""
     namespace = namespace or "default"
     runner = runners.runner(
-        memo, (KIND, namespace, name), runners.object_maker(memo, _driver, namespace, name)
+        memo, (NAMES.kind, namespace, name), runners.object_maker(memo, _driver, namespace, name)
     )
     while True:
         async with runner.lock:
@@ -138,7 +136,7 @@ for _group, _version, _plural in (
     ("apps", "v1", "statefulsets"),
     ("apps", "v1", "daemonsets"),
     ("batch", "v1", "jobs"),
-    (GROUP, VERSION, "metrictemplates"),
+    (GROUP, VERSION, metrictemplate.NAMES.plural),
 ):
     kopf.on.event(_group, _version, _plural, id=f"wake-infrarollouts-{_plural}")(_wake)
 
@@ -149,12 +147,12 @@ kopf.on.event(
 )(_wake)
 
 
-@kopf.on.event(GROUP, VERSION, "containerimagerefreshes", id="wake-infrarollouts-refreshes")
+@kopf.on.event(GROUP, VERSION, imagerefresh.NAMES.plural, id="wake-infrarollouts-refreshes")
 def _wake_from_refresh(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Rollouts in flight there, and those whose ``imageFrom`` names this refresh."""
     namespace = namespace or "default"
     runners.wakers(memo).wake_namespace(namespace)
-    for key, body in runners.bodies(memo).in_namespace(KIND, namespace):
+    for key, body in runners.bodies(memo).in_namespace(NAMES.kind, namespace):
         source = ((body.get("spec") or {}).get("imageFrom") or {}).get("containerImageRefresh")
         if source == name:
             runners.wakers(memo).wake(key)

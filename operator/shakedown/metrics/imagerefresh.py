@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from shakedown.api import imagerefresh as api_imagerefresh
 from shakedown.metrics import KindSeries
 
-SERIES = KindSeries(api_imagerefresh.KIND)
+SERIES = KindSeries(api_imagerefresh.NAMES.kind)
 
 RUNS = SERIES.counter(
     "shakedown_imagerefresh_runs_total",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from shakedown.api import infrarollout as api_infrarollout
 from shakedown.metrics import KindSeries
 
-SERIES = KindSeries(api_infrarollout.KIND)
+SERIES = KindSeries(api_infrarollout.NAMES.kind)
 
 REVISIONS = SERIES.counter(
     "shakedown_infrarollout_revisions_total",

@@ -13,12 +13,9 @@ working.
 """
 
 from shakedown.api.imagerefresh.meta import (
-    KIND,
     MAX_HISTORY_LIMIT,
     MAX_TESTS,
-    PLURAL,
-    SHORT_NAMES,
-    SINGULAR,
+    NAMES,
 )
 from shakedown.api.imagerefresh.resource import ContainerImageRefresh
 from shakedown.api.imagerefresh.run import (
@@ -58,12 +55,9 @@ from shakedown.api.imagerefresh.status import (
 )
 
 __all__ = [
-    "KIND",
     "MAX_HISTORY_LIMIT",
     "MAX_TESTS",
-    "PLURAL",
-    "SHORT_NAMES",
-    "SINGULAR",
+    "NAMES",
     "ConfigMapSource",
     "ContainerImageRefresh",
     "ContainerImageRefreshSpec",

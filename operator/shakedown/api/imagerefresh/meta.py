@@ -5,10 +5,9 @@ Upper bounds keep the API server's CEL cost estimates within budget.
 
 from __future__ import annotations
 
-KIND = "ContainerImageRefresh"
-PLURAL = "containerimagerefreshes"
-SINGULAR = "containerimagerefresh"
-SHORT_NAMES = ("cir",)
+from shakedown.api.common import KindNames
+
+NAMES = KindNames(kind="ContainerImageRefresh", plural="containerimagerefreshes", short_name="cir")
 
 #: Upper bounds keep CEL cost estimates within the API server's budget.
 MAX_TESTS = 64

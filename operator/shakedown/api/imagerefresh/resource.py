@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shakedown.api.common import ApiObject
-from shakedown.api.imagerefresh.meta import KIND
+from shakedown.api.imagerefresh.meta import NAMES
 from shakedown.api.imagerefresh.spec import ContainerImageRefreshSpec
 from shakedown.api.imagerefresh.status import ContainerImageRefreshStatus
 
@@ -13,5 +13,5 @@ from shakedown.api.imagerefresh.status import ContainerImageRefreshStatus
 class ContainerImageRefresh(ApiObject[ContainerImageRefreshSpec]):
     """A whole ContainerImageRefresh as read from the API server."""
 
-    kind: str = KIND
+    kind: str = NAMES.kind
     status: ContainerImageRefreshStatus = Field(default_factory=ContainerImageRefreshStatus)

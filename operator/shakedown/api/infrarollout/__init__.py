@@ -21,14 +21,11 @@ from shakedown.api.infrarollout.change import (
     TargetKind,
 )
 from shakedown.api.infrarollout.meta import (
-    KIND,
     MAX_CHECKS,
     MAX_READY_TIMEOUT,
     MAX_STEPS,
     MAX_TARGETS,
-    PLURAL,
-    SHORT_NAMES,
-    SINGULAR,
+    NAMES,
 )
 from shakedown.api.infrarollout.proof import (
     HttpCheck,
@@ -66,14 +63,11 @@ from shakedown.api.infrarollout.strategy import (
 )
 
 __all__ = [
-    "KIND",
     "MAX_CHECKS",
     "MAX_READY_TIMEOUT",
     "MAX_STEPS",
     "MAX_TARGETS",
-    "PLURAL",
-    "SHORT_NAMES",
-    "SINGULAR",
+    "NAMES",
     "WORKLOAD_KINDS",
     "BlueGreen",
     "Canary",

@@ -5,10 +5,9 @@ Upper bounds on list sizes keep the API server's CEL cost estimates within budge
 
 from __future__ import annotations
 
-KIND = "InfraRollout"
-PLURAL = "infrarollouts"
-SINGULAR = "infrarollout"
-SHORT_NAMES = ("iro",)
+from shakedown.api.common import KindNames
+
+NAMES = KindNames(kind="InfraRollout", plural="infrarollouts", short_name="iro")
 
 MAX_TARGETS = 32
 MAX_STEPS = 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from shakedown.api.common import ApiObject
-from shakedown.api.infrarollout.meta import KIND
+from shakedown.api.infrarollout.meta import NAMES
 from shakedown.api.infrarollout.spec import InfraRolloutSpec
 from shakedown.api.infrarollout.status import InfraRolloutStatus
 
@@ -13,5 +13,5 @@ from shakedown.api.infrarollout.status import InfraRolloutStatus
 class InfraRollout(ApiObject[InfraRolloutSpec]):
     """A whole InfraRollout as read from the API server."""
 
-    kind: str = KIND
+    kind: str = NAMES.kind
     status: InfraRolloutStatus = Field(default_factory=InfraRolloutStatus)

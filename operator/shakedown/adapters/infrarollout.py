@@ -231,7 +231,7 @@ class InfraRolloutDriver(ObjectDriver):
                 metrics.rollback_started(**who, reason=reason)
         if not deleting:  # a deleted rollout's series are dropped by its delete handler
             metrics.state(**who, phase=after.phase.value, strategy=spec.strategy.type.value)
-            shared_metrics.health_from(kind="InfraRollout", **who, conditions=after.conditions)
+            shared_metrics.health_from(kind=NAMES.kind, **who, conditions=after.conditions)
 
     # ---- act
     async def act(
@@ -288,25 +288,11 @@ class InfraRolloutDriver(ObjectDriver):
         elif isinstance(action, DeleteNamespace):
             shadow_io.delete_namespace(kube, action.name)
         elif isinstance(action, StoreSnapshot):
-            io.store_snapshot(
-                kube,
-                ns,
-                name=action.name,
-                data=action.data,
-                labels=action.labels,
-                owner=action.owner,
-            )
+            io.store_snapshot(kube, ns, action)
         elif isinstance(action, AcquireLock):
-            io.acquire_lease(
-                kube,
-                ns,
-                lease=action.lease,
-                holder=action.holder,
-                owner=action.owner,
-                about=str(action.key),
-            )
+            io.acquire_lease(kube, ns, action)
         elif isinstance(action, ReleaseLock):
-            io.release_lease(kube, ns, lease=action.lease, holder=action.holder)
+            io.release_lease(kube, ns, action)
 
     def _start_check(self, action: RunCheck, observed: Observed, spec: InfraRolloutSpec) -> None:
         self.wakers.follow(self.key, action.namespace)

@@ -14,6 +14,7 @@ from typing import Any
 from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.infrarollout import Target, TargetKind
+from shakedown.planning.infrarollout.actions import AcquireLock, ReleaseLock, StoreSnapshot
 from shakedown.planning.infrarollout.objects import ObjKey
 from shakedown.planning.infrarollout.serverside import (
     FIELD_MANAGER,
@@ -296,20 +297,16 @@ def delete_object(kube: Kube, namespace: str, kind: str, name: str) -> bool:
     return kube.delete(kind, namespace, name)
 
 
-def store_snapshot(
-    kube: Kube,
-    namespace: str,
-    *,
-    name: str,
-    data: Mapping[str, str],
-    labels: Mapping[str, str],
-    owner: Mapping[str, Any],
-) -> None:
+def store_snapshot(kube: Kube, namespace: str, snapshot: StoreSnapshot) -> None:
     """Create the snapshot Secret; when it exists already it is kept as it is."""
     body = {
-        "metadata": {"name": name, "labels": dict(labels), "ownerReferences": [dict(owner)]},
+        "metadata": {
+            "name": snapshot.name,
+            "labels": dict(snapshot.labels),
+            "ownerReferences": [dict(snapshot.owner)],
+        },
         "type": "shakedown.dev/snapshot",
-        "data": dict(data),
+        "data": dict(snapshot.data),
     }
     with contextlib.suppress(Conflict):
         kube.create("Secret", namespace, body)
@@ -343,28 +340,26 @@ def lease_holder(kube: Kube, namespace: str, lease: str) -> str | None:
     return str(holder) if holder else None
 
 
-def acquire_lease(
-    kube: Kube, namespace: str, *, lease: str, holder: str, owner: Mapping[str, Any], about: str
-) -> bool:
+def acquire_lease(kube: Kube, namespace: str, lock: AcquireLock) -> bool:
     body = {
         "metadata": {
-            "name": lease,
+            "name": lock.lease,
             "labels": {"app.kubernetes.io/managed-by": "shakedown"},
-            "annotations": {"shakedown.dev/locks": about},
-            "ownerReferences": [dict(owner)],
+            "annotations": {"shakedown.dev/locks": str(lock.key)},
+            "ownerReferences": [dict(lock.owner)],
         },
-        "spec": {"holderIdentity": holder},
+        "spec": {"holderIdentity": lock.holder},
     }
     try:
         kube.create("Lease", namespace, body)
     except Conflict:
-        return lease_holder(kube, namespace, lease) == holder
+        return lease_holder(kube, namespace, lock.lease) == lock.holder
     return True
 
 
-def release_lease(kube: Kube, namespace: str, *, lease: str, holder: str) -> None:
-    obj = kube.get("Lease", namespace, lease)
-    if obj is None or obj.get("spec", {}).get("holderIdentity") != holder:
+def release_lease(kube: Kube, namespace: str, lock: ReleaseLock) -> None:
+    obj = kube.get("Lease", namespace, lock.lease)
+    if obj is None or obj.get("spec", {}).get("holderIdentity") != lock.holder:
         return
     with contextlib.suppress(Conflict):
-        kube.delete("Lease", namespace, lease, uid=obj["metadata"]["uid"])
+        kube.delete("Lease", namespace, lock.lease, uid=obj["metadata"]["uid"])

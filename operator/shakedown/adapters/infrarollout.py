@@ -136,7 +136,9 @@ class InfraRolloutDriver(ObjectDriver):
         self.wakers = wakers
         self.key: Key = (self.kind, namespace, name)
         self.checks = CheckTasks()
-        self.observer = RolloutObserver(kube, namespace, name)
+        # Reading the world is RolloutObserver's (adapters.infrarollout_observe): the
+        # runner calls its observe as this driver's, with the check outcomes it collects.
+        self.observe = RolloutObserver(kube, namespace, name, self.checks.outcomes).observe
         self._latency_recorded: set[int] = set()
         self._shadow_watch: NamespaceWatch | None = None
 
@@ -191,17 +193,6 @@ class InfraRolloutDriver(ObjectDriver):
 
         self._shadow_watch = NamespaceWatch(self.kube.api, namespace, wake)
         self._shadow_watch.start()
-
-    def observe(
-        self,
-        body: Obj,
-        spec: InfraRolloutSpec,
-        status: InfraRolloutStatus,
-        deleting: bool,
-        now: datetime,
-    ) -> Observed:
-        outcomes = self.checks.outcomes(status.revision)
-        return self.observer.observe(body, spec, status, deleting, outcomes)
 
     # ---- once the status is recorded
     def recorded(

@@ -8,7 +8,8 @@ smoke testing), and keeps the snapshots it loaded: they never change once writte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
@@ -40,10 +41,18 @@ _COPY_KINDS = ("Deployment", "ConfigMap", "Secret")
 class RolloutObserver:
     """Observation for one InfraRollout (its loaded snapshots cached for its lifetime)."""
 
-    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        check_outcomes: Callable[[int], Mapping[str, CheckOutcome]],
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.name = name
+        self.check_outcomes = check_outcomes
+        """The outcomes of the smoke checks run for a revision (the driver runs them)."""
         self._snapshots: dict[tuple[str, int], SnapshotContent] = {}
 
     def observe(
@@ -52,9 +61,14 @@ class RolloutObserver:
         spec: InfraRolloutSpec,
         status: InfraRolloutStatus,
         deleting: bool,
-        check_outcomes: Mapping[str, CheckOutcome],
+        now: datetime,
     ) -> Observed:
-        """The world as the planner needs it for the phase ``status`` is in."""
+        """The world as the planner needs it for the phase ``status`` is in.
+
+        The signature is ``adapters.runner.Driver.observe``: the InfraRollout driver
+        observes with this method; ``now`` is unused (snapshots and pods carry their times).
+        """
+        outcomes = self.check_outcomes(status.revision)  # so far, read before the cluster
         kube, ns = self.kube, self.namespace
         meta = body["metadata"]
         phase = status.phase
@@ -134,7 +148,7 @@ class RolloutObserver:
             shadow_objects=shadow_objects,
             shadow_pods=shadow_pods,
             shadow_events=shadow_events,
-            check_outcomes=check_outcomes,
+            check_outcomes=outcomes,
             strategic_previews=previews,
         )
 

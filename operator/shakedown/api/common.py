@@ -237,6 +237,28 @@ class StatusModel(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
 
+#: Marks a member of a ``Phase`` enum as one that ends what it describes:
+#: ``SUCCEEDED = "Succeeded", FINISHED``.
+FINISHED = True
+
+
+class Phase(StrEnum):
+    """The phase of a run or revision; each member says where it is declared whether it ends it.
+
+    ``phase.finished`` is what the planners, the CLI's ``wait`` and the metrics
+    ask; the value (what status holds) stays the plain string.
+    """
+
+    _value_: str
+    finished: bool
+
+    def __new__(cls, value: str, finished: bool = False) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.finished = finished
+        return member
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"

@@ -14,9 +14,11 @@ from typing import Annotated, TypedDict, Unpack
 from pydantic import Field, StrictBool
 
 from shakedown.api.common import (
+    FINISHED,
     Digest,
     ImageReference,
     Message,
+    Phase,
     ShortString,
     StatusModel,
 )
@@ -33,25 +35,16 @@ class RunTrigger(StrEnum):
     """The object was created or its spec changed."""
 
 
-class RunPhase(StrEnum):
+class RunPhase(Phase):
     PENDING = "Pending"
     BUILDING = "Building"
     TESTING = "Testing"
     PROMOTING = "Promoting"
-    SUCCEEDED = "Succeeded"
-    VALIDATED = "Validated"
+    SUCCEEDED = "Succeeded", FINISHED
+    VALIDATED = "Validated", FINISHED
     """All tests passed in a validate-only run (promote: false); nothing was promoted."""
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in _FINISHED_RUN_PHASES
-
-
-_FINISHED_RUN_PHASES = frozenset(
-    {RunPhase.SUCCEEDED, RunPhase.VALIDATED, RunPhase.FAILED, RunPhase.CANCELLED}
-)
+    FAILED = "Failed", FINISHED
+    CANCELLED = "Cancelled", FINISHED
 
 
 class TestPhase(StrEnum):

@@ -15,46 +15,33 @@ from typing import Annotated, TypedDict, Unpack
 from pydantic import Field, StrictBool
 
 from shakedown.api.common import (
+    FINISHED,
     Condition,
     Conditions,
     ImageReference,
     Message,
     ObjectName,
+    Phase,
     ShortString,
     StatusModel,
 )
 from shakedown.api.infrarollout.change import TargetKind
 
 
-class RolloutPhase(StrEnum):
+class RolloutPhase(Phase):
     PENDING = "Pending"
     SNAPSHOTTING = "Snapshotting"
     SHADOWING = "Shadowing"
     SMOKE_TESTING = "SmokeTesting"
     SHIFTING = "Shifting"
     BAKING = "Baking"
-    SUCCEEDED = "Succeeded"
+    SUCCEEDED = "Succeeded", FINISHED
     ROLLING_BACK = "RollingBack"
-    ROLLED_BACK = "RolledBack"
-    FAILED = "Failed"
-    ABORTED = "Aborted"
-    VALIDATED = "Validated"
+    ROLLED_BACK = "RolledBack", FINISHED
+    FAILED = "Failed", FINISHED
+    ABORTED = "Aborted", FINISHED
+    VALIDATED = "Validated", FINISHED
     """Proven in the shadow with promote: false; production untouched."""
-
-    @property
-    def finished(self) -> bool:
-        return self in _FINISHED_ROLLOUT_PHASES
-
-
-_FINISHED_ROLLOUT_PHASES = frozenset(
-    {
-        RolloutPhase.SUCCEEDED,
-        RolloutPhase.ROLLED_BACK,
-        RolloutPhase.FAILED,
-        RolloutPhase.ABORTED,
-        RolloutPhase.VALIDATED,
-    }
-)
 
 
 class RolloutResult(StrEnum):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Self, TypeVar
@@ -368,28 +367,6 @@ Conditions = Annotated[list[Condition], Field(max_length=32, json_schema_extra=l
 
 
 SpecT = TypeVar("SpecT", bound=ApiModel)
-
-
-@dataclass(frozen=True, kw_only=True)
-class KindNames:
-    """How a kind is named on the API server, written once per kind.
-
-    The CRD, kopf's handler registrations, the metric labels and the objects'
-    own ``kind`` all read these, so a kind cannot be spelt two ways.
-    """
-
-    kind: str
-    plural: str
-    short_name: str
-
-    @property
-    def singular(self) -> str:
-        """The lowercase kind, as the API server defaults it."""
-        return self.kind.lower()
-
-    def answers_to(self, word: str) -> bool:
-        """Whether ``word`` names this kind the way kubectl accepts it."""
-        return word in (self.kind, self.singular, self.plural, self.short_name)
 
 
 class ApiObject(ApiModel, Generic[SpecT]):

@@ -20,12 +20,12 @@ from shakedown.api.common import (
     ApiModel,
     ApiObject,
     HttpUrl,
-    KindNames,
     LocalObjectReference,
     cel,
     list_map,
     rule,
 )
+from shakedown.api.names import KindNames
 
 NAMES = KindNames(kind="MetricTemplate", plural="metrictemplates", short_name="mtpl")
 

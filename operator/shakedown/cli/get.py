@@ -22,7 +22,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from shakedown.api.common import KindNames, short_digest
+from shakedown.api.common import short_digest
+from shakedown.api.names import KindNames
 from shakedown.cli.commands import add_command
 from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
 from shakedown.cli.describe_iro import describe_infra_rollout

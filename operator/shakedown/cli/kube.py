@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from shakedown.api.common import KindNames
 from shakedown.api.crdgen import kind_spec
+from shakedown.api.names import KindNames
 from shakedown.cli.main import UserError
 
 #: The kinds the CLI shows and steers; others (MetricTemplate) are plain configuration.

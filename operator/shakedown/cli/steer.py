@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shakedown import GROUP, VERSION
-from shakedown.api.common import KindNames
 from shakedown.api.crdgen import kind_spec
+from shakedown.api.names import KindNames
 from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
 from shakedown.presentation.steering import (

@@ -5,7 +5,7 @@ Upper bounds keep the API server's CEL cost estimates within budget.
 
 from __future__ import annotations
 
-from shakedown.api.common import KindNames
+from shakedown.api.names import KindNames
 
 NAMES = KindNames(kind="ContainerImageRefresh", plural="containerimagerefreshes", short_name="cir")
 

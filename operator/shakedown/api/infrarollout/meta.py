@@ -5,7 +5,7 @@ Upper bounds on list sizes keep the API server's CEL cost estimates within budge
 
 from __future__ import annotations
 
-from shakedown.api.common import KindNames
+from shakedown.api.names import KindNames
 
 NAMES = KindNames(kind="InfraRollout", plural="infrarollouts", short_name="iro")
 

@@ -160,6 +160,18 @@ def test_a_rolled_back_rollout_ends_its_timeline_with_the_reason() -> None:
     assert not view.can_abort and not view.can_promote
 
 
+def test_a_validated_prove_only_rollout_has_nothing_to_abort_and_skips_the_shift() -> None:
+    view = rollout_views.rollout_view(rollout("Validated", message="proven; promote is false"))
+    assert not view.can_abort and not view.can_promote
+    assert stages(view)[:5] == [
+        ("Snapshot", "done"),
+        ("Shadow", "done"),
+        ("Smoke checks", "done"),
+        ("Shift", "skipped"),
+        ("Bake", "skipped"),
+    ]
+
+
 def test_a_smoke_failure_marks_the_smoke_stage_and_skips_the_rest() -> None:
     view = rollout_views.rollout_view(
         rollout(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shakedown.api.infrarollout.status import RolloutPhase
 from shakedown.dashboard.views import (
     Obj,
     annotation,
@@ -33,7 +34,9 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("Shift", "Shifting"),
     ("Bake", "Baking"),
 )
-FINISHED = ("Succeeded", "RolledBack", "Failed", "Aborted")
+#: The phases that end a revision, as the API declares them (Validated, a prove-only
+#: revision's end, included: nothing is left to abort).
+FINISHED = tuple(phase.value for phase in RolloutPhase if phase.finished)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +149,8 @@ def timeline(spec: Obj, status: Obj) -> list[Stage]:
         reached, broken = order.index(phase), None
     elif phase in ("RollingBack", "RolledBack", "Aborted"):
         reached, broken = (order.index("Baking") if shifted else order.index("Shifting")), None
+    elif phase == "Validated":  # proven and, as spec.promote said, not shifted
+        reached, broken = order.index("SmokeTesting"), None
     elif phase == "Failed":
         reached = order.index(_failed_stage(status))
         broken = reached
@@ -160,7 +165,8 @@ def timeline(spec: Obj, status: Obj) -> list[Stage]:
         elif index < reached:
             state = "done"
         elif index == reached:
-            state = "done" if phase in ("RollingBack", "RolledBack", "Aborted") else "active"
+            ended = ("RollingBack", "RolledBack", "Aborted", "Validated")
+            state = "done" if phase in ended else "active"
         else:
             state = "skipped" if phase in FINISHED or phase == "RollingBack" else "pending"
         stages.append(

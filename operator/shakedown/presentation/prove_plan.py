@@ -25,12 +25,17 @@ from typing import Any
 import yaml
 
 from shakedown import GROUP
+from shakedown.api.imagerefresh import meta as imagerefresh_meta
+from shakedown.api.infrarollout import meta as infrarollout_meta
 from shakedown.presentation.errors import UserError
 
 Obj = Mapping[str, Any]
 
-KINDS = ("ContainerImageRefresh", "InfraRollout")
-SHORT = {"ContainerImageRefresh": "cir", "InfraRollout": "iro"}
+KINDS = (imagerefresh_meta.NAMES.kind, infrarollout_meta.NAMES.kind)
+#: kubectl's short name of each kind prove creates (``cir/images``), as the CRDs declare it.
+SHORT = {
+    names.kind: names.short_name for names in (imagerefresh_meta.NAMES, infrarollout_meta.NAMES)
+}
 
 #: Every object ``prove`` creates carries these, so cleanup finds them by label.
 LABEL_PROVE = f"{GROUP}/prove"

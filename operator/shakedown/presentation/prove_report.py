@@ -19,6 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from shakedown.presentation.prove_plan import SHORT
+
 Obj = Mapping[str, Any]
 
 _IRO_FAILED = frozenset({"Failed", "RolledBack", "Aborted"})
@@ -69,8 +71,7 @@ class Outcome:
 
     @property
     def ref(self) -> str:
-        short = {"ContainerImageRefresh": "cir", "InfraRollout": "iro"}.get(self.kind, self.kind)
-        return f"{short}/{self.original}"
+        return f"{SHORT.get(self.kind, self.kind)}/{self.original}"
 
     def with_log(self, scenario: str, tail: str) -> Outcome:
         scenarios = tuple(

@@ -35,6 +35,7 @@ from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
+from shakedown.api import instances
 from shakedown.api.infrarollout import (
     PLURAL,
     InfraRolloutSpec,
@@ -101,8 +102,8 @@ def reconcile(
 drive = runners.on_own_events(PLURAL, KIND, _driver, handler_id="wake-infrarollout")
 
 
-def _in_flight(status: kopf.Status, **_: Any) -> bool:
-    return needs_finalizer(status)
+def _in_flight(status: kopf.Status, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> bool:
+    return needs_finalizer(status) and instances.mine(labels, memo)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=_in_flight)

@@ -35,6 +35,7 @@ from shakedown.api.infrarollout.proof import (
     HttpScheme,
     JobCheck,
     MetricCheck,
+    ProductionJobCheck,
     Shadow,
     SmokeTests,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "MetricCheck",
     "Patch",
     "PatchType",
+    "ProductionJobCheck",
     "ResolvedImage",
     "RevisionState",
     "Rollback",

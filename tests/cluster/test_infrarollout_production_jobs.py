@@ -24,7 +24,9 @@ from tests.fixtures.infrarollout import (
     workload,
 )
 
-pytestmark = pytest.mark.cluster
+# The cluster's CRDs are shared: another session may have installed older ones
+# (without rollback.jobs, which the API server would prune) since ours started.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("own_crds")]
 
 CANARY = {"type": "Canary", "canary": {"steps": [{"weight": 50}, {"pause": "2s"}]}}
 

@@ -13,7 +13,14 @@ a self-hosted operator). Then, with no person involved:
    replaces, and finished by the new one after the Lease changes hands;
 3. a deliberately broken commit (a standby that crashes once it can read the
    Lease: its unit tests and its shadow pass) is built, tested, promoted, and
-   rolled back from its canary, while an old replica keeps leading.
+   rolled back from its canary, while an old replica keeps leading;
+4. a second broken commit, one that passes readiness but reconciles nothing
+   (its watch events start no runner), passes its unit tests, its shadow and
+   its canary's readiness; the rollout's production check ``shakedown
+   selftest`` (``rollback.jobs``: the candidate image runs the operator
+   in-process on a probe object) fails, and it is rolled back from its canary,
+   the old replica leading throughout. The good build of step 2 passes the
+   same check.
 
 Meanwhile another application's canary rollout, paused in flight before the
 operator is replaced, is promoted at the end and completes. ``make dogfood``
@@ -37,6 +44,9 @@ from tests.cluster.test_in_cluster_install import (
 )
 from tests.fixtures.dogfood import (
     SABOTAGE_FILE,
+    STALL,
+    STALL_ANCHOR,
+    STALL_FILE,
     Installed,
     Scene,
     install,
@@ -49,6 +59,7 @@ from tests.fixtures.dogfood import (
 from tests.fixtures.gitserver import GitServer
 from tests.fixtures.imagerefresh import Refreshes
 from tests.fixtures.install import create_rollout, web_app
+from tests.fixtures.operator import install_crds
 
 pytestmark = pytest.mark.cluster
 
@@ -158,11 +169,17 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
             f"the operator runs {digest1[:19]} ({time.monotonic() - committed:.0f}s after the "
             f"commit); {leader.metadata.name} leads"
         )
+        checks = {c["name"]: c for c in final["checks"]}
+        selftest = checks["production-selftest"]
+        assert selftest["phase"] == "Passed", selftest
+        say(f"the good build passed its production check: {selftest['message']}")
 
         # 3. A broken build: its tests and its shadow pass; its canary crashes in production.
-        broken_source = sabotaged((repo.work / SABOTAGE_FILE).read_text())
+        good_source = (repo.work / SABOTAGE_FILE).read_text()
+        broken_source = sabotaged(good_source)
         write(repo, {SABOTAGE_FILE: broken_source.encode()})
         broken = repo.commit({}, "a standby that crashes when it reads the Lease")
+        install_crds(k8s_api)  # shared cluster: another session may have put older CRDs back
         say(f"a broken commit {broken[:12]}")
         status = refreshes.wait_run("operator", "2", timeout=1500)
         run2 = status["lastRun"]
@@ -181,7 +198,33 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         assert canaries == []
         say(f"revision 2 rolled back ({final.get('message') or final.get('failureReason')})")
 
-        # 4. The other application's rollout, in flight all along, completes.
+        # 4. A build that passes readiness and reconciles nothing: the selftest Job catches it.
+        stalled_source = sabotaged((repo.work / STALL_FILE).read_text(), STALL_ANCHOR, STALL)
+        write(repo, {SABOTAGE_FILE: good_source.encode(), STALL_FILE: stalled_source.encode()})
+        stalled = repo.commit({}, "an operator that starts no runner: it reconciles nothing")
+        install_crds(k8s_api)
+        say(f"a commit that reconciles nothing {stalled[:12]}")
+        stall_started = time.monotonic()
+        status = refreshes.wait_run("operator", "3", timeout=1500)
+        run3 = status["lastRun"]
+        assert (run3["phase"], run3["sourceRevision"]) == ("Succeeded", stalled), run3
+        digest3 = status["promotedDigest"]
+        assert digest3 not in (digest1, digest2)
+        say(f"run 3 promoted {digest3[:19]} (its tests pass)")
+        final = scene.wait_rollout("operator", 3, timeout=900)
+        assert final["phase"] == "RolledBack", final
+        reason = final["rollbackReason"]
+        assert reason.startswith("JobCheckFailed: production-selftest: Job "), reason
+        assert "did not reconcile the probe" in reason, reason
+        assert scene.deployment_image() == new_image
+        scene.settled_on(new_image)
+        assert scene.leader_pod().spec.containers[0].image == new_image
+        say(
+            f"revision 3 rolled back by its selftest ({time.monotonic() - stall_started:.0f}s "
+            f"after the commit): {reason[:160]}"
+        )
+
+        # 5. The other application's rollout, in flight all along, completes.
         promoted = Refreshes(k8s_api, app_ns, registry, kubeconfig).cli(
             "promote", "iro", "config", "-n", app_ns
         )

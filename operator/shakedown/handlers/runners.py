@@ -148,11 +148,14 @@ def on_own_events(
         **_: Any,
     ) -> None:
         ns, nm = namespace or "default", name or ""
+        key = (kind, ns, nm)
         body = event.get("object") or {}
         labels = (body.get("metadata") or {}).get("labels") if isinstance(body, Mapping) else None
         if not instances.handles(labels, instances.of_memo(memo)):
-            event = {"type": "DELETED"}  # not ours (any more): stop it if it runs here
-        follow(memo, (kind, ns, nm), event, lambda: object_maker(memo, build, ns, nm))
+            if registry(memo).running(key):  # relabelled away from this instance
+                follow(memo, key, {"type": "DELETED"}, lambda: object_maker(memo, build, ns, nm))
+            return
+        follow(memo, key, event, lambda: object_maker(memo, build, ns, nm))
 
     kopf.on.event(GROUP, VERSION, plural, id=handler_id)(own_news)
     return own_news

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import kopf
 import pytest
@@ -109,3 +110,28 @@ def test_the_probe_is_reconciled_once_its_generation_is_observed(
     obj: dict[str, object] | None, done: bool
 ) -> None:
     assert selftest.reconciled(obj) is done
+
+
+def test_another_instances_watch_events_start_no_runner() -> None:
+    """The wiring drops them before anything is made (making a runner would connect)."""
+    import asyncio
+
+    from shakedown.adapters.runnerset import Runners
+    from shakedown.handlers import infrarollout, runners
+
+    def no_cluster() -> Any:
+        raise AssertionError("a runner was made for another instance's object")
+
+    memo = run.operator_memo(None)
+    memo[runners.MEMO_KEY] = Runners(no_cluster)
+    event = {
+        "type": "ADDED",
+        "object": {"metadata": {"name": "x", "namespace": "ns", "labels": {LABEL: "blue"}}},
+    }
+
+    async def deliver() -> None:
+        await infrarollout.drive(name="x", namespace="ns", event=event, memo=memo)
+
+    asyncio.run(deliver())
+    assert not runners.registry(memo).running(("InfraRollout", "ns", "x"))
+    assert runners.registry(memo).bodies.get(("InfraRollout", "ns", "x")) is None

@@ -113,7 +113,10 @@ def run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(f"selftest [{time.monotonic() - started:5.1f}s] {message}", flush=True)
 
-    failure = asyncio.run(_selftest(namespace, instance, args.timeout, say))
+    try:
+        failure = asyncio.run(_selftest(namespace, instance, args.timeout, say))
+    except Exception as exc:  # a check reports, it does not crash: the cause in one line
+        failure = f"{type(exc).__name__}: {exc}"
     if failure is None:
         print(f"selftest passed: the operator reconciled its probe in {namespace}", flush=True)
         return 0

@@ -29,6 +29,7 @@ runs this test with its progress printed.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ from tests.fixtures.dogfood import (
     Installed,
     Scene,
     install,
+    own_crds_kept,
     push_project,
     sabotaged,
     start_dogfooding,
@@ -59,7 +61,6 @@ from tests.fixtures.dogfood import (
 from tests.fixtures.gitserver import GitServer
 from tests.fixtures.imagerefresh import Refreshes
 from tests.fixtures.install import create_rollout, web_app
-from tests.fixtures.operator import install_crds
 
 pytestmark = pytest.mark.cluster
 
@@ -121,7 +122,9 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
     system_ns, app_ns = installed.system_ns, installed.app_ns
     scene = Scene(k8s_api, system_ns, say)
     apps = Scene(k8s_api, app_ns, say)
+    keeping = contextlib.ExitStack()
     try:
+        keeping.enter_context(own_crds_kept(k8s_api, say))
         say(f"installing the operator from manifests/ into {system_ns} ({operator_image})")
         install(k8s_api, installed, images)
         scene.settled_on(operator_image)
@@ -158,7 +161,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
 
         # 2. The operator's own Deployment rolled to it by the operator it replaces.
         final = scene.wait_rollout("operator", 1, timeout=900)
-        assert final["phase"] == "Succeeded", final
+        assert final["phase"] == "Succeeded", (final.get("rollbackReason"), final.get("checks"))
         new_image = f"{image}@{digest1}"
         assert final["resolvedImages"] == [{"container": "operator", "image": new_image}]
         assert scene.deployment_image() == new_image
@@ -179,7 +182,6 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         broken_source = sabotaged(good_source)
         write(repo, {SABOTAGE_FILE: broken_source.encode()})
         broken = repo.commit({}, "a standby that crashes when it reads the Lease")
-        install_crds(k8s_api)  # shared cluster: another session may have put older CRDs back
         say(f"a broken commit {broken[:12]}")
         status = refreshes.wait_run("operator", "2", timeout=1500)
         run2 = status["lastRun"]
@@ -188,7 +190,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         assert digest2 != digest1
         say(f"run 2 promoted the broken {digest2[:19]} (its tests do not catch it)")
         final = scene.wait_rollout("operator", 2, timeout=900)
-        assert final["phase"] == "RolledBack", final
+        assert final["phase"] == "RolledBack", (final.get("rollbackReason"), final.get("checks"))
         assert scene.deployment_image() == new_image
         scene.settled_on(new_image)
         assert scene.leader_pod().spec.containers[0].image == new_image
@@ -202,7 +204,6 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         stalled_source = sabotaged((repo.work / STALL_FILE).read_text(), STALL_ANCHOR, STALL)
         write(repo, {SABOTAGE_FILE: good_source.encode(), STALL_FILE: stalled_source.encode()})
         stalled = repo.commit({}, "an operator that starts no runner: it reconciles nothing")
-        install_crds(k8s_api)
         say(f"a commit that reconciles nothing {stalled[:12]}")
         stall_started = time.monotonic()
         status = refreshes.wait_run("operator", "3", timeout=1500)
@@ -212,7 +213,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         assert digest3 not in (digest1, digest2)
         say(f"run 3 promoted {digest3[:19]} (its tests pass)")
         final = scene.wait_rollout("operator", 3, timeout=900)
-        assert final["phase"] == "RolledBack", final
+        assert final["phase"] == "RolledBack", (final.get("rollbackReason"), final.get("checks"))
         reason = final["rollbackReason"]
         assert reason.startswith("JobCheckFailed: production-selftest: Job "), reason
         assert "did not reconcile the probe" in reason, reason
@@ -235,6 +236,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         say("the application's canary, in flight throughout, completed")
     finally:
         uninstall(k8s_api, installed)
+        keeping.close()
 
     def namespaces_gone() -> bool:
         names = {n.metadata.name for n in core.list_namespace().items}

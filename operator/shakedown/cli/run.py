@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--metrics-port {args.metrics_port}: cannot listen ({exc.strerror})"
             ) from None
 
-    _ensure_user_name()
+    ensure_user_name()
     instance = instance_id(args.instance_id)
     kopf.configure(verbose=args.verbose, debug=args.debug)
     elector = _lead(args, instance) if args.leader_election else None
@@ -218,7 +218,7 @@ def _own_namespace() -> str:
         return "default"
 
 
-def _ensure_user_name() -> None:
+def ensure_user_name() -> None:
     """Give the process a user name when its UID has none.
 
     kopf names its identity after the user; under OpenShift's restricted SCC (and

@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from shakedown import outbound
 
     outbound.configure(os.environ.get(outbound.ALLOW_ENV, ""), [kubeclient.server_url()])
+    from shakedown.cli.run import ensure_user_name
+
+    ensure_user_name()  # kopf names its identity after the user; a bare UID has none
     namespace = args.namespace or _namespace()
     instance = f"selftest-{secrets.token_hex(4)}"
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR)

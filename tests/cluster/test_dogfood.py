@@ -124,7 +124,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
     apps = Scene(k8s_api, app_ns, say)
     keeping = contextlib.ExitStack()
     try:
-        keeping.enter_context(own_crds_kept(k8s_api, say))
+        keeping.enter_context(own_crds_kept(k8s_api, say, touch=scene.touch_rollouts))
         say(f"installing the operator from manifests/ into {system_ns} ({operator_image})")
         install(k8s_api, installed, images)
         scene.settled_on(operator_image)

@@ -53,6 +53,7 @@ from tests.fixtures.dogfood import (
     install,
     own_crds_kept,
     push_project,
+    rollout_spec,
     sabotaged,
     start_dogfooding,
     uninstall,
@@ -124,7 +125,9 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
     apps = Scene(k8s_api, app_ns, say)
     keeping = contextlib.ExitStack()
     try:
-        keeping.enter_context(own_crds_kept(k8s_api, say, touch=scene.touch_rollouts))
+        rollback = rollout_spec("operator")["rollback"]
+        keep = lambda: scene.keep_rollback("operator", rollback)  # noqa: E731
+        keeping.enter_context(own_crds_kept(k8s_api, say, repair=keep))
         say(f"installing the operator from manifests/ into {system_ns} ({operator_image})")
         install(k8s_api, installed, images)
         scene.settled_on(operator_image)

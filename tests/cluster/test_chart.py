@@ -124,8 +124,16 @@ def test_default_render_matches_the_manifests(helm: Path) -> None:
     plain = manifests()
     rules = triples(one(docs, "ClusterRole", "t-shakedown-cluster")["rules"])
     assert rules == triples(one(plain, "ClusterRole", "shakedown-operator")["rules"])
-    # The only Role: leader election's, for the release's Lease (t-shakedown-leader here).
-    (role,) = [d for d in docs if d["kind"] == "Role"]
+    # Two Roles: leader election's, for the release's Lease (t-shakedown-leader here),
+    # and the selftest's (its probe object), both in the release namespace.
+    assert sorted(d["metadata"]["name"] for d in docs if d["kind"] == "Role") == [
+        "t-shakedown-leader-election",
+        "t-shakedown-selftest",
+    ]
+    selftest = one(docs, "Role", "t-shakedown-selftest")
+    assert selftest["metadata"]["namespace"] == "shakedown-system"
+    assert selftest["rules"] == one(plain, "Role", "shakedown-selftest")["rules"]
+    role = one(docs, "Role", "t-shakedown-leader-election")
     assert role["metadata"]["namespace"] == "shakedown-system"
     lease = "t-shakedown-leader"
     assert (
@@ -174,7 +182,9 @@ def test_namespaced_mode_renders_roles_only_where_asked(helm: Path) -> None:
     cluster_rules = triples(one(docs, "ClusterRole", "t-shakedown-cluster")["rules"])
     assert {r for _, r, _ in cluster_rules} == {"customresourcedefinitions", "namespaces"}
     roles = [
-        d for d in docs if d["kind"] == "Role" and not d["metadata"]["name"].endswith("-election")
+        d
+        for d in docs
+        if d["kind"] == "Role" and not d["metadata"]["name"].endswith(("-election", "-selftest"))
     ]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["ci", "infra"]
     shadow_rules = triples(one(docs, "ClusterRole", "t-shakedown-shadow")["rules"])

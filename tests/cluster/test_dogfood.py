@@ -13,7 +13,14 @@ a self-hosted operator). Then, with no person involved:
    replaces, and finished by the new one after the Lease changes hands;
 3. a deliberately broken commit (a standby that crashes once it can read the
    Lease: its unit tests and its shadow pass) is built, tested, promoted, and
-   rolled back from its canary, while an old replica keeps leading.
+   rolled back from its canary, while an old replica keeps leading;
+4. a second broken commit, one that passes readiness but reconciles nothing
+   (its watch events start no runner), passes its unit tests, its shadow and
+   its canary's readiness; the rollout's production check ``shakedown
+   selftest`` (``rollback.jobs``: the candidate image runs the operator
+   in-process on a probe object) fails, and it is rolled back from its canary,
+   the old replica leading throughout. The good build of step 2 passes the
+   same check.
 
 Meanwhile another application's canary rollout, paused in flight before the
 operator is replaced, is promoted at the end and completes. ``make dogfood``
@@ -22,6 +29,7 @@ runs this test with its progress printed.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from pathlib import Path
@@ -37,10 +45,15 @@ from tests.cluster.test_in_cluster_install import (
 )
 from tests.fixtures.dogfood import (
     SABOTAGE_FILE,
+    STALL,
+    STALL_ANCHOR,
+    STALL_FILE,
     Installed,
     Scene,
     install,
+    own_crds_kept,
     push_project,
+    rollout_spec,
     sabotaged,
     start_dogfooding,
     uninstall,
@@ -110,7 +123,11 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
     system_ns, app_ns = installed.system_ns, installed.app_ns
     scene = Scene(k8s_api, system_ns, say)
     apps = Scene(k8s_api, app_ns, say)
+    keeping = contextlib.ExitStack()
     try:
+        rollback = rollout_spec("operator")["rollback"]
+        keep = lambda: scene.keep_rollback("operator", rollback)  # noqa: E731
+        keeping.enter_context(own_crds_kept(k8s_api, say, repair=keep))
         say(f"installing the operator from manifests/ into {system_ns} ({operator_image})")
         install(k8s_api, installed, images)
         scene.settled_on(operator_image)
@@ -147,7 +164,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
 
         # 2. The operator's own Deployment rolled to it by the operator it replaces.
         final = scene.wait_rollout("operator", 1, timeout=900)
-        assert final["phase"] == "Succeeded", final
+        assert final["phase"] == "Succeeded", (final.get("rollbackReason"), final.get("checks"))
         new_image = f"{image}@{digest1}"
         assert final["resolvedImages"] == [{"container": "operator", "image": new_image}]
         assert scene.deployment_image() == new_image
@@ -158,9 +175,14 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
             f"the operator runs {digest1[:19]} ({time.monotonic() - committed:.0f}s after the "
             f"commit); {leader.metadata.name} leads"
         )
+        checks = {c["name"]: c for c in final["checks"]}
+        selftest = checks["production-selftest"]
+        assert selftest["phase"] == "Passed", selftest
+        say(f"the good build passed its production check: {selftest['message']}")
 
         # 3. A broken build: its tests and its shadow pass; its canary crashes in production.
-        broken_source = sabotaged((repo.work / SABOTAGE_FILE).read_text())
+        good_source = (repo.work / SABOTAGE_FILE).read_text()
+        broken_source = sabotaged(good_source)
         write(repo, {SABOTAGE_FILE: broken_source.encode()})
         broken = repo.commit({}, "a standby that crashes when it reads the Lease")
         say(f"a broken commit {broken[:12]}")
@@ -171,7 +193,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         assert digest2 != digest1
         say(f"run 2 promoted the broken {digest2[:19]} (its tests do not catch it)")
         final = scene.wait_rollout("operator", 2, timeout=900)
-        assert final["phase"] == "RolledBack", final
+        assert final["phase"] == "RolledBack", (final.get("rollbackReason"), final.get("checks"))
         assert scene.deployment_image() == new_image
         scene.settled_on(new_image)
         assert scene.leader_pod().spec.containers[0].image == new_image
@@ -181,7 +203,32 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         assert canaries == []
         say(f"revision 2 rolled back ({final.get('message') or final.get('failureReason')})")
 
-        # 4. The other application's rollout, in flight all along, completes.
+        # 4. A build that passes readiness and reconciles nothing: the selftest Job catches it.
+        stalled_source = sabotaged((repo.work / STALL_FILE).read_text(), STALL_ANCHOR, STALL)
+        write(repo, {SABOTAGE_FILE: good_source.encode(), STALL_FILE: stalled_source.encode()})
+        stalled = repo.commit({}, "an operator that starts no runner: it reconciles nothing")
+        say(f"a commit that reconciles nothing {stalled[:12]}")
+        stall_started = time.monotonic()
+        status = refreshes.wait_run("operator", "3", timeout=1500)
+        run3 = status["lastRun"]
+        assert (run3["phase"], run3["sourceRevision"]) == ("Succeeded", stalled), run3
+        digest3 = status["promotedDigest"]
+        assert digest3 not in (digest1, digest2)
+        say(f"run 3 promoted {digest3[:19]} (its tests pass)")
+        final = scene.wait_rollout("operator", 3, timeout=900)
+        assert final["phase"] == "RolledBack", (final.get("rollbackReason"), final.get("checks"))
+        reason = final["rollbackReason"]
+        assert reason.startswith("JobCheckFailed: production-selftest: Job "), reason
+        assert "did not reconcile the probe" in reason, reason
+        assert scene.deployment_image() == new_image
+        scene.settled_on(new_image)
+        assert scene.leader_pod().spec.containers[0].image == new_image
+        say(
+            f"revision 3 rolled back by its selftest ({time.monotonic() - stall_started:.0f}s "
+            f"after the commit): {reason[:160]}"
+        )
+
+        # 5. The other application's rollout, in flight all along, completes.
         promoted = Refreshes(k8s_api, app_ns, registry, kubeconfig).cli(
             "promote", "iro", "config", "-n", app_ns
         )
@@ -192,6 +239,7 @@ def test_shakedown_rolls_itself_out_and_rolls_back_a_broken_build(
         say("the application's canary, in flight throughout, completed")
     finally:
         uninstall(k8s_api, installed)
+        keeping.close()
 
     def namespaces_gone() -> bool:
         names = {n.metadata.name for n in core.list_namespace().items}

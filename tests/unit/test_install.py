@@ -158,3 +158,24 @@ def test_chart_leader_election_role_is_the_manifests_one() -> None:
     assert rules, "the Role's rules are missing from leader-election.yaml"
     text = rules.group(1).replace('{{ include "shakedown.leaseName" . }}', "shakedown-leader")
     assert yaml.safe_load(text) == manifest_leader_role()["rules"]
+
+
+def manifest_role(name: str) -> dict[str, Any]:
+    docs = yaml.safe_load_all((REPO / "manifests" / "10-rbac.yaml").read_text())
+    return next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == name)
+
+
+def test_the_selftest_may_create_and_delete_its_probe_in_its_own_namespace_only() -> None:
+    role = manifest_role("shakedown-selftest")
+    assert role["metadata"]["namespace"] == "shakedown-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["shakedown.dev"],
+            "resources": ["containerimagerefreshes"],
+            "verbs": ["create", "delete"],
+        }
+    ]
+    template = (CHART / "templates" / "selftest-rbac.yaml").read_text()
+    rules = re.search(r"rules:\n(.*?)---", template, re.S)
+    assert rules, "the Role's rules are missing from selftest-rbac.yaml"
+    assert yaml.safe_load(rules.group(1)) == role["rules"]

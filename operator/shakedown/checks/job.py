@@ -2,7 +2,11 @@
 
 Passes when the Job completes, fails when it fails or outlives ``timeout``;
 the message carries the tail of the failed container's output (termination
-message, falling back to the log tail).
+message, falling back to the log tail). The Job is found by its name before it
+is created, so a restarted operator follows the one it started. In the shadow
+it is named after the check and revision; in production (``rollback.jobs``)
+the planner names it, makes the rollout its owner and gives it the workload's
+ServiceAccount and security contexts.
 """
 
 from __future__ import annotations
@@ -15,14 +19,25 @@ from shakedown.api.common import parse_duration
 from shakedown.checks.base import CheckContext, CheckOutcome, object_name, termination_message
 from shakedown.planning.infrarollout.objects import CHECK_LABEL
 
+#: Keys a production Job check is given beside its spec (``planning.infrarollout.production_jobs``)
+#: that become fields of the Job's pod: it runs like the workload it tests.
+POD_FIELDS = {
+    "serviceAccountName": "serviceAccountName",
+    "podSecurityContext": "securityContext",
+    "imagePullSecrets": "imagePullSecrets",
+}
+
 
 class JobCheck:
     async def run(self, ctx: CheckContext, spec: Mapping[str, Any]) -> CheckOutcome:
         image = spec.get("image") or ctx.image
         if not image:
-            return CheckOutcome(False, "no image: set smokeTests.jobs[].image or change an image")
+            where = ctx.field or "spec.smokeTests.jobs[]"
+            return CheckOutcome(False, f"no image: set {where}.image or change an image")
         timeout = parse_duration(str(spec.get("timeout", "10m")))
-        name = object_name("shakedown-job", str(spec["name"]), ctx.revision)
+        name = str(
+            spec.get("jobName") or object_name("shakedown-job", str(spec["name"]), ctx.revision)
+        )
         container: dict[str, Any] = {
             "name": "test",
             "image": image,
@@ -34,16 +49,22 @@ class JobCheck:
             container["args"] = list(spec["args"])
         if spec.get("env"):
             container["env"] = list(spec["env"])
+        if spec.get("securityContext"):
+            container["securityContext"] = spec["securityContext"]
         labels = {**ctx.labels, CHECK_LABEL: str(spec["name"])}
+        pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+        for key, field in POD_FIELDS.items():
+            if spec.get(key):
+                pod[field] = spec[key]
+        metadata: dict[str, Any] = {"name": name, "labels": labels}
+        if spec.get("ownerReferences"):
+            metadata["ownerReferences"] = list(spec["ownerReferences"])
         job = {
-            "metadata": {"name": name, "labels": labels},
+            "metadata": metadata,
             "spec": {
                 "backoffLimit": 0,
                 "activeDeadlineSeconds": max(1, timeout),
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"restartPolicy": "Never", "containers": [container]},
-                },
+                "template": {"metadata": {"labels": labels}, "spec": pod},
             },
         }
         if await ctx.call(ctx.kube.get, "Job", ctx.namespace, name) is None:

@@ -68,6 +68,15 @@ COMMANDS: dict[str, CommandText] = {
         "ContainerImageRefresh run, or the pod of an InfraRollout's smoke Job check. When "
         "the pods are gone, the log tail kept in status is printed instead.",
     ),
+    "selftest": CommandText(
+        help="prove that this build reconciles: run it in-process on a probe object",
+        description=(
+            "Start the operator in-process with a fresh instance id, watching one namespace; "
+            "create a probe ContainerImageRefresh (suspended) labelled with that id; wait "
+            "until the operator has reconciled it; delete it. Exit 0 when it was reconciled, "
+            "1 when not."
+        ),
+    ),
     "version": CommandText(
         help="print the client version, and the operator's when it runs in the cluster",
         description="Print the client version and, unless --client, the operator's version "

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "logs",
     "version",
     "dashboard",
+    "selftest",
 )
 
 

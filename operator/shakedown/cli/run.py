@@ -5,7 +5,9 @@ fails with one line when there is none; serves Prometheus metrics on
 ``--metrics-port``; and runs kopf with the handlers of ``shakedown.handlers``,
 in the given namespaces or cluster-wide. With ``--leader-election`` it first
 stands by until it holds the leader Lease (``adapters.leadership``): of several
-replicas exactly one runs kopf at all.
+replicas exactly one runs kopf at all. With ``--instance-id`` it handles only
+the objects labelled with that id, and elects its leader through a Lease of
+its own (``instances``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
 
 if TYPE_CHECKING:
+    import kopf
+
     from shakedown.adapters.leadership import Elector
 
 
@@ -64,6 +68,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "or the API server's (repeatable; default: $SHAKEDOWN_OUTBOUND_ALLOW)"
         ),
     )
+    parser.add_argument(
+        "--instance-id",
+        metavar="ID",
+        default=None,
+        help=(
+            "handle only objects labelled shakedown.dev/instance-id=ID, with a Lease of its own "
+            "(default: $SHAKEDOWN_INSTANCE_ID; none: only objects without that label)"
+        ),
+    )
     election = parser.add_argument_group("high availability")
     election.add_argument(
         "--leader-election",
@@ -83,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--leader-election-name",
         metavar="NAME",
         default="shakedown-leader",
-        help="name of the Lease (default shakedown-leader)",
+        help="name of the Lease (default shakedown-leader; with --instance-id, -ID appended)",
     )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -121,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
                 f"--metrics-port {args.metrics_port}: cannot listen ({exc.strerror})"
             ) from None
 
-    _ensure_user_name()
+    ensure_user_name()
+    instance = instance_id(args.instance_id)
     kopf.configure(verbose=args.verbose, debug=args.debug)
-    elector = _lead(args) if args.leader_election else None
+    elector = _lead(args, instance) if args.leader_election else None
     namespaces: list[str] = args.namespace or []
     try:
         kopf.run(
@@ -131,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
             standalone=True,
+            memo=operator_memo(instance),
         )
     finally:
         if elector is not None:
@@ -138,11 +153,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lead(args: argparse.Namespace) -> Elector:
+def instance_id(flag: str | None) -> str | None:
+    """``--instance-id``, else $SHAKEDOWN_INSTANCE_ID, checked (None: no instance id)."""
+    from shakedown.api import instances
+
+    value = flag if flag is not None else os.environ.get(instances.ENV, "")
+    if not value:
+        return None
+    problem = instances.problem(value)
+    if problem is not None:
+        source = "--instance-id" if flag is not None else f"${instances.ENV}"
+        raise UserError(f"{source} {problem}")
+    return value
+
+
+def operator_memo(instance: str | None) -> kopf.Memo:
+    """kopf's memo as every handler finds it: the instance id (``instances``)."""
+    import kopf
+
+    from shakedown.api import instances
+
+    memo = kopf.Memo()
+    if instance:
+        memo[instances.MEMO_KEY] = instance
+    return memo
+
+
+def _lead(args: argparse.Namespace, instance: str | None) -> Elector:
     """Stand by until this process holds the leader Lease (``adapters.leadership``)."""
     from shakedown.adapters import kubeclient, leadership
+    from shakedown.api import instances
 
-    name: str = args.leader_election_name
+    name = instances.lease_name(args.leader_election_name, instance)
     namespace: str = args.leader_election_namespace or _own_namespace()
     for flag, value in (
         ("--leader-election-name", name),
@@ -173,7 +215,7 @@ def _own_namespace() -> str:
         return "default"
 
 
-def _ensure_user_name() -> None:
+def ensure_user_name() -> None:
     """Give the process a user name when its UID has none.
 
     kopf names its identity after the user; under OpenShift's restricted SCC (and

@@ -23,6 +23,7 @@ from typing import Any
 import kopf
 
 from shakedown import GROUP
+from shakedown.api import instances
 from shakedown.handlers import imagerefresh, infrarollout, quiet
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -32,9 +33,9 @@ __all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Operator-wide kopf settings."""
-    settings.persistence.finalizer = FINALIZER
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Operator-wide kopf settings (an instance's finalizer is its own: ``instances``)."""
+    settings.persistence.finalizer = instances.finalizer(FINALIZER, instances.of_memo(memo))
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"

@@ -35,7 +35,7 @@ from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
-from shakedown.api import imagerefresh, metrictemplate
+from shakedown.api import imagerefresh, instances, metrictemplate
 from shakedown.api.infrarollout import (
     NAMES,
     InfraRolloutSpec,
@@ -99,8 +99,8 @@ def reconcile(
 drive = runners.on_own_events(NAMES.plural, NAMES.kind, _driver, handler_id="wake-infrarollout")
 
 
-def _in_flight(status: kopf.Status, **_: Any) -> bool:
-    return needs_finalizer(status)
+def _in_flight(status: kopf.Status, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> bool:
+    return needs_finalizer(status) and instances.mine(labels, memo)
 
 
 @kopf.on.delete(GROUP, VERSION, NAMES.plural, when=_in_flight)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import kopf
 
 from shakedown import GROUP, VERSION, metrics
+from shakedown.api import instances
 from shakedown.api.common import Condition
 from shakedown.conditions import READY, Health, find, with_health
 from shakedown.planning.validation import INVALID_SPEC, Problem, summarize
@@ -104,11 +105,15 @@ _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 
 def on_spec(plural: str) -> Callable[[_Handler], _Handler]:
-    """Register a kind's spec handler for whenever its spec may be new: resume, create, update."""
+    """Register a kind's spec handler for whenever its spec may be new: resume, create, update.
+
+    Only for this operator's objects (``instances.mine``): kopf is then blind to
+    another instance's, and stores none of its bookkeeping on them.
+    """
 
     def register(handler: _Handler) -> _Handler:
         for on in (kopf.on.update, kopf.on.create, kopf.on.resume):
-            on(GROUP, VERSION, plural)(handler)
+            on(GROUP, VERSION, plural, when=instances.mine)(handler)
         return handler
 
     return register

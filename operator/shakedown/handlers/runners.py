@@ -10,7 +10,9 @@ the same registry, and nothing lives in module globals.
 A kind's own watch events (``follow``) start its loop, keep its body and wake
 it only when the body is new; its DELETED event stops it and drops the
 object's metric series (most objects carry no finalizer, so kopf's deletion
-handlers never run for them).
+handlers never run for them). Another instance's objects (``instances``) are
+dropped right there: no runner, no body kept, and one relabelled away is
+stopped as if deleted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from shakedown.adapters.runner import Driver, Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
 from shakedown.adapters.wakeups import Bodies, Key, Wakers
 from shakedown.adapters.workloads import Kube
+from shakedown.api import instances
 from shakedown.planning.decision import EventNote
 
 #: Where the registry and the heap trimmer sit in kopf's memo.
@@ -145,7 +148,14 @@ def on_own_events(
         **_: Any,
     ) -> None:
         ns, nm = namespace or "default", name or ""
-        follow(memo, (kind, ns, nm), event, lambda: object_maker(memo, build, ns, nm))
+        key = (kind, ns, nm)
+        body = event.get("object") or {}
+        labels = (body.get("metadata") or {}).get("labels") if isinstance(body, Mapping) else None
+        if not instances.handles(labels, instances.of_memo(memo)):
+            if registry(memo).running(key):  # relabelled away from this instance
+                follow(memo, key, {"type": "DELETED"}, lambda: object_maker(memo, build, ns, nm))
+            return
+        follow(memo, key, event, lambda: object_maker(memo, build, ns, nm))
 
     kopf.on.event(GROUP, VERSION, plural, id=handler_id)(own_news)
     return own_news

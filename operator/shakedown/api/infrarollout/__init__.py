@@ -32,6 +32,7 @@ from shakedown.api.infrarollout.proof import (
     HttpScheme,
     JobCheck,
     MetricCheck,
+    ProductionJobCheck,
     Shadow,
     SmokeTests,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "MetricCheck",
     "Patch",
     "PatchType",
+    "ProductionJobCheck",
     "ResolvedImage",
     "RevisionState",
     "Rollback",

@@ -91,6 +91,17 @@ class JobCheck(ApiModel):
     """The check fails when the Job has not completed after this long."""
 
 
+class ProductionJobCheck(JobCheck):
+    """A test Job run in production once it runs the change; its failure rolls back.
+
+    It runs like the workload: with its pod template's ServiceAccount (unless
+    `serviceAccountName` is set), security contexts and image pull Secrets."""
+
+    service_account_name: ObjectName | None = None
+    """ServiceAccount of the Job's pod; the target pod template's when unset (a check that
+    reads or writes what the workload does needs the workload's permissions)."""
+
+
 class MetricCheck(ApiModel):
     """A metric query measured repeatedly, each result judged by successCondition."""
 

@@ -17,7 +17,7 @@ from shakedown.api.common import (
     rule,
 )
 from shakedown.api.infrarollout.meta import MAX_CHECKS, MAX_STEPS
-from shakedown.api.infrarollout.proof import MetricCheck
+from shakedown.api.infrarollout.proof import MetricCheck, ProductionJobCheck
 
 
 class StrategyType(StrEnum):
@@ -112,6 +112,15 @@ class Strategy(ApiModel):
 class Rollback(ApiModel):
     """When production is rolled back to the snapshot by itself."""
 
+    model_config = cel(
+        rule(
+            "!has(self.jobs) || !has(self.metrics) || "
+            "self.jobs.all(j, !self.metrics.exists(m, m.name == j.name))",
+            "rollback.jobs and rollback.metrics need different names",
+            field_path=".jobs",
+        )
+    )
+
     automatic: StrictBool = True
     """Roll back without a person when a check fails after the shift began."""
     not_ready_for: Duration = "10s"
@@ -124,3 +133,21 @@ class Rollback(ApiModel):
     """Metric checks judged against production from the shift to the end of the bake
     (`{{namespace}}` in the query is the production namespace); a failure rolls back.
     Each is measured `count` times `interval` apart: let that cover the bake."""
+    jobs: Annotated[
+        list[ProductionJobCheck],
+        Field(max_length=MAX_CHECKS, json_schema_extra=list_map("name")),
+    ] = Field(default_factory=list)
+    """Test Jobs run in production, by default in the candidate image, once production runs
+    the change: for Canary when the first step's pods are rolled out, for Replace and
+    BlueGreen when the shift is done. The shift does not move on, nor the bake end, while
+    one runs; a failure rolls back."""
+
+    @model_validator(mode="after")
+    def _unique_check_names(self) -> Rollback:
+        metrics = {m.name for m in self.metrics}
+        for index, job in enumerate(self.jobs):
+            if job.name in metrics:
+                raise ValueError(
+                    f"rollback.jobs[{index}].name: {job.name!r} is also a rollback.metrics name"
+                )
+        return self

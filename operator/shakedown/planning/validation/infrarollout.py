@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import (
     InfraRolloutSpec,
+    JobCheck,
     PatchType,
     StrategyType,
     TargetKind,
@@ -165,22 +166,27 @@ def _check_smoke_tests(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]
                 )
             )
     changed = _changed_containers(spec)
-    for index, job in enumerate(spec.smoke_tests.jobs):
-        if job.image is None and job.container is not None and job.container not in changed:
-            problems.append(
-                Problem(
-                    field=f"spec.smokeTests.jobs[{index}].container",
-                    message=f"container {job.container!r} gets no new image "
-                    "(not in spec.change.images or spec.imageFrom); set image",
+    jobs: list[tuple[str, Sequence[JobCheck]]] = [
+        ("spec.smokeTests.jobs", spec.smoke_tests.jobs),
+        ("spec.rollback.jobs", spec.rollback.jobs),
+    ]
+    for path, listed in jobs:
+        for index, job in enumerate(listed):
+            if job.image is None and job.container is not None and job.container not in changed:
+                problems.append(
+                    Problem(
+                        field=f"{path}[{index}].container",
+                        message=f"container {job.container!r} gets no new image "
+                        "(not in spec.change.images or spec.imageFrom); set image",
+                    )
                 )
-            )
-        if job.image is None and job.container is None and not changed:
-            problems.append(
-                Problem(
-                    field=f"spec.smokeTests.jobs[{index}].image",
-                    message="no candidate image to run (the change sets no image); set image",
+            if job.image is None and job.container is None and not changed:
+                problems.append(
+                    Problem(
+                        field=f"{path}[{index}].image",
+                        message="no candidate image to run (the change sets no image); set image",
+                    )
                 )
-            )
     return problems
 
 

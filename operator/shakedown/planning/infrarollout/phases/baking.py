@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase, RolloutResult
+from shakedown.planning.infrarollout import production_jobs
 from shakedown.planning.infrarollout.endings import finish
 from shakedown.planning.infrarollout.phases.judging import judge_production
 from shakedown.planning.infrarollout.step import Observed, Step, shift_context, strategy_for
@@ -22,6 +23,11 @@ def plan_baking(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
     if step.now < until:
         step.update(waiting_for=f"baking until {until:%H:%M:%S}")
         step.wake(until)
+        step.poll()
+        return
+    checking = production_jobs.running(spec, step.status.checks)
+    if checking:
+        step.update(waiting_for=f"baked; production checks: {', '.join(checking)}")
         step.poll()
         return
     result = strategy.finalize(ctx)

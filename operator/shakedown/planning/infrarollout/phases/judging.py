@@ -1,4 +1,4 @@
-"""Judging production while it runs the change (Shifting and Baking): pods, then metrics.
+"""Judging production while it runs the change (Shifting and Baking): pods, metrics, Jobs.
 
 A failure here starts the rollback, so both phases share one judge.
 """
@@ -13,6 +13,7 @@ from shakedown.planning.infrarollout.actions import RunCheck
 from shakedown.planning.infrarollout.bake import Verdict, judge_pods
 from shakedown.planning.infrarollout.endings import fail
 from shakedown.planning.infrarollout.objects import Obj
+from shakedown.planning.infrarollout.production_jobs import PREFIX, judge_production_jobs
 from shakedown.planning.infrarollout.smoke import record_outcome, set_check
 from shakedown.planning.infrarollout.step import Observed, Step
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy
@@ -39,6 +40,8 @@ def judge_production(
         step.wake(verdict.recheck_at)
         verdict = _production_metrics(spec, observed, step)
     if not verdict.failed:
+        verdict = judge_production_jobs(spec, observed, step, ctx)
+    if not verdict.failed:
         return False
     step.failure = verdict
     step.update(failure_observed_at=verdict.observable_at)
@@ -46,8 +49,8 @@ def judge_production(
     return True
 
 
-#: Status name prefix of the metric checks judged against production.
-PRODUCTION_CHECK_PREFIX = "production-"
+#: Status name prefix of the checks judged against production (``production_jobs`` too).
+PRODUCTION_CHECK_PREFIX = PREFIX
 
 
 def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Verdict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase
+from shakedown.planning.infrarollout import production_jobs
 from shakedown.planning.infrarollout.health import pause_message
 from shakedown.planning.infrarollout.phases.judging import judge_production
 from shakedown.planning.infrarollout.steering import HOLD_NOTE, PROMOTE_ANNOTATION, held
@@ -18,6 +19,13 @@ def plan_shifting(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Non
     moving = result.current_step not in (None, step.status.current_step)
     if held(observed.annotations) and (result.actions or result.done or moving):
         step.update(waiting_for=HOLD_NOTE)
+        step.poll()
+        return
+    # Old pods stay until production's Jobs have spoken.
+    checking = production_jobs.running(spec, step.status.checks)
+    live = production_jobs.change_is_live(spec, step)
+    if checking and live and (result.actions or result.done or moving):
+        step.update(waiting_for=f"production checks: {', '.join(checking)}")
         step.poll()
         return
     if result.handled_promote:

@@ -1,0 +1,85 @@
+"""rollback.jobs: a test Job in production, once it runs the change, decides the rollout.
+
+The sample web service rolls a configuration change by Canary (one new pod
+of two, then a short pause). A Job in production that fails rolls it back
+from its canary; one that passes, though it runs longer than the pause, holds
+the promotion until it has passed, and the rollout succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shakedown.adapters.workloads import Kube
+from tests.fixtures.infrarollout import (
+    Operator,
+    config_data,
+    deployment_ready,
+    rollout,
+    status,
+    wait_for,
+    wait_phase,
+    workload,
+)
+
+# The cluster's CRDs are shared: another session may have installed older ones
+# (without rollback.jobs, which the API server would prune) since ours started.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("own_crds")]
+
+CANARY = {"type": "Canary", "canary": {"steps": [{"weight": 50}, {"pause": "2s"}]}}
+
+
+def canary_with_job(kube: Kube, ns: str, job: dict[str, Any]) -> None:
+    rollback = {"automatic": True, "notReadyFor": "5s", "maxRestarts": 2, "jobs": [job]}
+    rollout(kube, ns, strategy=CANARY, http=False, bake="3s", extra={"rollback": rollback})
+
+
+def test_a_failing_production_job_rolls_the_canary_back(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    job = {
+        "name": "selftest",
+        "image": busybox_image,
+        "command": ["sh", "-c", "echo the candidate reconciled nothing; exit 1"],
+        "timeout": "1m",
+    }
+    canary_with_job(kube, ns, job)
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"}, timeout=240)
+    assert final["phase"] == "RolledBack", final
+    reason = final["rollbackReason"]
+    assert reason.startswith(
+        "JobCheckFailed: production-selftest: Job shakedown-change-selftest-r1"
+    )
+    assert "the candidate reconciled nothing" in reason
+    check = next(c for c in final["checks"] if c["name"] == "production-selftest")
+    assert (check["phase"], check["job"]) == ("Failed", "shakedown-change-selftest-r1")
+    assert config_data(kube, ns) == {"MESSAGE": "v1"}
+    wait_for(lambda: deployment_ready(kube, ns, "web"), 90, "web back on v1")
+    # The Job ran in production, owned by the rollout (deleted with it).
+    made = kube.get("Job", ns, "shakedown-change-selftest-r1")
+    assert made is not None
+    (owner,) = made["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("InfraRollout", "change")
+
+
+def test_a_passing_production_job_holds_the_promotion_until_it_passed(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image)
+    job = {"name": "selftest", "image": busybox_image, "command": ["sleep", "8"], "timeout": "1m"}
+    canary_with_job(kube, ns, job)
+    held = wait_for(
+        lambda: (status(kube, ns).get("waitingFor") or "").startswith("production checks"),
+        180,
+        "the promotion held for the production Job",
+        seen=lambda: status(kube, ns).get("waitingFor"),
+    )
+    assert held
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"}, timeout=180)
+    assert final["phase"] == "Succeeded", final
+    check = next(c for c in final["checks"] if c["name"] == "production-selftest")
+    assert check["phase"] == "Passed", check
+    assert config_data(kube, ns)["MESSAGE"] == "v2"

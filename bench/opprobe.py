@@ -90,7 +90,7 @@ def _patch_clients() -> None:
         _count(method, str(url) + suffix)
         return await request(self, method, url, *args, **kwargs)
 
-    aiohttp.ClientSession._request = _request  # type: ignore[method-assign]
+    aiohttp.ClientSession._request = _request  # type: ignore[method-assign,assignment]
 
 
 def _owner(trace: tracemalloc.Traceback) -> str:

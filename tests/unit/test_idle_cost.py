@@ -266,4 +266,5 @@ def test_the_heap_can_be_trimmed_and_limited_where_glibc_runs() -> None:
 
     glibc = memory._glibc() is not None
     assert memory.limit_heaps(2) is glibc
+    assert memory.map_large_blocks() is glibc
     assert isinstance(memory.trim(), bool)

@@ -224,6 +224,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     await self._sleep(driver.retry)
                     continue
                 self._last_complaint = None
+                self._body = None  # kept for a failed step's Event only
                 self._news_after_step()
                 if result is Skipped.GONE:
                     return True
@@ -236,7 +237,9 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                 if result.again and (driver.max_rounds is None or rounds < driver.max_rounds):
                     continue
                 rounds = 0
-                await self._sleep(self._delay(result))
+                delay = self._delay(result)
+                del result  # a sleeping runner keeps no decision (status models, actions)
+                await self._sleep(delay)
             return False
         finally:
             watcher.cancel()

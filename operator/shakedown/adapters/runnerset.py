@@ -108,6 +108,11 @@ class Runners:
         self.forget(key)
         return found[0] if found is not None else None
 
+    def close_caches(self) -> None:
+        """Stop the shared client's watch-fed caches (``adapters.watchcache``), if it has them."""
+        if self._kube is not None and self._kube.caches is not None:
+            self._kube.caches.stop()
+
     async def stop_all(self, timeout: float) -> None:
         """Stop every loop; cancel those still stepping after ``timeout`` seconds."""
         tasks = [task for task, stop in self._tasks.values()]
@@ -115,8 +120,10 @@ class Runners:
             stop.set()
         self._tasks.clear()
         if not tasks:
+            self.close_caches()
             return
         _, pending = await asyncio.wait(tasks, timeout=timeout)
+        self.close_caches()
         for task in pending:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from shakedown.adapters.runner import Runner
-from shakedown.adapters.runnerset import Runners
+from shakedown.adapters.runnerset import Runners, Stop
 from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.api.imagerefresh import ContainerImageRefreshStatus
 from shakedown.api.infrarollout import InfraRolloutStatus, RolloutPhase
@@ -24,7 +24,7 @@ from shakedown.planning.imagerefresh.triggers import poll_due
 from shakedown.planning.infrarollout.phases.deletion import needs_finalizer
 from shakedown.planning.infrarollout.step import Step
 from tests.unit.imagerefresh_helpers import NOW, make_spec, observe, step
-from tests.unit.test_runner import FakeDriver, FakeStatus, Stop, run
+from tests.unit.test_runner import FakeDriver, FakeStatus, run
 
 
 def _finished() -> ContainerImageRefreshStatus:

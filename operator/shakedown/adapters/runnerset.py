@@ -32,12 +32,24 @@ class Stop:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._callbacks: list[Callable[[], None]] = []
 
     def __bool__(self) -> bool:
         return self._event.is_set()
 
     def set(self) -> None:
         self._event.set()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_set(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the flag is set (at once when it is): a sleeping runner
+        wakes without a task of its own waiting for the flag."""
+        if self:
+            callback()
+        else:
+            self._callbacks.append(callback)
 
     async def wait(self) -> bool:
         return await self._event.wait()

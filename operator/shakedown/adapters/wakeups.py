@@ -149,7 +149,7 @@ class Bodies:
         self._by_key.pop(key, None)
 
     def in_namespace(self, kind: str, namespace: str) -> Iterator[tuple[Key, dict[str, Any]]]:
-        for key, body in self._by_key.items():
+        for key, body in list(self._by_key.items()):  # a snapshot: callers may step between
             if key[0] == kind and key[1] == namespace:
                 yield key, body
 

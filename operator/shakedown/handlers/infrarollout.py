@@ -153,8 +153,13 @@ kopf.on.event(
 
 
 @kopf.on.event(GROUP, VERSION, "containerimagerefreshes", id="wake-infrarollouts-refreshes")
-def _wake_from_refresh(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Rollouts in flight there, and those whose ``imageFrom`` names this refresh."""
+async def _wake_from_refresh(
+    name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Rollouts in flight there, and those whose ``imageFrom`` names this refresh.
+
+    In the event loop, where the kept bodies change (a worker thread reading them
+    could meet the registry mid-change)."""
     namespace = namespace or "default"
     runners.wakers(memo).wake_namespace(namespace)
     for key, body in runners.bodies(memo).in_namespace(KIND, namespace):

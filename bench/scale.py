@@ -27,7 +27,8 @@ checkout's virtualenv), one after the other in one run:
 
 Everything it creates is deleted at the end, also on Ctrl-C.
 
-Run: ``.venv/bin/python bench/scale.py [--n 1000] [--baseline main] [--rollbacks 5]``.
+Run: ``.venv/bin/python bench/scale.py [--n 1000] [--baseline main] [--rollbacks 5]``;
+``--probe`` also says where the operator's heap and requests go (``bench/opprobe.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -286,22 +288,30 @@ def delete_all(kube: Kube, prefix: str) -> float:
 # --------------------------------------------------------------------------- operator
 @contextmanager
 def operator(
-    kubeconfig: Path, prefix: str, image: str, source: Path, log: Path, verbose: bool
+    kubeconfig: Path,
+    prefix: str,
+    image: str,
+    source: Path,
+    log: Path,
+    verbose: bool,
+    probe: Path | None = None,
 ) -> Iterator[int]:
-    """``shakedown run`` of ``source``'s operator package (this checkout or a worktree)."""
+    """``shakedown run`` of ``source``'s operator package (this checkout or a worktree);
+    with ``probe``, under ``bench/opprobe.py`` writing its reports to ``probe-<k>.json``."""
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
         "SHAKEDOWN_PROBE_IMAGE": image,
         "PYTHONPATH": str(source / "operator"),
         "PYTHONUNBUFFERED": "1",
+        **({"OPPROBE_OUT": str(probe)} if probe else {}),
     }
+    start = [str(REPO / "bench" / "opprobe.py")] if probe else ["-m", "shakedown"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "shakedown",
+                *start,
                 "run",
                 "--namespace",
                 f"{prefix}-*",
@@ -390,6 +400,28 @@ def rollbacks(kube: Kube, api: ApiClient, namespace: str, image: str, rounds: in
     return added
 
 
+def probed(pid: int, probe: Path | None, k: int) -> dict[str, Any] | None:
+    """Ask the probed operator for its ``k``-th report (``bench/opprobe.py``)."""
+    if probe is None:
+        return None
+    os.kill(pid, signal.SIGUSR1)
+    path = probe.parent / f"{probe.name}-{k}.json"
+    wait(path.exists, 300)
+    report: dict[str, Any] = json.loads(path.read_text())
+    say(f"  probe {path}: requests so far {report['requests']}")
+    say(f"    memory {report['memory']}")
+    for root, found in report["retained"].items():
+        if isinstance(found, dict) and "mib" in found:
+            say(f"    {found['mib']:>8} MiB {found['objects']:>9} objects  {root}")
+            if found["mib"] >= 1:
+                say(f"{'':>30}{found['types_kib']}")
+    held = report["retained"].get("bytearrays, by the type holding them")
+    say(f"    bytearrays (KiB) held by {held}")
+    for row in report["retained"]["unreached, by type of the gc-tracked object"][:8]:
+        say(f"    {row['kib'] / 1024:>8.1f} MiB {row['objects']:>9} objects  {row['type']}")
+    return report
+
+
 # --------------------------------------------------------------------------- one operator
 def measure(args: argparse.Namespace, label: str, source: Path, setup: Setup) -> dict[str, Any]:
     kube, api = setup.kube, setup.api
@@ -408,9 +440,10 @@ def measure(args: argparse.Namespace, label: str, source: Path, setup: Setup) ->
         )
         say(f"  no operator: {result['requests_per_min_without']} requests/min")
         log = setup.logs / f"scale-{prefix}.log"
+        probe = setup.logs / f"scale-{prefix}-probe" if args.probe else None
         with (
             identity(setup, prefix) as (kubeconfig, schema),
-            operator(kubeconfig, prefix, setup.image, source, log, args.verbose) as pid,
+            operator(kubeconfig, prefix, setup.image, source, log, args.verbose, probe) as pid,
         ):
             start, before = time.monotonic(), dispatched(api, schema)
             wait(
@@ -426,6 +459,7 @@ def measure(args: argparse.Namespace, label: str, source: Path, setup: Setup) ->
                 f"  all reconciled {result['start_to_reconciled_s']} s after the start,"
                 f" with {result['requests_to_reconcile']} requests"
             )
+            probed(pid, probe, 1)
             time.sleep(args.settle)
             start = dispatched(api, schema)
             result["requests_per_min_with"] = round(
@@ -443,6 +477,7 @@ def measure(args: argparse.Namespace, label: str, source: Path, setup: Setup) ->
                 f" requests: {result['requests_per_min_with']}/min with the operator,"
                 f" {result['requests_per_min_without']}/min without"
             )
+            probed(pid, probe, 2)
             if args.rollbacks:
                 added = rollbacks(kube, api, f"{prefix}-bad", setup.image, args.rollbacks)
                 result["rollback_ms_p50"] = round(_percentile(added, 0.5) * 1000)
@@ -498,6 +533,11 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=15, help="seconds idle before measuring")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--verbose", action="store_true", help="the operator logs at DEBUG")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="run the operator under bench/opprobe.py: its heap and requests, at start and idle",
+    )
     args = parser.parse_args()
     if args.n < 1:
         parser.error("--n must be at least 1")

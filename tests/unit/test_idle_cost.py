@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from shakedown.adapters.runner import Runner
-from shakedown.adapters.runnerset import Runners
+from shakedown.adapters.runnerset import Runners, Stop
 from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.api.imagerefresh import ContainerImageRefreshStatus
 from shakedown.api.infrarollout import InfraRolloutStatus, RolloutPhase
@@ -24,7 +24,7 @@ from shakedown.planning.imagerefresh.triggers import poll_due
 from shakedown.planning.infrarollout.phases.deletion import needs_finalizer
 from shakedown.planning.infrarollout.step import Step
 from tests.unit.imagerefresh_helpers import NOW, make_spec, observe, step
-from tests.unit.test_runner import FakeDriver, FakeStatus, Stop, run
+from tests.unit.test_runner import FakeDriver, FakeStatus, run
 
 
 def _finished() -> ContainerImageRefreshStatus:
@@ -266,4 +266,5 @@ def test_the_heap_can_be_trimmed_and_limited_where_glibc_runs() -> None:
 
     glibc = memory._glibc() is not None
     assert memory.limit_heaps(2) is glibc
+    assert memory.map_large_blocks() is glibc
     assert isinstance(memory.trim(), bool)

@@ -27,7 +27,7 @@ from shakedown.adapters.runner import (
     Skipped,
     StepFailed,
 )
-from shakedown.adapters.runnerset import Runners
+from shakedown.adapters.runnerset import Runners, Stop
 from shakedown.adapters.statuswriting import merge_patch
 from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.api.common import Condition
@@ -144,22 +144,6 @@ class FakeDriver:
 
     def close(self) -> None:
         self.journal.append("close")
-
-
-class Stop:
-    """kopf's DaemonStopped, as far as the runner uses it."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
-
-    def wait(self) -> Coroutine[Any, Any, bool]:
-        return self.event.wait()
-
-    def set(self) -> None:
-        self.event.set()
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:

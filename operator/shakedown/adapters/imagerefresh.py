@@ -102,7 +102,14 @@ class ImageRefreshDriver(ObjectDriver):
         deleting: bool,
         now: datetime,
     ) -> Observation:
-        self._observer = Observer(meta=body["metadata"], spec=spec, logger=log, api=self.kube.api)
+        caches = self.kube.caches
+        self._observer = Observer(
+            meta=body["metadata"],
+            spec=spec,
+            logger=log,
+            api=self.kube.api,
+            jobs_seen=caches.jobs if caches is not None else None,
+        )
         return self._observer.observe(status, now)
 
     plan = staticmethod(plan_refresh)
@@ -138,15 +145,18 @@ class ImageRefreshDriver(ObjectDriver):
         decision: Decision,
         complain: Callable[[str], None],
     ) -> None:
-        for action in decision.actions:
-            try:
-                await asyncio.to_thread(self._do, body, spec, action, complain)
-            except ApiException as exc:
-                raise PassFailed(
-                    f"{type(action).__name__}: API error {exc.status} {exc.reason}"
-                ) from None
-            except (RegistryError, BuilderUnavailable) as exc:
-                raise PassFailed(f"{type(action).__name__}: {exc}") from None
+        try:
+            for action in decision.actions:
+                try:
+                    await asyncio.to_thread(self._do, body, spec, action, complain)
+                except ApiException as exc:
+                    raise PassFailed(
+                        f"{type(action).__name__}: API error {exc.status} {exc.reason}"
+                    ) from None
+                except (RegistryError, BuilderUnavailable) as exc:
+                    raise PassFailed(f"{type(action).__name__}: {exc}") from None
+        finally:
+            self._observer = None  # the step's: a sleeping refresh keeps no observation
 
     def _do(
         self,

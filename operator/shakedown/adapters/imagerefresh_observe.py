@@ -15,7 +15,7 @@ from typing import Any
 
 from shakedown.adapters import kubeclient
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
-from shakedown.adapters.jobs import Jobs
+from shakedown.adapters.jobs import LABEL_RESOURCE, Jobs
 from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.adapters.registry import (
     ImageRef,
@@ -24,6 +24,7 @@ from shakedown.adapters.registry import (
     credentials_from_dockerconfig,
 )
 from shakedown.adapters.runner import StepFailed
+from shakedown.adapters.watchcache import Cache
 from shakedown.api import annotations as keys
 from shakedown.api.imagerefresh import (
     ContainerImageRefreshSpec,
@@ -51,6 +52,7 @@ class Observer:
         spec: ContainerImageRefreshSpec,
         logger: Any,
         api: ApiClient,
+        jobs_seen: Cache | None = None,
     ) -> None:
         self.spec = spec
         self.logger = logger
@@ -60,6 +62,8 @@ class Observer:
         self.annotations: Mapping[str, str] = meta.get("annotations") or {}
         self.resource = Resource(namespace=self.namespace, name=self.name)
         self.jobs = Jobs(api, self.namespace)
+        self.jobs_seen = jobs_seen
+        """The Job cache (``adapters.watchcache``): spares a refresh with no run its list."""
         self.core = kubeclient.core(api)
         self.image = ImageRef.parse(spec.image + ":" + spec.tag)
         self._clients: dict[str, RegistryClient] = {}
@@ -68,9 +72,11 @@ class Observer:
 
     def observe(self, status: ContainerImageRefreshStatus, now: datetime) -> Observation:
         try:
-            jobs = self.jobs.observe(
-                self.name, run.logs_wanted(self.spec, status, self.resource, now)
-            )
+            jobs: tuple[JobObservation, ...] = ()
+            if not self._surely_no_jobs(status):
+                jobs = self.jobs.observe(
+                    self.name, run.logs_wanted(self.spec, status, self.resource, now)
+                )
         except ApiException as exc:
             raise PassFailed(f"cannot list Jobs: {exc.status} {exc.reason}") from None
         jobs = self._resolve_reported_bases(status, jobs)
@@ -98,6 +104,14 @@ class Observer:
             jobs=jobs,
             **fields,
         )
+
+    def _surely_no_jobs(self, status: ContainerImageRefreshStatus) -> bool:
+        """No run in flight (so none of our Jobs is being made) and the Job cache, listed,
+        has none of this refresh's: listing them would find none either."""
+        cache = self.jobs_seen
+        if status.current_run is not None or cache is None or not cache.synced:
+            return False
+        return not cache.any_labelled(self.namespace, LABEL_RESOURCE, self.name[:63])
 
     def _poll(self, status: ContainerImageRefreshStatus) -> dict[str, Any]:
         errors: list[str] = []

@@ -77,10 +77,13 @@ class RolloutObserver:
         image_source = None
         if spec.image_from is not None:
             image_source = _image_source(kube, ns, spec.image_from.container_image_refresh)
+        # A finished rollout only looks for leftovers (its locks, its shadow) to remove,
+        # idempotently: the watch-fed caches answer it (``adapters.watchcache``).
+        settled = status.revision > 0 and phase.finished and not deleting
         locks: dict[ObjKey, str | None] = {}
         if phase in (RolloutPhase.PENDING,) or not in_flight or deleting:
             for key in lock_keys(spec):
-                locks[key] = io.lease_holder(kube, ns, lease_name(key))
+                locks[key] = io.lease_holder(kube, ns, lease_name(key), cached=settled)
         # With nothing in flight (and not deleting) the planner reads neither the
         # snapshot nor production: a finished rollout's step costs no reads of them.
         needs_production = in_flight or deleting or phase is RolloutPhase.PENDING
@@ -118,7 +121,9 @@ class RolloutObserver:
         shadow_name = status.shadow_namespace
         if shadow_name is None and status.revision > 0:
             shadow_name = shadow_namespace_name(ns, self.name, status.revision)
-        shadow_ns = shadow_io.get_namespace(kube, shadow_name) if shadow_name else None
+        shadow_ns = (
+            shadow_io.get_namespace(kube, shadow_name, cached=settled) if shadow_name else None
+        )
         shadow_objects: dict[ObjKey, Obj | None] = {}
         shadow_pods: list[Obj] = []
         shadow_events: list[Obj] = []

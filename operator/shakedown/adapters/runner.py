@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
@@ -86,11 +86,11 @@ class Status(Protocol):
 
 
 class Stopping(Protocol):
-    """A stop flag (``runnerset.Stop``): true once the loop should end; awaitable until then."""
+    """A stop flag (``runnerset.Stop``): true once the loop should end; calls back when set."""
 
     def __bool__(self) -> bool: ...
 
-    def wait(self) -> Awaitable[object]: ...
+    def on_set(self, callback: Callable[[], None]) -> None: ...
 
 
 class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
@@ -201,11 +201,8 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         if driver.follows_namespace:
             self.wakers.follow(self.key, driver.namespace)
 
-        async def wake_when_stopping() -> None:
-            await stopping.wait()
-            self.wake_event.set()  # leave the wait at once instead of being cancelled
-
-        watcher = asyncio.create_task(wake_when_stopping())
+        wake_event = self.wake_event
+        stopping.on_set(wake_event.set)  # leave the wait at once instead of being cancelled
         rounds = 0
         try:
             while not stopping:
@@ -224,6 +221,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     await self._sleep(driver.retry)
                     continue
                 self._last_complaint = None
+                self._body = None  # kept for a failed step's Event only
                 self._news_after_step()
                 if result is Skipped.GONE:
                     return True
@@ -236,10 +234,11 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                 if result.again and (driver.max_rounds is None or rounds < driver.max_rounds):
                     continue
                 rounds = 0
-                await self._sleep(self._delay(result))
+                delay = self._delay(result)
+                del result  # a sleeping runner keeps no decision (status models, actions)
+                await self._sleep(delay)
             return False
         finally:
-            watcher.cancel()
             driver.close()
             self.wakers.unregister(self.key, self.wake_event)
 
@@ -280,8 +279,16 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         return seconds if tick is None else min(tick, seconds)
 
     async def _sleep(self, seconds: float | None) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake_event.wait(), timeout=seconds)
+        """Until news or ``seconds``: a due time in the event loop's timer heap, not a task
+        (``asyncio.wait_for`` would add one per sleeping runner)."""
+        if seconds is None:
+            await self.wake_event.wait()
+            return
+        due = asyncio.get_running_loop().call_later(seconds, self.wake_event.set)
+        try:
+            await self.wake_event.wait()
+        finally:
+            due.cancel()
 
     # ---- one step
     async def step(self, *, deleting: bool | None = None) -> Decision[StatusT, ActionT] | Skipped:

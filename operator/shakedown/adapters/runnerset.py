@@ -32,12 +32,24 @@ class Stop:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._callbacks: list[Callable[[], None]] = []
 
     def __bool__(self) -> bool:
         return self._event.is_set()
 
     def set(self) -> None:
         self._event.set()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_set(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the flag is set (at once when it is): a sleeping runner
+        wakes without a task of its own waiting for the flag."""
+        if self:
+            callback()
+        else:
+            self._callbacks.append(callback)
 
     async def wait(self) -> bool:
         return await self._event.wait()
@@ -108,6 +120,11 @@ class Runners:
         self.forget(key)
         return found[0] if found is not None else None
 
+    def close_caches(self) -> None:
+        """Stop the shared client's watch-fed caches (``adapters.watchcache``), if it has them."""
+        if self._kube is not None and self._kube.caches is not None:
+            self._kube.caches.stop()
+
     async def stop_all(self, timeout: float) -> None:
         """Stop every loop; cancel those still stepping after ``timeout`` seconds."""
         tasks = [task for task, stop in self._tasks.values()]
@@ -115,8 +132,10 @@ class Runners:
             stop.set()
         self._tasks.clear()
         if not tasks:
+            self.close_caches()
             return
         _, pending = await asyncio.wait(tasks, timeout=timeout)
+        self.close_caches()
         for task in pending:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -41,7 +41,12 @@ def delete_namespace(kube: Kube, name: str) -> bool:
     return kube.delete("Namespace", None, name)
 
 
-def get_namespace(kube: Kube, name: str) -> dict[str, Any] | None:
+def get_namespace(kube: Kube, name: str, *, cached: bool = False) -> dict[str, Any] | None:
+    """The namespace; with ``cached``, as the shadow namespace cache last saw it, when it
+    has listed (``adapters.watchcache``: for a caller to whom a stale answer is harmless)."""
+    cache = kube.caches.namespaces if kube.caches is not None else None
+    if cached and cache is not None and cache.synced:
+        return cache.get(None, name)
     return kube.get("Namespace", None, name)
 
 

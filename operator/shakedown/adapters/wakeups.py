@@ -139,7 +139,7 @@ class Bodies:
                 return False
             if (new is None or old is None) and _version(old_body) == _version(body):
                 return False
-        self._by_key[key] = dict(body)
+        self._by_key[key] = _kept(body)
         return old_body is None or meaning(old_body) != meaning(body)
 
     def get(self, key: Key) -> dict[str, Any] | None:
@@ -149,9 +149,19 @@ class Bodies:
         self._by_key.pop(key, None)
 
     def in_namespace(self, kind: str, namespace: str) -> Iterator[tuple[Key, dict[str, Any]]]:
-        for key, body in self._by_key.items():
+        for key, body in list(self._by_key.items()):  # a snapshot: callers may step between
             if key[0] == kind and key[1] == namespace:
                 yield key, body
+
+
+def _kept(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy to keep, without ``metadata.managedFields``: no step reads our own objects'
+    field owners, and they are often the larger part of a body kept per object."""
+    kept = dict(body)
+    meta = kept.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        kept["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return kept
 
 
 def _version(body: Mapping[str, Any]) -> object:

@@ -13,6 +13,7 @@ from typing import Any
 
 from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiClient, ApiException
+from shakedown.adapters.watchcache import Caches
 from shakedown.api.infrarollout import Target, TargetKind
 from shakedown.planning.infrarollout.actions import AcquireLock, ReleaseLock, StoreSnapshot
 from shakedown.planning.infrarollout.objects import ObjKey
@@ -96,8 +97,10 @@ class Conflict(Exception):
 class Kube:
     """A small JSON client over ``kubeclient.ApiClient`` for any kind above."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, caches: Caches | None = None) -> None:
         self.api = api
+        self.caches = caches
+        """The watch-fed caches of what shakedown labels, when the operator runs them."""
 
     def path(self, kind: str, namespace: str | None, name: str | None = None) -> str:
         prefix, plural, namespaced = _RESOURCES[kind]
@@ -332,8 +335,14 @@ def load_snapshot(
     return data
 
 
-def lease_holder(kube: Kube, namespace: str, lease: str) -> str | None:
-    obj = kube.get("Lease", namespace, lease)
+def lease_holder(kube: Kube, namespace: str, lease: str, *, cached: bool = False) -> str | None:
+    """Who holds the lock ``lease``; with ``cached``, as the Lease cache last saw it, when
+    it has listed (``adapters.watchcache``: for a caller to whom a stale answer is harmless)."""
+    cache = kube.caches.leases if kube.caches is not None else None
+    if cached and cache is not None and cache.synced:
+        obj = cache.get(namespace, lease)
+    else:
+        obj = kube.get("Lease", namespace, lease)
     if obj is None or obj.get("metadata", {}).get("deletionTimestamp"):
         return None
     holder = obj.get("spec", {}).get("holderIdentity")

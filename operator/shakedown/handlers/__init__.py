@@ -28,6 +28,9 @@ from shakedown.handlers import imagerefresh, infrarollout, quiet
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
+#: kopf workers per watch at once, and seconds one lingers after its last event.
+WORKER_LIMIT = 64
+WORKER_IDLE_TIMEOUT = 0.5
 
 __all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
 
@@ -47,4 +50,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # At a start with thousands of objects kopf handles every one at once, each
+    # worker with its own TLS connection for its PATCH (kopf's client has no
+    # connection limit): hundreds of 256 KiB buffers whose freed heap stays in
+    # the RSS. A bound on the workers per watch bounds the connections; a worker
+    # leaves its slot soon after its events end, not kopf's 5 s later.
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = WORKER_IDLE_TIMEOUT
     quiet.install()

@@ -58,7 +58,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "shakedown"}
 def target_containers(
     spec: InfraRolloutSpec, namespace: str, logger: kopf.Logger, memo: kopf.Memo
 ) -> Mapping[tuple[TargetKind, str], frozenset[str]] | None:
-    """Container names of the workload targets that exist; None when none could be read."""
+    """Container names of the workload targets that exist; None when none could be read,
+    or need be: only a spec that changes a container's image is checked against them."""
+    if not spec.change.images and spec.image_from is None:
+        return None  # nothing to check: spare the reads (a thousand at a start)
     try:
         found = workloads.container_names(runners.kube(memo).api, namespace, spec.targets)
     except (ApiException, kubeclient.NoCluster) as exc:
@@ -148,8 +151,13 @@ kopf.on.event(
 
 
 @kopf.on.event(GROUP, VERSION, imagerefresh.NAMES.plural, id="wake-infrarollouts-refreshes")
-def _wake_from_refresh(name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Rollouts in flight there, and those whose ``imageFrom`` names this refresh."""
+async def _wake_from_refresh(
+    name: str | None, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Rollouts in flight there, and those whose ``imageFrom`` names this refresh.
+
+    In the event loop, where the kept bodies change (a worker thread reading them
+    could meet the registry mid-change)."""
     namespace = namespace or "default"
     runners.wakers(memo).wake_namespace(namespace)
     for key, body in runners.bodies(memo).in_namespace(NAMES.kind, namespace):

@@ -25,7 +25,7 @@ from typing import Any, cast
 import kopf
 
 from shakedown import GROUP, VERSION, metrics
-from shakedown.adapters import kubeclient, memory
+from shakedown.adapters import kubeclient, memory, watchcache
 from shakedown.adapters.runner import Driver, Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
 from shakedown.adapters.wakeups import Bodies, Key, Wakers
@@ -59,6 +59,7 @@ async def make_registry(memo: kopf.Memo, **_: Any) -> None:
     more threads than the default (cores + 4) overlap those waits.
     """
     memory.limit_heaps(HEAPS)
+    memory.map_large_blocks()
     memo[MEMO_KEY] = Runners(connect)
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
@@ -94,7 +95,9 @@ def connect() -> Kube:
     """The client all runners share, with a pool as large as they use at once."""
     api = kubeclient.api_client()
     api.rest_client.pool_manager.connection_pool_kw["maxsize"] = POOL_SIZE
-    return Kube(api)
+    caches = watchcache.Caches(kubeclient.api_client())
+    caches.start()
+    return Kube(api, caches)
 
 
 def kube(memo: Mapping[str, Any]) -> Kube:

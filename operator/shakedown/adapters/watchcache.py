@@ -1,0 +1,182 @@
+"""What shakedown labels, kept from one list and its watch: lock Leases, shadow namespaces, Jobs.
+
+A settled object (a finished rollout, a refresh with no run) still looks, on
+each step, for what it may have left behind: a rollout for its lock Leases and
+its shadow namespace, a refresh for its Jobs. At a start with thousands of
+them that was a read or two each, all at once. One label-filtered list and
+watch per kind, cluster-wide, answers those from memory instead; the labels
+are the ones shakedown puts on what it creates (``managed-by=shakedown`` on
+lock Leases, ``shakedown.dev/shadow=true`` on shadow namespaces, the
+refresh's name on its Jobs).
+
+A cache answers only once its list arrived (``synced``); before that, and for
+good when it may not list (a namespaced install's RBAC: 403), callers read as
+they did. It trails the API server by a watch event, so callers ask it only
+where a stale answer is harmless: objects with nothing in flight, whose next
+step acts idempotently on what it finds (release a lock, delete a shadow), or
+whose watch event wakes them again when something appears.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shakedown.adapters import kubeclient
+from shakedown.adapters.kubeclient import ApiClient, ApiException
+
+log = logging.getLogger("shakedown.watchcache")
+
+Obj = dict[str, Any]
+#: (namespace or "", name)
+Key = tuple[str, str]
+#: Longest single watch request; the server ends it and it is resumed.
+WATCH_SECONDS = 300
+HTTP_GONE = 410
+#: Seconds between attempts after a failed list or watch.
+RETRY_SECONDS = 2.0
+
+
+def _slim(obj: Mapping[str, Any]) -> Obj:
+    """What callers read: metadata without field owners, spec and status."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {k: v for k, v in (("metadata", meta), *_spec_status(obj)) if v is not None}
+
+
+def _spec_status(obj: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return (("spec", obj.get("spec")), ("status", obj.get("status")))
+
+
+class Cache:
+    """Objects of one kind with one label, cluster-wide, as the last list and watch left them."""
+
+    def __init__(self, name: str, list_fn: Callable[..., Any], labels: str) -> None:
+        self.name = name
+        self.list_fn = list_fn
+        self.labels = labels
+        self._objects: dict[Key, Obj] = {}
+        self._lock = threading.Lock()
+        self._synced = threading.Event()
+        self._stopped = threading.Event()
+        self._watch: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set() and not self._stopped.is_set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"cache {self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        current = self._watch
+        if current is not None:
+            current.stop()
+
+    def get(self, namespace: str | None, name: str) -> Obj | None:
+        """The object as last seen; None when absent (ask only when ``synced``)."""
+        with self._lock:
+            return self._objects.get((namespace or "", name))
+
+    def any_labelled(self, namespace: str, label: str, value: str) -> bool:
+        """Whether an object in ``namespace`` has ``label`` = ``value`` (ask only when synced)."""
+        with self._lock:
+            return any(
+                key[0] == namespace and (obj["metadata"].get("labels") or {}).get(label) == value
+                for key, obj in self._objects.items()
+            )
+
+    # ---- the list and watch, in a thread of its own
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                version: str | None = self._list()
+                while not self._stopped.is_set() and version is not None:
+                    version = self._follow(version)
+            except ApiException as exc:
+                if exc.status in (401, 403, 404):
+                    log.info("%s: cannot list or watch (%s): read directly", self.name, exc.reason)
+                    self._synced.clear()
+                    return
+                log.debug("%s: list or watch failed: %s", self.name, exc)
+            except Exception as exc:  # connection trouble: list again shortly
+                log.debug("%s: list or watch failed: %s", self.name, exc)
+            self._stopped.wait(RETRY_SECONDS)
+
+    def _list(self) -> str:
+        response = self.list_fn(label_selector=self.labels, _preload_content=False)
+        body = json.loads(response.data or b"{}")
+        objects = {_key(item): _slim(item) for item in body.get("items") or []}
+        with self._lock:
+            self._objects = objects
+        self._synced.set()
+        return str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _follow(self, version: str) -> str | None:
+        """Apply watch events from ``version``; the version to resume from, None to list again."""
+        self._watch = kubeclient.watch()
+        try:
+            for event in self._watch.stream(
+                self.list_fn,
+                label_selector=self.labels,
+                resource_version=version,
+                timeout_seconds=WATCH_SECONDS,
+                allow_watch_bookmarks=True,
+                deserialize=False,
+                _request_timeout=WATCH_SECONDS + 30,
+            ):
+                obj = event.get("object") or {}
+                version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                kind = event.get("type")
+                if kind in ("ADDED", "MODIFIED"):
+                    with self._lock:
+                        self._objects[_key(obj)] = _slim(obj)
+                elif kind == "DELETED":
+                    with self._lock:
+                        self._objects.pop(_key(obj), None)
+                if self._stopped.is_set():
+                    return None
+        except ApiException as exc:
+            if exc.status != HTTP_GONE:
+                raise
+            log.debug("%s: watch expired at %s; listing again", self.name, version)
+            return None
+        finally:
+            self._watch = None
+        return version
+
+
+def _key(obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+#: The labels shakedown puts on what it creates (``adapters.workloads``,
+#: ``planning.infrarollout.shadow``, ``adapters.jobs``).
+LOCK_LABELS = "app.kubernetes.io/managed-by=shakedown"
+SHADOW_LABELS = "shakedown.dev/shadow=true"
+JOB_LABEL = "shakedown.dev/containerimagerefresh"
+
+
+class Caches:
+    """The operator's caches: lock Leases, shadow namespaces and refresh Jobs."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.leases = Cache(
+            "leases", kubeclient.coordination(api).list_lease_for_all_namespaces, LOCK_LABELS
+        )
+        self.namespaces = Cache("namespaces", kubeclient.core(api).list_namespace, SHADOW_LABELS)
+        self.jobs = Cache("jobs", kubeclient.batch(api).list_job_for_all_namespaces, JOB_LABEL)
+
+    def start(self) -> None:
+        for cache in (self.leases, self.namespaces, self.jobs):
+            cache.start()
+
+    def stop(self) -> None:
+        for cache in (self.leases, self.namespaces, self.jobs):
+            cache.stop()

@@ -1,0 +1,66 @@
+"""The watch-fed caches answer settled objects' reads, and only once they have listed."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+from shakedown.adapters import workloads
+from shakedown.adapters.watchcache import Cache
+from shakedown.adapters.workloads import Kube
+
+LEASE = {
+    "metadata": {
+        "name": "lock-deployment-web",
+        "namespace": "prod",
+        "labels": {"app.kubernetes.io/managed-by": "shakedown"},
+        "managedFields": [{"manager": "shakedown", "fieldsV1": {"f:spec": {}}}],
+    },
+    "spec": {"holderIdentity": "prod/rollout/uid"},
+}
+
+
+def listing(*items: dict[str, Any]) -> Any:
+    body = {"metadata": {"resourceVersion": "7"}, "items": list(items)}
+    return SimpleNamespace(data=json.dumps(body).encode())
+
+
+class CountingKube(Kube):
+    """Counts the reads that reach the API server."""
+
+    def __init__(self, caches: Any) -> None:
+        super().__init__(api=None, caches=caches)  # type: ignore[arg-type]
+        self.reads: list[tuple[str, str | None, str]] = []
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        self.reads.append((kind, namespace, name))
+        return None
+
+
+def test_a_cache_answers_from_its_list_without_field_owners() -> None:
+    cache = Cache("leases", lambda **_: listing(LEASE), "app.kubernetes.io/managed-by=shakedown")
+    assert not cache.synced
+    assert cache._list() == "7"
+    assert cache.synced
+    kept = cache.get("prod", "lock-deployment-web")
+    assert kept is not None and kept["spec"] == {"holderIdentity": "prod/rollout/uid"}
+    assert "managedFields" not in kept["metadata"]
+    assert cache.get("prod", "other") is None
+    assert cache.any_labelled("prod", "app.kubernetes.io/managed-by", "shakedown")
+    assert not cache.any_labelled("staging", "app.kubernetes.io/managed-by", "shakedown")
+
+
+def test_a_settled_rollout_reads_its_lock_from_the_cache_once_it_has_listed() -> None:
+    cache = Cache("leases", lambda **_: listing(LEASE), "app.kubernetes.io/managed-by=shakedown")
+    kube = CountingKube(SimpleNamespace(leases=cache))
+    # Not listed yet: read directly, as before.
+    assert workloads.lease_holder(kube, "prod", "lock-deployment-web", cached=True) is None
+    assert kube.reads == [("Lease", "prod", "lock-deployment-web")]
+    cache._list()
+    holder = workloads.lease_holder(kube, "prod", "lock-deployment-web", cached=True)
+    assert holder == "prod/rollout/uid"
+    assert len(kube.reads) == 1, "answered from the cache"
+    # A rollout in flight still reads the API server.
+    workloads.lease_holder(kube, "prod", "lock-deployment-web")
+    assert len(kube.reads) == 2

@@ -26,6 +26,13 @@ def listing(*items: dict[str, Any]) -> Any:
     return SimpleNamespace(data=json.dumps(body).encode())
 
 
+def listed(cache: Cache) -> None:
+    """The cache's list arrived (its follow's first event; the watch is not started)."""
+    events = cache.follow.events()
+    assert next(events)[0] == "LISTED"
+    events.close()
+
+
 class CountingKube(Kube):
     """Counts the reads that reach the API server."""
 
@@ -41,7 +48,7 @@ class CountingKube(Kube):
 def test_a_cache_answers_from_its_list_without_field_owners() -> None:
     cache = Cache("leases", lambda **_: listing(LEASE), "app.kubernetes.io/managed-by=shakedown")
     assert not cache.synced
-    assert cache._list() == "7"
+    listed(cache)
     assert cache.synced
     kept = cache.get("prod", "lock-deployment-web")
     assert kept is not None and kept["spec"] == {"holderIdentity": "prod/rollout/uid"}
@@ -57,7 +64,7 @@ def test_a_settled_rollout_reads_its_lock_from_the_cache_once_it_has_listed() ->
     # Not listed yet: read directly, as before.
     assert workloads.lease_holder(kube, "prod", "lock-deployment-web", cached=True) is None
     assert kube.reads == [("Lease", "prod", "lock-deployment-web")]
-    cache._list()
+    listed(cache)
     holder = workloads.lease_holder(kube, "prod", "lock-deployment-web", cached=True)
     assert holder == "prod/rollout/uid"
     assert len(kube.reads) == 1, "answered from the cache"

@@ -19,7 +19,6 @@ whose watch event wakes them again when something appears.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from typing import Any
 
 from shakedown.adapters import kubeclient
 from shakedown.adapters.kubeclient import ApiClient, ApiException
+from shakedown.adapters.watching import Follow
 
 log = logging.getLogger("shakedown.watchcache")
 
@@ -35,7 +35,6 @@ Obj = dict[str, Any]
 Key = tuple[str, str]
 #: Longest single watch request; the server ends it and it is resumed.
 WATCH_SECONDS = 300
-HTTP_GONE = 410
 #: Seconds between attempts after a failed list or watch.
 RETRY_SECONDS = 2.0
 
@@ -55,28 +54,24 @@ class Cache:
 
     def __init__(self, name: str, list_fn: Callable[..., Any], labels: str) -> None:
         self.name = name
-        self.list_fn = list_fn
-        self.labels = labels
         self._objects: dict[Key, Obj] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
-        self._stopped = threading.Event()
-        self._watch: Any = None
+        self.follow = Follow(list_fn, label_selector=labels)
+        self.follow.watch_seconds = WATCH_SECONDS
+        self.follow.on_list = self._replace
         self._thread: threading.Thread | None = None
 
     @property
     def synced(self) -> bool:
-        return self._synced.is_set() and not self._stopped.is_set()
+        return self._synced.is_set() and not self.follow.stopped
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"cache {self.name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        current = self._watch
-        if current is not None:
-            current.stop()
+        self.follow.stop()
 
     def get(self, namespace: str | None, name: str) -> Obj | None:
         """The object as last seen; None when absent (ask only when ``synced``)."""
@@ -91,13 +86,12 @@ class Cache:
                 for key, obj in self._objects.items()
             )
 
-    # ---- the list and watch, in a thread of its own
+    # ---- the list and watch (watching.Follow), in a thread of its own
     def _run(self) -> None:
-        while not self._stopped.is_set():
+        while not self.follow.stopped:
             try:
-                version: str | None = self._list()
-                while not self._stopped.is_set() and version is not None:
-                    version = self._follow(version)
+                for kind, obj in self.follow.events():
+                    self.apply(kind, obj)
             except ApiException as exc:
                 if exc.status in (401, 403, 404):
                     log.info("%s: cannot list or watch (%s): read directly", self.name, exc.reason)
@@ -106,49 +100,22 @@ class Cache:
                 log.debug("%s: list or watch failed: %s", self.name, exc)
             except Exception as exc:  # connection trouble: list again shortly
                 log.debug("%s: list or watch failed: %s", self.name, exc)
-            self._stopped.wait(RETRY_SECONDS)
+            self.follow.pause(RETRY_SECONDS)
 
-    def _list(self) -> str:
-        response = self.list_fn(label_selector=self.labels, _preload_content=False)
-        body = json.loads(response.data or b"{}")
-        objects = {_key(item): _slim(item) for item in body.get("items") or []}
+    def _replace(self, items: list[Obj]) -> None:
+        objects = {_key(item): _slim(item) for item in items}
         with self._lock:
             self._objects = objects
         self._synced.set()
-        return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
-    def _follow(self, version: str) -> str | None:
-        """Apply watch events from ``version``; the version to resume from, None to list again."""
-        self._watch = kubeclient.watch()
-        try:
-            for event in self._watch.stream(
-                self.list_fn,
-                label_selector=self.labels,
-                resource_version=version,
-                timeout_seconds=WATCH_SECONDS,
-                allow_watch_bookmarks=True,
-                deserialize=False,
-                _request_timeout=WATCH_SECONDS + 30,
-            ):
-                obj = event.get("object") or {}
-                version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                kind = event.get("type")
-                if kind in ("ADDED", "MODIFIED"):
-                    with self._lock:
-                        self._objects[_key(obj)] = _slim(obj)
-                elif kind == "DELETED":
-                    with self._lock:
-                        self._objects.pop(_key(obj), None)
-                if self._stopped.is_set():
-                    return None
-        except ApiException as exc:
-            if exc.status != HTTP_GONE:
-                raise
-            log.debug("%s: watch expired at %s; listing again", self.name, version)
-            return None
-        finally:
-            self._watch = None
-        return version
+    def apply(self, kind: str, obj: Obj) -> None:
+        """One watch event (a listed object is already kept by ``_replace``)."""
+        if kind in ("ADDED", "MODIFIED"):
+            with self._lock:
+                self._objects[_key(obj)] = _slim(obj)
+        elif kind == "DELETED":
+            with self._lock:
+                self._objects.pop(_key(obj), None)
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

@@ -4,7 +4,8 @@ The one way shakedown follows objects outside kopf: ``shakedown wait`` follows
 one custom object until it settles, and a rollout in SmokeTesting follows the
 pods and Events of its shadow namespace (which kopf may not watch when the
 operator is limited to some namespaces), so a broken shadow is judged as soon
-as its evidence appears rather than at the next poll.
+as its evidence appears rather than at the next poll; and the operator's
+caches of what it labelled (``adapters.watchcache``) are kept by it.
 
 Objects are plain dicts as the API server sends them. A watch the server ends
 (its ``timeoutSeconds``) is resumed from the last resourceVersion seen; a
@@ -18,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from shakedown.adapters import kubeclient
@@ -36,6 +37,12 @@ HTTP_GONE = 410
 
 class Follow:
     """Follows one list call (``list_fn(*args, **kwargs)``) as LISTED, then watch events."""
+
+    #: Longest single watch request of ``events`` without a deadline.
+    watch_seconds: int = WATCH_SECONDS
+    #: Called with each (re)list's objects before they are yielded: a consumer that
+    #: keeps a copy replaces it whole, so what was deleted unseen goes too.
+    on_list: Callable[[list[Obj]], None] | None = None
 
     def __init__(self, list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.list_fn = list_fn
@@ -59,17 +66,17 @@ class Follow:
         """Sleep, but no longer than until ``stop``."""
         self._stopped.wait(seconds)
 
-    def events(self, *, deadline: float | None = None) -> Iterator[tuple[str, Obj]]:
+    def events(self, *, deadline: float | None = None) -> Generator[tuple[str, Obj], None, None]:
         """(type, object) until ``deadline`` (``time.monotonic``) or ``stop``.
 
         API errors other than 410 are raised to the caller.
         """
         version = yield from self._list()
         while not self.stopped:
-            remaining = WATCH_SECONDS if deadline is None else deadline - time.monotonic()
+            remaining = self.watch_seconds if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return
-            seconds = max(1, min(WATCH_SECONDS, int(remaining + 0.999)))
+            seconds = max(1, min(self.watch_seconds, int(remaining + 0.999)))
             self._watch = kubeclient.watch()
             try:
                 for event in self._watch.stream(
@@ -102,7 +109,10 @@ class Follow:
     def _list(self) -> Generator[tuple[str, Obj], None, str]:
         response = self.list_fn(*self.args, _preload_content=False, **self.kwargs)
         body = json.loads(response.data or b"{}")
-        for item in body.get("items") or []:
+        items = body.get("items") or []
+        if self.on_list is not None:
+            self.on_list(items)
+        for item in items:
             yield LISTED, item
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
 

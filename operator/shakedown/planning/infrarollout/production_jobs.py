@@ -35,8 +35,9 @@ from shakedown.api.infrarollout import (
 from shakedown.planning.infrarollout.actions import RunCheck
 from shakedown.planning.infrarollout.bake import Verdict
 from shakedown.planning.infrarollout.objects import WORKLOAD_KINDS, Obj, ObjKey, pod_spec
+from shakedown.planning.infrarollout.production_checks import Start, judge_production_checks
 from shakedown.planning.infrarollout.revision import resolve_change
-from shakedown.planning.infrarollout.smoke import candidate_image, record_outcome, set_check
+from shakedown.planning.infrarollout.smoke import candidate_image
 from shakedown.planning.infrarollout.step import Observed, Step
 from shakedown.planning.infrarollout.strategies import ShiftContext
 
@@ -112,52 +113,26 @@ def judge_production_jobs(
     """Start ``rollback.jobs`` once the change is live, record them, fail on the first failure."""
     if not spec.rollback.jobs or not change_is_live(spec, step):
         return Verdict(False)
-    checks = list(step.status.checks)
-    known = {c.name for c in checks}
-    checks += [
-        CheckStatus(name=check_name(j), type=CheckType.JOB)
-        for j in spec.rollback.jobs
-        if check_name(j) not in known
-    ]
     change = resolve_change(spec, observed.image_source)
     revision = step.status.revision
-    failure = Verdict(False)
-    for index, job in enumerate(spec.rollback.jobs):
-        name = check_name(job)
-        check = next(c for c in checks if c.name == name)
-        if check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
-            continue
-        outcome = observed.check_outcomes.get(name)
-        if outcome is None:
-            job_object = check.job or job_name(observed.name, job.name, revision)
-            step.actions.append(
-                RunCheck(
-                    name,
-                    CheckType.JOB,
-                    observed.namespace,
-                    revision,
-                    job_body(job, ctx, job_object),
-                    image=job.image or candidate_image(change, job.container, _desired(ctx)),
-                    field=f"spec.rollback.jobs[{index}]",
-                )
-            )
-            if check.phase is CheckPhase.PENDING:
-                checks = set_check(
-                    checks,
-                    name,
-                    CheckPhase.RUNNING,
-                    f"Job {job_object} running in production",
-                    step.now,
-                    job=job_object,
-                )
-            continue
-        checks = record_outcome(checks, name, outcome, step.now)
-        if not outcome.passed and not failure.failed:
-            failure = Verdict(
-                True, "JobCheckFailed", f"{name}: {outcome.message}", observable_at=step.now
-            )
-    step.update(checks=checks)
-    return failure
+    jobs = spec.rollback.jobs
+
+    def start(index: int, check: CheckStatus) -> Start:
+        job = jobs[index]
+        job_object = check.job or job_name(observed.name, job.name, revision)
+        action = RunCheck(
+            check.name,
+            CheckType.JOB,
+            observed.namespace,
+            revision,
+            job_body(job, ctx, job_object),
+            image=job.image or candidate_image(change, job.container, _desired(ctx)),
+            field=f"spec.rollback.jobs[{index}]",
+        )
+        return Start(action, f"Job {job_object} running in production", job=job_object)
+
+    names = [check_name(j) for j in jobs]
+    return judge_production_checks(step, observed, names, CheckType.JOB, start, "JobCheckFailed")
 
 
 def _desired(ctx: ShiftContext) -> Mapping[ObjKey, Obj | None]:

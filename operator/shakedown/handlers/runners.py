@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, cast
 
 import kopf
@@ -36,6 +37,9 @@ from shakedown.planning.decision import EventNote
 #: Where the registry and the heap trimmer sit in kopf's memo.
 MEMO_KEY = "shakedown_runners"
 TRIM_KEY = "shakedown_trim"
+#: True in the memo of an operator that watches every namespace (``shakedown run``
+#: without ``--namespace``): only it may list Leases and Jobs cluster-wide.
+CLUSTERWIDE_KEY = "shakedown_clusterwide"
 #: glibc heaps at most, and seconds between handing freed heap back (``adapters.memory``).
 HEAPS = 2
 TRIM_INTERVAL = 30.0
@@ -60,7 +64,8 @@ async def make_registry(memo: kopf.Memo, **_: Any) -> None:
     """
     memory.limit_heaps(HEAPS)
     memory.map_large_blocks()
-    memo[MEMO_KEY] = Runners(connect)
+    cached = memo.get(CLUSTERWIDE_KEY) is True
+    memo[MEMO_KEY] = Runners(partial(connect, cached=cached))
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
     )
@@ -91,10 +96,17 @@ def registry(memo: Mapping[str, Any]) -> Runners:
     return found
 
 
-def connect() -> Kube:
-    """The client all runners share, with a pool as large as they use at once."""
+def connect(*, cached: bool) -> Kube:
+    """The client all runners share, with a pool as large as they use at once.
+
+    ``cached``: with the watch caches (``adapters.watchcache``), which list
+    cluster-wide; an operator limited to some namespaces has no RBAC for that
+    (a namespaced install's Roles), so it reads directly, as without them.
+    """
     api = kubeclient.api_client()
     api.rest_client.pool_manager.connection_pool_kw["maxsize"] = POOL_SIZE
+    if not cached:
+        return Kube(api)
     caches = watchcache.Caches(kubeclient.api_client())
     caches.start()
     return Kube(api, caches)

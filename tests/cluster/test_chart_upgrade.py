@@ -65,14 +65,19 @@ def previous_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def upgraded_image(local_cluster: Any, operator_image: str) -> str:  # noqa: F811
-    """The same operator under another reference: the upgrade changes the pod template."""
+    """The same operator under another reference: the upgrade changes the pod template.
+
+    Tag and digest (``…:chart-upgrade@sha256:…``): the chart pulls IfNotPresent,
+    and on a cluster kept between runs a bare tag would start the image an
+    earlier run left under it.
+    """
     if local_cluster is None:
         pytest.fail("the upgrade test builds a second image tag: run it on the local cluster")
     from shakedown.localcluster.operator_image import build_operator_image
 
     ref = build_operator_image(local_cluster, tag="chart-upgrade", say=lambda _: None)
     assert ref.by_digest == operator_image
-    return ref.ref
+    return f"{ref.ref}@{ref.by_digest.split('@', 1)[1]}"
 
 
 def printer_columns(k8s_api: ApiClient) -> list[str]:

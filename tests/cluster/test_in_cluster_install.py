@@ -240,6 +240,7 @@ def test_chart_per_namespace_mode_runs_a_rollout_through_its_shadow(
             [
                 (watch_ns, f"{release}-shakedown"),
                 (system_ns, f"{release}-shakedown-leader-election"),
+                (system_ns, f"{release}-shakedown-selftest"),
             ]
         )
         # Its ServiceAccount writes in the watched namespace, and nowhere else.

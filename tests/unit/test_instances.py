@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import kopf
 import pytest
@@ -44,29 +44,6 @@ def test_the_kopf_filter_reads_the_instance_from_the_memo() -> None:
     assert not instances.mine(labels={}, memo=memo)
     assert instances.mine(labels={}, memo=run.operator_memo(None))
     assert not instances.mine(labels={LABEL: "blue"}, memo=kopf.Memo())
-
-
-def test_only_an_operator_watching_every_namespace_keeps_cluster_wide_watch_caches() -> None:
-    """A namespaced install's Roles allow no cluster-wide list of Leases or Jobs."""
-    import asyncio
-    import functools
-
-    from shakedown.adapters.runnerset import Runners
-    from shakedown.handlers import runners
-
-    def connects_cached(memo: kopf.Memo) -> bool:
-        async def made() -> Runners:
-            await cast(Any, runners.make_registry)(memo=memo)
-            memo[runners.TRIM_KEY].cancel()
-            return runners.registry(memo)
-
-        connect = asyncio.run(made())._connect
-        assert isinstance(connect, functools.partial)
-        return bool(connect.keywords["cached"])
-
-    assert connects_cached(run.operator_memo(None, clusterwide=True))
-    assert not connects_cached(run.operator_memo(None, clusterwide=False))
-    assert not connects_cached(run.operator_memo("blue"))
 
 
 def test_an_instance_takes_a_lease_and_a_finalizer_of_its_own() -> None:

@@ -71,3 +71,25 @@ def test_a_settled_rollout_reads_its_lock_from_the_cache_once_it_has_listed() ->
     # A rollout in flight still reads the API server.
     workloads.lease_holder(kube, "prod", "lock-deployment-web")
     assert len(kube.reads) == 2
+
+
+def test_a_cache_its_credentials_may_not_list_everywhere_never_lists() -> None:
+    """A namespaced install: no cluster-wide list is tried (RBAC would refuse it)."""
+    calls: list[dict[str, Any]] = []
+
+    def list_fn(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return listing(LEASE)
+
+    cache = Cache("leases", list_fn, "app.kubernetes.io/managed-by=shakedown", lambda: False)
+    cache._run()  # returns at once
+    assert calls == [] and not cache.synced
+
+
+def test_a_failed_access_review_reads_directly() -> None:
+    def refused() -> bool:
+        raise OSError("connection refused")
+
+    cache = Cache("leases", lambda **_: listing(LEASE), "x=y", refused)
+    cache._run()
+    assert not cache.synced

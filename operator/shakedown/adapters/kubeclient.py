@@ -160,6 +160,8 @@ apiextensions = _factory(client.ApiextensionsV1Api)
 rbac = _factory(client.RbacAuthorizationV1Api)
 #: ``CoordinationV1Api``: Leases.
 coordination = _factory(client.CoordinationV1Api)
+#: ``AuthorizationV1Api``: what the operator's own credentials may do.
+authorization = _factory(client.AuthorizationV1Api)
 #: ``NetworkingV1Api``: NetworkPolicies.
 networking = _factory(client.NetworkingV1Api)
 #: A ``DynamicClient``: any kind by apiVersion and kind (examples, manifests).

@@ -52,8 +52,16 @@ def _spec_status(obj: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
 class Cache:
     """Objects of one kind with one label, cluster-wide, as the last list and watch left them."""
 
-    def __init__(self, name: str, list_fn: Callable[..., Any], labels: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        list_fn: Callable[..., Any],
+        labels: str,
+        may_list: Callable[[], bool] | None = None,
+    ) -> None:
         self.name = name
+        self.may_list = may_list
+        """Whether these credentials may list and watch them in every namespace (asked once)."""
         self._objects: dict[Key, Obj] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
@@ -88,6 +96,8 @@ class Cache:
 
     # ---- the list and watch (watching.Follow), in a thread of its own
     def _run(self) -> None:
+        if self.may_list is not None and not self._allowed():
+            return
         while not self.follow.stopped:
             try:
                 for kind, obj in self.follow.events():
@@ -101,6 +111,20 @@ class Cache:
             except Exception as exc:  # connection trouble: list again shortly
                 log.debug("%s: list or watch failed: %s", self.name, exc)
             self.follow.pause(RETRY_SECONDS)
+
+    def _allowed(self) -> bool:
+        """Ask before listing: a namespaced install's Roles allow no cluster-wide list."""
+        assert self.may_list is not None
+        try:
+            allowed = self.may_list()
+        except Exception as exc:  # the review itself failed: read directly, as without a cache
+            log.info(
+                "%s: cannot tell whether they may be listed (%s): read directly", self.name, exc
+            )
+            return False
+        if not allowed:
+            log.info("%s: not allowed to list them in every namespace: read directly", self.name)
+        return allowed
 
     def _replace(self, items: list[Obj]) -> None:
         objects = {_key(item): _slim(item) for item in items}
@@ -134,11 +158,24 @@ class Caches:
     """The operator's caches: lock Leases, shadow namespaces and refresh Jobs."""
 
     def __init__(self, api: ApiClient) -> None:
+        def may(group: str, resource: str) -> Callable[[], bool]:
+            return lambda: may_list_everywhere(api, group, resource)
+
         self.leases = Cache(
-            "leases", kubeclient.coordination(api).list_lease_for_all_namespaces, LOCK_LABELS
+            "leases",
+            kubeclient.coordination(api).list_lease_for_all_namespaces,
+            LOCK_LABELS,
+            may("coordination.k8s.io", "leases"),
         )
-        self.namespaces = Cache("namespaces", kubeclient.core(api).list_namespace, SHADOW_LABELS)
-        self.jobs = Cache("jobs", kubeclient.batch(api).list_job_for_all_namespaces, JOB_LABEL)
+        self.namespaces = Cache(
+            "namespaces", kubeclient.core(api).list_namespace, SHADOW_LABELS, may("", "namespaces")
+        )
+        self.jobs = Cache(
+            "jobs",
+            kubeclient.batch(api).list_job_for_all_namespaces,
+            JOB_LABEL,
+            may("batch", "jobs"),
+        )
 
     def start(self) -> None:
         for cache in (self.leases, self.namespaces, self.jobs):
@@ -147,3 +184,20 @@ class Caches:
     def stop(self) -> None:
         for cache in (self.leases, self.namespaces, self.jobs):
             cache.stop()
+
+
+def may_list_everywhere(api: ApiClient, group: str, resource: str) -> bool:
+    """Whether these credentials may list and watch ``resource`` in every namespace.
+
+    Two SelfSubjectAccessReviews (any authenticated user may ask), so a
+    namespaced install reads directly instead of being refused by RBAC.
+    """
+    authz = kubeclient.authorization(api)
+    for verb in ("list", "watch"):
+        attributes = {"group": group, "resource": resource, "verb": verb}
+        review = authz.create_self_subject_access_review(
+            {"spec": {"resourceAttributes": attributes}}
+        )
+        if not (review.status and review.status.allowed):
+            return False
+    return True

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             namespaces=namespaces,
             liveness_endpoint=args.liveness,
             standalone=True,
-            memo=operator_memo(instance, clusterwide=not namespaces),
+            memo=operator_memo(instance),
         )
     finally:
         if elector is not None:
@@ -167,16 +167,13 @@ def instance_id(flag: str | None) -> str | None:
     return value
 
 
-def operator_memo(instance: str | None, *, clusterwide: bool = False) -> kopf.Memo:
-    """kopf's memo as every handler finds it: the instance id (``instances``), and
-    whether the operator watches every namespace (then it keeps watch caches)."""
+def operator_memo(instance: str | None) -> kopf.Memo:
+    """kopf's memo as every handler finds it: the instance id (``instances``)."""
     import kopf
 
     from shakedown.api import instances
-    from shakedown.handlers.runners import CLUSTERWIDE_KEY
 
     memo = kopf.Memo()
-    memo[CLUSTERWIDE_KEY] = clusterwide
     if instance:
         memo[instances.MEMO_KEY] = instance
     return memo

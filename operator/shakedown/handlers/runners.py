@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any, cast
 
 import kopf
@@ -37,9 +36,6 @@ from shakedown.planning.decision import EventNote
 #: Where the registry and the heap trimmer sit in kopf's memo.
 MEMO_KEY = "shakedown_runners"
 TRIM_KEY = "shakedown_trim"
-#: True in the memo of an operator that watches every namespace (``shakedown run``
-#: without ``--namespace``): only it may list Leases and Jobs cluster-wide.
-CLUSTERWIDE_KEY = "shakedown_clusterwide"
 #: glibc heaps at most, and seconds between handing freed heap back (``adapters.memory``).
 HEAPS = 2
 TRIM_INTERVAL = 30.0
@@ -64,8 +60,7 @@ async def make_registry(memo: kopf.Memo, **_: Any) -> None:
     """
     memory.limit_heaps(HEAPS)
     memory.map_large_blocks()
-    cached = memo.get(CLUSTERWIDE_KEY) is True
-    memo[MEMO_KEY] = Runners(partial(connect, cached=cached))
+    memo[MEMO_KEY] = Runners(connect)
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
     )
@@ -96,17 +91,10 @@ def registry(memo: Mapping[str, Any]) -> Runners:
     return found
 
 
-def connect(*, cached: bool) -> Kube:
-    """The client all runners share, with a pool as large as they use at once.
-
-    ``cached``: with the watch caches (``adapters.watchcache``), which list
-    cluster-wide; an operator limited to some namespaces has no RBAC for that
-    (a namespaced install's Roles), so it reads directly, as without them.
-    """
+def connect() -> Kube:
+    """The client all runners share, with a pool as large as they use at once."""
     api = kubeclient.api_client()
     api.rest_client.pool_manager.connection_pool_kw["maxsize"] = POOL_SIZE
-    if not cached:
-        return Kube(api)
     caches = watchcache.Caches(kubeclient.api_client())
     caches.start()
     return Kube(api, caches)

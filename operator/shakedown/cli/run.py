@@ -206,13 +206,18 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 
 
 def _own_namespace() -> str:
-    """The pod's namespace in a cluster (POD_NAMESPACE, else its ServiceAccount's), else default."""
+    """The pod's namespace in a cluster, else default."""
+    return pod_namespace() or "default"
+
+
+def pod_namespace() -> str | None:
+    """The pod's namespace (POD_NAMESPACE, else its ServiceAccount's); None outside a pod."""
     if os.environ.get("POD_NAMESPACE"):
         return os.environ["POD_NAMESPACE"]
     try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
     except OSError:
-        return "default"
+        return None
 
 
 def ensure_user_name() -> None:

@@ -31,6 +31,7 @@ from shakedown.api import instances
 from shakedown.api.imagerefresh import meta as imagerefresh_meta
 from shakedown.cli.commands import add_command
 from shakedown.cli.main import UserError
+from shakedown.presentation.reading import observed
 
 PLURAL = imagerefresh_meta.NAMES.plural
 #: Seconds the stopping operator gets before it is cancelled.
@@ -79,11 +80,7 @@ def probe_manifest(name: str, instance: str) -> dict[str, Any]:
 
 def reconciled(obj: Mapping[str, Any] | None) -> bool:
     """Whether the operator wrote the status of the object's current generation."""
-    if not obj:
-        return False
-    generation = (obj.get("metadata") or {}).get("generation")
-    observed = (obj.get("status") or {}).get("observedGeneration")
-    return generation is not None and observed == generation
+    return obj is not None and "generation" in (obj.get("metadata") or {}) and observed(obj)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,15 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _namespace() -> str:
     from shakedown.adapters import kubeclient
-    from shakedown.cli.run import SERVICE_ACCOUNT_NAMESPACE
+    from shakedown.cli.run import pod_namespace
 
-    if os.environ.get("POD_NAMESPACE"):
-        return os.environ["POD_NAMESPACE"]
-    with contextlib.suppress(OSError):
-        found = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
-        if found:
-            return found
-    return kubeclient.current_namespace()
+    return pod_namespace() or kubeclient.current_namespace()
 
 
 async def _selftest(
@@ -193,8 +184,8 @@ async def _selftest(
                     "(no status.observedGeneration written)"
                 )
             await asyncio.sleep(0.5)
-        observed = latest["status"]["observedGeneration"]
-        say(f"probe reconciled (status.observedGeneration {observed})")
+        seen = latest["status"]["observedGeneration"]
+        say(f"probe reconciled (status.observedGeneration {seen})")
         return None
     finally:
         if created:

@@ -38,6 +38,7 @@ from shakedown.api.infrarollout import RolloutPhase
 from shakedown.cli.commands import add_command
 from shakedown.cli.kube import add_object
 from shakedown.cli.main import UserError
+from shakedown.presentation.reading import observed
 
 Obj = Mapping[str, Any]
 
@@ -117,9 +118,8 @@ def decide(kind: str, obj: Obj, target: Target) -> Decision:
     """Whether ``obj`` reached ``target`` (done), ended otherwise (failed), or not yet (pending)."""
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
-    generation = int(meta.get("generation") or 0)
-    observed = status.get("observedGeneration")
-    if observed is None or int(observed) < generation:
+    if not observed(obj):
+        generation = int(meta.get("generation") or 0)
         return Decision(
             State.PENDING, f"waiting for the operator to observe generation {generation}"
         )

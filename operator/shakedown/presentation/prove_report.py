@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from shakedown.presentation.prove_plan import SHORT
+from shakedown.presentation.reading import observed
 
 Obj = Mapping[str, Any]
 
@@ -121,10 +122,8 @@ def _stalled(status: Obj) -> Mapping[str, Any] | None:
 
 def observe(outcome: Outcome, obj: Obj) -> Outcome:
     """``outcome`` updated with what ``obj`` (the copy as last read) says."""
-    meta = obj.get("metadata") or {}
     status: Obj = obj.get("status") or {}
-    observed = status.get("observedGeneration")
-    if observed is None or int(observed) < int(meta.get("generation") or 0):
+    if not observed(obj):
         return replace(outcome, message="waiting for the operator")
     if outcome.kind == "InfraRollout":
         return _observe_rollout(outcome, status)

@@ -23,6 +23,19 @@ def path(obj: Obj, dotted: str) -> Any:
     return node
 
 
+def observed(obj: Obj | None) -> bool:
+    """Whether the operator has written status for the object's current generation.
+
+    Until then the status speaks of an older spec (or of nothing), so what it
+    says is not yet an answer about this one.
+    """
+    if not obj:
+        return False
+    generation = path(obj, "metadata.generation")
+    seen = path(obj, "status.observedGeneration")
+    return seen is not None and int(seen) >= int(generation or 0)
+
+
 def text(value: Any) -> str:
     if value is None:
         return "<none>"

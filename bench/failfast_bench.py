@@ -120,18 +120,14 @@ class Seen:
 @contextmanager
 def watching(api: client.ApiClient, namespace: str, shadow: str, name: str) -> Iterator[Seen]:
     seen = Seen()
-    core = kubeclient.core(api)
-    custom = kubeclient.custom(api)
+    conn = kubeclient.connection(api)
     follows = {
-        "pod": Follow(core.list_namespaced_pod, shadow),
-        "event": Follow(core.list_namespaced_event, shadow),
+        "pod": Follow(conn, f"/api/v1/namespaces/{shadow}/pods"),
+        "event": Follow(conn, f"/api/v1/namespaces/{shadow}/events"),
         "iro": Follow(
-            custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            "infrarollouts",
-            field_selector=f"metadata.name={name}",
+            conn,
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/infrarollouts",
+            {"fieldSelector": f"metadata.name={name}"},
         ),
     }
 
@@ -231,7 +227,7 @@ def main() -> int:
     from shakedown.adapters.crds import install
 
     install(api)
-    kube = Kube(api)
+    kube = Kube(kubeclient.connection(api))
     namespace = f"bench-ff-{secrets.token_hex(2)}"
     kube.create("Namespace", None, {"metadata": {"name": namespace}})
     cases = _cases(registry)

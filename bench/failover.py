@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     kubeclient.load()
-    kube = Kube(client.ApiClient())
+    kube = Kube(kubeclient.connection(client.ApiClient()))
     tag = secrets.token_hex(3)
     namespace, lease = f"failover-{tag}", f"failover-{tag}"
     kube.create("Namespace", None, {"metadata": {"name": namespace}})

@@ -270,7 +270,7 @@ def main() -> int:
     from shakedown.adapters.crds import install
 
     install(api)
-    kube = Kube(api)
+    kube = Kube(kubeclient.connection(api))
     namespace = f"bench-iro-{secrets.token_hex(2)}"
     kube.create("Namespace", None, {"metadata": {"name": namespace}})
     time.sleep(1)

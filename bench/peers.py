@@ -81,7 +81,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, kubeconfig: Path, image: str) -> None:
         self.args, self.kubeconfig, self.image = args, kubeconfig, image
         self.api: ApiClient = kubeclient.client_for(kubeconfig)
-        self.kube = Kube(self.api)
+        self.kube = Kube(kubeclient.connection(self.api))
         self.tag = secrets.token_hex(2)
         self.logs = Path(f"/tmp/shakedown-peers-{self.tag}")
         self.logs.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,7 @@ def main() -> int:
     from shakedown.adapters.crds import install
 
     install(api)
-    kube = Kube(api)
+    kube = Kube(kubeclient.connection(api))
     namespace = f"bench-prove-{secrets.token_hex(2)}"
     kube.create("Namespace", None, {"metadata": {"name": namespace}})
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}

@@ -497,7 +497,7 @@ class Setup:
     def __init__(self, kubeconfig: Path, image: str, logs: Path) -> None:
         self.kubeconfig, self.image, self.logs = kubeconfig, image, logs
         self.api = kubeclient.client_for(kubeconfig)
-        self.kube = Kube(self.api)
+        self.kube = Kube(kubeclient.connection(self.api))
 
 
 def connect() -> Setup:

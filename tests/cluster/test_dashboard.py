@@ -21,6 +21,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
+from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube
 from tests.cluster.test_imagerefresh_runs import CHECK_FAIL, CHECK_OK, TESTS, containerfile
 from tests.fixtures.dashboard import Relay, running_dashboard, viewer_kubeconfig
@@ -185,7 +186,7 @@ def test_the_rollouts_page_shows_the_timeline_and_abort_rolls_back(
     shots: Path,
     tmp_path: Path,
 ) -> None:
-    kube = Kube(k8s_api)
+    kube = Kube(kubeclient.connection(k8s_api))
     workload(kube, namespace, busybox_image)
     template_before = template_of(kube, namespace)
     rollout(kube, namespace, message="v2", bake="5m", http=False)

@@ -9,14 +9,17 @@ assertions are about who held what when, never about how long it took.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from shakedown.adapters.apiserver import Connection
 from shakedown.adapters.leadership import Elector
 from shakedown.adapters.leaserest import LeaseError
 from shakedown.planning.leadership import Record, Timing
 
+#: The electors here get their Lease store after construction; they never connect.
+NO_CONNECTION = cast(Connection, None)
 FAST = Timing(lease_duration=1, renew_deadline=0.6, retry_period=0.1)
 
 
@@ -92,7 +95,7 @@ class Replica(Elector):
     def __init__(self, store: Store, me: str) -> None:
         self.lost = threading.Event()
         self.events: list[str] = []
-        super().__init__(None, "ops", "leader", timing=FAST, me=me, on_lost=self._on_lost)
+        super().__init__(NO_CONNECTION, "ops", "leader", timing=FAST, me=me, on_lost=self._on_lost)
         self.api = Leases(store)
         self.leases = self.api  # type: ignore[assignment]
         self.store = store
@@ -157,4 +160,4 @@ def test_a_leader_whose_lease_was_taken_stops() -> None:
 
 def test_unsafe_timings_are_refused() -> None:
     with pytest.raises(ValueError, match="renew deadline < lease duration"):
-        Elector(None, "ops", "leader", timing=Timing(10, 10, 2))
+        Elector(NO_CONNECTION, "ops", "leader", timing=Timing(10, 10, 2))

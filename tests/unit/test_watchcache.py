@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from shakedown.adapters import workloads
+from shakedown.adapters.apiserver import Connection
 from shakedown.adapters.watchcache import Cache
 from shakedown.adapters.workloads import Kube
 
@@ -21,9 +22,23 @@ LEASE = {
 }
 
 
-def listing(*items: dict[str, Any]) -> Any:
-    body = {"metadata": {"resourceVersion": "7"}, "items": list(items)}
-    return SimpleNamespace(data=json.dumps(body).encode())
+class Lister:
+    """A connection whose every GET is one list of ``items`` (and records what was asked)."""
+
+    def __init__(self, *items: dict[str, Any]) -> None:
+        self.items = list(items)
+        self.calls: list[tuple[str, Mapping[str, str] | None]] = []
+
+    def call(self, method: str, path: str, *, query: Mapping[str, str] | None = None) -> Any:
+        self.calls.append((path, query))
+        return {"metadata": {"resourceVersion": "7"}, "items": self.items}
+
+
+PATH = "/apis/coordination.k8s.io/v1/leases"
+
+
+def listing(*items: dict[str, Any]) -> Connection:
+    return cast(Connection, Lister(*items))
 
 
 def listed(cache: Cache) -> None:
@@ -37,7 +52,7 @@ class CountingKube(Kube):
     """Counts the reads that reach the API server."""
 
     def __init__(self, caches: Any) -> None:
-        super().__init__(api=None, caches=caches)  # type: ignore[arg-type]
+        super().__init__(conn=None, caches=caches)  # type: ignore[arg-type]
         self.reads: list[tuple[str, str | None, str]] = []
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -46,10 +61,12 @@ class CountingKube(Kube):
 
 
 def test_a_cache_answers_from_its_list_without_field_owners() -> None:
-    cache = Cache("leases", lambda **_: listing(LEASE), "app.kubernetes.io/managed-by=shakedown")
+    cache = Cache("leases", listing(LEASE), PATH, "app.kubernetes.io/managed-by=shakedown")
     assert not cache.synced
     listed(cache)
     assert cache.synced
+    asked = cast(Lister, cache.follow.conn).calls
+    assert asked == [(PATH, {"labelSelector": "app.kubernetes.io/managed-by=shakedown"})]
     kept = cache.get("prod", "lock-deployment-web")
     assert kept is not None and kept["spec"] == {"holderIdentity": "prod/rollout/uid"}
     assert "managedFields" not in kept["metadata"]
@@ -59,7 +76,7 @@ def test_a_cache_answers_from_its_list_without_field_owners() -> None:
 
 
 def test_a_settled_rollout_reads_its_lock_from_the_cache_once_it_has_listed() -> None:
-    cache = Cache("leases", lambda **_: listing(LEASE), "app.kubernetes.io/managed-by=shakedown")
+    cache = Cache("leases", listing(LEASE), PATH, "app.kubernetes.io/managed-by=shakedown")
     kube = CountingKube(SimpleNamespace(leases=cache))
     # Not listed yet: read directly, as before.
     assert workloads.lease_holder(kube, "prod", "lock-deployment-web", cached=True) is None
@@ -75,21 +92,22 @@ def test_a_settled_rollout_reads_its_lock_from_the_cache_once_it_has_listed() ->
 
 def test_a_cache_its_credentials_may_not_list_everywhere_never_lists() -> None:
     """A namespaced install: no cluster-wide list is tried (RBAC would refuse it)."""
-    calls: list[dict[str, Any]] = []
-
-    def list_fn(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return listing(LEASE)
-
-    cache = Cache("leases", list_fn, "app.kubernetes.io/managed-by=shakedown", lambda: False)
+    conn = Lister(LEASE)
+    cache = Cache(
+        "leases",
+        cast(Connection, conn),
+        PATH,
+        "app.kubernetes.io/managed-by=shakedown",
+        lambda: False,
+    )
     cache._run()  # returns at once
-    assert calls == [] and not cache.synced
+    assert conn.calls == [] and not cache.synced
 
 
 def test_a_failed_access_review_reads_directly() -> None:
     def refused() -> bool:
         raise OSError("connection refused")
 
-    cache = Cache("leases", lambda **_: listing(LEASE), "x=y", refused)
+    cache = Cache("leases", listing(LEASE), PATH, "x=y", refused)
     cache._run()
     assert not cache.synced

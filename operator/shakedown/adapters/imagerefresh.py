@@ -20,10 +20,10 @@ from typing import Any
 
 from shakedown import conditions, metrics
 from shakedown.adapters import notify
+from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.builder import BuilderUnavailable, build_job
 from shakedown.adapters.imagerefresh_observe import Observer, PassFailed
 from shakedown.adapters.jobs import owner_reference, test_job
-from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.object_driver import EventPoster, ObjectDriver
 from shakedown.adapters.registry import RegistryError
 from shakedown.adapters.workloads import Kube
@@ -107,7 +107,7 @@ class ImageRefreshDriver(ObjectDriver):
             meta=body["metadata"],
             spec=spec,
             logger=log,
-            api=self.kube.api,
+            conn=self.kube.conn,
             jobs_seen=caches.jobs if caches is not None else None,
         )
         return self._observer.observe(status, now)
@@ -149,7 +149,7 @@ class ImageRefreshDriver(ObjectDriver):
             for action in decision.actions:
                 try:
                     await asyncio.to_thread(self._do, body, spec, action, complain)
-                except ApiException as exc:
+                except ApiError as exc:
                     raise PassFailed(
                         f"{type(action).__name__}: API error {exc.status} {exc.reason}"
                     ) from None
@@ -234,9 +234,9 @@ class ImageRefreshDriver(ObjectDriver):
         if settings.webhook.secret_ref is not None:
             ref = settings.webhook.secret_ref
             try:
-                secret: Any = observer.core.read_namespaced_secret(ref.name, self.namespace)
-                token = base64.b64decode((secret.data or {})[ref.key]).decode()
-            except (ApiException, KeyError) as exc:
+                secret = observer.read("secrets", ref.name)
+                token = base64.b64decode((secret.get("data") or {})[ref.key]).decode()
+            except (ApiError, KeyError) as exc:
                 complain(f"spec.notify.webhook.secretRef: cannot read {ref.name}/{ref.key}: {exc}")
         document = notify.payload(
             namespace=self.namespace,

@@ -13,10 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from shakedown.adapters import kubeclient
+from shakedown.adapters.apiserver import ApiError, Connection
 from shakedown.adapters.gitsource import SourceError, configmap_revision, resolve_git_revision
 from shakedown.adapters.jobs import LABEL_RESOURCE, Jobs
-from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.adapters.registry import (
     ImageRef,
     RegistryClient,
@@ -51,7 +50,7 @@ class Observer:
         meta: Mapping[str, Any],
         spec: ContainerImageRefreshSpec,
         logger: Any,
-        api: ApiClient,
+        conn: Connection,
         jobs_seen: Cache | None = None,
     ) -> None:
         self.spec = spec
@@ -61,14 +60,21 @@ class Observer:
         self.generation = int(meta.get("generation") or 0)
         self.annotations: Mapping[str, str] = meta.get("annotations") or {}
         self.resource = Resource(namespace=self.namespace, name=self.name)
-        self.jobs = Jobs(api, self.namespace)
+        self.jobs = Jobs(conn, self.namespace)
         self.jobs_seen = jobs_seen
         """The Job cache (``adapters.watchcache``): spares a refresh with no run its list."""
-        self.core = kubeclient.core(api)
+        self.conn = conn
         self.image = ImageRef.parse(spec.image + ":" + spec.tag)
         self._clients: dict[str, RegistryClient] = {}
         self._dockerconfig: bytes | None = None
         self._dockerconfig_read = False
+
+    def read(self, plural: str, name: str) -> dict[str, Any]:
+        """A ConfigMap or Secret of the refresh's namespace (``ApiError`` if it cannot be read)."""
+        found: dict[str, Any] = self.conn.call(
+            "GET", f"/api/v1/namespaces/{self.namespace}/{plural}/{name}"
+        )
+        return found
 
     def observe(self, status: ContainerImageRefreshStatus, now: datetime) -> Observation:
         try:
@@ -77,7 +83,7 @@ class Observer:
                 jobs = self.jobs.observe(
                     self.name, run.logs_wanted(self.spec, status, self.resource, now)
                 )
-        except ApiException as exc:
+        except ApiError as exc:
             raise PassFailed(f"cannot list Jobs: {exc.status} {exc.reason}") from None
         jobs = self._resolve_reported_bases(status, jobs)
         fields: dict[str, Any] = {}
@@ -123,13 +129,11 @@ class Observer:
                     source.git.url, source.git.revision, credentials=self._git_credentials()
                 )
             elif source.config_map is not None:
-                cm: Any = self.core.read_namespaced_config_map(
-                    source.config_map.name, self.namespace
-                )
-                revision = configmap_revision(cm.data, cm.binary_data)
+                cm = self.read("configmaps", source.config_map.name)
+                revision = configmap_revision(cm.get("data"), cm.get("binaryData"))
         except SourceError as exc:
             errors.append(str(exc))
-        except ApiException as exc:
+        except ApiError as exc:
             errors.append(f"spec.source.configMap: {exc.status} {exc.reason}")
         bases: dict[str, str] = {}
         known = status.observed.base_image_digests if status.observed else {}
@@ -153,13 +157,13 @@ class Observer:
         if git is None or git.secret_ref is None:
             return None
         try:
-            secret: Any = self.core.read_namespaced_secret(git.secret_ref.name, self.namespace)
-        except ApiException as exc:
+            secret = self.read("secrets", git.secret_ref.name)
+        except ApiError as exc:
             raise SourceError(
                 f"spec.source.git.secretRef: cannot read Secret {git.secret_ref.name}: "
                 f"{exc.status} {exc.reason}"
             ) from None
-        data = secret.data or {}
+        data = secret.get("data") or {}
         if "username" not in data or "password" not in data:
             raise SourceError(
                 f"spec.source.git.secretRef: Secret {git.secret_ref.name} needs keys "
@@ -214,12 +218,12 @@ class Observer:
         if not self._dockerconfig_read:
             self._dockerconfig_read = True
             try:
-                secret: Any = self.core.read_namespaced_secret(ref.name, self.namespace)
-            except ApiException as exc:
+                secret = self.read("secrets", ref.name)
+            except ApiError as exc:
                 raise PassFailed(
                     f"spec.pushSecretRef: cannot read Secret {ref.name}: {exc.status} {exc.reason}"
                 ) from None
-            raw = (secret.data or {}).get(".dockerconfigjson")
+            raw = (secret.get("data") or {}).get(".dockerconfigjson")
             if not raw:
                 raise PassFailed(
                     f"spec.pushSecretRef: Secret {ref.name} has no .dockerconfigjson key"

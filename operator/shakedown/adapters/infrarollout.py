@@ -191,7 +191,7 @@ class InfraRolloutDriver(ObjectDriver):
         def wake() -> None:
             loop.call_soon_threadsafe(self._wake)
 
-        self._shadow_watch = NamespaceWatch(self.kube.api, namespace, wake)
+        self._shadow_watch = NamespaceWatch(self.kube.conn, namespace, wake)
         self._shadow_watch.start()
 
     # ---- once the status is recorded

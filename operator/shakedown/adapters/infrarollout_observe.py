@@ -13,7 +13,7 @@ from datetime import datetime
 
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
-from shakedown.adapters.kubeclient import ApiException
+from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.workloads import Kube
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.planning.infrarollout.confinement import QUOTA_KINDS
@@ -175,7 +175,7 @@ def _pod_events(kube: Kube, namespace: str | None) -> list[Obj]:
     """Events about pods (probe failures, pull errors); none when they may not be read."""
     try:
         events = kube.list("Event", namespace)
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status == 403:
             return []
         raise

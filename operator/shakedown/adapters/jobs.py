@@ -14,13 +14,12 @@ tail when it matters, and the termination message (the build's report).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shakedown import GROUP, VERSION
-from shakedown.adapters import kubeclient
+from shakedown.adapters.apiserver import ApiError, Connection
 from shakedown.adapters.buildreport import parse_report
-from shakedown.adapters.kubeclient import ApiClient, ApiException
 from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import ContainerImageRefreshSpec
 from shakedown.planning.imagerefresh.observed import JobObservation, JobState
@@ -138,19 +137,21 @@ def test_job(
 
 
 class Jobs:
-    """Job operations in one namespace."""
+    """Job operations in one namespace (plain JSON, as the API server sends it)."""
 
-    def __init__(self, api: ApiClient, namespace: str) -> None:
-        self.batch = kubeclient.batch(api)
-        self.core = kubeclient.core(api)
+    def __init__(self, conn: Connection, namespace: str) -> None:
+        self.conn = conn
         self.namespace = namespace
+
+    def _path(self, prefix: str, plural: str, name: str = "") -> str:
+        return f"{prefix}/namespaces/{self.namespace}/{plural}" + (f"/{name}" if name else "")
 
     def create(self, manifest: Mapping[str, Any]) -> bool:
         """Create the Job; False when it already existed (nothing is changed then)."""
+        body = {"apiVersion": "batch/v1", "kind": "Job", **manifest}
         try:
-            body: Any = dict(manifest)
-            self.batch.create_namespaced_job(self.namespace, body)
-        except ApiException as exc:
+            self.conn.call("POST", self._path(BATCH, "jobs"), body=body)
+        except ApiError as exc:
             if exc.status == 409:
                 return False
             raise
@@ -158,92 +159,97 @@ class Jobs:
 
     def delete(self, name: str) -> None:
         """Delete the Job and (in the background) its pods; no-op when gone."""
+        body = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
         try:
-            self.batch.delete_namespaced_job(
-                name, self.namespace, propagation_policy="Background", grace_period_seconds=0
-            )
-        except ApiException as exc:
+            self.conn.call("DELETE", self._path(BATCH, "jobs", name), body=body)
+        except ApiError as exc:
             if exc.status != 404:
                 raise
 
+    def _list(self, prefix: str, plural: str, resource: str) -> list[Obj]:
+        query = {"labelSelector": f"{LABEL_RESOURCE}={resource[:63]}"}
+        found = self.conn.call("GET", self._path(prefix, plural), query=query) or {}
+        items: list[Obj] = found.get("items") or []
+        return items
+
     def observe(self, resource: str, want_logs: Collection[str] = ()) -> tuple[JobObservation, ...]:
         """Every Job of ``resource``, with pod details."""
-        jobs: list[Any] = self.batch.list_namespaced_job(
-            self.namespace, label_selector=f"{LABEL_RESOURCE}={resource[:63]}"
-        ).items
+        jobs = self._list(BATCH, "jobs", resource)
         if not jobs:
             return ()
-        pods: list[Any] = self.core.list_namespaced_pod(
-            self.namespace, label_selector=f"{LABEL_RESOURCE}={resource[:63]}"
-        ).items
-        by_job: dict[str, list[Any]] = {}
-        for pod in pods:
-            job_name = (pod.metadata.labels or {}).get("job-name") or (
-                pod.metadata.labels or {}
-            ).get("batch.kubernetes.io/job-name")
+        by_job: dict[str, list[Obj]] = {}
+        for pod in self._list(CORE, "pods", resource):
+            pod_labels = _meta(pod).get("labels") or {}
+            job_name = pod_labels.get("job-name") or pod_labels.get("batch.kubernetes.io/job-name")
             if job_name:
                 by_job.setdefault(job_name, []).append(pod)
         return tuple(
-            self._observe_one(job, by_job.get(job.metadata.name, []), want_logs) for job in jobs
+            self._observe_one(job, by_job.get(_meta(job).get("name", ""), []), want_logs)
+            for job in jobs
         )
 
     def _observe_one(
-        self, job: Any, pods: Sequence[Any], want_logs: Collection[str]
+        self, job: Obj, pods: Sequence[Obj], want_logs: Collection[str]
     ) -> JobObservation:
-        meta_labels = job.metadata.labels or {}
-        status = job.status
+        meta_labels = _meta(job).get("labels") or {}
+        status = job.get("status") or {}
         state = JobState.RUNNING
         reason = ""
-        finished: datetime | None = status.completion_time
-        for cond in status.conditions or []:
-            if cond.status != "True":
+        finished = _time(status.get("completionTime"))
+        for cond in status.get("conditions") or []:
+            if cond.get("status") != "True":
                 continue
-            if cond.type == "Complete":
+            if cond.get("type") == "Complete":
                 state = JobState.SUCCEEDED
-                finished = finished or cond.last_transition_time
-            elif cond.type == "Failed":
+                finished = finished or _time(cond.get("lastTransitionTime"))
+            elif cond.get("type") == "Failed":
                 state = JobState.FAILED
-                finished = cond.last_transition_time
-                reason = cond.reason or "Failed"
-                if cond.reason == "DeadlineExceeded":
+                finished = _time(cond.get("lastTransitionTime"))
+                reason = cond.get("reason") or "Failed"
+                if cond.get("reason") == "DeadlineExceeded":
                     reason = "deadline exceeded"
         pod = _newest(pods)
         message = ""
         if pod is not None:
-            for cs in (pod.status.container_statuses or [])[:1]:
-                if cs.state.terminated is not None:
-                    term = cs.state.terminated
-                    message = term.message or ""
-                    if term.exit_code:
-                        reason = f"exit code {term.exit_code}"
-                        if term.reason and term.reason not in ("Error", "Completed"):
-                            reason += f" ({term.reason})"
+            pod_status = pod.get("status") or {}
+            for cs in (pod_status.get("containerStatuses") or [])[:1]:
+                terminated = (cs.get("state") or {}).get("terminated")
+                waiting = (cs.get("state") or {}).get("waiting")
+                if terminated is not None:
+                    message = terminated.get("message") or ""
+                    exit_code = terminated.get("exitCode")
+                    if exit_code:
+                        reason = f"exit code {exit_code}"
+                        term_reason = terminated.get("reason")
+                        if term_reason and term_reason not in ("Error", "Completed"):
+                            reason += f" ({term_reason})"
                     # With restartPolicy Never and no retries the pod's end is the
                     # Job's end: act on it without waiting for the Job controller.
                     if state is JobState.RUNNING:
-                        state = JobState.FAILED if term.exit_code else JobState.SUCCEEDED
-                        finished = term.finished_at
-                elif cs.state.waiting is not None and cs.state.waiting.reason in _WAITING_REASONS:
-                    reason = cs.state.waiting.reason
-                    if cs.state.waiting.message:
-                        reason += f": {cs.state.waiting.message}"
-            if state is JobState.RUNNING and not reason and pod.status.phase == "Failed":
-                reason = pod.status.reason or "pod failed"
+                        state = JobState.FAILED if exit_code else JobState.SUCCEEDED
+                        finished = _time(terminated.get("finishedAt"))
+                elif waiting is not None and waiting.get("reason") in _WAITING_REASONS:
+                    reason = str(waiting["reason"])
+                    if waiting.get("message"):
+                        reason += f": {waiting['message']}"
+            if state is JobState.RUNNING and not reason and pod_status.get("phase") == "Failed":
+                reason = pod_status.get("reason") or "pod failed"
         log_tail = ""
-        if pod is not None and (state is JobState.FAILED or job.metadata.name in want_logs):
-            log_tail = self._log_tail(pod.metadata.name)
+        name = str(_meta(job).get("name", ""))
+        if pod is not None and (state is JobState.FAILED or name in want_logs):
+            log_tail = self._log_tail(str(_meta(pod).get("name", "")))
         if not log_tail and state is JobState.FAILED and message and message[:1] != "{":
             log_tail = message  # FallbackToLogsOnError put the log end here
         report = None
         if meta_labels.get(LABEL_STEP) == "build" and state is JobState.SUCCEEDED:
             report = parse_report(message)
         return JobObservation(
-            name=job.metadata.name,
+            name=name,
             run_id=meta_labels.get(LABEL_RUN, ""),
             step=meta_labels.get(LABEL_STEP, ""),
             scenario=meta_labels.get(LABEL_SCENARIO, ""),
             state=state,
-            started_at=status.start_time,
+            started_at=_time(status.get("startTime")),
             finished_at=finished,
             reason=reason[:256],
             log_tail=log_tail,
@@ -251,16 +257,33 @@ class Jobs:
         )
 
     def _log_tail(self, pod: str) -> str:
+        query = {"tailLines": str(LOG_TAIL_LINES), "limitBytes": "16000"}
         try:
-            text: str = self.core.read_namespaced_pod_log(
-                pod, self.namespace, tail_lines=LOG_TAIL_LINES, limit_bytes=16000
-            )
-        except ApiException:
+            return self.conn.text(self._path(CORE, "pods", pod) + "/log", query=query)
+        except ApiError:
             return ""
-        return text
 
 
-def _newest(pods: Sequence[Any]) -> Any:
+BATCH, CORE = "/apis/batch/v1", "/api/v1"
+Obj = dict[str, Any]
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+def _time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as the API server writes it (``...Z``); None when absent."""
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _newest(pods: Sequence[Obj]) -> Obj | None:
     if not pods:
         return None
-    return max(pods, key=lambda p: p.metadata.creation_timestamp)
+    return max(
+        pods,
+        key=lambda p: _time(_meta(p).get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
+    )

@@ -31,6 +31,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
+from shakedown.adapters import apiserver
+
 __all__ = [
     "ApiClient",
     "ApiException",
@@ -41,6 +43,7 @@ __all__ = [
     "apps",
     "batch",
     "client_for",
+    "connection",
     "coordination",
     "core",
     "current_namespace",
@@ -112,6 +115,22 @@ def client_for(kubeconfig: Path) -> ApiClient:
     """A client for the cluster one kubeconfig file names, leaving the default alone."""
     api: ApiClient = cast(Any, config).new_client_from_config(config_file=str(kubeconfig))
     return api
+
+
+def connection(api: ApiClient) -> apiserver.Connection:
+    """The operator's JSON connection (``adapters.apiserver``) with ``api``'s server and
+    credentials, for code that holds a library client and calls the operator's adapters."""
+    cfg = api.configuration
+    token = str((cfg.api_key or {}).get("authorization") or "")
+    where = apiserver.Endpoint(
+        server=str(cfg.host).rstrip("/"),
+        ca_file=cfg.ssl_ca_cert or None,
+        insecure=not cfg.verify_ssl,
+        cert_data=Path(cfg.cert_file).read_bytes() if cfg.cert_file else None,
+        key_data=Path(cfg.key_file).read_bytes() if cfg.key_file else None,
+        token=token.removeprefix("Bearer ").strip() or None,
+    )
+    return apiserver.Connection(where)
 
 
 def plain(obj: object) -> Any:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from shakedown.adapters.apiserver import Connection
 from shakedown.adapters.leaserest import LeaseClient, LeaseError
 from shakedown.metrics import leadership as leader_metrics
 from shakedown.planning.leadership import (
@@ -80,7 +81,7 @@ class Elector:
 
     def __init__(
         self,
-        api: Any,  # kubeclient.api_client()
+        conn: Connection,
         namespace: str,
         name: str,
         *,
@@ -88,7 +89,7 @@ class Elector:
         me: str | None = None,
         on_lost: Callable[[], None] = _lost,
     ) -> None:
-        self.leases = LeaseClient(api, namespace, name)
+        self.leases = LeaseClient(conn, namespace, name)
         self.namespace, self.name = namespace, name
         self.timing = timing or Timing()
         problem = self.timing.problem()

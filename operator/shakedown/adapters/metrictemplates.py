@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shakedown.adapters.kubeclient import ApiException
+from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.workloads import Kube
 from shakedown.api.common import Condition
 from shakedown.conditions import Health, same_conditions, with_health
@@ -22,7 +22,7 @@ def template_names(kube: Kube, namespace: str) -> frozenset[str] | None:
     """Names of the MetricTemplates in ``namespace``; None when they cannot be listed."""
     try:
         return frozenset(str(t["metadata"]["name"]) for t in kube.list("MetricTemplate", namespace))
-    except ApiException:
+    except ApiError:
         return None
 
 

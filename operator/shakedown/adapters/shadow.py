@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shakedown.adapters.kubeclient import ApiException
+from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.workloads import Conflict, Kube
 from shakedown.planning.infrarollout.confinement import QUOTA_KINDS
 from shakedown.planning.infrarollout.objects import parse_time
@@ -70,7 +70,7 @@ def orphaned(kube: Kube, namespace: Mapping[str, Any]) -> bool:
     ns, name, uid = parts
     try:
         rollout = kube.get("InfraRollout", ns, name)
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status == 403:
             return False  # an operator scoped to other namespaces: not its to judge
         raise

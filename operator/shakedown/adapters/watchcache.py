@@ -24,8 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shakedown.adapters import kubeclient
-from shakedown.adapters.kubeclient import ApiClient, ApiException
+from shakedown.adapters.apiserver import ApiError, Connection
 from shakedown.adapters.watching import Follow
 
 log = logging.getLogger("shakedown.watchcache")
@@ -55,7 +54,8 @@ class Cache:
     def __init__(
         self,
         name: str,
-        list_fn: Callable[..., Any],
+        conn: Connection,
+        path: str,
         labels: str,
         may_list: Callable[[], bool] | None = None,
     ) -> None:
@@ -65,7 +65,7 @@ class Cache:
         self._objects: dict[Key, Obj] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
-        self.follow = Follow(list_fn, label_selector=labels)
+        self.follow = Follow(conn, path, {"labelSelector": labels})
         self.follow.watch_seconds = WATCH_SECONDS
         self.follow.on_list = self._replace
         self._thread: threading.Thread | None = None
@@ -102,7 +102,7 @@ class Cache:
             try:
                 for kind, obj in self.follow.events():
                     self.apply(kind, obj)
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status in (401, 403, 404):
                     log.info("%s: cannot list or watch (%s): read directly", self.name, exc.reason)
                     self._synced.clear()
@@ -157,25 +157,21 @@ JOB_LABEL = "shakedown.dev/containerimagerefresh"
 class Caches:
     """The operator's caches: lock Leases, shadow namespaces and refresh Jobs."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, conn: Connection) -> None:
         def may(group: str, resource: str) -> Callable[[], bool]:
-            return lambda: may_list_everywhere(api, group, resource)
+            return lambda: may_list_everywhere(conn, group, resource)
 
         self.leases = Cache(
             "leases",
-            kubeclient.coordination(api).list_lease_for_all_namespaces,
+            conn,
+            "/apis/coordination.k8s.io/v1/leases",
             LOCK_LABELS,
             may("coordination.k8s.io", "leases"),
         )
         self.namespaces = Cache(
-            "namespaces", kubeclient.core(api).list_namespace, SHADOW_LABELS, may("", "namespaces")
+            "namespaces", conn, "/api/v1/namespaces", SHADOW_LABELS, may("", "namespaces")
         )
-        self.jobs = Cache(
-            "jobs",
-            kubeclient.batch(api).list_job_for_all_namespaces,
-            JOB_LABEL,
-            may("batch", "jobs"),
-        )
+        self.jobs = Cache("jobs", conn, "/apis/batch/v1/jobs", JOB_LABEL, may("batch", "jobs"))
 
     def start(self) -> None:
         for cache in (self.leases, self.namespaces, self.jobs):
@@ -186,18 +182,23 @@ class Caches:
             cache.stop()
 
 
-def may_list_everywhere(api: ApiClient, group: str, resource: str) -> bool:
+def may_list_everywhere(conn: Connection, group: str, resource: str) -> bool:
     """Whether these credentials may list and watch ``resource`` in every namespace.
 
     Two SelfSubjectAccessReviews (any authenticated user may ask), so a
     namespaced install reads directly instead of being refused by RBAC.
     """
-    authz = kubeclient.authorization(api)
     for verb in ("list", "watch"):
         attributes = {"group": group, "resource": resource, "verb": verb}
-        review = authz.create_self_subject_access_review(
-            {"spec": {"resourceAttributes": attributes}}
+        review = conn.call(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body={
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attributes},
+            },
         )
-        if not (review.status and review.status.allowed):
+        if not ((review or {}).get("status") or {}).get("allowed"):
             return False
     return True

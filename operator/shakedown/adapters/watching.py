@@ -15,15 +15,13 @@ object again, so a consumer that decides on the latest object loses nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-from shakedown.adapters import kubeclient
-from shakedown.adapters.kubeclient import ApiClient, ApiException
+from shakedown.adapters.apiserver import ApiError, Connection, Stream
 
 log = logging.getLogger("shakedown.watching")
 
@@ -36,7 +34,8 @@ HTTP_GONE = 410
 
 
 class Follow:
-    """Follows one list call (``list_fn(*args, **kwargs)``) as LISTED, then watch events."""
+    """Follows one collection (``path`` with ``query``: a label selector, say) as LISTED,
+    then watch events."""
 
     #: Longest single watch request of ``events`` without a deadline.
     watch_seconds: int = WATCH_SECONDS
@@ -44,11 +43,11 @@ class Follow:
     #: keeps a copy replaces it whole, so what was deleted unseen goes too.
     on_list: Callable[[list[Obj]], None] | None = None
 
-    def __init__(self, list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.list_fn = list_fn
-        self.args = args
-        self.kwargs = kwargs
-        self._watch: Any = None
+    def __init__(self, conn: Connection, path: str, query: Mapping[str, str] | None = None) -> None:
+        self.conn = conn
+        self.path = path
+        self.query = dict(query or {})
+        self._watch: Stream | None = None
         self._stopped = threading.Event()
 
     def stop(self) -> None:
@@ -56,7 +55,7 @@ class Follow:
         self._stopped.set()
         current = self._watch
         if current is not None:
-            current.stop()
+            current.close()
 
     @property
     def stopped(self) -> bool:
@@ -69,7 +68,7 @@ class Follow:
     def events(self, *, deadline: float | None = None) -> Generator[tuple[str, Obj], None, None]:
         """(type, object) until ``deadline`` (``time.monotonic``) or ``stop``.
 
-        API errors other than 410 are raised to the caller.
+        API errors other than 410 are raised to the caller (``ApiError``).
         """
         version = yield from self._list()
         while not self.stopped:
@@ -77,38 +76,45 @@ class Follow:
             if remaining <= 0:
                 return
             seconds = max(1, min(self.watch_seconds, int(remaining + 0.999)))
-            self._watch = kubeclient.watch()
+            query = {
+                **self.query,
+                "watch": "true",
+                "resourceVersion": version,
+                "timeoutSeconds": str(seconds),
+                "allowWatchBookmarks": "true",
+            }
             try:
-                for event in self._watch.stream(
-                    self.list_fn,
-                    *self.args,
-                    resource_version=version,
-                    timeout_seconds=seconds,
-                    allow_watch_bookmarks=True,
-                    deserialize=False,
-                    _request_timeout=seconds + 10,
-                    **self.kwargs,
-                ):
+                self._watch = self.conn.stream(self.path, query, timeout=seconds + 10)
+                if self.stopped:  # stopped while the watch was being opened
+                    self._watch.close()
+                for event in self._watch:
+                    kind = str(event.get("type"))
                     obj = event.get("object") or {}
+                    if kind == "ERROR":
+                        code = int(obj.get("code") or 500)
+                        raise ApiError(code, str(obj.get("message") or obj.get("reason") or ""))
                     found = (obj.get("metadata") or {}).get("resourceVersion")
                     if found:
                         version = found
-                    if event.get("type") == "BOOKMARK":
+                    if kind == "BOOKMARK":
                         continue
-                    yield str(event.get("type")), obj
+                    yield kind, obj
                     if self.stopped:
                         return
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status != HTTP_GONE:
+                    if self.stopped:
+                        return
                     raise
                 log.debug("watch expired at resourceVersion %s; listing again", version)
                 version = yield from self._list()
             finally:
-                self._watch = None
+                current, self._watch = self._watch, None
+                if current is not None:
+                    current.close()
 
     def _list(self) -> Generator[tuple[str, Obj], None, str]:
-        response = self.list_fn(*self.args, _preload_content=False, **self.kwargs)
-        body = json.loads(response.data or b"{}")
+        body = self.conn.call("GET", self.path, query=self.query or None) or {}
         items = body.get("items") or []
         if self.on_list is not None:
             self.on_list(items)
@@ -120,13 +126,12 @@ class Follow:
 class NamespaceWatch:
     """Calls ``wake`` on every change to the pods and Events of one namespace, until stopped."""
 
-    def __init__(self, api: ApiClient, namespace: str, wake: Callable[[], None]) -> None:
+    def __init__(self, conn: Connection, namespace: str, wake: Callable[[], None]) -> None:
         self.namespace = namespace
         self.wake = wake
-        core = kubeclient.core(api)
         self._follows = [
-            Follow(core.list_namespaced_pod, namespace),
-            Follow(core.list_namespaced_event, namespace),
+            Follow(conn, f"/api/v1/namespaces/{namespace}/pods"),
+            Follow(conn, f"/api/v1/namespaces/{namespace}/events"),
         ]
         self._threads: list[threading.Thread] = []
 
@@ -147,7 +152,7 @@ class NamespaceWatch:
             try:
                 for _ in follow.events():
                     self.wake()
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status in (401, 403):
                     log.info("cannot watch in %s: %s", self.namespace, exc.reason)
                     return

@@ -11,8 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from shakedown.adapters import kubeclient
-from shakedown.adapters.kubeclient import ApiClient, ApiException
+from shakedown.adapters.apiserver import ApiError, Connection
 from shakedown.adapters.watchcache import Caches
 from shakedown.api.infrarollout import Target, TargetKind
 from shakedown.planning.infrarollout.actions import AcquireLock, ReleaseLock, StoreSnapshot
@@ -24,32 +23,26 @@ from shakedown.planning.infrarollout.serverside import (
 )
 from shakedown.planning.infrarollout.strategic import StrategicPreview
 
-_READERS = {
-    TargetKind.DEPLOYMENT: "read_namespaced_deployment",
-    TargetKind.STATEFUL_SET: "read_namespaced_stateful_set",
-    TargetKind.DAEMON_SET: "read_namespaced_daemon_set",
+_WORKLOADS = {
+    TargetKind.DEPLOYMENT: "Deployment",
+    TargetKind.STATEFUL_SET: "StatefulSet",
+    TargetKind.DAEMON_SET: "DaemonSet",
 }
 
 
 def container_names(
-    api: ApiClient, namespace: str, targets: Iterable[Target]
+    kube: Kube, namespace: str, targets: Iterable[Target]
 ) -> Mapping[tuple[TargetKind, str], frozenset[str]]:
     """Workload target -> its container names; targets that do not exist are left out."""
-    apps = kubeclient.apps(api)
     found: dict[tuple[TargetKind, str], frozenset[str]] = {}
     for target in targets:
-        reader = _READERS.get(target.kind)
-        if reader is None:
+        kind = _WORKLOADS.get(target.kind)
+        obj = kube.get(kind, namespace, target.name) if kind else None
+        if obj is None:
             continue
-        try:
-            obj: Any = getattr(apps, reader)(target.name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                continue
-            raise
-        pod_spec = obj.spec.template.spec
-        names = {c.name for c in pod_spec.containers or []}
-        names |= {c.name for c in pod_spec.init_containers or []}
+        pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        names = {str(c.get("name")) for c in pod_spec.get("containers") or []}
+        names |= {str(c.get("name")) for c in pod_spec.get("initContainers") or []}
         found[(target.kind, target.name)] = frozenset(names)
     return found
 
@@ -95,10 +88,11 @@ class Conflict(Exception):
 
 
 class Kube:
-    """A small JSON client over ``kubeclient.ApiClient`` for any kind above."""
+    """A small JSON client for any kind above, over the operator's own connection
+    (``adapters.apiserver``; ``kubeclient.connection`` makes one from a library client)."""
 
-    def __init__(self, api: ApiClient, caches: Caches | None = None) -> None:
-        self.api = api
+    def __init__(self, conn: Connection, caches: Caches | None = None) -> None:
+        self.conn = conn
         self.caches = caches
         """The watch-fed caches of what shakedown labels, when the operator runs them."""
 
@@ -121,22 +115,19 @@ class Kube:
         query: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        response = kubeclient.request(
-            self.api, method, path, timeout=30, body=body, query=query, content_type=content_type
-        )
-        data: bytes = response.read()
-        if not 200 <= response.status <= 299:
-            text = data.decode("utf-8", "replace") if data else ""
-            if response.status == 409:
-                raise Conflict(f"{method} {path}: {_message(text) or response.reason}")
-            reason = _message(text) or response.reason
-            raise ApiException(status=response.status, reason=reason, body=text)
-        return json.loads(data) if data else None
+        try:
+            return self.conn.call(
+                method, path, body=body, query=query, content_type=content_type, timeout=30
+            )
+        except ApiError as exc:
+            if exc.status == 409:
+                raise Conflict(f"{method} {path}: {exc.reason}") from None
+            raise
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
             result: dict[str, Any] = self.call("GET", self.path(kind, namespace, name))
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
@@ -148,7 +139,7 @@ class Kube:
         query = {"labelSelector": labels} if labels else None
         try:
             result = self.call("GET", self.path(kind, namespace), query=query)
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return []
             raise
@@ -202,18 +193,11 @@ class Kube:
             body["preconditions"] = {"uid": uid}
         try:
             self.call("DELETE", self.path(kind, namespace, name), body=body)
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return False
             raise
         return True
-
-
-def _message(text: str) -> str:
-    try:
-        return str(json.loads(text).get("message", ""))
-    except (ValueError, AttributeError):
-        return text[:200]
 
 
 def _with_kind(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -285,7 +269,7 @@ def preview_strategic(
                 query={"dryRun": "All", "fieldManager": "shakedown-preview"},
                 content_type="application/strategic-merge-patch+json",
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 continue
             if exc.status in (400, 415, 422):

@@ -111,11 +111,14 @@ def describe_api_error(status: int | None, reason: str, *, what: str, namespace:
 @contextmanager
 def talking_to_cluster(*, what: str, namespace: str | None) -> Iterator[None]:
     """Turn API and connection errors inside the block into a one-line ``UserError``."""
+    from shakedown.adapters.apiserver import ApiError
     from shakedown.adapters.kubeclient import ApiException, HTTPError
 
     try:
         yield
-    except ApiException as exc:
+    except (ApiException, ApiError) as exc:
+        if exc.status == 0:  # the operator's own client: no answer at all
+            raise UserError(unreachable(exc)) from None
         raise UserError(
             describe_api_error(exc.status, str(exc.reason), what=what, namespace=namespace)
         ) from None

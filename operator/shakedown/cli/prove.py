@@ -189,19 +189,21 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cluster_errors() -> tuple[type[Exception], ...]:
     """What talking to the API server can raise mid-run: a refusal or a lost connection."""
+    from shakedown.adapters.apiserver import ApiError
     from shakedown.adapters.kubeclient import ApiException, HTTPError
     from shakedown.adapters.workloads import Conflict
 
-    return (ApiException, HTTPError, OSError, Conflict)
+    return (ApiException, ApiError, HTTPError, OSError, Conflict)
 
 
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, UserError):
         return str(exc)
+    from shakedown.adapters.apiserver import ApiError
     from shakedown.adapters.kubeclient import ApiException
     from shakedown.cli.kube import unreachable
 
-    if isinstance(exc, ApiException):
+    if isinstance(exc, ApiException | ApiError) and exc.status:
         return f"the API server refused: {exc.status} {exc.reason}"
     return unreachable(exc)
 

@@ -36,10 +36,11 @@ class Cluster:
 
     @classmethod
     def connect(cls) -> Cluster:
+        from shakedown.adapters import kubeclient
         from shakedown.adapters.workloads import Kube
         from shakedown.cli.kube import api_client
 
-        return cls(Kube(api_client()))
+        return cls(Kube(kubeclient.connection(api_client())))
 
     def reachable(self) -> None:
         """One cheap call, so an unreachable cluster is one line before anything else."""
@@ -51,7 +52,7 @@ class Cluster:
     # ----------------------------------------------------------------- checks
     def dry_run(self, obj: Obj) -> str | None:
         """The API server's refusal of ``obj`` (schema, CEL rules, unknown fields), or None."""
-        from shakedown.adapters.kubeclient import ApiException
+        from shakedown.adapters.apiserver import ApiError
         from shakedown.adapters.workloads import Conflict
 
         kind, ns = str(obj["kind"]), str(obj["metadata"]["namespace"])
@@ -64,7 +65,7 @@ class Cluster:
             )
         except Conflict:
             return f"{kind} {ns}/{obj['metadata']['name']} exists already"
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return f"namespace {ns} not found (or the {kind} CRD is not installed)"
             return refusal(str(exc.reason))
@@ -103,7 +104,7 @@ class Cluster:
             namespace, job = job_check(rollout, check)
             if not namespace:
                 return ""
-            core: Any = kubeclient.core(self.kube.api)
+            core: Any = kubeclient.core()
             pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
             texts = []
             for pod in pods.items or []:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,17 +106,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from shakedown.adapters import kubeclient
+    without_client_library()
+    from shakedown.adapters import apiserver
 
     try:
-        kubeclient.load()
-    except kubeclient.NoCluster as exc:
+        server = apiserver.endpoint().server
+    except apiserver.NoCluster as exc:
         raise UserError(str(exc)) from None
     from shakedown import outbound
 
     allow = ",".join(args.allow_outbound or []) or os.environ.get(outbound.ALLOW_ENV, "")
     try:
-        outbound.configure(allow, [kubeclient.server_url()])
+        outbound.configure(allow, [server])
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -153,6 +155,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def without_client_library() -> None:
+    """Keep the ``kubernetes`` client library out of the operator's process.
+
+    The operator talks to the API server through ``adapters.apiserver`` only;
+    kopf imports the library when it is installed (for the CLI it is), just to
+    recognise the library's objects, which the operator never hands it. That
+    import alone held about 15 MiB for good (issue 11's idle memory). A process
+    that has already imported it (``shakedown selftest`` runs the operator
+    in-process after using the library) keeps it.
+    """
+    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
+
+
 def instance_id(flag: str | None) -> str | None:
     """``--instance-id``, else $SHAKEDOWN_INSTANCE_ID, checked (None: no instance id)."""
     from shakedown.api import instances
@@ -181,7 +196,7 @@ def operator_memo(instance: str | None) -> kopf.Memo:
 
 def _lead(args: argparse.Namespace, instance: str | None) -> Elector:
     """Stand by until this process holds the leader Lease (``adapters.leadership``)."""
-    from shakedown.adapters import kubeclient, leadership
+    from shakedown.adapters import apiserver, leadership
     from shakedown.api import instances
 
     name = instances.lease_name(args.leader_election_name, instance)
@@ -192,7 +207,7 @@ def _lead(args: argparse.Namespace, instance: str | None) -> Elector:
     ):
         if not _DNS_NAME.fullmatch(value):
             raise UserError(f"{flag} {value!r}: not a valid Kubernetes name")
-    elector = leadership.Elector(kubeclient.api_client(), namespace, name)
+    elector = leadership.Elector(apiserver.connect(), namespace, name)
     try:
         with leadership.standby_health(args.liveness):
             elector.acquire()

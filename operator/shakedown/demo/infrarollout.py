@@ -146,7 +146,7 @@ def _busybox(ctx: Context) -> str:
 def _create(ctx: Context, obj: dict[str, Any]) -> None:
     from shakedown.adapters.workloads import Kube, apply_object
 
-    apply_object(Kube(ctx.api), ctx.namespace, obj)
+    apply_object(Kube(kubeclient.connection(ctx.api)), ctx.namespace, obj)
 
 
 def _follow(ctx: Context, name: str, revision: int, *, timeout: float = 240) -> dict[str, Any]:

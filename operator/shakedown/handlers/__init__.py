@@ -23,6 +23,7 @@ from typing import Any
 import kopf
 
 from shakedown import GROUP
+from shakedown.adapters import apiserver
 from shakedown.api import instances
 from shakedown.handlers import imagerefresh, infrarollout, quiet
 
@@ -33,6 +34,16 @@ WORKER_LIMIT = 64
 WORKER_IDLE_TIMEOUT = 0.5
 
 __all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf connects with the credentials the rest of the operator uses (``adapters.apiserver``),
+    not through the ``kubernetes`` library it would otherwise import for the purpose."""
+    try:
+        return kopf.ConnectionInfo(**apiserver.endpoint().kopf_login())
+    except apiserver.NoCluster as exc:
+        raise kopf.LoginError(str(exc)) from None
 
 
 @kopf.on.startup()

@@ -28,9 +28,8 @@ from typing import Any
 import kopf
 
 from shakedown import GROUP, VERSION
-from shakedown.adapters import kubeclient, metrictemplates, workloads
+from shakedown.adapters import apiserver, metrictemplates, workloads
 from shakedown.adapters.infrarollout import InfraRolloutDriver
-from shakedown.adapters.kubeclient import ApiException
 from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers
@@ -63,8 +62,8 @@ def target_containers(
     if not spec.change.images and spec.image_from is None:
         return None  # nothing to check: spare the reads (a thousand at a start)
     try:
-        found = workloads.container_names(runners.kube(memo).api, namespace, spec.targets)
-    except (ApiException, kubeclient.NoCluster) as exc:
+        found = workloads.container_names(runners.kube(memo), namespace, spec.targets)
+    except (apiserver.ApiError, apiserver.NoCluster) as exc:
         logger.debug("cannot read targets to check container names: %s", exc)
         return None
     return found or None
@@ -170,8 +169,7 @@ async def _wake_from_refresh(
 SWEEP_INTERVAL = 60.0
 
 
-async def _sweep_forever(logger: kopf.Logger) -> None:
-    kube = Kube(kubeclient.api_client())
+async def _sweep_forever(kube: Kube, logger: kopf.Logger) -> None:
     while True:
         try:
             for name in await asyncio.to_thread(sweep, kube, datetime.now(UTC)):
@@ -189,7 +187,7 @@ async def start_sweeper(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     finalizer on their objects, and a shadow namespace must stay deletable even
     when no operator runs.
     """
-    memo["shadow_sweeper"] = asyncio.create_task(_sweep_forever(logger))
+    memo["shadow_sweeper"] = asyncio.create_task(_sweep_forever(runners.kube(memo), logger))
 
 
 @kopf.on.cleanup()

@@ -25,7 +25,7 @@ from typing import Any, cast
 import kopf
 
 from shakedown import GROUP, VERSION, metrics
-from shakedown.adapters import kubeclient, memory, watchcache
+from shakedown.adapters import apiserver, memory, watchcache
 from shakedown.adapters.runner import Driver, Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
 from shakedown.adapters.wakeups import Bodies, Key, Wakers
@@ -41,9 +41,8 @@ HEAPS = 2
 TRIM_INTERVAL = 30.0
 #: Seconds a stopping operator lets runners finish their step before cancelling them.
 STOP_TIMEOUT = 10.0
-#: Threads for the steps' blocking I/O, and connections the shared client keeps.
+#: Threads for the steps' blocking I/O.
 WORKERS = 8
-POOL_SIZE = 32
 
 AnyDriver = Driver[Any, Any, Any, Any]
 
@@ -93,11 +92,10 @@ def registry(memo: Mapping[str, Any]) -> Runners:
 
 def connect() -> Kube:
     """The client all runners share, with a pool as large as they use at once."""
-    api = kubeclient.api_client()
-    api.rest_client.pool_manager.connection_pool_kw["maxsize"] = POOL_SIZE
-    caches = watchcache.Caches(kubeclient.api_client())
+    conn = apiserver.connect()
+    caches = watchcache.Caches(conn)
     caches.start()
-    return Kube(api, caches)
+    return Kube(conn, caches)
 
 
 def kube(memo: Mapping[str, Any]) -> Kube:

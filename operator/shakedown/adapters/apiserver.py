@@ -228,7 +228,8 @@ def from_kubeconfig(path: Path) -> Endpoint:
     except NoCluster as exc:
         raise NoCluster(f"cannot use kubeconfig {path}: {exc}") from None
     except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        raise NoCluster(f"cannot use kubeconfig {path}: {exc}") from exc
+        said = " ".join(str(exc).split())  # YAML errors point at the spot over several lines
+        raise NoCluster(f"cannot use kubeconfig {path}: {said}") from exc
 
 
 def _named(config: Mapping[str, Any], section: str, name: str, key: str) -> Mapping[str, Any]:
@@ -275,14 +276,21 @@ def _from_config(config: Mapping[str, Any], base: Path) -> Endpoint:
 
 # --------------------------------------------------------------------------- requests
 class Stream:
-    """One watch's response, read line by line; ``close`` from another thread ends it."""
+    """One watch's response, read line by line; ``close`` from another thread ends it.
+
+    Closing from another thread only shuts the socket down: the reading thread
+    then sees the end of the stream and releases the connection itself (closing
+    it under a read in progress would pull the buffer from under it).
+    """
 
     def __init__(self, connection: http.client.HTTPConnection, response: Any) -> None:
         self._connection = connection
         self._response = response
         self._closed = False
+        self._reading = False
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._reading = True
         try:
             while not self._closed:
                 line = self._response.readline()
@@ -290,11 +298,13 @@ class Stream:
                     return
                 if line.strip():
                     yield json.loads(line)
-        except (OSError, ValueError, http.client.HTTPException):
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
             if not self._closed:
                 raise
         finally:
-            self.close()
+            self._reading = False
+            self._closed = True
+            self._connection.close()
 
     def close(self) -> None:
         self._closed = True
@@ -302,7 +312,8 @@ class Stream:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        self._connection.close()
+        if not self._reading:
+            self._connection.close()
 
 
 class Connection:
@@ -391,7 +402,12 @@ class Connection:
                 )
                 response = connection.getresponse()
                 content = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            except (
+                http.client.RemoteDisconnected,
+                BrokenPipeError,
+                ConnectionResetError,
+                ConnectionAbortedError,
+            ) as exc:
                 connection.close()
                 if reused and attempt == 0:
                     continue

@@ -18,15 +18,17 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from shakedown.api.imagerefresh import RunPhase
+from shakedown.api.infrarollout import RolloutPhase
 from shakedown.presentation.prove_plan import SHORT
 from shakedown.presentation.reading import observed, seconds_between
 
 Obj = Mapping[str, Any]
 
-_IRO_FAILED = frozenset({"Failed", "RolledBack", "Aborted"})
-_IRO_PROVEN = frozenset({"Validated", "Succeeded"})
-_CIR_FAILED = frozenset({"Failed", "Cancelled"})
-_CIR_PROVEN = frozenset({"Validated", "Succeeded"})
+_IRO_FAILED = frozenset(p.value for p in RolloutPhase if p.failed)
+_IRO_PROVEN = frozenset(p.value for p in RolloutPhase if p.finished and not p.failed)
+_CIR_FAILED = frozenset(p.value for p in RunPhase if p.failed)
+_CIR_PROVEN = frozenset(p.value for p in RunPhase if p.finished and not p.failed)
 #: Lines of a log tail shown on the terminal and in the summary (JUnit gets all kept).
 TAIL_LINES = 30
 

@@ -180,6 +180,22 @@ def test_age(created: str | None, expected: str) -> None:
     assert reading.age(created, now=NOW) == expected
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("2026-05-01T12:00:00Z", "2026-05-01T12:03:05Z", 185.0),
+        ("2026-05-01T12:03:05Z", "2026-05-01T12:00:00Z", 0.0),
+        ("2026-05-01T12:00:00Z", None, None),
+        ("yesterday", "2026-05-01T12:00:00Z", None),
+    ],
+)
+def test_seconds_between_status_times(
+    start: str | None, end: str | None, expected: float | None
+) -> None:
+    """The one duration rule of get, describe, prove and the dashboard: unknown, never negative."""
+    assert reading.seconds_between(start, end) == expected
+
+
 def test_other_helpers_can_add_columns() -> None:
     saved = list(get.COLUMNS["InfraRollout"])
     try:

@@ -106,6 +106,15 @@ def test_created_resource_runs_build_then_tests_then_promotes() -> None:
     assert p.status.promoted_digest == DIGEST_A
     assert [h.digest for h in p.status.history] == [DIGEST_A]
     assert p.status.last_run is not None and p.status.last_run.phase == RunPhase.SUCCEEDED
+    last = p.status.last_run  # what lastRun shows users: the run's own record, now ended
+    assert (last.id, last.trigger, last.candidate_digest, last.source_revision) == (
+        "1",
+        "Spec",
+        DIGEST_A,
+        "cfg-1",
+    )
+    assert [t.name for t in last.phases] == ["Build", "Test", "Promote"]
+    assert last.started_at is not None and last.finished_at is not None
     assert {a.job_name for a in p.actions if isinstance(a, DeleteJob)} == {j.name for j in done}
     finished = [a for a in p.actions if isinstance(a, RunFinished)]
     assert len(finished) == 1 and finished[0].notify == "Promoted"

@@ -239,22 +239,29 @@ class StatusModel(ApiModel):
 #: Marks a member of a ``Phase`` enum as one that ends what it describes:
 #: ``SUCCEEDED = "Succeeded", FINISHED``.
 FINISHED = True
+#: Marks a finishing member as an end without success:
+#: ``FAILED = "Failed", FINISHED, UNSUCCESSFUL``.
+UNSUCCESSFUL = True
 
 
 class Phase(StrEnum):
     """The phase of a run or revision; each member says where it is declared whether it ends it.
 
     ``phase.finished`` is what the planners, the CLI's ``wait`` and the metrics
-    ask; the value (what status holds) stays the plain string.
+    ask; ``phase.failed`` (an end without success) is what ``wait`` and
+    ``prove`` turn into a failing exit code. The value (what status holds)
+    stays the plain string.
     """
 
     _value_: str
     finished: bool
+    failed: bool
 
-    def __new__(cls, value: str, finished: bool = False) -> Self:
+    def __new__(cls, value: str, finished: bool = False, failed: bool = False) -> Self:
         member = str.__new__(cls, value)
         member._value_ = value
         member.finished = finished
+        member.failed = failed
         return member
 
 

@@ -7,20 +7,12 @@ and its ``--watch`` redraw print exactly what the unit tests check.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from shakedown.api.common import short_digest
+from shakedown.presentation.reading import seconds_between
 
 Obj = Mapping[str, Any]
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    finish = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    return max(0.0, (finish - begin).total_seconds())
 
 
 def duration(seconds: float | None) -> str:

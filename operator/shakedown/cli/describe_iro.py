@@ -14,6 +14,7 @@ from typing import Any
 
 from shakedown.api.annotations import PAUSED
 from shakedown.api.common import parse_duration
+from shakedown.presentation.reading import timestamp
 
 Obj = Mapping[str, Any]
 
@@ -21,10 +22,6 @@ Obj = Mapping[str, Any]
 MARKS = {"Passed": "✔", "Running": "◌", "Pending": "·", "Failed": "✖"}
 RESULT_MARKS = {"Succeeded": "✔", "RolledBack": "↶", "Failed": "✖", "Aborted": "✖"}
 IN_FLIGHT = {"Pending", "Snapshotting", "Shadowing", "SmokeTesting", "Shifting", "Baking"}
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def pause_note(obj: Obj, *, now: datetime | None = None) -> str | None:
@@ -39,7 +36,7 @@ def pause_note(obj: Obj, *, now: datetime | None = None) -> str | None:
     step = _current_pause(obj)
     if step is None:
         return None
-    started = _when(status.get("stepStartedAt"))
+    started = timestamp(status.get("stepStartedAt"))
     resume = f"`shakedown promote iro {name}`"
     if started is None:
         return f"at canary step {status.get('currentStep', 0) + 1}: {resume} resumes it"

@@ -25,11 +25,19 @@ import yaml
 from shakedown.api.common import short_digest
 from shakedown.api.names import KindNames
 from shakedown.cli.commands import add_command
-from shakedown.cli.describe_cir import describe_image_refresh, duration, seconds_between
+from shakedown.cli.describe_cir import describe_image_refresh, duration
 from shakedown.cli.describe_iro import describe_infra_rollout
 from shakedown.cli.kube import add_object, current_namespace, resolve_kind
 from shakedown.cli.main import UserError
-from shakedown.presentation.reading import age, condition, health, message, path, text
+from shakedown.presentation.reading import (
+    age,
+    condition,
+    health,
+    message,
+    path,
+    seconds_between,
+    text,
+)
 
 Obj = Mapping[str, Any]
 

@@ -35,10 +35,19 @@ def resolve_kind(name: str, *, only: str | None = None, verb: str = "") -> KindN
     return spec
 
 
-def add_namespace(parser: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
-    """``-n NS`` (default: the kubeconfig's namespace); ``all_namespaces`` adds ``-A`` beside it."""
+def add_namespace(
+    parser: argparse.ArgumentParser,
+    *,
+    all_namespaces: bool = False,
+    help: str = "namespace (default: current)",
+) -> None:
+    """``-n NS`` (default: the kubeconfig's namespace); ``all_namespaces`` adds ``-A`` beside it.
+
+    ``help`` says what the namespace is for where a command gives it another
+    meaning or default (``prove``, ``selftest``); the flag itself is the same.
+    """
     where: Any = parser.add_mutually_exclusive_group() if all_namespaces else parser
-    where.add_argument("-n", "--namespace", metavar="NS", help="namespace (default: current)")
+    where.add_argument("-n", "--namespace", metavar="NS", help=help)
     if all_namespaces:
         where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
 

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from shakedown.api.common import parse_duration
 from shakedown.cli.commands import add_command
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 from shakedown.cli.prove_inputs import make_plan, read_inputs
 from shakedown.presentation import prove_plan as plan
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--id", required=True, help="what makes the copies unique: a PR number or commit"
     )
-    parser.add_argument("-n", "--namespace", metavar="NS", help="for objects without one")
+    add_namespace(parser, help="for objects without one")
     parser.add_argument(
         "--revision", metavar="SHA", help="build this Git revision (overrides source.git.revision)"
     )

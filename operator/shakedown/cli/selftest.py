@@ -30,6 +30,7 @@ from shakedown import GROUP, VERSION
 from shakedown.api import instances
 from shakedown.api.imagerefresh import meta as imagerefresh_meta
 from shakedown.cli.commands import add_command
+from shakedown.cli.kube import add_namespace
 from shakedown.cli.main import UserError
 from shakedown.presentation.reading import observed
 
@@ -40,12 +41,8 @@ STOP_TIMEOUT = 15.0
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = add_command(subparsers, "selftest")
-    parser.add_argument(
-        "-n",
-        "--namespace",
-        metavar="NS",
-        default=None,
-        help="where the probe goes (default: the pod's namespace, else the kubeconfig's)",
+    add_namespace(
+        parser, help="where the probe goes (default: the pod's namespace, else the kubeconfig's)"
     )
     parser.add_argument(
         "--timeout",

@@ -46,8 +46,8 @@ EXIT_DONE = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
-IRO_FAILED = frozenset({"Failed", "RolledBack", "Aborted"})
-CIR_FAILED = frozenset({"Failed", "Cancelled"})
+IRO_FAILED = frozenset(p.value for p in RolloutPhase if p.failed)
+CIR_FAILED = frozenset(p.value for p in RunPhase if p.failed)
 _IRO_FINISHED = frozenset(p.value for p in RolloutPhase if p.finished)
 _CIR_FINISHED = frozenset(p.value for p in RunPhase if p.finished)
 _PHASES = {

@@ -20,10 +20,9 @@ from shakedown.dashboard.views import (
     as_text,
     card_id,
     duration,
-    seconds_between,
     state,
 )
-from shakedown.presentation.reading import message, path
+from shakedown.presentation.reading import message, path, seconds_between
 from shakedown.presentation.steering import ABORT, PROMOTE
 
 #: The stages of one revision, in order, and the phase that runs each.

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from shakedown.presentation.reading import condition, message
+from shakedown.presentation.reading import condition, message, seconds_between
 from shakedown.presentation.steering import ROLLBACK_TO, RUN_REQUESTED
 
 Obj = Mapping[str, Any]
@@ -35,22 +34,6 @@ def as_list(value: Any) -> list[Any]:
 
 def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def seconds_between(start: Any, end: Any) -> float | None:
-    begin, finish = _when(start), _when(end)
-    if begin is None or finish is None:
-        return None
-    return max(0.0, (finish - begin).total_seconds())
 
 
 def duration(seconds: float | None) -> str:

@@ -15,19 +15,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from shakedown.api.imagerefresh import RunPhase
+from shakedown.api.infrarollout import RolloutPhase
 from shakedown.presentation.prove_plan import SHORT
-from shakedown.presentation.reading import observed
+from shakedown.presentation.reading import observed, seconds_between
 
 Obj = Mapping[str, Any]
 
-_IRO_FAILED = frozenset({"Failed", "RolledBack", "Aborted"})
-_IRO_PROVEN = frozenset({"Validated", "Succeeded"})
-_CIR_FAILED = frozenset({"Failed", "Cancelled"})
-_CIR_PROVEN = frozenset({"Validated", "Succeeded"})
+_IRO_FAILED = frozenset(p.value for p in RolloutPhase if p.failed)
+_IRO_PROVEN = frozenset(p.value for p in RolloutPhase if p.finished and not p.failed)
+_CIR_FAILED = frozenset(p.value for p in RunPhase if p.failed)
+_CIR_PROVEN = frozenset(p.value for p in RunPhase if p.finished and not p.failed)
 #: Lines of a log tail shown on the terminal and in the summary (JUnit gets all kept).
 TAIL_LINES = 30
 
@@ -82,17 +83,6 @@ class Outcome:
 
 
 # --------------------------------------------------------------------------- judging
-def _seconds(start: Any, end: Any) -> float | None:
-    if not start or not end:
-        return None
-    try:
-        a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        b = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max((b - a).total_seconds(), 0.0)
-
-
 def _merge(old: Sequence[Scenario], new: Iterable[Scenario]) -> tuple[Scenario, ...]:
     by_name = {s.name: s for s in old}
     for s in new:
@@ -106,7 +96,7 @@ def _until(scenarios: Sequence[Scenario], ended: Any) -> tuple[Scenario, ...]:
     """Durations status no longer holds (a finished run drops its tests' end times): until
     the end of the run or revision, which is when they were last known to be running."""
     return tuple(
-        replace(s, seconds=_seconds(s.started_at, ended))
+        replace(s, seconds=seconds_between(s.started_at, ended))
         if s.seconds is None and s.started_at
         else s
         for s in scenarios
@@ -139,7 +129,7 @@ def _observe_rollout(outcome: Outcome, status: Obj) -> Outcome:
             phase=str(c.get("phase") or "Pending"),
             kind=str(c.get("type") or ""),
             message=str(c.get("message") or ""),
-            seconds=_seconds(c.get("startedAt"), c.get("finishedAt")),
+            seconds=seconds_between(c.get("startedAt"), c.get("finishedAt")),
             started_at=c.get("startedAt"),
         )
         for c in status.get("checks") or []
@@ -168,7 +158,7 @@ def _observe_refresh(outcome: Outcome, status: Obj, spec: Obj) -> Outcome:
             phase=str(t.get("phase") or "Pending"),
             kind="Test",
             message=str(t.get("reason") or ""),
-            seconds=_seconds(t.get("startedAt"), t.get("finishedAt")),
+            seconds=seconds_between(t.get("startedAt"), t.get("finishedAt")),
             started_at=t.get("startedAt"),
             log_tail=str(t.get("logTail") or ""),
         )

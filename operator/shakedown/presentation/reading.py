@@ -51,6 +51,28 @@ def condition(obj: Obj, type_: str) -> Mapping[str, Any]:
     return {}
 
 
+def timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 time as status holds it (``2024-05-01T12:00:00Z``); None when unset or not one.
+
+    Front-ends show what they read and never fail on it: a missing or mangled
+    time makes the duration unknown (``-``), not a traceback.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    """Seconds from ``start`` to ``end`` (status timestamps), at least 0; None if one is unknown."""
+    begin, finish = timestamp(start), timestamp(end)
+    if begin is None or finish is None:
+        return None
+    return max(0.0, (finish - begin).total_seconds())
+
+
 def age(timestamp: str | None, *, now: datetime | None = None) -> str:
     """kubectl-style age: 45s, 5m, 3h, 2d, 1y (<unknown> when unset)."""
     if not timestamp:

@@ -15,6 +15,7 @@ from pydantic import Field, StrictBool
 
 from shakedown.api.common import (
     FINISHED,
+    UNSUCCESSFUL,
     Digest,
     ImageReference,
     Message,
@@ -43,8 +44,8 @@ class RunPhase(Phase):
     SUCCEEDED = "Succeeded", FINISHED
     VALIDATED = "Validated", FINISHED
     """All tests passed in a validate-only run (promote: false); nothing was promoted."""
-    FAILED = "Failed", FINISHED
-    CANCELLED = "Cancelled", FINISHED
+    FAILED = "Failed", FINISHED, UNSUCCESSFUL
+    CANCELLED = "Cancelled", FINISHED, UNSUCCESSFUL
 
 
 class TestPhase(StrEnum):

@@ -16,6 +16,7 @@ from pydantic import Field, StrictBool
 
 from shakedown.api.common import (
     FINISHED,
+    UNSUCCESSFUL,
     Condition,
     Conditions,
     ImageReference,
@@ -37,9 +38,9 @@ class RolloutPhase(Phase):
     BAKING = "Baking"
     SUCCEEDED = "Succeeded", FINISHED
     ROLLING_BACK = "RollingBack"
-    ROLLED_BACK = "RolledBack", FINISHED
-    FAILED = "Failed", FINISHED
-    ABORTED = "Aborted", FINISHED
+    ROLLED_BACK = "RolledBack", FINISHED, UNSUCCESSFUL
+    FAILED = "Failed", FINISHED, UNSUCCESSFUL
+    ABORTED = "Aborted", FINISHED, UNSUCCESSFUL
     VALIDATED = "Validated", FINISHED
     """Proven in the shadow with promote: false; production untouched."""
 

@@ -98,22 +98,22 @@ def phase_seconds(summary: RunSummary) -> dict[str, float]:
     return seconds
 
 
+#: What a summary takes over from the run in flight: every field the two models share.
+_FROM_RUN = sorted(RunSummary.model_fields.keys() & CurrentRun.model_fields.keys())
+
+
 def summarize(
     run: CurrentRun, *, now: datetime | None, failed: list[FailedTest] | None = None
 ) -> RunSummary:
-    """The user-facing record of a run (``now`` is its end, None while it runs)."""
-    return RunSummary(
-        id=run.id,
-        trigger=run.trigger,
-        phase=run.phase,
-        started_at=run.started_at,
-        finished_at=now,
-        candidate_digest=run.candidate_digest,
-        source_revision=run.source_revision,
-        failed_tests=failed or [],
-        message=run.message,
-        phases=list(run.phases),
-    )
+    """The user-facing record of a run (``now`` is its end, None while it runs).
+
+    The fields both models have (id, trigger, phase, start, digest, revision,
+    message, phase timings) are the run's own, taken by name: the models are
+    the one list of them, so a field added to both is summarized without a
+    second list here to keep in step.
+    """
+    taken = {name: getattr(run, name) for name in _FROM_RUN}
+    return RunSummary.model_validate({**taken, "finished_at": now, "failed_tests": failed or []})
 
 
 def with_run(status: ContainerImageRefreshStatus, run: CurrentRun) -> ContainerImageRefreshStatus:

@@ -1,15 +1,15 @@
-"""The interface every shift strategy implements, and the helpers they share.
+"""The interface every shift strategy implements, and the helpers they all share.
 
 A strategy is pure: given the snapshot, the desired objects and what
 production looks like now, it returns the next actions and whether it is
 done. It says which pods carry the change (those are judged for rollback),
 which copies it created (rollback deletes them) and which objects beyond the
-targets it modified (rollback restores them).
+targets it modified (rollback restores them). The copies canary and
+blue/green run beside production are made in ``copies``.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,18 +18,12 @@ from typing import Any, Protocol
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus
 from shakedown.planning.infrarollout.actions import Action, Apply, Delete
 from shakedown.planning.infrarollout.objects import (
-    ROLE_LABEL,
     WORKLOAD_KINDS,
     Meta,
     Obj,
     ObjKey,
-    clean,
-    config_payload,
-    config_refs,
     is_applied,
     labels_match,
-    pod_template,
-    rename_config_refs,
     selector_labels,
     with_applied_annotation,
 )
@@ -121,71 +115,6 @@ def all_rolled_out(ctx: ShiftContext, keys: Iterable[ObjKey]) -> tuple[bool, str
     return (not waiting, "; ".join(waiting))
 
 
-def copy_name(name: str, role: str) -> str:
-    suffix = f"-{role}"
-    return name[: 253 - len(suffix)] + suffix
-
-
-def changed_configs(ctx: ShiftContext, workload: ObjKey) -> list[ObjKey]:
-    """Config targets of a workload whose content the change alters."""
-    desired = ctx.desired.get(workload)
-    if desired is None:
-        return []
-    out = []
-    for ref in sorted(config_refs(desired)):
-        if ref not in ctx.targets:
-            continue
-        new, old = ctx.desired.get(ref), ctx.snapshot.get(ref)
-        if (new and config_payload(new)) != (old and config_payload(old)):
-            out.append(ref)
-    return out
-
-
-def workload_copy(
-    ctx: ShiftContext, workload: ObjKey, role: str, replicas: int
-) -> tuple[list[Obj], ObjKey]:
-    """A copy of a workload carrying the change, with its own selector and configuration.
-
-    The copy's pods carry the workload's labels (so its Services route to them)
-    plus ``shakedown.dev/role``; changed ConfigMaps/Secrets get copies of their
-    own so the stable pods keep reading the old configuration.
-    """
-    desired = ctx.desired[workload]
-    assert desired is not None
-    objects: list[Obj] = []
-    renames: dict[ObjKey, str] = {}
-    for ref in changed_configs(ctx, workload):
-        config = ctx.desired.get(ref)
-        if config is None:
-            continue
-        config_copy = clean(config)
-        config_copy["metadata"]["name"] = copy_name(ref.name, role)
-        _label(config_copy, ctx, role)
-        renames[ref] = config_copy["metadata"]["name"]
-        objects.append(config_copy)
-    obj = clean(desired)
-    obj["metadata"]["name"] = copy_name(workload.name, role)
-    obj["metadata"].pop("namespace", None)
-    _label(obj, ctx, role)
-    spec = obj.setdefault("spec", {})
-    spec["replicas"] = replicas
-    selector = spec.setdefault("selector", {})
-    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), ROLE_LABEL: role}
-    template = pod_template(obj)
-    assert template is not None
-    meta = template.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), ROLE_LABEL: role}
-    rename_config_refs(obj, renames)
-    objects.append(obj)
-    return objects, ObjKey.of(obj)
-
-
-def _label(obj: Obj, ctx: ShiftContext, role: str) -> None:
-    meta = obj.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **ctx.who.labels(), ROLE_LABEL: role}
-    meta["ownerReferences"] = [ctx.who.owner_reference()]
-
-
 def apply_objects(ctx: ShiftContext, objects: Iterable[Obj], why: str) -> list[Action]:
     actions: list[Action] = []
     for obj in sorted(objects, key=lambda o: apply_order(ObjKey.of(o))):
@@ -198,23 +127,6 @@ def delete_existing(ctx: ShiftContext, keys: Iterable[ObjKey], why: str) -> list
     return [
         Delete(ctx.namespace, k, why) for k in sorted(keys) if ctx.production.get(k) is not None
     ]
-
-
-def scaled(obj: Obj, replicas: int) -> Obj:
-    out = copy.deepcopy(obj)
-    out.setdefault("spec", {})["replicas"] = replicas
-    return out
-
-
-def role_copies(ctx: ShiftContext, role: str) -> set[ObjKey]:
-    keys: set[ObjKey] = set()
-    for workload in ctx.workloads():
-        if ctx.desired.get(workload) is None:
-            continue
-        keys.add(ObjKey(workload.kind, copy_name(workload.name, role)))
-        for ref in changed_configs(ctx, workload):
-            keys.add(ObjKey(ref.kind, copy_name(ref.name, role)))
-    return keys
 
 
 def as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:

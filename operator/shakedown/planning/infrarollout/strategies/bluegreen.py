@@ -15,7 +15,6 @@ import copy
 
 from shakedown.planning.infrarollout.objects import (
     ROLE_LABEL,
-    Meta,
     Obj,
     ObjKey,
     replicas,
@@ -27,15 +26,13 @@ from shakedown.planning.infrarollout.strategies.base import (
     all_rolled_out,
     apply_objects,
     apply_targets,
-    delete_existing,
-    role_copies,
-    workload_copy,
 )
+from shakedown.planning.infrarollout.strategies.copies import CopyStrategy
 
-ROLE = "green"
 
+class BlueGreenStrategy(CopyStrategy):
+    role = "green"
 
-class BlueGreenStrategy:
     def service_key(self, ctx: ShiftContext) -> ObjKey | None:
         config = ctx.spec.strategy.blue_green
         if config is not None and config.service:
@@ -73,7 +70,7 @@ class BlueGreenStrategy:
         assert base is not None
         service = copy.deepcopy(base)
         selector = service.setdefault("spec", {}).setdefault("selector", {})
-        selector[ROLE_LABEL] = ROLE
+        selector[ROLE_LABEL] = self.role
         return service
 
     def shift(self, ctx: ShiftContext) -> ShiftPlan:
@@ -83,10 +80,10 @@ class BlueGreenStrategy:
             snap = ctx.snapshot.get(workload)
             if snap is None:
                 continue
-            objects, key = workload_copy(ctx, workload, ROLE, replicas(snap))
+            objects, key = self.copy_of(ctx, workload, replicas(snap))
             actions += apply_objects(ctx, objects, "blue/green: green copy")
             greens.append(key)
-        judged = tuple(self._green_pods(ctx))
+        judged = tuple(self.copy_pods(ctx))
         if actions:
             return ShiftPlan(tuple(actions), waiting_for="creating green", judged_pods=judged)
         done, waiting = all_rolled_out(ctx, greens)
@@ -98,7 +95,7 @@ class BlueGreenStrategy:
         return ShiftPlan(done=True, judged_pods=judged)
 
     def finalize(self, ctx: ShiftContext) -> ShiftPlan:
-        judged = tuple(self._green_pods(ctx))
+        judged = tuple(self.copy_pods(ctx))
         actions = apply_targets(
             ctx, [k for k in ctx.targets if k != self.service_key(ctx)], "blue/green: promote blue"
         )
@@ -114,18 +111,12 @@ class BlueGreenStrategy:
         restore = apply_objects(ctx, [service], "blue/green: selector back to blue")
         if restore:
             return ShiftPlan(tuple(restore), waiting_for="switching back to blue")
-        deletes = delete_existing(ctx, self.copies(ctx), "blue/green: green retired")
+        deletes = self.remove_copies(ctx, "blue/green: green retired")
         return ShiftPlan(tuple(deletes), done=not deletes, waiting_for="removing green")
 
     def modified(self, ctx: ShiftContext) -> set[ObjKey]:
         key = self.service_key(ctx)
         return {key} if key is not None else set()
 
-    def copies(self, ctx: ShiftContext) -> set[ObjKey]:
-        return role_copies(ctx, ROLE)
-
-    def _green_pods(self, ctx: ShiftContext) -> list[Obj]:
-        return [p for p in ctx.pods if Meta.of(p).labels.get(ROLE_LABEL) == ROLE]
-
     def bake_pods(self, ctx: ShiftContext) -> list[Obj]:
-        return self._green_pods(ctx)
+        return self.copy_pods(ctx)

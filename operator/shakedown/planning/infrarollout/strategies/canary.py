@@ -23,13 +23,8 @@ from shakedown.planning.infrarollout.strategies.base import (
     all_rolled_out,
     apply_objects,
     apply_targets,
-    delete_existing,
-    role_copies,
-    scaled,
-    workload_copy,
 )
-
-ROLE = "canary"
+from shakedown.planning.infrarollout.strategies.copies import CopyStrategy, scaled
 
 
 def canary_replicas(total: int, weight: int) -> int:
@@ -38,7 +33,9 @@ def canary_replicas(total: int, weight: int) -> int:
     return min(total, max(1, math.ceil(total * weight / 100)))
 
 
-class CanaryStrategy:
+class CanaryStrategy(CopyStrategy):
+    role = "canary"
+
     def validate(self, ctx: ShiftContext) -> str | None:
         others = [str(k) for k in ctx.workloads() if k.kind not in ("Deployment", "StatefulSet")]
         if others:
@@ -58,7 +55,7 @@ class CanaryStrategy:
         index = ctx.status.current_step
         if index is None:
             return ShiftPlan(current_step=0, step_started_at=ctx.now, waiting_for="step 1")
-        judged = tuple(self._canary_pods(ctx))
+        judged = tuple(self.copy_pods(ctx))
         if index >= len(steps):
             return self._promote(ctx)
         weight, pause = steps[index]
@@ -86,7 +83,7 @@ class CanaryStrategy:
                 continue
             total = replicas(snap)
             count = canary_replicas(total, weight)
-            objects, copy_key = workload_copy(ctx, workload, ROLE, count)
+            objects, copy_key = self.copy_of(ctx, workload, count)
             actions += apply_objects(ctx, objects, f"canary step {index + 1}: weight {weight}")
             actions += apply_objects(ctx, [scaled(snap, total - count)], f"canary step {index + 1}")
             copies.append(copy_key)
@@ -99,30 +96,24 @@ class CanaryStrategy:
         return ShiftPlan(waiting_for=waiting, judged_pods=judged)
 
     def _promote(self, ctx: ShiftContext) -> ShiftPlan:
-        judged = tuple(self.bake_pods(ctx)) + tuple(self._canary_pods(ctx))
+        judged = tuple(self.bake_pods(ctx)) + tuple(self.copy_pods(ctx))
         actions = apply_targets(ctx, ctx.targets, "canary: full promotion")
         if actions:
             return ShiftPlan(tuple(actions), waiting_for="full promotion", judged_pods=judged)
         done, waiting = all_rolled_out(ctx, ctx.workloads())
         if not done:
             return ShiftPlan(waiting_for=waiting, judged_pods=judged)
-        deletes = delete_existing(ctx, self.copies(ctx), "canary: promoted")
+        deletes = self.remove_copies(ctx, "canary: promoted")
         if deletes:
             return ShiftPlan(tuple(deletes), waiting_for="removing the canary", judged_pods=judged)
         return ShiftPlan(done=True, judged_pods=judged)
 
     def finalize(self, ctx: ShiftContext) -> ShiftPlan:
-        deletes = delete_existing(ctx, self.copies(ctx), "canary: promoted")
+        deletes = self.remove_copies(ctx, "canary: promoted")
         return ShiftPlan(tuple(deletes), done=not deletes)
 
     def modified(self, ctx: ShiftContext) -> set[ObjKey]:
         return set()
-
-    def copies(self, ctx: ShiftContext) -> set[ObjKey]:
-        return role_copies(ctx, ROLE)
-
-    def _canary_pods(self, ctx: ShiftContext) -> list[Obj]:
-        return [p for p in ctx.pods if Meta.of(p).labels.get(ROLE_LABEL) == ROLE]
 
     def bake_pods(self, ctx: ShiftContext) -> list[Obj]:
         return [

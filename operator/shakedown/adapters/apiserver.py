@@ -40,7 +40,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import yaml
 
@@ -275,6 +275,17 @@ def _from_config(config: Mapping[str, Any], base: Path) -> Endpoint:
 
 
 # --------------------------------------------------------------------------- requests
+class Options(TypedDict, total=False):
+    """What a request may carry besides its method and path."""
+
+    body: Any
+    """JSON-able (sent as JSON), or ``str``/``bytes`` sent as they are."""
+    query: Mapping[str, str] | None
+    content_type: str
+    """Of the body: a merge, strategic or apply patch says so here."""
+    timeout: float
+
+
 class Stream:
     """One watch's response, read line by line; ``close`` from another thread ends it.
 
@@ -379,11 +390,8 @@ class Connection:
         method: str,
         path: str,
         *,
-        body: Any = None,
-        query: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
         accept: str = "application/json",
-        timeout: float = 30,
+        **options: Unpack[Options],
     ) -> tuple[int, str, bytes]:
         """(status, reason, body bytes) of one request; a failed connection is ``ApiError(0)``.
 
@@ -391,9 +399,12 @@ class Connection:
         request then goes once more on a fresh connection (nothing was received,
         so nothing was done).
         """
+        body = options.get("body")
         payload = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         data = payload.encode() if isinstance(payload, str) else payload
-        url = self._url(path, query)
+        url = self._url(path, options.get("query"))
+        timeout = options.get("timeout", 30)
+        content_type = options.get("content_type", "application/json")
         for attempt in range(2):
             connection, reused = self._borrow(timeout)
             try:
@@ -422,20 +433,9 @@ class Connection:
             return response.status, str(response.reason), content
         raise AssertionError("unreachable")
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-        timeout: float = 30,
-    ) -> Any:
+    def call(self, method: str, path: str, **options: Unpack[Options]) -> Any:
         """The parsed JSON answer; ``ApiError`` (with the server's message) for an error status."""
-        status, reason, content = self.raw(
-            method, path, body=body, query=query, content_type=content_type, timeout=timeout
-        )
+        status, reason, content = self.raw(method, path, **options)
         if not 200 <= status <= 299:
             text = content.decode("utf-8", "replace")
             raise ApiError(status, message(text) or reason, text)

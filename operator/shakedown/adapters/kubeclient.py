@@ -18,7 +18,6 @@ call for the common case and ``kubeclient.core(api)`` reuses a client.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -63,13 +62,8 @@ class NoCluster(Exception):
     """No kubeconfig and no in-cluster service account: nothing to talk to."""
 
 
-def kubeconfig_path() -> Path | None:
-    """The kubeconfig that will be used, if any."""
-    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    if env:
-        return Path(env)
-    default = Path.home() / ".kube" / "config"
-    return default if default.exists() else None
+#: The kubeconfig that will be used, if any: the same file the operator's own client reads.
+kubeconfig_path = apiserver.kubeconfig_path
 
 
 def load() -> None:

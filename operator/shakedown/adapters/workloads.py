@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from shakedown.adapters.apiserver import ApiError, Connection
+from shakedown.adapters.apiserver import ApiError, Connection, Options
 from shakedown.adapters.watchcache import Caches
 from shakedown.api.infrarollout import Target, TargetKind
 from shakedown.planning.infrarollout.actions import AcquireLock, ReleaseLock, StoreSnapshot
@@ -106,19 +106,9 @@ class Kube:
             path += f"/{name}"
         return path
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> Any:
+    def call(self, method: str, path: str, **options: Unpack[Options]) -> Any:
         try:
-            return self.conn.call(
-                method, path, body=body, query=query, content_type=content_type, timeout=30
-            )
+            return self.conn.call(method, path, **options)
         except ApiError as exc:
             if exc.status == 409:
                 raise Conflict(f"{method} {path}: {exc.reason}") from None

@@ -156,16 +156,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def without_client_library() -> None:
-    """Keep the ``kubernetes`` client library out of the operator's process.
+    """Keep the Kubernetes client libraries out of the operator's process.
 
     The operator talks to the API server through ``adapters.apiserver`` only;
-    kopf imports the library when it is installed (for the CLI it is), just to
-    recognise the library's objects, which the operator never hands it. That
-    import alone held about 15 MiB for good (issue 11's idle memory). A process
-    that has already imported it (``shakedown selftest`` runs the operator
-    in-process after using the library) keeps it.
+    kopf imports ``kubernetes`` and ``pykube`` whenever they are installed (the
+    CLI uses the first), just to recognise their objects, which the operator
+    never hands it. Those imports held about 15 and 7 MiB for good (issue 11's
+    idle memory). A process that has already imported one (``shakedown
+    selftest`` runs the operator in-process after using the library) keeps it.
     """
-    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
+    for library in ("kubernetes", "pykube"):
+        sys.modules.setdefault(library, None)  # type: ignore[arg-type]
 
 
 def instance_id(flag: str | None) -> str | None:

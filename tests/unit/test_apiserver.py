@@ -242,19 +242,38 @@ def test_connections_are_kept_alive_and_reused(
 ) -> None:
     conn, _ = server
     conn.call("GET", "/a")
-    first = conn._idle[-1]
+    first = conn._idle[-1][1]
     conn.call("GET", "/b")
-    assert conn._idle == [first]
+    assert [kept for _, kept in conn._idle] == [first]
 
 
 def test_a_connection_the_server_closed_meanwhile_is_replaced(
     server: tuple[Connection, list[tuple[str, str, str, bytes]]],
 ) -> None:
     conn, seen = server
-    conn.call("GET", "/then-hang-up")
-    assert len(conn._idle) == 1, "kept: the server did not say it would close"
+    for _ in range(3):  # several kept connections, all of them closed by the server
+        threads = [
+            threading.Thread(target=conn.call, args=("GET", "/then-hang-up")) for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert len(conn._idle) >= 2, "kept: the server did not say it would close"
     assert conn.call("GET", "/b") == {"path": "/b"}
-    assert [s[1] for s in seen] == ["/then-hang-up", "/b"]
+    assert [s[1] for s in seen][-1] == "/b"
+
+
+def test_a_connection_idle_for_long_is_not_reused(
+    server: tuple[Connection, list[tuple[str, str, str, bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn, _ = server
+    conn.call("GET", "/a")
+    old = conn._idle[-1][1]
+    monkeypatch.setattr(apiserver, "IDLE_SECONDS", 0.0)
+    conn.call("GET", "/b")
+    assert old.sock is None, "closed, not reused"
 
 
 def test_an_error_status_carries_the_servers_message(

@@ -46,8 +46,11 @@ import yaml
 
 #: The in-cluster ServiceAccount's files.
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-#: Idle connections kept for reuse.
+#: Idle connections kept for reuse, and seconds one may idle before it is dropped: the
+#: API server closes a connection idle for long (Go's IdleTimeout), and a request sent
+#: on one it has just closed fails with nothing received.
 POOL_SIZE = 32
+IDLE_SECONDS = 30.0
 #: Seconds an exec plugin may take.
 EXEC_TIMEOUT = 30
 
@@ -339,7 +342,7 @@ class Connection:
         self._port = parsed.port or (443 if self._https else 80)
         self._prefix = parsed.path.rstrip("/")
         self._context = where.ssl_context() if self._https else None
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[tuple[float, http.client.HTTPConnection]] = []
         self._pool_size = pool_size
         self._lock = threading.Lock()
 
@@ -350,26 +353,36 @@ class Connection:
             )
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
-    def _borrow(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _borrow(self, timeout: float, *, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept connection (True) unless ``fresh`` or none is young enough; else a new one."""
+        stale = []
+        found = None
         with self._lock:
-            if self._idle:
-                connection = self._idle.pop()
-                if connection.sock is not None:
-                    connection.sock.settimeout(timeout)
-                return connection, True
+            while self._idle and not fresh:
+                since, connection = self._idle.pop()
+                if time.monotonic() - since < IDLE_SECONDS and connection.sock is not None:
+                    found = connection
+                    break
+                stale.append(connection)
+        for connection in stale:
+            connection.close()
+        if found is not None:
+            assert found.sock is not None
+            found.sock.settimeout(timeout)
+            return found, True
         return self._new(timeout), False
 
     def _give_back(self, connection: http.client.HTTPConnection) -> None:
         with self._lock:
             if len(self._idle) < self._pool_size:
-                self._idle.append(connection)
+                self._idle.append((time.monotonic(), connection))
                 return
         connection.close()
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for connection in idle:
+        for _, connection in idle:
             connection.close()
 
     def _headers(self, content_type: str, accept: str) -> dict[str, str]:
@@ -395,9 +408,9 @@ class Connection:
     ) -> tuple[int, str, bytes]:
         """(status, reason, body bytes) of one request; a failed connection is ``ApiError(0)``.
 
-        A kept-alive connection the server closed meanwhile fails at once; the
-        request then goes once more on a fresh connection (nothing was received,
-        so nothing was done).
+        A kept-alive connection the server closed meanwhile fails before any
+        answer; the request then goes once more on a new connection (the server
+        closed without reading it, so nothing was done).
         """
         body = options.get("body")
         payload = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
@@ -406,7 +419,7 @@ class Connection:
         timeout = options.get("timeout", 30)
         content_type = options.get("content_type", "application/json")
         for attempt in range(2):
-            connection, reused = self._borrow(timeout)
+            connection, reused = self._borrow(timeout, fresh=attempt > 0)
             try:
                 connection.request(
                     method, url, body=data, headers=self._headers(content_type, accept)

@@ -270,3 +270,17 @@ def test_the_heap_can_be_trimmed_and_limited_where_glibc_runs() -> None:
     assert memory.limit_heaps(2) is glibc
     assert memory.map_large_blocks() is glibc
     assert isinstance(memory.trim(), bool)
+
+
+def test_a_kept_body_is_handed_out_as_a_fresh_copy_without_field_owners() -> None:
+    bodies = Bodies()
+    key = ("K", "ns", "a")
+    owners = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    body: dict[str, Any] = {"metadata": {"resourceVersion": "1", "managedFields": owners}, "spec": {"v": 1}}
+    assert bodies.put(key, body)
+    first = bodies.get(key)
+    assert first == {"metadata": {"resourceVersion": "1"}, "spec": {"v": 1}}
+    assert first is not None
+    first["spec"]["v"] = 2  # a step changing what it was handed changes nothing kept
+    assert bodies.get(key) == {"metadata": {"resourceVersion": "1"}, "spec": {"v": 1}}
+    assert body["metadata"]["managedFields"] == owners, "the caller's body is left alone"

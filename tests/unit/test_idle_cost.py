@@ -276,7 +276,10 @@ def test_a_kept_body_is_handed_out_as_a_fresh_copy_without_field_owners() -> Non
     bodies = Bodies()
     key = ("K", "ns", "a")
     owners = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
-    body: dict[str, Any] = {"metadata": {"resourceVersion": "1", "managedFields": owners}, "spec": {"v": 1}}
+    body: dict[str, Any] = {
+        "metadata": {"resourceVersion": "1", "managedFields": owners},
+        "spec": {"v": 1},
+    }
     assert bodies.put(key, body)
     first = bodies.get(key)
     assert first == {"metadata": {"resourceVersion": "1"}, "spec": {"v": 1}}

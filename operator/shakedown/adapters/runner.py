@@ -213,6 +213,9 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         self._last_complaint: str | None = None
         self._body: Obj | None = None
         """The object as last read (Events about a failed step go to it)."""
+        self.slots: asyncio.Semaphore | None = None
+        """Steps of all runners at once (``Runners``): a start with thousands of objects
+        would otherwise hold every one's body, models and observations at the same time."""
 
     def resume(self, dormant: Dormant) -> None:
         """Go on from where a dormant runner of the same object left off."""
@@ -235,7 +238,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             while not stopping:
                 self.wake_event.clear()  # news from now on means one more step
                 try:
-                    async with self.lock:
+                    async with self.lock, self.slots or contextlib.nullcontext():
                         result = await self.step()
                 except asyncio.CancelledError:
                     raise

@@ -34,6 +34,10 @@ from shakedown.adapters.wakeups import Bodies, Key, Wakers
 from shakedown.adapters.workloads import Kube
 
 AnyRunner = Runner[Any, Any, Any, Any]
+#: Steps at once, over all runners. A step mostly waits on the API server, in one
+#: of a few worker threads; more at once only hold more bodies and models in memory
+#: (at a start with thousands of objects, all of them) without finishing sooner.
+STEPS_AT_ONCE = 16
 #: Makes an object's runner from the registry's wake-ups and bodies.
 Make = Callable[[Wakers, Bodies], AnyRunner]
 #: A kind's ``Make`` for one of its objects, from the object's key.
@@ -81,6 +85,7 @@ class Runners:
         self._tasks: dict[Key, tuple[asyncio.Task[None], Stop]] = {}
         self._dormant: dict[Key, Dormant] = {}
         self._makers: dict[str, MakeFor] = {}
+        self._slots = asyncio.Semaphore(STEPS_AT_ONCE)
 
     def kube(self) -> Kube:
         """The client every runner shares, made on first use (importing needs no cluster)."""
@@ -148,6 +153,7 @@ class Runners:
         runner = self.get(key, make)
         if fresh and record is not None:
             runner.resume(record)
+        runner.slots = self._slots
         stop = Stop()
         task = asyncio.create_task(self._loop(key, runner, stop), name=f"runner {'/'.join(key)}")
         self._tasks[key] = (task, stop)

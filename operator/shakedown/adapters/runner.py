@@ -265,7 +265,9 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     continue
                 rounds = 0
                 delay = self._delay(result)
-                if dormant and result.idle and not (self.wake_event.is_set() or stopping):
+                # Dormant unless woken meanwhile, or another user (a finalizer) holds it.
+                busy = self.wake_event.is_set() or self.lock.locked() or bool(stopping)
+                if dormant and result.idle and not busy:
                     return Dormant(delay, self._stepped[0], self._must_read)
                 del result  # a sleeping runner keeps no decision (status models, actions)
                 await self._sleep(delay)

@@ -219,3 +219,45 @@ def test_stopping_every_runner_ends_dormant_ones_too() -> None:
         assert not thing.registry.known(KEY)
 
     run(scenario())
+
+
+def test_no_more_than_a_bounded_number_of_objects_step_at_once() -> None:
+    """A start with thousands of objects must not hold all their steps in memory at once."""
+    from shakedown.adapters.runnerset import STEPS_AT_ONCE
+
+    registry = Runners()
+    gate = asyncio.Event()
+    stepping: list[int] = [0, 0]  # now, most at once
+
+    class Gated(EchoDriver):
+        async def act(
+            self, body: Any, spec: Any, observed: int, decision: Any, complain: Any
+        ) -> None:
+            stepping[0] += 1
+            stepping[1] = max(stepping)
+            await gate.wait()
+            stepping[0] -= 1
+
+    def maker(name: str) -> Make:
+        driver = Gated()
+        driver.name = name
+
+        def make(wakers: Wakers, bodies: Bodies) -> AnyRunner:
+            return Runner(driver, wakers, bodies)
+
+        return make
+
+    registry.makes("Fake", lambda key: maker(key[2]))
+    keys = [("Fake", "ns", f"obj-{i}") for i in range(STEPS_AT_ONCE + 4)]
+
+    async def scenario() -> None:
+        for key in keys:
+            registry.ensure(key)
+        while stepping[0] < STEPS_AT_ONCE:
+            await asyncio.sleep(0.005)
+        gate.set()
+        while not all(registry.dormant(key) for key in keys):
+            await asyncio.sleep(0.005)
+
+    run(scenario())
+    assert stepping[1] == STEPS_AT_ONCE

@@ -44,6 +44,7 @@ OWNERS = ("/shakedown/", "/kopf/", "/kubernetes/", "/prometheus_client/", "/pyda
 _requests: collections.Counter[str] = collections.Counter()
 _lock = threading.Lock()
 _dumps = [0]
+_garbage = [0]
 _PATH = re.compile(r"^/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?(?P<rest>/.*)?$")
 
 
@@ -160,7 +161,7 @@ def _retained() -> dict[str, Any]:
     """Bytes reachable from each root, in order: a root is charged only what no earlier one
     reached. Modules first (what an empty operator holds too), then our registry, kopf's
     per-object memories, the running tasks, and the metrics registry."""
-    gc.collect()
+    _garbage[0] = gc.collect()
     seen: set[int] = set()
     everything = gc.get_objects()
     seen.update((id(everything), id(seen)))
@@ -257,6 +258,9 @@ def _dump(signum: int, frame: FrameType | None) -> None:
         report["retained"] = _retained()
     except Exception as exc:  # a probe that fails says so instead of stopping the operator
         report["retained"] = {"error": repr(exc)}
+    # Garbage in cycles that no collection reached yet holds pymalloc's pools too.
+    report["garbage collected"] = _garbage[0]
+    report["memory after gc"] = _memory()
     if FRAMES:
         report.update(_traced())
     _dumps[0] += 1

@@ -256,7 +256,9 @@ def test_kopf_writing_its_own_annotations_is_no_news() -> None:
     }
     second = {"metadata": {"resourceVersion": "2", "annotations": {"x": "1", **kopf}}, "spec": {}}
     assert not bodies.put(key, second)
-    assert bodies.get(key) == second, "kept, though no news"
+    kept = bodies.get(key)
+    assert kept is not None and kept["metadata"]["resourceVersion"] == "2", "kept, though no news"
+    assert kept["metadata"]["annotations"] == {"x": "1"}, "kopf's bookkeeping is not kept"
     steering = {"resourceVersion": "3", "annotations": {"x": "1", "shakedown.dev/abort": "now"}}
     assert bodies.put(key, {"metadata": steering, "spec": {}})
 
@@ -268,3 +270,20 @@ def test_the_heap_can_be_trimmed_and_limited_where_glibc_runs() -> None:
     assert memory.limit_heaps(2) is glibc
     assert memory.map_large_blocks() is glibc
     assert isinstance(memory.trim(), bool)
+
+
+def test_a_kept_body_is_handed_out_as_a_fresh_copy_without_field_owners() -> None:
+    bodies = Bodies()
+    key = ("K", "ns", "a")
+    owners = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    body: dict[str, Any] = {
+        "metadata": {"resourceVersion": "1", "managedFields": owners},
+        "spec": {"v": 1},
+    }
+    assert bodies.put(key, body)
+    first = bodies.get(key)
+    assert first == {"metadata": {"resourceVersion": "1"}, "spec": {"v": 1}}
+    assert first is not None
+    first["spec"]["v"] = 2  # a step changing what it was handed changes nothing kept
+    assert bodies.get(key) == {"metadata": {"resourceVersion": "1"}, "spec": {"v": 1}}
+    assert body["metadata"]["managedFields"] == owners, "the caller's body is left alone"

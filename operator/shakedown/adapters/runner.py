@@ -15,8 +15,12 @@ admit, observe, plan and act for that kind. What does not differ is here, once:
   every object following a namespace; without news it looks again at the
   decision's ``wake_at`` or after the driver's ``tick``. An idle decision
   (nothing in flight) has no tick: it sleeps until ``wake_at`` or its own news,
-  so a thousand idle objects cost nothing. Wake-ups that arrive while a step
-  runs coalesce into one more step.
+  so a thousand idle objects cost nothing. Run by the registry
+  (``run(..., dormant=True)``) the loop even ends there, handing back a
+  ``Dormant`` record: no task, coroutine, driver or runner is kept for an
+  object with nothing to do, and the registry makes them again on news or at
+  the due time. Wake-ups that arrive while a step runs coalesce into one more
+  step.
 - the body: the newest one the watch delivered or our own status write
   returned (``Bodies``), so a step reads the object only when that is unknown
   or may be stale (after a failed or a waiting step).
@@ -167,6 +171,23 @@ class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
 
 
 # --------------------------------------------------------------------------- the runner
+class Dormant:
+    """What is left of an idle object's runner while it sleeps (``Runners`` keeps it):
+    a few words instead of a task, its coroutines, a driver and a runner."""
+
+    __slots__ = ("delay", "due", "must_read", "written")
+
+    def __init__(self, delay: float | None, written: int | None, must_read: bool) -> None:
+        self.delay = delay
+        """Seconds until its decision's ``wake_at`` (None: only news wakes it)."""
+        self.written = written
+        """The resourceVersion our last status write stored (echo detection goes on)."""
+        self.must_read = must_read
+        """Whether the next step must read the object (the kept body may be stale)."""
+        self.due: asyncio.TimerHandle | None = None
+        """The due time in the event loop's timer heap, once the registry sets it."""
+
+
 class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
     """Runs one object through its driver, one step at a time."""
 
@@ -192,10 +213,19 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         self._last_complaint: str | None = None
         self._body: Obj | None = None
         """The object as last read (Events about a failed step go to it)."""
+        self.slots: asyncio.Semaphore | None = None
+        """Steps of all runners at once (``Runners``): a start with thousands of objects
+        would otherwise hold every one's body, models and observations at the same time."""
+
+    def resume(self, dormant: Dormant) -> None:
+        """Go on from where a dormant runner of the same object left off."""
+        self._stepped = (dormant.written, ())
+        self._must_read = dormant.must_read
 
     # ---- the loop
-    async def run(self, stopping: Stopping) -> bool:
-        """Step until the object is gone (True) or ``stopping`` is set (False)."""
+    async def run(self, stopping: Stopping, *, dormant: bool = False) -> bool | Dormant:
+        """Step until the object is gone (True) or ``stopping`` is set (False); with
+        ``dormant``, also end at an idle decision with no wake-up pending (``Dormant``)."""
         driver = self.driver
         self.wake_event = self.wakers.register(self.key)
         if driver.follows_namespace:
@@ -208,7 +238,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             while not stopping:
                 self.wake_event.clear()  # news from now on means one more step
                 try:
-                    async with self.lock:
+                    async with self.lock, self.slots or contextlib.nullcontext():
                         result = await self.step()
                 except asyncio.CancelledError:
                     raise
@@ -235,6 +265,10 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     continue
                 rounds = 0
                 delay = self._delay(result)
+                # Dormant unless woken meanwhile, or another user (a finalizer) holds it.
+                busy = self.wake_event.is_set() or self.lock.locked() or bool(stopping)
+                if dormant and result.idle and not busy:
+                    return Dormant(delay, self._stepped[0], self._must_read)
                 del result  # a sleeping runner keeps no decision (status models, actions)
                 await self._sleep(delay)
             return False

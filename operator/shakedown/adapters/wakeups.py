@@ -11,19 +11,30 @@ is what makes a burst of watch events coalesce into one more step.
 ``Bodies`` keeps the newest body of every object seen, from the kind's own
 watch and from the runner's own status writes, so a step reads no object the
 watch already delivered, and news that is no news (a repeated body) wakes no one.
+It keeps each as compact JSON (a parsed body is some 60 small objects, three
+to four times the size) with a digest of its meaning, so a thousand objects
+with nothing to do keep a few hundred KiB, and every ``get`` is a fresh copy.
+
+An object whose last decision was idle usually has no runner at all: it sleeps
+dormant in the registry (``adapters.runnerset``), and a wake-up for a key with
+no event goes to ``on_absent``, which makes its runner again.
 
 An ``asyncio.Event`` belongs to its event loop: kopf runs synchronous
 handlers in worker threads, and an Event set from one of those would wake its
 waiter only whenever the loop next woke for another reason. So a wake-up from
-another thread is handed to the loop (``call_soon_threadsafe``).
+another thread is handed to the loop (``call_soon_threadsafe``) whole, and
+finds its runner there: one that went dormant meanwhile is made again, not
+woken through an event nobody waits on any more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 #: (kind, namespace, name): which object a runner or a wake-up is for.
@@ -38,6 +49,8 @@ class Wakers:
         self._by_namespace: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: set[asyncio.Event] = set()
+        self.on_absent: Callable[[Key], None] | None = None
+        """Called (in the loop) for a wake-up of a key no runner waits on: a dormant one."""
 
     def register(self, key: Key) -> asyncio.Event:
         with contextlib.suppress(RuntimeError):  # no running loop: a unit test's direct call
@@ -68,26 +81,42 @@ class Wakers:
         self._idle.discard(event)
 
     def wake(self, key: Key) -> None:
+        """Wake ``key``'s runner; a key with none (dormant) goes to ``on_absent``."""
+        if self._elsewhere():
+            self.soon(self.wake, key)
+            return
         event = self._by_key.get(key)
         if event is not None:
-            self._set(event)
+            event.set()
+        elif self.on_absent is not None:
+            self.on_absent(key)
 
     def wake_namespace(self, namespace: str | None) -> None:
         """Wake every runner following ``namespace`` that has something in flight."""
+        if self._elsewhere():
+            self.soon(self.wake_namespace, namespace)
+            return
         for event in tuple(self._by_namespace.get(namespace or "", ())):
             if event not in self._idle:
-                self._set(event)
+                event.set()
 
-    def _set(self, event: asyncio.Event) -> None:
+    def soon(self, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback`` in the runners' event loop: at once when already there."""
         loop = self._loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is None or running is loop or loop.is_closed():
-            event.set()
+        if self._elsewhere() and loop is not None:
+            loop.call_soon_threadsafe(callback, *args)
         else:
-            loop.call_soon_threadsafe(event.set)
+            callback(*args)
+
+    def _elsewhere(self) -> bool:
+        """Whether this call comes from outside the runners' (open) event loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            return asyncio.get_running_loop() is not loop
+        except RuntimeError:
+            return True
 
 
 def resource_version(body: Mapping[str, Any]) -> int | None:
@@ -123,7 +152,8 @@ class Bodies:
     """The newest body of every object, from its watch events and from our own writes."""
 
     def __init__(self) -> None:
-        self._by_key: dict[Key, dict[str, Any]] = {}
+        self._by_key: dict[Key, tuple[object, bytes, bytes]] = {}
+        """Per object: its resourceVersion as stored, a digest of its ``meaning``, its JSON."""
 
     def put(self, key: Key, body: Mapping[str, Any]) -> bool:
         """Keep ``body`` unless an equally new or newer one is kept.
@@ -131,36 +161,66 @@ class Bodies:
         True when it is news: newer, and different in what a runner acts on
         (kopf writing its own annotations or a finalizer is no news).
         """
-        new = resource_version(body)
-        old_body = self._by_key.get(key)
-        if old_body is not None:
-            old = resource_version(old_body)
+        version = _version(body)
+        kept = self._by_key.get(key)
+        if kept is not None:
+            old_version = kept[0]
+            new, old = _number(version), _number(old_version)
             if new is not None and old is not None and new <= old:
                 return False
-            if (new is None or old is None) and _version(old_body) == _version(body):
+            if (new is None or old is None) and old_version == version:
                 return False
-        self._by_key[key] = _kept(body)
-        return old_body is None or meaning(old_body) != meaning(body)
+        sense = _digest(meaning(body))
+        packed = json.dumps(_kept(body), separators=(",", ":"), ensure_ascii=False).encode()
+        self._by_key[key] = (version, sense, packed)
+        return kept is None or kept[1] != sense
 
     def get(self, key: Key) -> dict[str, Any] | None:
-        return self._by_key.get(key)
+        """A fresh copy of the body kept for ``key`` (None when none is)."""
+        kept = self._by_key.get(key)
+        if kept is None:
+            return None
+        body: dict[str, Any] = json.loads(kept[2])
+        return body
 
     def drop(self, key: Key) -> None:
         self._by_key.pop(key, None)
 
     def in_namespace(self, kind: str, namespace: str) -> Iterator[tuple[Key, dict[str, Any]]]:
-        for key, body in list(self._by_key.items()):  # a snapshot: callers may step between
-            if key[0] == kind and key[1] == namespace:
+        for key in [k for k in self._by_key if k[0] == kind and k[1] == namespace]:
+            body = self.get(key)  # callers may step between: one dropped meanwhile is skipped
+            if body is not None:
                 yield key, body
 
 
+def _digest(sense: tuple[Any, ...]) -> bytes:
+    """A short digest of a body's ``meaning``: equal for equal meanings, else (to 2**-128) not."""
+    return hashlib.blake2b(repr(sense).encode(), digest_size=16).digest()
+
+
+def _number(version: object) -> int | None:
+    return int(version) if isinstance(version, str) and version.isdigit() else None
+
+
 def _kept(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy to keep, without ``metadata.managedFields``: no step reads our own objects'
-    field owners, and they are often the larger part of a body kept per object."""
+    """A copy to keep, without what no step reads: ``metadata.managedFields`` (field
+    owners) and kopf's bookkeeping annotations (its diff base repeats the whole spec).
+    Together they are often the larger part of a body kept per object."""
     kept = dict(body)
     meta = kept.get("metadata")
-    if isinstance(meta, Mapping) and "managedFields" in meta:
-        kept["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    if not isinstance(meta, Mapping):
+        return kept
+    annotations = meta.get("annotations")
+    ours = None
+    if isinstance(annotations, Mapping):
+        ours = {k: v for k, v in annotations.items() if not _bookkeeping(k, v)}
+        if len(ours) == len(annotations):
+            ours = None
+    if "managedFields" in meta or ours is not None:
+        meta = {k: v for k, v in meta.items() if k != "managedFields"}
+        if ours is not None:
+            meta["annotations"] = ours
+        kept["metadata"] = meta
     return kept
 
 

@@ -94,7 +94,7 @@ def reconcile(
             if names is not None:
                 problems += check_metric_templates(model, names)
     if not refused(model, problems, body=body, patch=patch, meta=meta, logger=logger):
-        runners.wake(memo, NAMES.kind, namespace, name)
+        runners.nudge(memo, NAMES.kind, namespace, name)
 
 
 #: The rollout's own news: start its runner, or wake it when the body is new.

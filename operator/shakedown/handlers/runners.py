@@ -8,7 +8,8 @@ memo: kopf hands every handler a shallow copy of that memo, so they all see
 the same registry, and nothing lives in module globals.
 
 A kind's own watch events (``follow``) start its loop, keep its body and wake
-it only when the body is new; its DELETED event stops it and drops the
+it only when the body is new (a dormant one, whose idle loop ended, is made
+again: ``adapters.runnerset``); its DELETED event stops it and drops the
 object's metric series (most objects carry no finalizer, so kopf's deletion
 handlers never run for them). Another instance's objects (``instances``) are
 dropped right there: no runner, no body kept, and one relabelled away is
@@ -18,6 +19,7 @@ stopped as if deleted.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -67,9 +69,16 @@ async def make_registry(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def _trim_forever() -> None:
-    """Hand what a burst of steps freed back to the OS (``adapters.memory``)."""
+    """Hand what a burst of steps freed back to the OS (``adapters.memory``).
+
+    First a full garbage collection: what a burst leaves in reference cycles
+    (kopf's per-event structures, finished tasks) has aged into the oldest
+    generation, which an idle operator, allocating little, would not collect
+    for a long time; meanwhile it pins pymalloc's pools and glibc's pages.
+    """
     while True:
         await asyncio.sleep(TRIM_INTERVAL)
+        gc.collect()
         await asyncio.to_thread(memory.trim)
 
 
@@ -116,6 +125,13 @@ def wake(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | 
     wakers(memo).wake((kind, namespace or "default", name or ""))
 
 
+def nudge(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | None) -> None:
+    """Wake the runner of one object after a handler saw its body: a dormant one is left
+    asleep, since its own watch event (``follow``, which kopf runs first) woke it on news."""
+    found = registry(memo)
+    found.wakers.soon(found.nudge, (kind, namespace or "default", name or ""))
+
+
 def maker(memo: Mapping[str, Any], build: Callable[[Kube, Wakers], AnyDriver]) -> Make:
     """How to make an object's runner the first time a handler needs it, from its driver."""
     shared = kube(memo)
@@ -153,9 +169,11 @@ def on_own_events(
         body = event.get("object") or {}
         labels = (body.get("metadata") or {}).get("labels") if isinstance(body, Mapping) else None
         if not instances.handles(labels, instances.of_memo(memo)):
-            if registry(memo).running(key):  # relabelled away from this instance
+            if registry(memo).known(key):  # relabelled away from this instance
                 follow(memo, key, {"type": "DELETED"}, lambda: object_maker(memo, build, ns, nm))
             return
+        found = registry(memo)
+        found.makes(kind, lambda key: object_maker(memo, build, key[1], key[2]))
         follow(memo, key, event, lambda: object_maker(memo, build, ns, nm))
 
     kopf.on.event(GROUP, VERSION, plural, id=handler_id)(own_news)
@@ -184,7 +202,7 @@ def follow(
         return
     body = event.get("object")
     news = found.bodies.put(key, body) if isinstance(body, Mapping) else True
-    if not found.running(key):
+    if not found.known(key):
         found.ensure(key, make())
     elif news:
         found.news(key)

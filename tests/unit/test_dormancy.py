@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from shakedown.adapters.runner import Runner
+from shakedown.adapters.runner import Dormant, Runner
 from shakedown.adapters.runnerset import Make, Runners
 from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.handlers import runners as wiring
@@ -191,14 +191,21 @@ def test_a_wake_up_of_its_key_steps_it_but_namespace_news_does_not() -> None:
     run(scenario())
 
 
+async def dormant_with_a_due_time(thing: Object) -> Dormant:
+    """Deliver the object and let it step once, into dormancy with its due time set."""
+    thing.deliver("ADDED")
+    await thing.asleep(1)
+    record = thing.registry.dormant(KEY)
+    assert record is not None and record.due is not None
+    return record
+
+
 def test_deleting_a_dormant_object_forgets_it_and_its_due_time() -> None:
     thing = Object(DueDriver(timedelta(hours=1)))
 
     async def scenario() -> None:
-        thing.deliver("ADDED")
-        await thing.asleep(1)
-        record = thing.registry.dormant(KEY)
-        assert record is not None and record.due is not None
+        record = await dormant_with_a_due_time(thing)
+        assert record.due is not None
         thing.deliver("DELETED")
         assert record.due.cancelled()
         assert thing.registry.dormant(KEY) is None and not thing.registry.known(KEY)
@@ -211,11 +218,9 @@ def test_stopping_every_runner_ends_dormant_ones_too() -> None:
     thing = Object(DueDriver(timedelta(hours=1)))
 
     async def scenario() -> None:
-        thing.deliver("ADDED")
-        await thing.asleep(1)
-        record = thing.registry.dormant(KEY)
+        record = await dormant_with_a_due_time(thing)
         await thing.registry.stop_all(1.0)
-        assert record is not None and record.due is not None and record.due.cancelled()
+        assert record.due is not None and record.due.cancelled()
         assert not thing.registry.known(KEY)
 
     run(scenario())

@@ -13,9 +13,8 @@ from typing import Any, cast
 
 import pytest
 
-from shakedown.adapters.apiserver import Connection
+from shakedown.adapters.apiserver import ApiError, Connection
 from shakedown.adapters.leadership import Elector
-from shakedown.adapters.leaserest import LeaseError
 from shakedown.planning.leadership import Record, Timing
 
 #: The electors here get their Lease store after construction; they never connect.
@@ -35,12 +34,12 @@ class Store:
     def write(self, body: dict[str, Any], *, create: bool) -> Any:
         with self.lock:
             if create and self.lease is not None:
-                raise LeaseError(409, "Conflict")
+                raise ApiError(409, "Conflict")
             if not create:
                 if self.lease is None:
-                    raise LeaseError(404, "NotFound")
+                    raise ApiError(404, "NotFound")
                 if body["metadata"].get("resourceVersion") != str(self.version):
-                    raise LeaseError(409, "Conflict")
+                    raise ApiError(409, "Conflict")
             self.version += 1
             self.lease = body
             holder = body["spec"]["holderIdentity"]

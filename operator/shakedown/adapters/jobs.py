@@ -24,6 +24,7 @@ from shakedown.api.common import parse_duration
 from shakedown.api.imagerefresh import ContainerImageRefreshSpec
 from shakedown.planning.imagerefresh.observed import JobObservation, JobState
 from shakedown.planning.imagerefresh.run import DEADLINE_GRACE_SECONDS
+from shakedown.planning.infrarollout.objects import parse_time
 
 LABEL_RESOURCE = "shakedown.dev/containerimagerefresh"
 LABEL_RUN = "shakedown.dev/run"
@@ -195,16 +196,16 @@ class Jobs:
         status = job.get("status") or {}
         state = JobState.RUNNING
         reason = ""
-        finished = _time(status.get("completionTime"))
+        finished = parse_time(status.get("completionTime"))
         for cond in status.get("conditions") or []:
             if cond.get("status") != "True":
                 continue
             if cond.get("type") == "Complete":
                 state = JobState.SUCCEEDED
-                finished = finished or _time(cond.get("lastTransitionTime"))
+                finished = finished or parse_time(cond.get("lastTransitionTime"))
             elif cond.get("type") == "Failed":
                 state = JobState.FAILED
-                finished = _time(cond.get("lastTransitionTime"))
+                finished = parse_time(cond.get("lastTransitionTime"))
                 reason = cond.get("reason") or "Failed"
                 if cond.get("reason") == "DeadlineExceeded":
                     reason = "deadline exceeded"
@@ -227,7 +228,7 @@ class Jobs:
                     # Job's end: act on it without waiting for the Job controller.
                     if state is JobState.RUNNING:
                         state = JobState.FAILED if exit_code else JobState.SUCCEEDED
-                        finished = _time(terminated.get("finishedAt"))
+                        finished = parse_time(terminated.get("finishedAt"))
                 elif waiting is not None and waiting.get("reason") in _WAITING_REASONS:
                     reason = str(waiting["reason"])
                     if waiting.get("message"):
@@ -249,7 +250,7 @@ class Jobs:
             step=meta_labels.get(LABEL_STEP, ""),
             scenario=meta_labels.get(LABEL_SCENARIO, ""),
             state=state,
-            started_at=_time(status.get("startTime")),
+            started_at=parse_time(status.get("startTime")),
             finished_at=finished,
             reason=reason[:256],
             log_tail=log_tail,
@@ -273,17 +274,12 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return meta
 
 
-def _time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as the API server writes it (``...Z``); None when absent."""
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _newest(pods: Sequence[Obj]) -> Obj | None:
     if not pods:
         return None
     return max(
         pods,
-        key=lambda p: _time(_meta(p).get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC),
+        key=lambda p: (
+            parse_time(_meta(p).get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
+        ),
     )

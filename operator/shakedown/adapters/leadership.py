@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from shakedown.adapters.apiserver import Connection
-from shakedown.adapters.leaserest import LeaseClient, LeaseError
+from shakedown.adapters.apiserver import ApiError, Connection
+from shakedown.adapters.leaserest import LeaseClient
 from shakedown.metrics import leadership as leader_metrics
 from shakedown.planning.leadership import (
     Create,
@@ -190,7 +190,7 @@ class Elector:
             else:
                 self._transitions = move.transitions
                 lease = self.leases.replace(self._body(move.version))
-        except LeaseError as exc:
+        except ApiError as exc:
             if exc.status not in (404, 409):
                 log.warning("cannot take Lease %s/%s: %s", self.namespace, self.name, exc)
                 time.sleep(self.timing.retry_period)
@@ -221,7 +221,7 @@ class Elector:
                     lease = self.leases.replace(self._body(self._version), timeout=left)
                     self._version = str(lease["metadata"]["resourceVersion"])
                     self._renewed_sent = sent
-            except LeaseError as exc:
+            except ApiError as exc:
                 if exc.status == 409 and self._still_ours():
                     continue  # someone touched the Lease (a label, say): renew on its version
                 if exc.status in (404, 409):

@@ -9,19 +9,11 @@ one long-running request, not a poll.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
-from shakedown.adapters.apiserver import ApiError, Connection
+from shakedown.adapters.apiserver import ApiError, Connection, Options
 
 PREFIX = "/apis/coordination.k8s.io/v1"
-
-
-class LeaseError(Exception):
-    """The API server answered with an error (``status``: its HTTP status; 0: no answer)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
 
 
 class LeaseClient:
@@ -33,27 +25,15 @@ class LeaseClient:
     def _collection(self) -> str:
         return f"{PREFIX}/namespaces/{self.namespace}/leases"
 
-    def _json(
-        self,
-        method: str,
-        path: str,
-        *,
-        timeout: float,
-        body: Any = None,
-        query: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = self.conn.call(
-                method, path, body=body, query=query, timeout=timeout
-            )
-        except ApiError as exc:
-            raise LeaseError(exc.status, exc.reason) from None
+    def _json(self, method: str, path: str, **options: Unpack[Options]) -> dict[str, Any]:
+        """The answer as JSON; an error status is ``ApiError`` (0: no answer at all)."""
+        result: dict[str, Any] = self.conn.call(method, path, **options)
         return result
 
     def get(self, *, timeout: float = 10) -> dict[str, Any] | None:
         try:
             return self._json("GET", f"{self._collection()}/{self.name}", timeout=timeout)
-        except LeaseError as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
@@ -81,15 +61,12 @@ class LeaseClient:
             "timeoutSeconds": str(seconds),
             "allowWatchBookmarks": "false",
         }
-        try:
-            stream = self.conn.stream(self._collection(), query, timeout=seconds + 30)
-        except ApiError as exc:
-            raise LeaseError(exc.status, exc.reason) from None
+        stream = self.conn.stream(self._collection(), query, timeout=seconds + 30)
         try:
             for event in stream:
                 if event.get("type") == "ERROR":
                     status = event.get("object") or {}
-                    raise LeaseError(int(status.get("code", 500)), status.get("reason", ""))
+                    raise ApiError(int(status.get("code", 500)), str(status.get("reason", "")))
                 yield str(event.get("type")), event.get("object") or {}
         finally:
             stream.close()

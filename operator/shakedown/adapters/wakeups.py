@@ -121,8 +121,7 @@ class Wakers:
 
 def resource_version(body: Mapping[str, Any]) -> int | None:
     """The body's resourceVersion as a number (etcd's revision), None when it is not one."""
-    raw = (body.get("metadata") or {}).get("resourceVersion")
-    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+    return _number(_version(body))
 
 
 def _bookkeeping(key: str, value: object) -> bool:

@@ -16,6 +16,7 @@ pytest_plugins = [
 
 
 import ipaddress  # noqa: E402
+import re  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -37,6 +38,9 @@ def _outbound_allows_test_servers() -> Iterator[None]:
 
 #: Lines of an operator's log shown under a failed cluster test.
 LOG_TAIL_LINES = 60
+#: DEBUG lines shown apart: which watches kopf started (in which namespaces) and retried.
+WATCH_LINES = re.compile(r"watch-stream|Request attempt|listed at start")
+WATCH_TAIL_LINES = 20
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -57,12 +61,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if not callable(log):
             continue
         try:
-            lines = [line for line in str(log()).splitlines() if "[DEBUG" not in line]
+            text = str(log()).splitlines()
         except OSError as exc:
-            lines = [f"(log unreadable: {exc})"]
-        report.sections.append(
-            (
-                f"{name} log, last {LOG_TAIL_LINES} lines above DEBUG",
-                "\n".join(lines[-LOG_TAIL_LINES:]),
-            )
+            text = [f"(log unreadable: {exc})"]
+        above = [line for line in text if "[DEBUG" not in line]
+        watches = [line for line in text if "[DEBUG" in line and WATCH_LINES.search(line)]
+        sections = (
+            (f"last {LOG_TAIL_LINES} lines above DEBUG", above[-LOG_TAIL_LINES:]),
+            (f"last {WATCH_TAIL_LINES} lines about watches", watches[-WATCH_TAIL_LINES:]),
         )
+        for title, lines in sections:
+            report.sections.append((f"{name} log, {title}", "\n".join(lines)))

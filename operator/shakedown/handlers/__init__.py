@@ -12,7 +12,8 @@ Operator-wide settings live here too: kopf keeps its bookkeeping in
 fields would be pruned from it), the finalizer is ``shakedown.dev/finalizer``,
 and kopf runs standalone: no kopf peering, since replicas elect a leader with a
 Lease before kopf starts at all (``adapters.leadership``).
-The routine wake-up handlers' success lines are DEBUG, not INFO (``quiet``).
+The routine wake-up handlers' success lines are DEBUG, not INFO (``quiet``), and
+a namespace created while kopf starts is served at once (``listed_namespaces``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import kopf
 from shakedown import GROUP
 from shakedown.adapters import apiserver
 from shakedown.api import instances
-from shakedown.handlers import imagerefresh, infrarollout, quiet
+from shakedown.handlers import imagerefresh, infrarollout, listed_namespaces, quiet
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
@@ -69,3 +70,5 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.queueing.worker_limit = WORKER_LIMIT
     settings.queueing.idle_timeout = WORKER_IDLE_TIMEOUT
     quiet.install()
+    # Before kopf's namespace observer starts (after every startup activity).
+    listed_namespaces.install()

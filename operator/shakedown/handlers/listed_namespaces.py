@@ -28,6 +28,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+#: The debug line's last words, by whether the namespace is served now.
+_SAID = {True: "served", False: "no longer served"}
 #: What kopf's namespace-event processor is called with (by name).
 EXPECTED = {"raw_event", "namespaces", "insights"}
 
@@ -53,7 +55,7 @@ def install() -> bool:
 def process_listed_too(
     original: Callable[..., Any], revise: Callable[..., None]
 ) -> Callable[..., Any]:
-    """kopf's processor, except that a listed namespace (event type None) counts when new."""
+    """kopf's processor; a listed namespace (type None) counts when it changes what is served."""
 
     async def process(
         *,
@@ -65,11 +67,13 @@ def process_listed_too(
         if raw_event.get("type") is not None:
             await original(raw_event=raw_event, namespaces=namespaces, insights=insights, **kwargs)
             return
+        name = _name(raw_event)
         async with insights.revised:
-            before = set(insights.namespaces)
+            served = name in insights.namespaces
             revise(raw_events=[raw_event], insights=insights, namespaces=namespaces)
-            if insights.namespaces != before:
-                logger.debug("namespace %s listed at start: served", _name(raw_event))
+            now = name in insights.namespaces  # revise touches this one name only
+            if now != served:
+                logger.debug("namespace %s listed at start: %s", name, _SAID[now])
                 insights.revised.notify_all()
 
     process.__wrapped_kopf__ = original  # type: ignore[attr-defined]

@@ -59,12 +59,17 @@ from peerskit import (
     ratio,
     table,
 )
-from peerwatch import PodWatch, Process, free_port, http_ok
+from peerwatch import PodWatch, Process, http_ok
 from shakedown.adapters import crds as crd_adapter
 from shakedown.adapters import kubeclient
 from shakedown.adapters.workloads import Kube, apply_object
 from shakedown.demo.infrarollout import sample_workload
 from shakedown.localcluster import argorollouts
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.fixtures: the ports the test operators take too
+
+from tests.fixtures.operator import free_port, free_ports  # noqa: E402
 
 ROLLOUTS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts"
 FINAL = {"Succeeded", "Failed", "RolledBack", "Aborted"}
@@ -211,7 +216,7 @@ def run_argo(bench: Bench, binary: Path, *, tuned: bool) -> Outcome:
         )
         path = ROLLOUTS.format(ns=ns)
         kube.call("POST", path, body=rollout)
-        metrics, healthz = free_port(), free_port()
+        metrics, healthz = free_ports(2)
         command = [
             str(binary),
             *("--kubeconfig", str(bench.kubeconfig), "--namespaced", "--namespace", ns),

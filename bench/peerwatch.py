@@ -4,7 +4,6 @@ and the controller processes it starts (stopped by their PID only)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -126,12 +125,6 @@ class PodWatch:
             self.pods.values(), replicas=self.replicas, old_revisions=self.old_revisions
         ):
             self.healthy_at = now
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_ok(port: int, path: str) -> bool:

@@ -27,6 +27,11 @@ admit, observe, plan and act for that kind. What does not differ is here, once:
 - a status that does not parse stalls the object (``Stalled``, reason
   ``InvalidStatus``, naming the field) and nothing is done; it is never reset to
   empty, which would start over and re-adopt what the old status described.
+- a spec the driver refuses (``admit`` returns ``Refused``) is reported here,
+  once per generation (``planning.refusal``: Stalled, reason ``InvalidSpec``,
+  the fields named, a Warning Event) and nothing else is done; the object then
+  sleeps like an idle one until it is edited (or, when the refusal waits on
+  other objects, until news from its namespace).
 - a failed step is logged, said once as a Warning Event (``ReconcileError``),
   and retried after the driver's ``retry`` seconds; the status it recorded, if
   any, stays.
@@ -54,7 +59,10 @@ from shakedown.adapters.statuswriting import (
 )
 from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
 from shakedown.conditions import Health, same_conditions, with_health
+from shakedown.metrics import observe as count_reconciliation
 from shakedown.planning.decision import Decision, EventNote
+from shakedown.planning.refusal import Refused, refusal
+from shakedown.planning.validation import INVALID_SPEC
 
 #: A Kubernetes object as JSON.
 Obj = dict[str, Any]
@@ -73,7 +81,8 @@ class Skipped(Enum):
     """A step that planned nothing, and why."""
 
     GONE = "the object no longer exists"
-    WAITING = "nothing to plan now (an invalid spec or status, reported)"
+    WAITING = "nothing to plan now: a bad status, or a spec waiting on other objects (reported)"
+    REFUSED = "the spec cannot be acted on until it is edited (reported Stalled)"
 
 
 # --------------------------------------------------------------------------- the driver
@@ -125,8 +134,9 @@ class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
         """The stored status; raises ValueError (naming the field) when it does not parse."""
         ...
 
-    def admit(self, body: Obj, status: StatusT, deleting: bool) -> SpecT | None:
-        """The spec to plan for; None when there is nothing to plan now (reported elsewhere)."""
+    def admit(self, body: Obj, status: StatusT, deleting: bool) -> SpecT | Refused | None:
+        """The spec to plan for; ``Refused`` (the fields named) when it cannot be acted on,
+        which the runner reports; None when there is nothing to plan now."""
         ...
 
     def observe(
@@ -259,6 +269,13 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     self.wakers.set_idle(self.key, False)
                     await self._sleep(driver.tick)
                     continue
+                if result is Skipped.REFUSED:  # only an edit helps: asleep until its news
+                    self.wakers.set_idle(self.key, True)
+                    busy = self.wake_event.is_set() or self.lock.locked() or bool(stopping)
+                    if dormant and not busy:
+                        return Dormant(None, self._stepped[0], self._must_read)
+                    await self._sleep(None)
+                    continue
                 self.wakers.set_idle(self.key, result.idle)
                 rounds = rounds + 1 if result.again else 0
                 if result.again and (driver.max_rounds is None or rounds < driver.max_rounds):
@@ -347,8 +364,11 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             return Skipped.WAITING
         spec = await asyncio.to_thread(driver.admit, body, status, deleting)
         if spec is None:
-            self._must_read = True  # admitting may have written a Stalled status
+            self._must_read = True
             return Skipped.WAITING
+        if isinstance(spec, Refused):
+            await self._refuse(body, spec)
+            return Skipped.WAITING if spec.waits_on_namespace else Skipped.REFUSED
         now = driver.now()
         observed = await asyncio.to_thread(driver.observe, body, spec, status, deleting, now)
         decision = driver.plan(spec, status, observed, now)
@@ -371,6 +391,37 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             await asyncio.sleep(FAULT_PAUSE)
         await driver.act(body, spec, observed, decision, lambda m: self.complain(body, m))
         return decision
+
+    async def _refuse(self, body: Obj, refused: Refused) -> None:
+        """Stalled, naming the fields, once per generation; stored like a decision's status,
+        so its echo is no news."""
+        meta = body.get("metadata") or {}
+        change = refusal(
+            body.get("status") or {},
+            refused,
+            generation=meta.get("generation"),
+            now=self.driver.now(),
+        )
+        if change.patch:
+            try:
+                stored = await asyncio.to_thread(self.driver.write_status, change.patch)
+            except Exception as exc:
+                raise StepFailed(f"cannot store status: {said(exc)}") from exc
+            if stored is not None:
+                self.bodies.put(self.key, stored)
+                self._stepped = (resource_version(stored), self._stepped[1])
+            else:
+                self._must_read = True
+        kind, namespace, name = self.key
+        count_reconciliation(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            health=Health.STALLED.value,
+            reason=INVALID_SPEC,
+        )
+        if change.event is not None:
+            self._post(body, change.event)
 
     def _stall(self, body: Obj, error: ValueError) -> None:
         """Stalled, naming the field; written once, and nothing else is done."""

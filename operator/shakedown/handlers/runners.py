@@ -125,13 +125,6 @@ def wake(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | 
     wakers(memo).wake((kind, namespace or "default", name or ""))
 
 
-def nudge(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | None) -> None:
-    """Wake the runner of one object after a handler saw its body: a dormant one is left
-    asleep, since its own watch event (``follow``, which kopf runs first) woke it on news."""
-    found = registry(memo)
-    found.wakers.soon(found.nudge, (kind, namespace or "default", name or ""))
-
-
 def maker(memo: Mapping[str, Any], build: Callable[[Kube, Wakers], AnyDriver]) -> Make:
     """How to make an object's runner the first time a handler needs it, from its driver."""
     shared = kube(memo)

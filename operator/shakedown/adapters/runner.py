@@ -59,7 +59,7 @@ from shakedown.adapters.statuswriting import (
 )
 from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
 from shakedown.conditions import Health, same_conditions, with_health
-from shakedown.metrics import observe as count_reconciliation
+from shakedown.metrics import observe as record_verdict
 from shakedown.planning.decision import Decision, EventNote
 from shakedown.planning.refusal import Refused, refusal
 from shakedown.planning.validation import INVALID_SPEC
@@ -413,7 +413,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             else:
                 self._must_read = True
         kind, namespace, name = self.key
-        count_reconciliation(
+        record_verdict(
             kind=kind,
             namespace=namespace,
             name=name,

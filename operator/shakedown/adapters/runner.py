@@ -8,8 +8,9 @@ subresource), posts its Events, and only then carries out its actions. Every
 action is idempotent, so a crash at any point is safe: the next step plans
 again from the stored status.
 
-What differs between the kinds sits behind a small ``Driver``: how to read,
-admit, observe, plan and act for that kind. What does not differ is here, once:
+What differs between the kinds sits behind a small ``Driver``
+(``adapters.driver``): how to read, admit, observe, plan and act for that kind.
+What does not differ is here, once:
 
 - the wake-ups (``Wakers``): watch events wake the runner of one object, or of
   every object following a namespace; without news it looks again at the
@@ -43,13 +44,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-from collections.abc import Callable, Mapping
-from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic
 
+from shakedown.adapters.driver import (
+    ActionT,
+    Driver,
+    Obj,
+    ObservedT,
+    SpecT,
+    StatusT,
+    Stopping,
+)
 from shakedown.adapters.statuswriting import (
     clip,
     conditions,
@@ -63,9 +70,6 @@ from shakedown.metrics import observe as record_verdict
 from shakedown.planning.decision import Decision, EventNote
 from shakedown.planning.refusal import Refused, refusal
 from shakedown.planning.validation import INVALID_SPEC
-
-#: A Kubernetes object as JSON.
-Obj = dict[str, Any]
 
 #: Seconds to wait between recording a decision and acting on it (tests only; 0 = off).
 FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
@@ -83,101 +87,6 @@ class Skipped(Enum):
     GONE = "the object no longer exists"
     WAITING = "nothing to plan now: a bad status, or a spec waiting on other objects (reported)"
     REFUSED = "the spec cannot be acted on until it is edited (reported Stalled)"
-
-
-# --------------------------------------------------------------------------- the driver
-SpecT = TypeVar("SpecT")
-StatusT = TypeVar("StatusT", bound="Status")
-ObservedT = TypeVar("ObservedT")
-ActionT = TypeVar("ActionT")
-
-
-class Status(Protocol):
-    """A kind's status model: written as the JSON its CRD stores."""
-
-    def to_api(self) -> dict[str, Any]: ...
-
-
-class Stopping(Protocol):
-    """A stop flag (``runnerset.Stop``): true once the loop should end; calls back when set."""
-
-    def __bool__(self) -> bool: ...
-
-    def on_set(self, callback: Callable[[], None]) -> None: ...
-
-
-class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
-    """What one kind supplies; every blocking method runs in a worker thread."""
-
-    kind: str
-    namespace: str
-    name: str
-    log: logging.Logger
-    tick: float
-    """Longest wait without news (a safety net: watch events are the trigger)."""
-    retry: float
-    """Wait after a failed step."""
-    max_rounds: int | None
-    """Steps in a row that may ask to plan ``again`` before waiting (None: no bound)."""
-    follows_namespace: bool
-    """Whether news from anything in the object's namespace wakes it."""
-
-    def now(self) -> datetime:
-        """The clock, at the precision the kind's status keeps."""
-        ...
-
-    def read(self) -> Obj | None:
-        """The object as stored; None when it is gone."""
-        ...
-
-    def parse_status(self, raw: Mapping[str, Any]) -> StatusT:
-        """The stored status; raises ValueError (naming the field) when it does not parse."""
-        ...
-
-    def admit(self, body: Obj, status: StatusT, deleting: bool) -> SpecT | Refused | None:
-        """The spec to plan for; ``Refused`` (the fields named) when it cannot be acted on,
-        which the runner reports; None when there is nothing to plan now."""
-        ...
-
-    def observe(
-        self, body: Obj, spec: SpecT, status: StatusT, deleting: bool, now: datetime
-    ) -> ObservedT: ...
-
-    def plan(
-        self, spec: SpecT, status: StatusT, observed: ObservedT, now: datetime
-    ) -> Decision[StatusT, ActionT]: ...
-
-    def write_status(self, patch: Mapping[str, Any]) -> Obj | None:
-        """Merge-patch the status subresource; the object as stored then, when known."""
-        ...
-
-    def recorded(
-        self,
-        spec: SpecT,
-        before: StatusT,
-        decision: Decision[StatusT, ActionT],
-        now: datetime,
-        deleting: bool,
-    ) -> None:
-        """Bookkeeping once the status is stored (metrics, watches); runs in the event loop."""
-        ...
-
-    async def act(
-        self,
-        body: Obj,
-        spec: SpecT,
-        observed: ObservedT,
-        decision: Decision[StatusT, ActionT],
-        complain: Callable[[str], None],
-    ) -> None:
-        """Carry out the decision's actions in order; ``complain`` reports a non-fatal failure."""
-        ...
-
-    def post_event(self, body: Obj, note: EventNote) -> None: ...
-
-    def close(self) -> None:
-        """The loop ended: stop whatever the driver started beside it."""
-        ...
 
 
 # --------------------------------------------------------------------------- the runner

@@ -28,7 +28,8 @@ import kopf
 
 from shakedown import GROUP, VERSION, metrics
 from shakedown.adapters import apiserver, memory, watchcache
-from shakedown.adapters.runner import Driver, Runner
+from shakedown.adapters.driver import Driver
+from shakedown.adapters.runner import Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
 from shakedown.adapters.wakeups import Bodies, Key, Wakers
 from shakedown.adapters.workloads import Kube

@@ -177,8 +177,6 @@ def test_a_wake_up_of_its_key_steps_it_but_namespace_news_does_not() -> None:
         await thing.asleep(1)
         thing.registry.wakers.wake_namespace(KEY[1])
         assert not thing.registry.running(KEY), "an idle object sleeps through namespace news"
-        thing.registry.nudge(KEY)
-        assert not thing.registry.running(KEY), "a handler's nudge is no news"
         thing.registry.wakers.wake(KEY)  # e.g. one of its Jobs changed
         assert thing.registry.running(KEY)
         await thing.asleep(2)

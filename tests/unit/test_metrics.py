@@ -197,3 +197,17 @@ def test_health_follows_the_conditions_a_runner_wrote() -> None:
     assert value("shakedown_object_health", **who, health="Ready") == 1
     assert value("shakedown_object_health", **who, health="Stalled") == 0
     metrics.forget(**who)
+
+
+def test_health_series_per_object_and_forgotten_on_delete() -> None:
+    labels = {"kind": "InfraRollout", "namespace": "infra", "name": "tasks-metrics-test"}
+
+    def health(state: str) -> float | None:
+        return REGISTRY.get_sample_value("shakedown_object_health", {**labels, "health": state})
+
+    metrics.observe(**labels, health="Reconciling", reason="Shifting")
+    assert (health("Reconciling"), health("Ready"), health("Stalled")) == (1.0, 0.0, 0.0)
+    metrics.observe(**labels, health="Ready", reason="Succeeded")
+    assert (health("Reconciling"), health("Ready")) == (0.0, 1.0)
+    metrics.forget(**labels)
+    assert health("Ready") is None

@@ -56,11 +56,11 @@ def test_every_wake_handler_success_leaves_the_info_log(
 
 def test_decisions_and_failures_stay(logger: tuple[logging.Logger, Collect]) -> None:
     log, collect = logger
-    log.info("Handler 'reconcile' succeeded.")
+    log.info("Handler 'finalize' succeeded.")
     log.info("ci/web: Shifting: revision 2: smoke tests passed")
     log.error("Handler 'wake-cir-pods' failed with an exception and will try again: boom")
     assert collect.lines() == [
-        ("INFO", "Handler 'reconcile' succeeded."),
+        ("INFO", "Handler 'finalize' succeeded."),
         ("INFO", "ci/web: Shifting: revision 2: smoke tests passed"),
         ("ERROR", "Handler 'wake-cir-pods' failed with an exception and will try again: boom"),
     ]

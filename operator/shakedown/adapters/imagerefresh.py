@@ -45,6 +45,7 @@ from shakedown.planning.imagerefresh.observed import (
     Observation,
     RunFinished,
 )
+from shakedown.planning.refusal import Refused
 from shakedown.planning.validation import validate_image_refresh
 
 __all__ = ["MAX_ROUNDS", "TICK_SECONDS", "ImageRefreshDriver"]
@@ -86,12 +87,12 @@ class ImageRefreshDriver(ObjectDriver):
 
     def admit(
         self, body: dict[str, Any], status: ContainerImageRefreshStatus, deleting: bool
-    ) -> ContainerImageRefreshSpec | None:
+    ) -> ContainerImageRefreshSpec | Refused | None:
         if deleting:
             return None  # nothing to finish: its Jobs go with it (owner references)
         model, problems = validate_image_refresh(body.get("spec"))
         if model is None or problems:
-            return None  # the reconcile handler reports Stalled with the field named
+            return Refused(problems=problems)  # the runner reports it, fields named
         return model
 
     def observe(

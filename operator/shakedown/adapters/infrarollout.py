@@ -26,18 +26,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from shakedown import metrics as shared_metrics
 from shakedown.adapters import metrictemplates
 from shakedown.adapters import shadow as shadow_io
 from shakedown.adapters import workloads as io
+from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.infrarollout_observe import RolloutObserver
 from shakedown.adapters.object_driver import EventPoster, ObjectDriver
 from shakedown.adapters.wakeups import Key, Wakers
 from shakedown.adapters.watching import NamespaceWatch
 from shakedown.adapters.workloads import Kube
-from shakedown.api.infrarollout import NAMES, InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
+from shakedown.api.infrarollout import (
+    NAMES,
+    InfraRolloutSpec,
+    InfraRolloutStatus,
+    RolloutPhase,
+    TargetKind,
+)
 from shakedown.checks import CheckContext, registry
 from shakedown.metrics import infrarollout as metrics
 from shakedown.planning.infrarollout.actions import (
@@ -57,9 +62,11 @@ from shakedown.planning.infrarollout.objects import (
 from shakedown.planning.infrarollout.plan import Decision, Observed
 from shakedown.planning.infrarollout.plan import plan as plan_rollout
 from shakedown.planning.infrarollout.smoke import CheckOutcome
+from shakedown.planning.refusal import Refused
 from shakedown.planning.validation import (
     check_infra_rollout,
     check_metric_templates,
+    parse,
     template_refs,
 )
 
@@ -147,25 +154,43 @@ class InfraRolloutDriver(ObjectDriver):
 
     def admit(
         self, body: Obj, status: InfraRolloutStatus, deleting: bool
-    ) -> InfraRolloutSpec | None:
-        try:
-            spec = InfraRolloutSpec.model_validate(body.get("spec") or {})
-        except ValidationError:
-            return None  # the reconcile handler reports the invalid spec
-        in_flight = status.revision > 0 and not status.phase.finished
-        if check_infra_rollout(spec) and not in_flight and not deleting:
-            # Likewise reported (Stalled, field named); no new revision starts. A
-            # revision in flight goes on: an edit must never switch off its bake.
-            return None
-        if template_refs(spec) and not in_flight and not deleting:
-            # A metric check naming a missing MetricTemplate could never run: wait,
-            # Stalled, until it appears (its events wake this runner).
+    ) -> InfraRolloutSpec | Refused:
+        """The spec, unless it cannot start a revision: then ``Refused``, the fields named.
+
+        A revision in flight (or a deletion) goes on with any spec that parses: an
+        edit must never switch off its bake. Otherwise the spec is also checked
+        against what it names in the namespace: its targets' containers (only
+        when it changes an image: a thousand reads at a start otherwise) and its
+        MetricTemplates, whose news wakes a refusal that waits on them.
+        """
+        spec, problems = parse(InfraRolloutSpec, body.get("spec"))
+        if spec is None:
+            return Refused(problems=problems)
+        if deleting or (status.revision > 0 and not status.phase.finished):
+            return spec
+        containers = self._target_containers(spec)
+        problems = check_infra_rollout(spec, containers=containers)
+        waits = containers is not None and problems != check_infra_rollout(spec)
+        if template_refs(spec):
             names = metrictemplates.template_names(self.kube, self.namespace)
             missing = check_metric_templates(spec, names or ())
-            if missing:
-                metrictemplates.report_stalled(self.kube, body, missing)
-                return None
-        return spec
+            problems += missing
+            waits = waits or bool(missing)
+        return Refused(problems=problems, waits_on_namespace=waits) if problems else spec
+
+    def _target_containers(
+        self, spec: InfraRolloutSpec
+    ) -> Mapping[tuple[TargetKind, str], frozenset[str]] | None:
+        """Container names of the workload targets that exist; None when none could be read,
+        or need be: only a spec that changes a container's image is checked against them."""
+        if not spec.change.images and spec.image_from is None:
+            return None
+        try:
+            found = io.container_names(self.kube, self.namespace, spec.targets)
+        except ApiError as exc:
+            log.debug("cannot read targets to check container names: %s", exc)
+            return None
+        return found or None
 
     plan = staticmethod(plan_rollout)
 

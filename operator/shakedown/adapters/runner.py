@@ -8,8 +8,9 @@ subresource), posts its Events, and only then carries out its actions. Every
 action is idempotent, so a crash at any point is safe: the next step plans
 again from the stored status.
 
-What differs between the kinds sits behind a small ``Driver``: how to read,
-admit, observe, plan and act for that kind. What does not differ is here, once:
+What differs between the kinds sits behind a small ``Driver``
+(``adapters.driver``): how to read, admit, observe, plan and act for that kind.
+What does not differ is here, once:
 
 - the wake-ups (``Wakers``): watch events wake the runner of one object, or of
   every object following a namespace; without news it looks again at the
@@ -27,6 +28,11 @@ admit, observe, plan and act for that kind. What does not differ is here, once:
 - a status that does not parse stalls the object (``Stalled``, reason
   ``InvalidStatus``, naming the field) and nothing is done; it is never reset to
   empty, which would start over and re-adopt what the old status described.
+- a spec the driver refuses (``admit`` returns ``Refused``) is reported here,
+  once per generation (``planning.refusal``: Stalled, reason ``InvalidSpec``,
+  the fields named, a Warning Event) and nothing else is done; the object then
+  sleeps like an idle one until it is edited (or, when the refusal waits on
+  other objects, until news from its namespace).
 - a failed step is logged, said once as a Warning Event (``ReconcileError``),
   and retried after the driver's ``retry`` seconds; the status it recorded, if
   any, stays.
@@ -38,13 +44,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-from collections.abc import Callable, Mapping
-from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic
 
+from shakedown.adapters.driver import (
+    ActionT,
+    Driver,
+    Obj,
+    ObservedT,
+    SpecT,
+    StatusT,
+    Stopping,
+)
 from shakedown.adapters.statuswriting import (
     clip,
     conditions,
@@ -54,10 +66,10 @@ from shakedown.adapters.statuswriting import (
 )
 from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
 from shakedown.conditions import Health, same_conditions, with_health
+from shakedown.metrics import observe as record_verdict
 from shakedown.planning.decision import Decision, EventNote
-
-#: A Kubernetes object as JSON.
-Obj = dict[str, Any]
+from shakedown.planning.refusal import Refused, refusal
+from shakedown.planning.validation import INVALID_SPEC
 
 #: Seconds to wait between recording a decision and acting on it (tests only; 0 = off).
 FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
@@ -73,101 +85,8 @@ class Skipped(Enum):
     """A step that planned nothing, and why."""
 
     GONE = "the object no longer exists"
-    WAITING = "nothing to plan now (an invalid spec or status, reported)"
-
-
-# --------------------------------------------------------------------------- the driver
-SpecT = TypeVar("SpecT")
-StatusT = TypeVar("StatusT", bound="Status")
-ObservedT = TypeVar("ObservedT")
-ActionT = TypeVar("ActionT")
-
-
-class Status(Protocol):
-    """A kind's status model: written as the JSON its CRD stores."""
-
-    def to_api(self) -> dict[str, Any]: ...
-
-
-class Stopping(Protocol):
-    """A stop flag (``runnerset.Stop``): true once the loop should end; calls back when set."""
-
-    def __bool__(self) -> bool: ...
-
-    def on_set(self, callback: Callable[[], None]) -> None: ...
-
-
-class Driver(Protocol[SpecT, StatusT, ObservedT, ActionT]):
-    """What one kind supplies; every blocking method runs in a worker thread."""
-
-    kind: str
-    namespace: str
-    name: str
-    log: logging.Logger
-    tick: float
-    """Longest wait without news (a safety net: watch events are the trigger)."""
-    retry: float
-    """Wait after a failed step."""
-    max_rounds: int | None
-    """Steps in a row that may ask to plan ``again`` before waiting (None: no bound)."""
-    follows_namespace: bool
-    """Whether news from anything in the object's namespace wakes it."""
-
-    def now(self) -> datetime:
-        """The clock, at the precision the kind's status keeps."""
-        ...
-
-    def read(self) -> Obj | None:
-        """The object as stored; None when it is gone."""
-        ...
-
-    def parse_status(self, raw: Mapping[str, Any]) -> StatusT:
-        """The stored status; raises ValueError (naming the field) when it does not parse."""
-        ...
-
-    def admit(self, body: Obj, status: StatusT, deleting: bool) -> SpecT | None:
-        """The spec to plan for; None when there is nothing to plan now (reported elsewhere)."""
-        ...
-
-    def observe(
-        self, body: Obj, spec: SpecT, status: StatusT, deleting: bool, now: datetime
-    ) -> ObservedT: ...
-
-    def plan(
-        self, spec: SpecT, status: StatusT, observed: ObservedT, now: datetime
-    ) -> Decision[StatusT, ActionT]: ...
-
-    def write_status(self, patch: Mapping[str, Any]) -> Obj | None:
-        """Merge-patch the status subresource; the object as stored then, when known."""
-        ...
-
-    def recorded(
-        self,
-        spec: SpecT,
-        before: StatusT,
-        decision: Decision[StatusT, ActionT],
-        now: datetime,
-        deleting: bool,
-    ) -> None:
-        """Bookkeeping once the status is stored (metrics, watches); runs in the event loop."""
-        ...
-
-    async def act(
-        self,
-        body: Obj,
-        spec: SpecT,
-        observed: ObservedT,
-        decision: Decision[StatusT, ActionT],
-        complain: Callable[[str], None],
-    ) -> None:
-        """Carry out the decision's actions in order; ``complain`` reports a non-fatal failure."""
-        ...
-
-    def post_event(self, body: Obj, note: EventNote) -> None: ...
-
-    def close(self) -> None:
-        """The loop ended: stop whatever the driver started beside it."""
-        ...
+    WAITING = "nothing to plan now: a bad status, or a spec waiting on other objects (reported)"
+    REFUSED = "the spec cannot be acted on until it is edited (reported Stalled)"
 
 
 # --------------------------------------------------------------------------- the runner
@@ -259,6 +178,13 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
                     self.wakers.set_idle(self.key, False)
                     await self._sleep(driver.tick)
                     continue
+                if result is Skipped.REFUSED:  # only an edit helps: asleep until its news
+                    self.wakers.set_idle(self.key, True)
+                    busy = self.wake_event.is_set() or self.lock.locked() or bool(stopping)
+                    if dormant and not busy:
+                        return Dormant(None, self._stepped[0], self._must_read)
+                    await self._sleep(None)
+                    continue
                 self.wakers.set_idle(self.key, result.idle)
                 rounds = rounds + 1 if result.again else 0
                 if result.again and (driver.max_rounds is None or rounds < driver.max_rounds):
@@ -347,8 +273,11 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             return Skipped.WAITING
         spec = await asyncio.to_thread(driver.admit, body, status, deleting)
         if spec is None:
-            self._must_read = True  # admitting may have written a Stalled status
+            self._must_read = True
             return Skipped.WAITING
+        if isinstance(spec, Refused):
+            await self._refuse(body, spec)
+            return Skipped.WAITING if spec.waits_on_namespace else Skipped.REFUSED
         now = driver.now()
         observed = await asyncio.to_thread(driver.observe, body, spec, status, deleting, now)
         decision = driver.plan(spec, status, observed, now)
@@ -371,6 +300,37 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             await asyncio.sleep(FAULT_PAUSE)
         await driver.act(body, spec, observed, decision, lambda m: self.complain(body, m))
         return decision
+
+    async def _refuse(self, body: Obj, refused: Refused) -> None:
+        """Stalled, naming the fields, once per generation; stored like a decision's status,
+        so its echo is no news."""
+        meta = body.get("metadata") or {}
+        change = refusal(
+            body.get("status") or {},
+            refused,
+            generation=meta.get("generation"),
+            now=self.driver.now(),
+        )
+        if change.patch:
+            try:
+                stored = await asyncio.to_thread(self.driver.write_status, change.patch)
+            except Exception as exc:
+                raise StepFailed(f"cannot store status: {said(exc)}") from exc
+            if stored is not None:
+                self.bodies.put(self.key, stored)
+                self._stepped = (resource_version(stored), self._stepped[1])
+            else:
+                self._must_read = True
+        kind, namespace, name = self.key
+        record_verdict(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            health=Health.STALLED.value,
+            reason=INVALID_SPEC,
+        )
+        if change.event is not None:
+            self._post(body, change.event)
 
     def _stall(self, body: Obj, error: ValueError) -> None:
         """Stalled, naming the field; written once, and nothing else is done."""

@@ -124,11 +124,6 @@ class Runners:
         else:
             self.wakers.wake(key)
 
-    def nudge(self, key: Key) -> None:
-        """Wake a running runner; a dormant one already stepped on its own news."""
-        if key not in self._dormant:
-            self.wakers.wake(key)
-
     def running(self, key: Key) -> bool:
         found = self._tasks.get(key)
         return found is not None and not found[0].done()

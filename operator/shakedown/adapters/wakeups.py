@@ -125,7 +125,9 @@ def resource_version(body: Mapping[str, Any]) -> int | None:
 
 
 def _bookkeeping(key: str, value: object) -> bool:
-    """kopf's own annotations: its marker, diff base and handler progress (JSON, "started")."""
+    """kopf's own annotations: its marker and diff base (which operators before the runners
+    judged specs wrote on every object: old objects still carry them) and the progress of
+    a handler it retries (JSON, "started")."""
     if key.endswith(("/last-handled-configuration", "/kopf-managed")):
         return True
     return isinstance(value, str) and value.startswith("{") and '"started"' in value

@@ -1,15 +1,18 @@
 """kopf wiring for both kinds.
 
 Importing this package registers every handler with kopf's default registry
-(``shakedown run`` imports it). The handlers only wire: they validate specs,
-start each object's runner (``adapters.runner``: observe, plan, record, act)
-as a task on the object's own watch events, and wake it on watch events. One module per kind;
+(``shakedown run`` imports it). The handlers only wire: they start each
+object's runner (``adapters.runner``: admit, observe, plan, record, act) as a
+task on the object's own watch events, and wake it on watch events; the runner
+judges the spec and reports one it cannot act on. One module per kind;
 ``runners`` holds the one registry of per-object runners (kept in kopf's
-memo), ``reporting`` what both do with conditions and Events.
+memo).
 
-Operator-wide settings live here too: kopf keeps its bookkeeping in
-``shakedown.dev/`` annotations (the status has a strict schema, and kopf's own
-fields would be pruned from it), the finalizer is ``shakedown.dev/finalizer``,
+Operator-wide settings live here too: kopf's only change handler is the
+InfraRollout finalizer, so it keeps no diff base at all (``nodiffbase``) and
+only that handler's progress, while it retries, in ``shakedown.dev/``
+annotations (the status has a strict schema, and kopf's own fields would be
+pruned from it); the finalizer is ``shakedown.dev/finalizer``,
 and kopf runs standalone: no kopf peering, since replicas elect a leader with a
 Lease before kopf starts at all (``adapters.leadership``).
 The routine wake-up handlers' success lines are DEBUG, not INFO (``quiet``), and
@@ -27,6 +30,7 @@ from shakedown import GROUP
 from shakedown.adapters import apiserver
 from shakedown.api import instances
 from shakedown.handlers import imagerefresh, infrarollout, listed_namespaces, quiet
+from shakedown.handlers.nodiffbase import NoDiffBase
 
 FINALIZER = f"{GROUP}/finalizer"
 REPORTING_COMPONENT = "shakedown"
@@ -52,9 +56,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     """Operator-wide kopf settings (an instance's finalizer is its own: ``instances``)."""
     settings.persistence.finalizer = instances.finalizer(FINALIZER, instances.of_memo(memo))
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = REPORTING_COMPONENT
     settings.posting.event_name_prefix = "shakedown-"

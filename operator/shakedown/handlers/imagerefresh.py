@@ -1,15 +1,16 @@
 """kopf handlers for ContainerImageRefresh: wiring only.
 
-``reconcile`` (create, update, resume) only validates: an invalid spec is
-reported Stalled with the field named. Everything else happens in the
-resource's ``Runner`` (``adapters.runner``), started by its first watch event
-(``refresh``): with an ``ImageRefreshDriver`` it observes (the resource's
-Jobs, the registry, the source), asks the pure planner for a decision, stores
-the status, then carries the actions out, on every wake-up; while a run is in
-flight at least every ``TICK_SECONDS``, while idle only at its next due time
-(schedule, poll). The resource's own events and those of its Jobs and pods
-wake it. No finalizer: its Jobs go with it (owner references), so deleting it
-waits for nothing.
+Everything happens in the resource's ``Runner`` (``adapters.runner``), started
+by its first watch event (``refresh``): with an ``ImageRefreshDriver`` it
+judges the spec (an invalid one is reported Stalled with the fields named, once
+per generation), observes (the resource's Jobs, the registry, the source), asks
+the pure planner for a decision, stores the status, then carries the actions
+out, on every wake-up; while a run is in flight at least every
+``TICK_SECONDS``, while idle only at its next due time (schedule, poll). The
+resource's own events and those of its Jobs and pods wake it. kopf has no
+change handler here, so it stores no bookkeeping on the resource. No
+finalizer: its Jobs go with it (owner references), so deleting it waits for
+nothing.
 """
 
 from __future__ import annotations
@@ -25,24 +26,8 @@ from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.api.imagerefresh import NAMES
 from shakedown.handlers import runners
-from shakedown.handlers.reporting import on_spec, refused
-from shakedown.planning.validation import validate_image_refresh
 
-__all__ = ["reconcile", "refresh"]
-
-
-@on_spec(NAMES.plural)
-def reconcile(
-    body: kopf.Body,
-    meta: kopf.Meta,
-    spec: kopf.Spec,
-    patch: kopf.Patch,
-    logger: kopf.Logger,
-    **_: Any,
-) -> None:
-    model, problems = validate_image_refresh(spec)
-    refused(model, problems, body=body, patch=patch, meta=meta, logger=logger)
-    # A valid spec: the refresh's runner owns status (conditions, observedGeneration).
+__all__ = ["refresh"]
 
 
 def _driver(kube: Kube, _: Wakers, namespace: str, name: str) -> ImageRefreshDriver:

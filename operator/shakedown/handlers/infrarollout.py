@@ -1,15 +1,16 @@
 """kopf handlers for InfraRollout: wiring only.
 
-- ``reconcile`` (create/update/resume) validates the spec and reports Stalled
-  (InvalidSpec, naming the field) when it cannot be acted on; a valid spec
-  wakes the rollout's runner, which owns the conditions from then on.
 - ``drive``: the rollout's own watch events start its ``Runner``
-  (``adapters.runner``: observe, plan, record, act) with an
+  (``adapters.runner``: admit, observe, plan, record, act) with an
   ``InfraRolloutDriver`` and wake it when the body is new; DELETED stops it.
+  The runner judges the spec too: one it cannot act on is reported Stalled
+  (InvalidSpec, naming the fields), once per generation.
 - ``finalize`` (the finalizer, only on a rollout with a revision in flight:
   ``needs_finalizer``) steps the same runner in deletion mode: roll back a
   rollout that had begun shifting, remove the shadow namespace, release the
-  locks. One that never started or has ended deletes at once.
+  locks. One that never started or has ended deletes at once. This is kopf's
+  only change handler for the kind: kopf stores no other bookkeeping on a
+  rollout (``handlers.nodiffbase``).
 - Watch events on pods, workloads, Jobs and shakedown's lock Leases wake the
   runners in flight that follow that namespace, which is how the bake reacts
   to a pod turning NotReady without a polling loop; an idle rollout sleeps
@@ -21,80 +22,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from shakedown import GROUP, VERSION
-from shakedown.adapters import apiserver, metrictemplates, workloads
 from shakedown.adapters.infrarollout import InfraRolloutDriver
 from shakedown.adapters.runner import Skipped
 from shakedown.adapters.shadow import sweep
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import Kube
 from shakedown.api import imagerefresh, instances, metrictemplate
-from shakedown.api.infrarollout import (
-    NAMES,
-    InfraRolloutSpec,
-    TargetKind,
-)
+from shakedown.api.infrarollout import NAMES
 from shakedown.handlers import runners
-from shakedown.handlers.reporting import on_spec, refused
 from shakedown.planning.infrarollout.phases.deletion import needs_finalizer
-from shakedown.planning.validation import (
-    check_infra_rollout,
-    check_metric_templates,
-    parse,
-    template_refs,
-)
 
 #: The label on shakedown's own Leases (the locks on production objects).
 MANAGED_BY = {"app.kubernetes.io/managed-by": "shakedown"}
 
 
-def target_containers(
-    spec: InfraRolloutSpec, namespace: str, logger: kopf.Logger, memo: kopf.Memo
-) -> Mapping[tuple[TargetKind, str], frozenset[str]] | None:
-    """Container names of the workload targets that exist; None when none could be read,
-    or need be: only a spec that changes a container's image is checked against them."""
-    if not spec.change.images and spec.image_from is None:
-        return None  # nothing to check: spare the reads (a thousand at a start)
-    try:
-        found = workloads.container_names(runners.kube(memo), namespace, spec.targets)
-    except (apiserver.ApiError, apiserver.NoCluster) as exc:
-        logger.debug("cannot read targets to check container names: %s", exc)
-        return None
-    return found or None
-
-
 def _driver(kube: Kube, wakers: Wakers, namespace: str, name: str) -> InfraRolloutDriver:
     return InfraRolloutDriver(kube, namespace, name, wakers, post_event=runners.post_event)
-
-
-@on_spec(NAMES.plural)
-def reconcile(
-    body: kopf.Body,
-    meta: kopf.Meta,
-    spec: kopf.Spec,
-    name: str | None,
-    namespace: str | None,
-    patch: kopf.Patch,
-    logger: kopf.Logger,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    model, problems = parse(InfraRolloutSpec, spec)
-    if model is not None:
-        containers = target_containers(model, namespace or "default", logger, memo)
-        problems = check_infra_rollout(model, containers=containers)
-        if template_refs(model):
-            names = metrictemplates.template_names(runners.kube(memo), namespace or "default")
-            if names is not None:
-                problems += check_metric_templates(model, names)
-    if not refused(model, problems, body=body, patch=patch, meta=meta, logger=logger):
-        runners.nudge(memo, NAMES.kind, namespace, name)
 
 
 #: The rollout's own news: start its runner, or wake it when the body is new.
@@ -119,6 +68,8 @@ async def finalize(
             result = await runner.step(deleting=True)
         if result is Skipped.WAITING:
             logger.warning("finalized without cleanup: the status does not parse (see Stalled)")
+        elif result is Skipped.REFUSED:
+            logger.warning("finalized without cleanup: the spec does not parse (see Stalled)")
         if isinstance(result, Skipped) or result.finished:
             break
         if not result.again:

@@ -28,7 +28,8 @@ import kopf
 
 from shakedown import GROUP, VERSION, metrics
 from shakedown.adapters import apiserver, memory, watchcache
-from shakedown.adapters.runner import Driver, Runner
+from shakedown.adapters.driver import Driver
+from shakedown.adapters.runner import Runner
 from shakedown.adapters.runnerset import AnyRunner, Make, Runners
 from shakedown.adapters.wakeups import Bodies, Key, Wakers
 from shakedown.adapters.workloads import Kube
@@ -123,13 +124,6 @@ def bodies(memo: Mapping[str, Any]) -> Bodies:
 def wake(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | None) -> None:
     """Wake the runner of one object (kopf gives cluster-scoped names as None)."""
     wakers(memo).wake((kind, namespace or "default", name or ""))
-
-
-def nudge(memo: Mapping[str, Any], kind: str, namespace: str | None, name: str | None) -> None:
-    """Wake the runner of one object after a handler saw its body: a dormant one is left
-    asleep, since its own watch event (``follow``, which kopf runs first) woke it on news."""
-    found = registry(memo)
-    found.wakers.soon(found.nudge, (kind, namespace or "default", name or ""))
 
 
 def maker(memo: Mapping[str, Any], build: Callable[[Kube, Wakers], AnyDriver]) -> Make:

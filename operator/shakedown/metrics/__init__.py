@@ -51,7 +51,7 @@ BUILD_INFO.info({"version": __version__})
 
 RECONCILIATIONS = Counter(
     "shakedown_reconciliations_total",
-    "Handler runs per kind and the kstatus state they reported.",
+    "Spec verdicts per kind and the kstatus state they reported (refused specs).",
     ["kind", "health", "reason"],
     registry=REGISTRY,
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from shakedown.api.common import Condition, ConditionStatus
 
@@ -45,6 +46,18 @@ class Health(StrEnum):
 def now() -> datetime:
     """The current time, UTC, whole seconds (the precision of metav1.Time)."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def stored_conditions(raw: Any) -> list[Condition]:
+    """Conditions as a status holds them, skipping any entry (or a whole list) that does
+    not parse: a hand-edited status must not stop the object from being judged again."""
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            out.append(Condition.model_validate(item))
+        except ValueError:
+            continue
+    return out
 
 
 def find(conditions: Iterable[Condition], type_: str) -> Condition | None:

@@ -21,9 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from shakedown.adapters.statuswriting import conditions
 from shakedown.adapters.workloads import Kube
-from shakedown.conditions import health_of
+from shakedown.conditions import health_of, stored_conditions
 from tests.fixtures.infrarollout import (
     Operator,
     config_data,
@@ -187,7 +186,7 @@ def test_metric_check_failure_stops_the_rollout_before_production(
         {**who, "phase": "Failed", "strategy": "Replace"}
     ]
     # shakedown_object_health (ShakedownObjectStalled's input) follows the conditions.
-    health = health_of(conditions(final.get("conditions")))
+    health = health_of(stored_conditions(final.get("conditions")))
     assert health is not None, final.get("conditions")
     labels = {"kind": "InfraRollout", **who, "health": health.value}
     wait_for(

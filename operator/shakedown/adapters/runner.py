@@ -59,13 +59,12 @@ from shakedown.adapters.driver import (
 )
 from shakedown.adapters.statuswriting import (
     clip,
-    conditions,
     describe,
     merge_patch,
     said,
 )
 from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
-from shakedown.conditions import Health, same_conditions, with_health
+from shakedown.conditions import Health, same_conditions, stored_conditions, with_health
 from shakedown.metrics import observe as record_verdict
 from shakedown.planning.decision import Decision, EventNote
 from shakedown.planning.refusal import Refused, refusal
@@ -283,15 +282,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         decision = driver.plan(spec, status, observed, now)
         patch = merge_patch(status.to_api(), decision.status.to_api())
         if patch:
-            try:
-                stored = await asyncio.to_thread(driver.write_status, patch)
-            except Exception as exc:  # nothing was recorded, so nothing is done
-                raise StepFailed(f"cannot store status: {said(exc)}") from exc
-            if stored is not None:
-                self.bodies.put(self.key, stored)
-                self._stepped = (resource_version(stored), self._stepped[1])
-            else:
-                self._must_read = True
+            await self._store(patch)
         driver.recorded(spec, status, decision, now, deleting)
         for note in decision.events:
             self._post(body, note)
@@ -300,6 +291,20 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             await asyncio.sleep(FAULT_PAUSE)
         await driver.act(body, spec, observed, decision, lambda m: self.complain(body, m))
         return decision
+
+    async def _store(self, patch: dict[str, Any]) -> None:
+        """Write a status patch and keep the stored body, so its echo is no news; a driver
+        that gets no body back (a stand-in) makes the next step read again. A failed write
+        recorded nothing, so the caller must do nothing either."""
+        try:
+            stored = await asyncio.to_thread(self.driver.write_status, patch)
+        except Exception as exc:
+            raise StepFailed(f"cannot store status: {said(exc)}") from exc
+        if stored is not None:
+            self.bodies.put(self.key, stored)
+            self._stepped = (resource_version(stored), self._stepped[1])
+        else:
+            self._must_read = True
 
     async def _refuse(self, body: Obj, refused: Refused) -> None:
         """Stalled, naming the fields, once per generation; stored like a decision's status,
@@ -312,15 +317,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             now=self.driver.now(),
         )
         if change.patch:
-            try:
-                stored = await asyncio.to_thread(self.driver.write_status, change.patch)
-            except Exception as exc:
-                raise StepFailed(f"cannot store status: {said(exc)}") from exc
-            if stored is not None:
-                self.bodies.put(self.key, stored)
-                self._stepped = (resource_version(stored), self._stepped[1])
-            else:
-                self._must_read = True
+            await self._store(change.patch)
         kind, namespace, name = self.key
         record_verdict(
             kind=kind,
@@ -335,7 +332,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
     def _stall(self, body: Obj, error: ValueError) -> None:
         """Stalled, naming the field; written once, and nothing else is done."""
         raw = body.get("status") or {}
-        before = conditions(raw.get("conditions"))
+        before = stored_conditions(raw.get("conditions"))
         message = f"status does not parse, not acting on it: {describe(error)}"
         after = with_health(
             before,

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shakedown.api.common import Condition
-
 #: Events are clipped to this many characters (the API server's limit is 1024).
 MAX_EVENT_MESSAGE = 1000
 
@@ -29,17 +27,6 @@ def merge_patch(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
         elif value != old or key not in before:
             patch[key] = value
     return patch
-
-
-def conditions(raw: Any) -> list[Condition]:
-    """Conditions as stored, skipping any entry (or a whole list) that does not parse."""
-    out = []
-    for item in raw if isinstance(raw, list) else []:
-        try:
-            out.append(Condition.model_validate(item))
-        except ValueError:
-            continue
-    return out
 
 
 def describe(error: ValueError) -> str:

@@ -19,7 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from shakedown.api.common import Condition
-from shakedown.conditions import READY, Health, find, same_conditions, with_health
+from shakedown.conditions import (
+    READY,
+    Health,
+    find,
+    same_conditions,
+    stored_conditions,
+    with_health,
+)
 from shakedown.planning.decision import EventNote
 from shakedown.planning.validation import INVALID_SPEC, Problem, summarize
 
@@ -53,7 +60,7 @@ def refusal(
     now: datetime,
 ) -> StatusChange:
     """The status change that reports ``refused`` on an object with ``status`` as stored."""
-    before = _conditions(status.get("conditions"))
+    before = stored_conditions(status.get("conditions"))
     message = summarize(refused.problems)
     after = with_health(
         before,
@@ -72,17 +79,6 @@ def refusal(
     if _ready_changed(before, after):
         event = EventNote("Warning", INVALID_SPEC, message or INVALID_SPEC)
     return StatusChange(patch, event)
-
-
-def _conditions(raw: Any) -> list[Condition]:
-    """Conditions as stored, skipping any entry that does not parse."""
-    found = []
-    for item in raw if isinstance(raw, list) else []:
-        try:
-            found.append(Condition.model_validate(item))
-        except ValueError:
-            continue
-    return found
 
 
 def _ready_changed(before: Sequence[Condition], after: Sequence[Condition]) -> bool:

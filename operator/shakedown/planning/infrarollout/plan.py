@@ -5,9 +5,10 @@ before anything is done, so a restarted operator knows what was under way),
 the Events for the transitions, and the actions for the adapters, each keyed
 so that doing it again changes nothing. Each phase's body is a function in
 ``phases/`` (built on the parts: snapshot, shadow, smoke, strategies, bake,
-rollback, locking); endings are in ``endings``, conditions in ``health``. This
-module only sequences them: guards that end any revision in flight (abort,
-superseded, timeout), then the function of the phase, then the Decision:
+rollback, locking), given one ``context.RunContext`` for the round; endings
+are its methods, conditions are in ``health``. This module only sequences
+them: guards that end any revision in flight (abort, superseded, timeout),
+then the function of the phase, then the Decision:
 
     Pending (locks) -> Snapshotting -> Shadowing -> SmokeTesting -> Shifting
       -> Baking -> Succeeded
@@ -22,7 +23,12 @@ from datetime import datetime, timedelta
 
 from shakedown.api.common import parse_duration
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
-from shakedown.planning.infrarollout.endings import HISTORY_LIMIT, fail
+from shakedown.planning.infrarollout.context import (
+    HISTORY_LIMIT,
+    RunContext,
+    strategy_for,
+    target_keys,
+)
 from shakedown.planning.infrarollout.health import pause_message
 from shakedown.planning.infrarollout.phases.baking import plan_baking
 from shakedown.planning.infrarollout.phases.deletion import plan_deletion
@@ -35,43 +41,36 @@ from shakedown.planning.infrarollout.phases.smoke_testing import plan_smoke_test
 from shakedown.planning.infrarollout.phases.snapshotting import plan_snapshotting
 from shakedown.planning.infrarollout.revision import check_revision
 from shakedown.planning.infrarollout.steering import ABORT_ANNOTATION, PROMOTE_ANNOTATION
-from shakedown.planning.infrarollout.step import (
-    POLL_SECONDS,
-    Decision,
-    Observed,
-    Step,
-    shift_context,
-    strategy_for,
-    target_keys,
-)
+from shakedown.planning.infrarollout.step import POLL_SECONDS, Decision, Observed, Step
 
 
 def plan(
     spec: InfraRolloutSpec, status: InfraRolloutStatus, observed: Observed, now: datetime
 ) -> Decision:
-    step = Step(status, now, observed.generation)
+    run = RunContext(spec, observed, Step(status, now, observed.generation))
+    step = run.step
     phase = status.phase
     in_flight = status.revision > 0 and not phase.finished
 
     if observed.deleting:
-        return plan_deletion(spec, observed, step)
+        return plan_deletion(run)
 
     if not in_flight:
-        plan_idle(spec, observed, step)
+        plan_idle(run)
         return step.decision()
 
     revision = check_revision(spec, observed.image_source)
     abort = observed.annotations.get(ABORT_ANNOTATION)
     if abort and abort != status.handled_abort and phase is not RolloutPhase.ROLLING_BACK:
         step.update(handled_abort=abort)
-        fail(spec, observed, step, "Aborted", "aborted by shakedown.dev/abort", aborted=True)
+        run.fail("Aborted", "aborted by shakedown.dev/abort", aborted=True)
         return step.decision()
     if (
         revision.wanted_hash is not None
         and revision.wanted_hash != status.change_hash
         and phase is not RolloutPhase.ROLLING_BACK
     ):
-        fail(spec, observed, step, "Superseded", "superseded by a newer change", aborted=True)
+        run.fail("Superseded", "superseded by a newer change", aborted=True)
         return step.decision()
     started = status.started_at
     if (
@@ -85,17 +84,11 @@ def plan(
         )
         and now >= started + timedelta(seconds=parse_duration(spec.timeout))
     ):
-        fail(
-            spec,
-            observed,
-            step,
-            "Timeout",
-            f"spec.timeout {spec.timeout} exceeded in {phase.value}",
-        )
+        run.fail("Timeout", f"spec.timeout {spec.timeout} exceeded in {phase.value}")
         return step.decision()
 
     handler = _PHASES[phase]
-    handler(spec, observed, step)
+    handler(run)
     return step.decision()
 
 
@@ -124,7 +117,6 @@ __all__ = [
     "lock_keys",
     "pause_message",
     "plan",
-    "shift_context",
     "strategy_for",
     "target_keys",
 ]

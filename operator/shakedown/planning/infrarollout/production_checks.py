@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from shakedown.api.infrarollout import CheckPhase, CheckStatus, CheckType
 from shakedown.planning.infrarollout.actions import RunCheck
 from shakedown.planning.infrarollout.bake import Verdict
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.smoke import record_outcome, set_check
-from shakedown.planning.infrarollout.step import Observed, Step
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,7 @@ class Start:
 
 
 def judge_production_checks(
-    step: Step,
-    observed: Observed,
+    run: RunContext,
     names: Sequence[str],
     kind: CheckType,
     start: Callable[[int, CheckStatus], Start],
@@ -41,7 +40,7 @@ def judge_production_checks(
     The verdict is the first failed check's, with ``reason``; the checks go on
     being recorded after it, as they were asked for.
     """
-    checks = list(step.status.checks)
+    checks = list(run.status.checks)
     known = {c.name for c in checks}
     checks += [CheckStatus(name=n, type=kind) for n in names if n not in known]
     failure = Verdict(False)
@@ -49,17 +48,17 @@ def judge_production_checks(
         check = next(c for c in checks if c.name == name)
         if check.phase in (CheckPhase.PASSED, CheckPhase.FAILED):
             continue
-        outcome = observed.check_outcomes.get(name)
+        outcome = run.observed.check_outcomes.get(name)
         if outcome is None:
             started = start(index, check)
-            step.actions.append(started.action)
+            run.step.actions.append(started.action)
             if check.phase is CheckPhase.PENDING:
                 checks = set_check(
-                    checks, name, CheckPhase.RUNNING, started.message, step.now, job=started.job
+                    checks, name, CheckPhase.RUNNING, started.message, run.now, job=started.job
                 )
             continue
-        checks = record_outcome(checks, name, outcome, step.now)
+        checks = record_outcome(checks, name, outcome, run.now)
         if not outcome.passed and not failure.failed:
-            failure = Verdict(True, reason, f"{name}: {outcome.message}", observable_at=step.now)
-    step.update(checks=checks)
+            failure = Verdict(True, reason, f"{name}: {outcome.message}", observable_at=run.now)
+    run.step.update(checks=checks)
     return failure

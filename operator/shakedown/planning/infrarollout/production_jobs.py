@@ -21,24 +21,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from shakedown.api.infrarollout import (
     CheckPhase,
     CheckStatus,
     CheckType,
-    InfraRolloutSpec,
     ProductionJobCheck,
     RolloutPhase,
     StrategyType,
 )
 from shakedown.planning.infrarollout.actions import RunCheck
 from shakedown.planning.infrarollout.bake import Verdict
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.objects import WORKLOAD_KINDS, Obj, ObjKey, pod_spec
 from shakedown.planning.infrarollout.production_checks import Start, judge_production_checks
 from shakedown.planning.infrarollout.revision import resolve_change
 from shakedown.planning.infrarollout.smoke import candidate_image
-from shakedown.planning.infrarollout.step import Observed, Step
 from shakedown.planning.infrarollout.strategies import ShiftContext
 
 #: Status name prefix of the checks judged against production (as for rollback.metrics).
@@ -60,20 +59,21 @@ def job_name(rollout: str, check: str, revision: int) -> str:
     return name[: _NAME_LIMIT - len(tail)].rstrip("-") + tail
 
 
-def change_is_live(spec: InfraRolloutSpec, step: Step) -> bool:
+def change_is_live(run: RunContext) -> bool:
     """Whether production runs the change, so that its Jobs may start."""
-    status = step.status
+    status = run.status
     if status.phase is RolloutPhase.BAKING:
         return True
     if status.phase is not RolloutPhase.SHIFTING:
         return False
-    return spec.strategy.type is StrategyType.CANARY and (status.current_step or 0) >= 1
+    return run.spec.strategy.type is StrategyType.CANARY and (status.current_step or 0) >= 1
 
 
-def running(spec: InfraRolloutSpec, checks: Sequence[CheckStatus]) -> list[str]:
+def running(run: RunContext) -> list[str]:
     """The production Job checks not yet finished (the shift and the bake wait for them)."""
-    wanted = {check_name(j) for j in spec.rollback.jobs}
-    finished = {c.name for c in checks if c.phase in (CheckPhase.PASSED, CheckPhase.FAILED)}
+    wanted = {check_name(j) for j in run.spec.rollback.jobs}
+    ended = (CheckPhase.PASSED, CheckPhase.FAILED)
+    finished = {c.name for c in run.status.checks if c.phase in ended}
     return sorted(wanted - finished)
 
 
@@ -107,23 +107,21 @@ def job_body(job: ProductionJobCheck, ctx: ShiftContext, name: str) -> dict[str,
     return {k: v for k, v in body.items() if v is not None}
 
 
-def judge_production_jobs(
-    spec: InfraRolloutSpec, observed: Observed, step: Step, ctx: ShiftContext
-) -> Verdict:
+def judge_production_jobs(run: RunContext, ctx: ShiftContext) -> Verdict:
     """Start ``rollback.jobs`` once the change is live, record them, fail on the first failure."""
-    if not spec.rollback.jobs or not change_is_live(spec, step):
+    if not run.spec.rollback.jobs or not change_is_live(run):
         return Verdict(False)
-    change = resolve_change(spec, observed.image_source)
-    revision = step.status.revision
-    jobs = spec.rollback.jobs
+    change = resolve_change(run.spec, run.observed.image_source)
+    revision = run.status.revision
+    jobs = run.spec.rollback.jobs
 
     def start(index: int, check: CheckStatus) -> Start:
         job = jobs[index]
-        job_object = check.job or job_name(observed.name, job.name, revision)
+        job_object = check.job or job_name(run.observed.name, job.name, revision)
         action = RunCheck(
             check.name,
             CheckType.JOB,
-            observed.namespace,
+            run.observed.namespace,
             revision,
             job_body(job, ctx, job_object),
             image=job.image or candidate_image(change, job.container, _desired(ctx)),
@@ -132,7 +130,7 @@ def judge_production_jobs(
         return Start(action, f"Job {job_object} running in production", job=job_object)
 
     names = [check_name(j) for j in jobs]
-    return judge_production_checks(step, observed, names, CheckType.JOB, start, "JobCheckFailed")
+    return judge_production_checks(run, names, CheckType.JOB, start, "JobCheckFailed")
 
 
 def _desired(ctx: ShiftContext) -> Mapping[ObjKey, Obj | None]:

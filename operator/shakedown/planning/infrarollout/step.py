@@ -1,22 +1,21 @@
 """What one planning round reads and returns, and the accumulator the phases fill.
 
 ``Observed`` is the world as the adapters read it; ``Decision`` is what ``plan``
-hands back. ``Step`` collects one decision while a phase runs, so each phase
-function is ``(spec, observed, step) -> None``. The shared helpers below build
-what several phases derive from the same inputs (the targets, the strategy, the
-shift context).
+hands back. ``Step`` collects one decision while a phase runs; the phases get
+it inside a ``context.RunContext`` (with the spec and ``Observed``), so each
+phase function is ``(run) -> None``. ``Step`` knows nothing of the spec, so a
+test can build one from a status alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeAlias, Unpack
 
 from shakedown.api.infrarollout import (
     EntryChanges,
-    InfraRolloutSpec,
     InfraRolloutStatus,
     InfraRolloutStatusChanges,
     RevisionState,
@@ -26,18 +25,14 @@ from shakedown.planning import decision
 from shakedown.planning.decision import EventNote
 from shakedown.planning.infrarollout.actions import Action
 from shakedown.planning.infrarollout.bake import Verdict
-from shakedown.planning.infrarollout.change import ResolvedChange
-from shakedown.planning.infrarollout.desired import desired_objects
 from shakedown.planning.infrarollout.health import with_conditions
 from shakedown.planning.infrarollout.locking import holder_id
 from shakedown.planning.infrarollout.objects import Obj, ObjKey
-from shakedown.planning.infrarollout.revision import ImageSource, resolve_change
+from shakedown.planning.infrarollout.revision import ImageSource
 from shakedown.planning.infrarollout.shadow import RolloutIdentity
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.infrarollout.snapshot import SnapshotContent
-from shakedown.planning.infrarollout.steering import PROMOTE_ANNOTATION
 from shakedown.planning.infrarollout.strategic import StrategicPreview
-from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy, for_type
 
 #: Re-observe at least this often while something is in progress (watch events come first).
 POLL_SECONDS = 5.0
@@ -162,40 +157,3 @@ class Step:
             # edit, a steering annotation, a promoted image) starts the next.
             idle=not (in_flight or self.again or self.actions or finished),
         )
-
-
-def target_keys(spec: InfraRolloutSpec) -> tuple[ObjKey, ...]:
-    return tuple(ObjKey(str(t.kind), t.name) for t in spec.targets)
-
-
-def strategy_for(spec: InfraRolloutSpec) -> ShiftStrategy:
-    return for_type(spec.strategy.type)
-
-
-def _change_for(spec: InfraRolloutSpec, status: InfraRolloutStatus) -> ResolvedChange:
-    """The change of the revision in flight: images as resolved when it started."""
-    base = resolve_change(spec, None)
-    resolved = tuple((i.container, i.image) for i in status.resolved_images)
-    return replace(base, images=resolved or base.images)
-
-
-def shift_context(spec: InfraRolloutSpec, observed: Observed, step: Step) -> ShiftContext:
-    snapshot = observed.snapshot.objects if observed.snapshot is not None else {}
-    targets = target_keys(spec)
-    change = _change_for(spec, step.status)
-    if observed.snapshot is not None:
-        change = replace(change, strategic=tuple(sorted(observed.snapshot.strategic.items())))
-    desired = desired_objects(snapshot, change, targets)
-    promote = observed.annotations.get(PROMOTE_ANNOTATION)
-    return ShiftContext(
-        who=observed.who(step.status.revision),
-        spec=spec,
-        status=step.status,
-        targets=targets,
-        snapshot=snapshot,
-        desired=desired,
-        production=observed.production,
-        pods=observed.pods,
-        now=step.now,
-        promote_requested=bool(promote) and promote != step.status.handled_promote,
-    )

@@ -5,33 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase, RolloutResult
-from shakedown.planning.infrarollout.endings import cleanup, fail, finish
+from shakedown.api.infrarollout import RolloutPhase, RolloutResult
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.objects import Meta
 from shakedown.planning.infrarollout.phases.rolling_back import plan_rolling_back
-from shakedown.planning.infrarollout.step import Decision, Observed, Step
+from shakedown.planning.infrarollout.step import Decision
 
 
-def plan_deletion(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Decision:
-    status = step.status
+def plan_deletion(run: RunContext) -> Decision:
+    status = run.status
     if status.revision > 0 and not status.phase.finished:
         if status.shift_started and status.phase is not RolloutPhase.ROLLING_BACK:
-            fail(spec, observed, step, "Deleted", "the InfraRollout is being deleted", aborted=True)
-            return step.decision()
+            run.fail("Deleted", "the InfraRollout is being deleted", aborted=True)
+            return run.step.decision()
         if status.phase is RolloutPhase.ROLLING_BACK:
-            plan_rolling_back(spec, observed, step)
-            return step.decision()
-        finish(
-            observed, step, RolloutPhase.ABORTED, RolloutResult.ABORTED, "deleted before the shift"
-        )
-        return step.decision()
-    cleanup(observed, step)
-    ns = observed.shadow_namespace
+            plan_rolling_back(run)
+            return run.step.decision()
+        run.finish(RolloutPhase.ABORTED, RolloutResult.ABORTED, "deleted before the shift")
+        return run.step.decision()
+    run.cleanup()
+    ns = run.observed.shadow_namespace
     gone = ns is None or Meta.of(ns).deleting
-    done = not step.actions and gone
+    done = not run.step.actions and gone
     if not done:
-        step.poll()
-    return step.decision(finished=done)
+        run.step.poll()
+    return run.step.decision(finished=done)
 
 
 def needs_finalizer(status: Mapping[str, Any] | None) -> bool:

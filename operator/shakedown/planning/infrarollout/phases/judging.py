@@ -8,44 +8,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shakedown.api.common import parse_duration
-from shakedown.api.infrarollout import CheckStatus, CheckType, InfraRolloutSpec
+from shakedown.api.infrarollout import CheckStatus, CheckType
 from shakedown.planning.infrarollout.actions import RunCheck
 from shakedown.planning.infrarollout.bake import Verdict, judge_pods
-from shakedown.planning.infrarollout.endings import fail
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.objects import Obj
 from shakedown.planning.infrarollout.production_checks import Start, judge_production_checks
 from shakedown.planning.infrarollout.production_jobs import PREFIX, judge_production_jobs
-from shakedown.planning.infrarollout.step import Observed, Step
 from shakedown.planning.infrarollout.strategies import ShiftContext, ShiftStrategy
 
 
 def judge_production(
-    spec: InfraRolloutSpec,
-    observed: Observed,
-    step: Step,
-    ctx: ShiftContext,
-    strategy: ShiftStrategy,
-    pods: Sequence[Obj],
+    run: RunContext, ctx: ShiftContext, strategy: ShiftStrategy, pods: Sequence[Obj]
 ) -> bool:
     """Judge production pods; start the rollback on failure (True: handled)."""
-    since = step.status.shift_started_at or step.status.phase_started_at or step.now
+    since = run.status.shift_started_at or run.status.phase_started_at or run.now
     verdict = judge_pods(
         pods,
-        not_ready_for=float(parse_duration(spec.rollback.not_ready_for)),
-        max_restarts=spec.rollback.max_restarts,
+        not_ready_for=float(parse_duration(run.spec.rollback.not_ready_for)),
+        max_restarts=run.spec.rollback.max_restarts,
         since=since,
-        now=step.now,
+        now=run.now,
     )
     if not verdict.failed:
-        step.wake(verdict.recheck_at)
-        verdict = _production_metrics(spec, observed, step)
+        run.step.wake(verdict.recheck_at)
+        verdict = _production_metrics(run)
     if not verdict.failed:
-        verdict = judge_production_jobs(spec, observed, step, ctx)
+        verdict = judge_production_jobs(run, ctx)
     if not verdict.failed:
         return False
-    step.failure = verdict
-    step.update(failure_observed_at=verdict.observable_at)
-    fail(spec, observed, step, verdict.reason, verdict.message, ctx=ctx, strategy=strategy)
+    run.step.failure = verdict
+    run.step.update(failure_observed_at=verdict.observable_at)
+    run.fail(verdict.reason, verdict.message, ctx=ctx, strategy=strategy)
     return True
 
 
@@ -53,9 +47,9 @@ def judge_production(
 PRODUCTION_CHECK_PREFIX = PREFIX
 
 
-def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: Step) -> Verdict:
+def _production_metrics(run: RunContext) -> Verdict:
     """``rollback.metrics`` against production: start them, record them, fail on the first."""
-    metrics = spec.rollback.metrics
+    metrics = run.spec.rollback.metrics
     if not metrics:
         return Verdict(False)
 
@@ -63,14 +57,12 @@ def _production_metrics(spec: InfraRolloutSpec, observed: Observed, step: Step) 
         action = RunCheck(
             check.name,
             CheckType.METRIC,
-            observed.namespace,
-            step.status.revision,
+            run.observed.namespace,
+            run.status.revision,
             metrics[index].to_api(),
             field=f"spec.rollback.metrics[{index}]",
         )
         return Start(action, "measuring production")
 
     names = [f"{PRODUCTION_CHECK_PREFIX}{m.name}" for m in metrics]
-    return judge_production_checks(
-        step, observed, names, CheckType.METRIC, start, "MetricCheckFailed"
-    )
+    return judge_production_checks(run, names, CheckType.METRIC, start, "MetricCheckFailed")

@@ -3,41 +3,41 @@
 from __future__ import annotations
 
 from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.locking import plan_locks
 from shakedown.planning.infrarollout.objects import ObjKey
-from shakedown.planning.infrarollout.step import Observed, Step
 
 
-def plan_pending(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
-    if not spec.promote:
+def plan_pending(run: RunContext) -> None:
+    if not run.spec.promote:
         # Prove-only never touches production, so it neither needs nor blocks its locks.
-        step.enter(
+        run.step.enter(
             RolloutPhase.SNAPSHOTTING,
             "snapshotting production (prove only: promote is false)",
-            started_at=step.now,
+            started_at=run.now,
             waiting_for=None,
         )
         return
-    who = observed.who(step.status.revision)
-    needed = lock_keys(spec)
-    locks = plan_locks(needed, observed.locks, me=observed.holder, owner=who.owner_reference())
+    observed = run.observed
+    needed = lock_keys(run.spec)
+    locks = plan_locks(needed, observed.locks, me=observed.holder, owner=run.who.owner_reference())
     if locks.held:
-        step.enter(
+        run.step.enter(
             RolloutPhase.SNAPSHOTTING,
             "snapshotting production",
-            started_at=step.now,
+            started_at=run.now,
             waiting_for=None,
         )
         return
     if locks.blocked_by:
         waiting = f"waiting for {locks.blocked_by}"
-        if step.status.waiting_for != waiting:
-            step.event("Waiting", waiting)
-        step.update(waiting_for=waiting, message=waiting)
-        step.poll()
+        if run.status.waiting_for != waiting:
+            run.step.event("Waiting", waiting)
+        run.step.update(waiting_for=waiting, message=waiting)
+        run.step.poll()
         return
-    step.actions.extend(locks.actions)
-    step.again = True
+    run.step.actions.extend(locks.actions)
+    run.step.again = True
 
 
 def lock_keys(spec: InfraRolloutSpec) -> list[ObjKey]:

@@ -5,37 +5,34 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shakedown.api.common import parse_duration
-from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase, RolloutResult
-from shakedown.planning.infrarollout.endings import finish
+from shakedown.api.infrarollout import RolloutPhase, RolloutResult
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.rollback import plan_rollback
-from shakedown.planning.infrarollout.step import Observed, Step, shift_context, strategy_for
 
 
-def plan_rolling_back(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
-    if step.status.undo_revision and observed.snapshot is None:
-        missing = f"the snapshot of revision {step.status.undo_revision} is missing"
-        finish(observed, step, RolloutPhase.FAILED, RolloutResult.FAILED, f"undo: {missing}")
+def plan_rolling_back(run: RunContext) -> None:
+    if run.status.undo_revision and run.observed.snapshot is None:
+        missing = f"the snapshot of revision {run.status.undo_revision} is missing"
+        run.finish(RolloutPhase.FAILED, RolloutResult.FAILED, f"undo: {missing}")
         return
-    ctx = shift_context(spec, observed, step)
-    result = plan_rollback(ctx, strategy_for(spec))
+    result = plan_rollback(run.shift_context(), run.strategy)
     if result.actions:
-        step.actions.extend(result.actions)
-        step.update(waiting_for=result.waiting_for)
-        step.again = True
+        run.step.actions.extend(result.actions)
+        run.step.update(waiting_for=result.waiting_for)
+        run.step.again = True
         return
-    reason = step.status.rollback_reason or "rolled back"
+    reason = run.status.rollback_reason or "rolled back"
     if not result.done:
-        started = step.status.phase_started_at or step.now
-        if step.now < started + timedelta(seconds=parse_duration(spec.timeout)):
-            step.update(waiting_for=f"rollback: {result.waiting_for}")
-            step.poll()
+        started = run.status.phase_started_at or run.now
+        if run.now < started + timedelta(seconds=parse_duration(run.spec.timeout)):
+            run.step.update(waiting_for=f"rollback: {result.waiting_for}")
+            run.step.poll()
             return
-        health = f"production restored but not healthy after {spec.timeout}: {result.waiting_for}"
+        timeout = run.spec.timeout
+        health = f"production restored but not healthy after {timeout}: {result.waiting_for}"
     else:
         health = "production healthy on the snapshot"
-    finish(
-        observed,
-        step,
+    run.finish(
         RolloutPhase.ROLLED_BACK,
         RolloutResult.ROLLED_BACK,
         f"rolled back: {reason}; {health}",

@@ -5,16 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shakedown.api.common import parse_duration
-from shakedown.api.infrarollout import (
-    InfraRolloutSpec,
-    RolloutPhase,
-    Snapshot,
-    SnapshotTarget,
-    TargetKind,
-)
+from shakedown.api.infrarollout import RolloutPhase, Snapshot, SnapshotTarget, TargetKind
 from shakedown.planning.infrarollout.actions import StoreSnapshot
 from shakedown.planning.infrarollout.change import ChangeError
-from shakedown.planning.infrarollout.endings import fail
+from shakedown.planning.infrarollout.context import RunContext
 from shakedown.planning.infrarollout.objects import WORKLOAD_KINDS, ObjKey
 from shakedown.planning.infrarollout.revision import resolve_change
 from shakedown.planning.infrarollout.shadow import shadow_namespace_name
@@ -24,58 +18,41 @@ from shakedown.planning.infrarollout.snapshot import (
     snapshot_name,
     too_large,
 )
-from shakedown.planning.infrarollout.step import (
-    Observed,
-    Step,
-    shift_context,
-    strategy_for,
-    target_keys,
-)
 from shakedown.planning.infrarollout.strategic import resolve_strategic
 
 
-def plan_snapshotting(spec: InfraRolloutSpec, observed: Observed, step: Step) -> None:
-    status = step.status
-    who = observed.who(status.revision)
-    targets = target_keys(spec)
-    name = snapshot_name(observed.name, status.revision)
-    if observed.snapshot is None:
-        missing = [
-            k for k in targets if k.kind in WORKLOAD_KINDS and observed.production.get(k) is None
-        ]
-        change = resolve_change(spec, observed.image_source)
+def plan_snapshotting(run: RunContext) -> None:
+    name = snapshot_name(run.observed.name, run.status.revision)
+    if run.observed.snapshot is None:
+        production = run.observed.production
+        missing = [k for k in run.targets if k.kind in WORKLOAD_KINDS and production.get(k) is None]
+        change = resolve_change(run.spec, run.observed.image_source)
         missing = [k for k in missing if change.manifest_for(k) is None]
         if missing:
-            fail(
-                spec,
-                observed,
-                step,
-                "TargetNotFound",
-                f"spec.targets: {', '.join(map(str, missing))} not found",
-            )
+            run.fail("TargetNotFound", f"spec.targets: {', '.join(map(str, missing))} not found")
             return
-        keys = snapshot_keys(
-            targets, observed.production, observed.services, spec.shadow.copy_secrets
-        )
+        services = run.observed.services
+        keys = snapshot_keys(run.targets, production, services, run.spec.shadow.copy_secrets)
         strategic, problem = resolve_strategic(
-            spec, change, observed.production, observed.strategic_previews
+            run.spec, change, production, run.observed.strategic_previews
         )
         if problem:
-            fail(spec, observed, step, "InvalidChange", problem)
+            run.fail("InvalidChange", problem)
             return
-        known = {**{ObjKey.of(s): s for s in observed.services}, **observed.production}
+        known = {**{ObjKey.of(s): s for s in services}, **production}
         data = SnapshotContent.capture(keys, known, strategic).to_secret_data()
         oversize = too_large(name, data)
         if oversize:
-            fail(spec, observed, step, "SnapshotTooLarge", oversize)
+            run.fail("SnapshotTooLarge", oversize)
             return
-        step.actions.append(StoreSnapshot(name, data, who.labels(), who.owner_reference()))
-        step.again = True
+        who = run.who
+        run.step.actions.append(StoreSnapshot(name, data, who.labels(), who.owner_reference()))
+        run.step.again = True
         return
-    snapshot = observed.snapshot.objects
-    problem = _validate_revision(spec, observed, step)
+    snapshot = run.observed.snapshot.objects
+    problem = _validate_revision(run)
     if problem:
-        fail(spec, observed, step, "InvalidChange", problem)
+        run.fail("InvalidChange", problem)
         return
     entries = [
         SnapshotTarget(
@@ -84,12 +61,12 @@ def plan_snapshotting(spec: InfraRolloutSpec, observed: Observed, step: Step) ->
             resource_version="",
             existed=snapshot.get(k) is not None,
         )
-        for k in targets
+        for k in run.targets
     ]
-    step.update(snapshot=Snapshot(secret=name, taken_at=step.now, targets=entries))
-    ns = shadow_namespace_name(observed.namespace, observed.name, status.revision)
-    expires = step.now + timedelta(seconds=parse_duration(spec.shadow.ttl))
-    step.enter(
+    run.step.update(snapshot=Snapshot(secret=name, taken_at=run.now, targets=entries))
+    ns = shadow_namespace_name(run.observed.namespace, run.observed.name, run.status.revision)
+    expires = run.now + timedelta(seconds=parse_duration(run.spec.shadow.ttl))
+    run.step.enter(
         RolloutPhase.SHADOWING,
         f"snapshot {name} stored; creating shadow namespace {ns}",
         shadow_namespace=ns,
@@ -97,9 +74,9 @@ def plan_snapshotting(spec: InfraRolloutSpec, observed: Observed, step: Step) ->
     )
 
 
-def _validate_revision(spec: InfraRolloutSpec, observed: Observed, step: Step) -> str | None:
+def _validate_revision(run: RunContext) -> str | None:
     try:
-        ctx = shift_context(spec, observed, step)
+        ctx = run.shift_context()
     except ChangeError as exc:
         return str(exc)
-    return strategy_for(spec).validate(ctx)
+    return run.strategy.validate(ctx)

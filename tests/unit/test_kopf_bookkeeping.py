@@ -24,7 +24,7 @@ import pytest
 from kopf._cogs.structs import bodies, patches, references
 from kopf._core.actions import lifecycles, loggers
 from kopf._core.engines import indexing
-from kopf._core.reactor import inventory, observation, processing
+from kopf._core.reactor import inventory, processing
 
 from shakedown import GROUP, VERSION
 from shakedown.handlers import FINALIZER, configure
@@ -35,14 +35,8 @@ RESOURCE = references.Resource(
 )
 
 
-@pytest.fixture(autouse=True)
-def _kopf_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``configure`` installs on a function of kopf's (``listed_namespaces``): put it back."""
-    monkeypatch.setattr(
-        observation,
-        "process_discovered_namespace_event",
-        observation.process_discovered_namespace_event,
-    )
+#: ``configure`` and ``listed_namespaces.install`` wrap a function of kopf's: put it back.
+pytestmark = pytest.mark.usefixtures("kopf_as_it_was")
 
 
 def operator_settings() -> kopf.OperatorSettings:

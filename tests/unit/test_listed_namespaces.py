@@ -17,15 +17,8 @@ from kopf._core.reactor import observation
 
 from shakedown.handlers import listed_namespaces
 
-
-@pytest.fixture(autouse=True)
-def _kopf_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test installs on kopf's own function and leaves it as it found it."""
-    monkeypatch.setattr(
-        observation,
-        "process_discovered_namespace_event",
-        observation.process_discovered_namespace_event,
-    )
+#: ``configure`` and ``listed_namespaces.install`` wrap a function of kopf's: put it back.
+pytestmark = pytest.mark.usefixtures("kopf_as_it_was")
 
 
 def listed(name: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.imagerefresh import ImageRefreshDriver
 from shakedown.adapters.infrarollout import InfraRolloutDriver
@@ -304,6 +306,29 @@ def test_a_metric_check_naming_a_missing_template_waits_for_it() -> None:
     assert not isinstance(step(runner), Skipped), "a template that appears lets it start"
     found = conditions(api, path)
     assert found["Stalled"]["reason"] != "InvalidSpec", found["Stalled"]
+
+
+class TemplatesUnlistable(MemoryApi):
+    """An API server that cannot list MetricTemplates just now (a 503)."""
+
+    def call(self, method: str, path: str, **options: Any) -> Any:
+        if method == "GET" and path.endswith("/metrictemplates"):
+            self.requests.append(f"{method} {path}")
+            raise ApiError(503, "Service Unavailable")
+        return super().call(method, path, **options)
+
+
+def test_templates_that_cannot_be_listed_fail_the_step_not_the_spec() -> None:
+    api, said = TemplatesUnlistable(), Said()
+    check = {"name": "errors", "templateRef": {"name": "error-rate"}}
+    path = api.put("InfraRollout", rollout(smokeTests={"metrics": [check]}))
+    api.put("Deployment", web("web"))
+    runner = rollout_runner(api, said)
+
+    with pytest.raises(ApiError):  # the runner's loop retries a failed step
+        step(runner)
+    assert "Stalled" not in conditions(api, path), "a template unseen is not a missing one"
+    assert api.writes() == [] and said.warnings() == []
 
 
 # --------------------------------------------------------------------------- the verdict, pure

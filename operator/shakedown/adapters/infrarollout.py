@@ -173,7 +173,7 @@ class InfraRolloutDriver(ObjectDriver):
         waits = containers is not None and problems != check_infra_rollout(spec)
         if template_refs(spec):
             names = metrictemplates.template_names(self.kube, self.namespace)
-            missing = check_metric_templates(spec, names or ())
+            missing = check_metric_templates(spec, names)
             problems += missing
             waits = waits or bool(missing)
         return Refused(problems=problems, waits_on_namespace=waits) if problems else spec

@@ -9,13 +9,14 @@ wake the rollouts of their namespace).
 
 from __future__ import annotations
 
-from shakedown.adapters.apiserver import ApiError
 from shakedown.adapters.workloads import Kube
 
 
-def template_names(kube: Kube, namespace: str) -> frozenset[str] | None:
-    """Names of the MetricTemplates in ``namespace``; None when they cannot be listed."""
-    try:
-        return frozenset(str(t["metadata"]["name"]) for t in kube.list("MetricTemplate", namespace))
-    except ApiError:
-        return None
+def template_names(kube: Kube, namespace: str) -> frozenset[str]:
+    """Names of the MetricTemplates in ``namespace``.
+
+    A listing that fails raises (``ApiError``): a template that could not be seen
+    is not a missing one, so the step fails and is retried instead of the spec
+    being reported invalid.
+    """
+    return frozenset(str(t["metadata"]["name"]) for t in kube.list("MetricTemplate", namespace))

@@ -22,8 +22,9 @@ import kopf
 import pytest
 import yaml
 
-from shakedown.adapters import apiserver
-from shakedown.adapters.apiserver import ApiError, Connection, Endpoint, NoCluster
+from shakedown.adapters import apiserver, credentials
+from shakedown.adapters.apiserver import ApiError, Connection
+from shakedown.adapters.credentials import Endpoint, NoCluster
 
 CA = b"-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n"
 
@@ -53,7 +54,7 @@ def test_a_kubeconfig_with_inline_ca_and_client_certificate(tmp_path: Path) -> N
             "certificate-authority-data": base64.b64encode(CA).decode(),
         },
     )
-    where = apiserver.from_kubeconfig(path)
+    where = credentials.from_kubeconfig(path)
     assert where.server == "https://127.0.0.1:6443"
     assert (where.ca_data, where.cert_data, where.key_data) == (CA, b"CERT", b"KEY")
     assert where.bearer() is None
@@ -64,7 +65,7 @@ def test_files_in_a_kubeconfig_are_relative_to_it(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("first\n")
     cluster = {"server": "https://h:1", "certificate-authority": "ca.crt"}
     path = kubeconfig(tmp_path, {"tokenFile": "token"}, cluster)
-    where = apiserver.from_kubeconfig(path)
+    where = credentials.from_kubeconfig(path)
     assert where.ca_file == str(tmp_path / "ca.crt")
     assert where.bearer() == "first"
 
@@ -91,7 +92,7 @@ def test_an_exec_plugin_gives_the_token_until_it_expires(tmp_path: Path) -> None
         "print(json.dumps({'status': {'token': f'token-{n}', "
         "'expirationTimestamp': sys.argv[1]}}))\n"
     )
-    where = apiserver.from_kubeconfig(
+    where = credentials.from_kubeconfig(
         kubeconfig(
             tmp_path,
             {"exec": {"command": sys.executable, "args": [str(script), "2999-01-01T00:00:00Z"]}},
@@ -104,7 +105,7 @@ def test_an_exec_plugin_gives_the_token_until_it_expires(tmp_path: Path) -> None
 
 def test_an_exec_plugin_that_fails_is_named(tmp_path: Path) -> None:
     path = kubeconfig(tmp_path, {"exec": {"command": "/nonexistent/aws-iam-authenticator"}})
-    where = apiserver.from_kubeconfig(path)
+    where = credentials.from_kubeconfig(path)
     with pytest.raises(NoCluster, match="aws-iam-authenticator"):
         where.bearer()
 
@@ -121,7 +122,7 @@ def test_a_broken_kubeconfig_is_one_line(tmp_path: Path, config: str, said: str)
     path = tmp_path / "kubeconfig"
     path.write_text(config)
     with pytest.raises(NoCluster, match=said) as caught:
-        apiserver.from_kubeconfig(path)
+        credentials.from_kubeconfig(path)
     assert "\n" not in str(caught.value)
 
 
@@ -132,7 +133,7 @@ def test_no_kubeconfig_and_no_service_account(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(NoCluster, match="set KUBECONFIG"):
-        apiserver.endpoint()
+        credentials.endpoint()
 
 
 def test_kopf_logs_in_with_the_same_credentials(tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_client_key_files_do_not_outlive_loading(
             seen.extend([Path(cert), Path(key)])
             assert stat.S_IMODE(Path(key).stat().st_mode) == 0o600
 
-    apiserver._load_chain(Context(), b"CERT", b"KEY")  # type: ignore[arg-type]
+    credentials._load_chain(Context(), b"CERT", b"KEY")  # type: ignore[arg-type]
     assert seen and not any(p.exists() for p in seen)
 
 

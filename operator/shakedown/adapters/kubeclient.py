@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
-from shakedown.adapters import apiserver
+from shakedown.adapters import apiserver, credentials
 
 __all__ = [
     "ApiClient",
@@ -63,7 +63,7 @@ class NoCluster(Exception):
 
 
 #: The kubeconfig that will be used, if any: the same file the operator's own client reads.
-kubeconfig_path = apiserver.kubeconfig_path
+kubeconfig_path = credentials.kubeconfig_path
 
 
 def load() -> None:
@@ -116,7 +116,7 @@ def connection(api: ApiClient) -> apiserver.Connection:
     credentials, for code that holds a library client and calls the operator's adapters."""
     cfg = api.configuration
     token = str((cfg.api_key or {}).get("authorization") or "")
-    where = apiserver.Endpoint(
+    where = credentials.Endpoint(
         server=str(cfg.host).rstrip("/"),
         ca_file=cfg.ssl_ca_cert or None,
         insecure=not cfg.verify_ssl,

@@ -107,11 +107,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     without_client_library()
-    from shakedown.adapters import apiserver
+    from shakedown.adapters import credentials
 
     try:
-        server = apiserver.endpoint().server
-    except apiserver.NoCluster as exc:
+        server = credentials.endpoint().server
+    except credentials.NoCluster as exc:
         raise UserError(str(exc)) from None
     from shakedown import outbound
 

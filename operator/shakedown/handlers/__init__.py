@@ -27,7 +27,7 @@ from typing import Any
 import kopf
 
 from shakedown import GROUP
-from shakedown.adapters import apiserver
+from shakedown.adapters import credentials
 from shakedown.api import instances
 from shakedown.handlers import imagerefresh, infrarollout, listed_namespaces, quiet
 from shakedown.handlers.nodiffbase import NoDiffBase
@@ -43,11 +43,11 @@ __all__ = ["FINALIZER", "configure", "imagerefresh", "infrarollout"]
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf connects with the credentials the rest of the operator uses (``adapters.apiserver``),
+    """kopf connects with the credentials the rest of the operator uses (``adapters.credentials``),
     not through the ``kubernetes`` library it would otherwise import for the purpose."""
     try:
-        return kopf.ConnectionInfo(**apiserver.endpoint().kopf_login())
-    except apiserver.NoCluster as exc:
+        return kopf.ConnectionInfo(**credentials.endpoint().kopf_login())
+    except credentials.NoCluster as exc:
         raise kopf.LoginError(str(exc)) from None
 
 

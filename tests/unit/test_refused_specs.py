@@ -24,7 +24,7 @@ from shakedown.adapters.runner import Runner, Skipped
 from shakedown.adapters.wakeups import Wakers
 from shakedown.adapters.workloads import _RESOURCES, Kube
 from shakedown.planning.decision import EventNote
-from shakedown.planning.refusal import Refused, StatusChange, refusal
+from shakedown.planning.refusal import Refused, StatusChange, refusal, unreadable
 from shakedown.planning.validation import Problem
 from tests.unit.test_dormancy import KEY, Object
 from tests.unit.test_idle_cost import EchoDriver
@@ -351,3 +351,18 @@ def test_a_verdict_is_written_when_its_words_or_generation_change_said_when_read
         "Reconciling": "spec.b: wrong",
         "Stalled": "spec.b: wrong",
     }
+
+
+def test_a_status_that_does_not_parse_is_said_once_and_its_generation_is_not_observed() -> None:
+    stored_before = {"observedGeneration": 3, "phase": "Sideways"}
+    first = unreadable(stored_before, "status.phase: not a phase", generation=4, now=NOW)
+    assert first.event == EventNote(
+        "Warning",
+        "InvalidStatus",
+        "status does not parse, not acting on it: status.phase: not a phase",
+    )
+    assert "observedGeneration" not in first.patch, "nothing of generation 4 was planned for"
+    stalled = {c["type"]: c for c in first.patch["conditions"]}["Stalled"]
+    assert stalled["status"] == "True" and "status.phase" in stalled["message"]
+    stored = apply_patch(stored_before, first.patch)
+    assert unreadable(stored, "status.phase: not a phase", generation=4, now=NOW) == StatusChange()

@@ -21,7 +21,6 @@ import pytest
 from pydantic import BaseModel
 
 from shakedown.adapters.runner import (
-    INVALID_STATUS,
     RECONCILE_ERROR,
     Runner,
     Skipped,
@@ -32,6 +31,7 @@ from shakedown.adapters.statuswriting import merge_patch
 from shakedown.adapters.wakeups import Bodies, Wakers
 from shakedown.api.common import Condition
 from shakedown.planning.decision import Decision, EventNote
+from shakedown.planning.refusal import INVALID_STATUS
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 #: Every test finishes long before this; a broken runner fails instead of hanging.

@@ -64,6 +64,7 @@ from shakedown.planning.infrarollout.plan import plan as plan_rollout
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 from shakedown.planning.refusal import Refused
 from shakedown.planning.validation import (
+    check_image_containers,
     check_infra_rollout,
     check_metric_templates,
     parse,
@@ -168,9 +169,10 @@ class InfraRolloutDriver(ObjectDriver):
             return Refused(problems=problems)
         if deleting or (status.revision > 0 and not status.phase.finished):
             return spec
-        containers = self._target_containers(spec)
-        problems = check_infra_rollout(spec, containers=containers)
-        waits = containers is not None and problems != check_infra_rollout(spec)
+        # Only the containers' problems can clear without an edit (a target that gains one).
+        unknown = check_image_containers(spec, self._target_containers(spec))
+        problems = check_infra_rollout(spec) + tuple(unknown)
+        waits = bool(unknown)
         if template_refs(spec):
             names = metrictemplates.template_names(self.kube, self.namespace)
             missing = check_metric_templates(spec, names)

@@ -26,8 +26,9 @@ What does not differ is here, once:
   returned (``Bodies``), so a step reads the object only when that is unknown
   or may be stale (after a failed or a waiting step).
 - a status that does not parse stalls the object (``Stalled``, reason
-  ``InvalidStatus``, naming the field) and nothing is done; it is never reset to
-  empty, which would start over and re-adopt what the old status described.
+  ``InvalidStatus``, naming the field, written and said once like a refused
+  spec below) and nothing is done; it is never reset to empty, which would
+  start over and re-adopt what the old status described.
 - a spec the driver refuses (``admit`` returns ``Refused``) is reported here,
   once per generation (``planning.refusal``: Stalled, reason ``InvalidSpec``,
   the fields named, a Warning Event) and nothing else is done; the object then
@@ -64,16 +65,16 @@ from shakedown.adapters.statuswriting import (
     said,
 )
 from shakedown.adapters.wakeups import Bodies, Key, Wakers, meaning, resource_version
-from shakedown.conditions import Health, same_conditions, stored_conditions, with_health
+from shakedown.conditions import Health
 from shakedown.metrics import observe as record_verdict
 from shakedown.planning.decision import Decision, EventNote
-from shakedown.planning.refusal import Refused, refusal
+from shakedown.planning.refusal import INVALID_STATUS, Refused, StatusChange, refusal, unreadable
 from shakedown.planning.validation import INVALID_SPEC
 
 #: Seconds to wait between recording a decision and acting on it (tests only; 0 = off).
 FAULT_PAUSE = float(os.environ.get("SHAKEDOWN_FAULT_PAUSE", "0") or 0)
-#: Reasons: the Stalled condition of a status that does not parse; a failed step's Event.
-INVALID_STATUS, RECONCILE_ERROR = "InvalidStatus", "ReconcileError"
+#: The reason of a failed step's Warning Event.
+RECONCILE_ERROR = "ReconcileError"
 
 
 class StepFailed(Exception):
@@ -267,15 +268,26 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         try:
             status = driver.parse_status(dict(body.get("status") or {}))
         except ValueError as exc:
-            self._must_read = True  # the stall is written apart from the body kept
-            await asyncio.to_thread(self._stall, body, exc)
+            change = unreadable(
+                body.get("status") or {},
+                describe(exc),
+                generation=(body.get("metadata") or {}).get("generation"),
+                now=driver.now(),
+            )
+            await self._stall(body, change, INVALID_STATUS)
             return Skipped.WAITING
         spec = await asyncio.to_thread(driver.admit, body, status, deleting)
         if spec is None:
             self._must_read = True
             return Skipped.WAITING
         if isinstance(spec, Refused):
-            await self._refuse(body, spec)
+            change = refusal(
+                body.get("status") or {},
+                spec,
+                generation=(body.get("metadata") or {}).get("generation"),
+                now=driver.now(),
+            )
+            await self._stall(body, change, INVALID_SPEC)
             return Skipped.WAITING if spec.waits_on_namespace else Skipped.REFUSED
         now = driver.now()
         observed = await asyncio.to_thread(driver.observe, body, spec, status, deleting, now)
@@ -306,46 +318,18 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
         else:
             self._must_read = True
 
-    async def _refuse(self, body: Obj, refused: Refused) -> None:
-        """Stalled, naming the fields, once per generation; stored like a decision's status,
-        so its echo is no news."""
-        meta = body.get("metadata") or {}
-        change = refusal(
-            body.get("status") or {},
-            refused,
-            generation=meta.get("generation"),
-            now=self.driver.now(),
-        )
+    async def _stall(self, body: Obj, change: StatusChange, reason: str) -> None:
+        """Stalled, naming the field (a refused spec, a status that does not parse): written
+        and said once (``planning.refusal``), stored like a decision's status, so its echo
+        is no news."""
         if change.patch:
             await self._store(change.patch)
         kind, namespace, name = self.key
         record_verdict(
-            kind=kind,
-            namespace=namespace,
-            name=name,
-            health=Health.STALLED.value,
-            reason=INVALID_SPEC,
+            kind=kind, namespace=namespace, name=name, health=Health.STALLED.value, reason=reason
         )
         if change.event is not None:
             self._post(body, change.event)
-
-    def _stall(self, body: Obj, error: ValueError) -> None:
-        """Stalled, naming the field; written once, and nothing else is done."""
-        raw = body.get("status") or {}
-        before = stored_conditions(raw.get("conditions"))
-        message = f"status does not parse, not acting on it: {describe(error)}"
-        after = with_health(
-            before,
-            Health.STALLED,
-            reason=INVALID_STATUS,
-            message=message,
-            generation=(body.get("metadata") or {}).get("generation"),
-            at=self.driver.now(),
-        )
-        if same_conditions(before, after):
-            return
-        self.driver.write_status({"conditions": [c.to_api() for c in after]})
-        self._post(body, EventNote("Warning", INVALID_STATUS, message))
 
     # ---- saying what happened
     def _post(self, body: Obj, note: EventNote) -> None:

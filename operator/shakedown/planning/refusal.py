@@ -1,4 +1,4 @@
-"""A spec the operator cannot act on: what its status says, and when that is news.
+"""A spec (or a stored status) the operator cannot act on: what status says, and when that is news.
 
 A kind's driver judges the spec (``admit``) and hands back a ``Refused`` with the
 problems, each naming its field. ``refusal`` turns that into the status change
@@ -9,6 +9,10 @@ and idempotent: for a refusal already stored at this generation it asks for no
 write and no Event, so an object refused once costs nothing however often it is
 woken. The runner (``adapters.runner``) does the writing; the kind's planner
 clears the condition once a valid spec is planned for.
+
+A stored status that does not parse is said the same way (``unreadable``:
+reason ``InvalidStatus``, the field named), so both stalls are written once and
+said once by one rule.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from shakedown.conditions import (
 )
 from shakedown.planning.decision import EventNote
 from shakedown.planning.validation import INVALID_SPEC, Problem, summarize
+
+#: The reason of the Stalled condition of a stored status that does not parse.
+INVALID_STATUS = "InvalidStatus"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,12 +67,39 @@ def refusal(
     now: datetime,
 ) -> StatusChange:
     """The status change that reports ``refused`` on an object with ``status`` as stored."""
+    message = summarize(refused.problems) or INVALID_SPEC
+    return stalled(status, INVALID_SPEC, message, generation=generation, now=now, observed=True)
+
+
+def unreadable(
+    status: Mapping[str, Any],
+    problem: str,
+    *,
+    generation: int | None,
+    now: datetime,
+) -> StatusChange:
+    """The status change that reports a stored status that does not parse (``problem`` names
+    the field). The generation is not marked observed: nothing of it was planned for."""
+    message = f"status does not parse, not acting on it: {problem}"
+    return stalled(status, INVALID_STATUS, message, generation=generation, now=now, observed=False)
+
+
+def stalled(
+    status: Mapping[str, Any],
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    now: datetime,
+    observed: bool,
+) -> StatusChange:
+    """Stalled=True for ``reason`` (Ready and Reconciling False with the same words), and
+    ``observedGeneration`` when ``observed``; nothing when that is what is stored."""
     before = stored_conditions(status.get("conditions"))
-    message = summarize(refused.problems)
     after = with_health(
         before,
         Health.STALLED,
-        reason=INVALID_SPEC,
+        reason=reason,
         message=message,
         generation=generation,
         at=now,
@@ -73,11 +107,11 @@ def refusal(
     patch: dict[str, Any] = {}
     if not same_conditions(before, after):
         patch["conditions"] = [c.to_api() for c in after]
-    if generation is not None and status.get("observedGeneration") != generation:
+    if observed and generation is not None and status.get("observedGeneration") != generation:
         patch["observedGeneration"] = generation
     event = None
     if _ready_changed(before, after):
-        event = EventNote("Warning", INVALID_SPEC, message or INVALID_SPEC)
+        event = EventNote("Warning", reason, message)
     return StatusChange(patch, event)
 
 

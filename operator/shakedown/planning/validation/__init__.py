@@ -18,6 +18,7 @@ from shakedown.planning.validation.imagerefresh import (
 )
 from shakedown.planning.validation.infrarollout import (
     STRATEGY_KINDS,
+    check_image_containers,
     check_infra_rollout,
     check_metric_templates,
     template_refs,
@@ -37,6 +38,7 @@ __all__ = [
     "STRATEGY_KINDS",
     "Problem",
     "check_duration_positive",
+    "check_image_containers",
     "check_image_refresh",
     "check_infra_rollout",
     "check_metric_templates",

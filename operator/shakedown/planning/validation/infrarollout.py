@@ -54,7 +54,7 @@ def check_infra_rollout(
 
     problems += _check_patches(spec, keys)
     problems += _check_manifests(spec, keys)
-    problems += _check_images(spec, containers)
+    problems += check_image_containers(spec, containers)
     problems += _check_smoke_tests(spec, keys)
     problems += _check_blue_green(spec, keys)
     for path, value in (
@@ -119,10 +119,12 @@ def _check_manifests(spec: InfraRolloutSpec, keys: list[tuple[TargetKind, str]])
     return problems
 
 
-def _check_images(
+def check_image_containers(
     spec: InfraRolloutSpec,
     containers: Mapping[tuple[TargetKind, str], frozenset[str]] | None,
 ) -> list[Problem]:
+    """The image changes naming a container no workload target has (``containers``: each
+    target's container names, as read; None: not read, nothing to say)."""
     if containers is None:
         return []
     known = frozenset().union(*containers.values()) if containers else frozenset()

@@ -324,3 +324,17 @@ def test_every_model_the_planners_change_has_typed_changes() -> None:
         "PendingTrigger",
         "ObservedInputs",
     }
+
+
+def test_a_span_says_how_long_it_took_only_once_it_ended() -> None:
+    start = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+    running = api_imagerefresh.PhaseTiming(name="Build", started_at=start)
+    assert running.seconds is None
+    ended = running.evolve(finished_at=datetime(2026, 12, 1, 4, 1, 30, tzinfo=UTC))
+    assert ended.seconds == 90.0
+    skewed = running.evolve(finished_at=datetime(2026, 12, 1, 3, 59, tzinfo=UTC))
+    assert skewed.seconds == 0.0, "a clock that stepped back is no negative duration"
+    check = api_infrarollout.CheckStatus.model_validate(
+        {"name": "Ready", "type": "Ready", "startedAt": "2026-12-01T04:00:00Z"}
+    )
+    assert check.started_at == start and check.seconds is None

@@ -23,6 +23,7 @@ from shakedown.api.common import (
     ShortString,
     StatusModel,
 )
+from shakedown.api.span import Span, SpanChanges
 
 
 class RunTrigger(StrEnum):
@@ -72,22 +73,18 @@ class FailedTest(StatusModel):
         return self.validated_copy(changes)
 
 
-class PhaseTiming(StatusModel):
+class PhaseTiming(Span):
     """When one phase of a run (Build, Test, Promote) started and ended."""
 
     name: ShortString
     """Build, Test or Promote."""
-    started_at: datetime | None = None
-    """When the phase started."""
-    finished_at: datetime | None = None
-    """When the phase ended; unset while it runs."""
 
     def evolve(self, **changes: Unpack[PhaseTimingChanges]) -> PhaseTiming:
         """A validated copy with ``changes``; mypy checks their names and types."""
         return self.validated_copy(changes)
 
 
-class RunSummary(StatusModel):
+class RunSummary(Span):
     """The outcome of one run, as users read it."""
 
     id: ShortString
@@ -96,10 +93,6 @@ class RunSummary(StatusModel):
     """What started the run."""
     phase: RunPhase
     """Where the run is or how it ended."""
-    started_at: datetime | None = None
-    """When the run started."""
-    finished_at: datetime | None = None
-    """When the run ended; unset while it runs."""
     candidate_digest: Digest | None = None
     """Digest the run built and tested."""
     source_revision: ShortString | None = None
@@ -116,7 +109,7 @@ class RunSummary(StatusModel):
         return self.validated_copy(changes)
 
 
-class TestRunState(StatusModel):
+class TestRunState(Span):
     """Bookkeeping for one scenario of the run in flight."""
 
     name: ShortString
@@ -129,10 +122,6 @@ class TestRunState(StatusModel):
     """Why it failed: exit code, timeout, image pull error."""
     log_tail: Annotated[str, Field(max_length=16384)] = ""
     """Last lines of the scenario's log."""
-    started_at: datetime | None = None
-    """When the scenario's Job started."""
-    finished_at: datetime | None = None
-    """When the scenario ended."""
 
     def evolve(self, **changes: Unpack[TestRunStateChanges]) -> TestRunState:
         """A validated copy with ``changes``; mypy checks their names and types."""
@@ -184,22 +173,18 @@ class FailedTestChanges(TypedDict, total=False):
     log_tail: str
 
 
-class PhaseTimingChanges(TypedDict, total=False):
+class PhaseTimingChanges(SpanChanges, total=False):
     """Fields of ``PhaseTiming`` to change, by attribute name (``PhaseTiming.evolve``)."""
 
     name: str
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
-class RunSummaryChanges(TypedDict, total=False):
+class RunSummaryChanges(SpanChanges, total=False):
     """Fields of ``RunSummary`` to change, by attribute name (``RunSummary.evolve``)."""
 
     id: str
     trigger: RunTrigger
     phase: RunPhase
-    started_at: datetime | None
-    finished_at: datetime | None
     candidate_digest: str | None
     source_revision: str | None
     failed_tests: list[FailedTest]
@@ -207,7 +192,7 @@ class RunSummaryChanges(TypedDict, total=False):
     phases: list[PhaseTiming]
 
 
-class TestRunStateChanges(TypedDict, total=False):
+class TestRunStateChanges(SpanChanges, total=False):
     """Fields of ``TestRunState`` to change, by attribute name (``TestRunState.evolve``)."""
 
     name: str
@@ -215,8 +200,6 @@ class TestRunStateChanges(TypedDict, total=False):
     phase: TestPhase
     reason: str
     log_tail: str
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 class CurrentRunChanges(TypedDict, total=False):

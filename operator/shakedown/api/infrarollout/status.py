@@ -27,6 +27,7 @@ from shakedown.api.common import (
     StatusModel,
 )
 from shakedown.api.infrarollout.change import TargetKind
+from shakedown.api.span import Span, SpanChanges
 
 
 class RolloutPhase(Phase):
@@ -53,17 +54,13 @@ class RolloutResult(StrEnum):
     VALIDATED = "Validated"
 
 
-class RolloutHistoryEntry(StatusModel):
+class RolloutHistoryEntry(Span):
     """A finished revision of the rollout."""
 
     revision: Annotated[int, Field(ge=0)]
     """Revision number of the rollout."""
     result: RolloutResult
     """How it ended: Succeeded, Validated (prove only), RolledBack, Failed or Aborted."""
-    started_at: datetime | None = None
-    """When the revision started."""
-    finished_at: datetime | None = None
-    """When it ended."""
     reason: Message = ""
     """Why it ended that way."""
     change_hash: ShortString = ""
@@ -110,7 +107,7 @@ class CheckPhase(StrEnum):
     FAILED = "Failed"
 
 
-class CheckStatus(StatusModel):
+class CheckStatus(Span):
     """The state of one check of the current revision."""
 
     name: ShortString
@@ -127,10 +124,6 @@ class CheckStatus(StatusModel):
     """Passed measurements of a metric check."""
     failures: Annotated[int, Field(ge=0)] = 0
     """Failed measurements of a metric check."""
-    started_at: datetime | None = None
-    """When the check started."""
-    finished_at: datetime | None = None
-    """When the check ended."""
 
     def evolve(self, **changes: Unpack[CheckStatusChanges]) -> CheckStatus:
         """A validated copy with ``changes``; mypy checks their names and types."""
@@ -245,7 +238,7 @@ class InfraRolloutStatus(RevisionState):
         )
 
 
-class CheckStatusChanges(TypedDict, total=False):
+class CheckStatusChanges(SpanChanges, total=False):
     """Fields of ``CheckStatus`` to change, by attribute name."""
 
     name: str
@@ -255,8 +248,6 @@ class CheckStatusChanges(TypedDict, total=False):
     job: str | None
     successes: int
     failures: int
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 class EntryChanges(TypedDict, total=False):

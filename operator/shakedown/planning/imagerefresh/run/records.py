@@ -89,13 +89,8 @@ def next_run_id(status: ContainerImageRefreshStatus) -> str:
 # --------------------------------------------------------------------------- summaries
 def phase_seconds(summary: RunSummary) -> dict[str, float]:
     """Duration of each finished phase, plus ``Run`` for the whole run."""
-    seconds: dict[str, float] = {}
-    for phase in summary.phases:
-        if phase.started_at and phase.finished_at:
-            seconds[phase.name] = max(0.0, (phase.finished_at - phase.started_at).total_seconds())
-    if summary.started_at and summary.finished_at:
-        seconds["Run"] = max(0.0, (summary.finished_at - summary.started_at).total_seconds())
-    return seconds
+    spans = [(phase.name, phase.seconds) for phase in summary.phases]
+    return {name: s for name, s in [*spans, ("Run", summary.seconds)] if s is not None}
 
 
 #: What a summary takes over from the run in flight: every field the two models share.

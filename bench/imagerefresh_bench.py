@@ -32,7 +32,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -78,12 +77,6 @@ def _cluster() -> tuple[Path, str]:
     layout = Layout.default()
     cluster.acquire(layout, say=lambda m: print(f"  {m}", flush=True))
     return layout.kubeconfig, layout.network.registry
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _buildah(store: Path, *args: str) -> str:

@@ -195,11 +195,21 @@ def _operator(kubeconfig: Path, namespace: str, image: str, log: Path) -> Iterat
             stderr=subprocess.STDOUT,
             env=env,
         )
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
-        time.sleep(3)
-        yield f"http://127.0.0.1:{metrics_port}/metrics"
+        wait(lambda: proc.poll() is None and _answers(url), 60)
+        yield url
     finally:
         procs.terminate(proc)
+
+
+def _answers(url: str) -> bool:
+    """Whether the operator's metrics endpoint is up (it serves once the operator started)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def _rollout_spec(iteration: int) -> dict[str, Any]:

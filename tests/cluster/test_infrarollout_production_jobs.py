@@ -3,7 +3,9 @@
 The sample web service rolls a configuration change by Canary (one new pod
 of two, then a short pause). A Job in production that fails rolls it back
 from its canary; one that passes, though it runs longer than the pause, holds
-the promotion until it has passed, and the rollout succeeds.
+the promotion until it has passed, and the rollout succeeds. As a revision
+ends, the rollout's Jobs of revisions its history no longer lists are deleted,
+and nobody else's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from typing import Any
 import pytest
 
 from shakedown.adapters.workloads import Kube
+from shakedown.planning.infrarollout.objects import (
+    CHECK_LABEL,
+    REVISION_LABEL,
+    ROLLOUT_LABEL,
+    ROLLOUT_NAMESPACE_LABEL,
+)
 from tests.fixtures.infrarollout import (
     Operator,
     config_data,
@@ -83,3 +91,66 @@ def test_a_passing_production_job_holds_the_promotion_until_it_passed(
     check = next(c for c in final["checks"] if c["name"] == "production-selftest")
     assert check["phase"] == "Passed", check
     assert config_data(kube, ns)["MESSAGE"] == "v2"
+
+
+def finished_job(
+    kube: Kube, ns: str, name: str, image: str, labels: dict[str, str], owner: dict[str, Any]
+) -> None:
+    """A Job that runs ``true`` (one pod, Completed), with ``labels`` and ``owner``."""
+    pod = {
+        "restartPolicy": "Never",
+        "containers": [{"name": "test", "image": image, "command": ["true"]}],
+    }
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if owner:
+        meta["ownerReferences"] = [owner]
+    spec = {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": pod}}
+    kube.create("Job", ns, {"metadata": meta, "spec": spec})
+
+
+def test_as_a_revision_ends_only_its_own_jobs_of_revisions_past_the_history_go(
+    iro_operator: Operator, kube: Kube, ns: str, busybox_image: str
+) -> None:
+    workload(kube, ns, busybox_image, replicas=1)
+    job = {"name": "selftest", "image": busybox_image, "command": ["true"], "timeout": "1m"}
+    rollback = {"automatic": True, "notReadyFor": "5s", "jobs": [job]}
+    rollout(kube, ns, http=False, bake="2s", extra={"rollback": rollback})
+    iro = kube.get("InfraRollout", ns, "change")
+    assert iro is not None
+    owner = {
+        "apiVersion": "shakedown.dev/v1alpha1",
+        "kind": "InfraRollout",
+        "name": "change",
+        "uid": iro["metadata"]["uid"],
+    }
+    ours = {ROLLOUT_LABEL: "change", ROLLOUT_NAMESPACE_LABEL: ns, CHECK_LABEL: "selftest"}
+    # As a revision the history has dropped left it; a person's Job; one labelled as
+    # a rollout "change" of another namespace.
+    old = "shakedown-change-selftest-r0"
+    finished_job(kube, ns, old, busybox_image, {**ours, REVISION_LABEL: "0"}, owner)
+    finished_job(kube, ns, "nightly-report", busybox_image, {"app": "report"}, {})
+    elsewhere = {**ours, ROLLOUT_NAMESPACE_LABEL: "staging", REVISION_LABEL: "0"}
+    finished_job(kube, ns, "from-staging", busybox_image, elsewhere, owner)
+
+    final = wait_phase(kube, ns, {"Succeeded", "Failed", "RolledBack"}, timeout=180)
+    assert final["phase"] == "Succeeded", final
+    assert [h["revision"] for h in final["history"]] == [1]
+    # The prune follows the status write; its log line comes after its last delete.
+    said = f"{ns}/change: deleted check Jobs of revisions no longer in the history: "
+    line = wait_for(
+        lambda: next((x for x in iro_operator.log().splitlines() if said in x), None),
+        30,
+        "the operator pruning old check Jobs",
+    )
+    assert line.split(said, 1)[1] == old
+    assert kube.get("Job", ns, old) is None
+    kept = {j["metadata"]["name"] for j in kube.list("Job", ns)}
+    assert kept == {"shakedown-change-selftest-r1", "nightly-report", "from-staging"}
+    wait_for(
+        lambda: not kube.list("Pod", ns, labels=f"job-name={old}"),
+        60,
+        "the old Job's pod deleted with it",
+        seen=lambda: [
+            p["metadata"]["name"] for p in kube.list("Pod", ns, labels=f"job-name={old}")
+        ],
+    )

@@ -14,13 +14,21 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shakedown.api.infrarollout import InfraRolloutSpec, RolloutPhase
-from shakedown.planning.infrarollout.actions import Apply, RunCheck
-from shakedown.planning.infrarollout.objects import ObjKey
+from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
+from shakedown.planning.infrarollout.actions import Apply, PruneJobs, RunCheck
+from shakedown.planning.infrarollout.context import HISTORY_LIMIT
+from shakedown.planning.infrarollout.job_pruning import prunable
+from shakedown.planning.infrarollout.objects import (
+    CHECK_LABEL,
+    REVISION_LABEL,
+    ROLLOUT_LABEL,
+    ROLLOUT_NAMESPACE_LABEL,
+    ObjKey,
+)
 from shakedown.planning.infrarollout.production_jobs import job_name
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 
-from .infrarollout_world import NS, World, deployment
+from .infrarollout_world import NOW, NS, World, deployment
 
 DEPLOY = ObjKey("Deployment", "web")
 CANARY = ObjKey("Deployment", "web-canary")
@@ -189,3 +197,113 @@ def test_rollback_jobs_and_metrics_need_different_names() -> None:
     }
     with pytest.raises(ValidationError, match=r"rollback.jobs\[0\].name"):
         InfraRolloutSpec.model_validate(spec)
+
+
+# --------------------------------------------------------------------------- what is kept
+def after_ten_revisions(world: World) -> None:
+    """The rollout has ended revisions 1..10 (history full); the spec asks for an 11th."""
+    history = [
+        {
+            "revision": r,
+            "result": "Succeeded",
+            "startedAt": "2026-01-01T00:00:00Z",
+            "finishedAt": "2026-01-01T00:10:00Z",
+            "changeHash": f"old-{r}",
+        }
+        for r in range(HISTORY_LIMIT, 0, -1)
+    ]
+    world.status = InfraRolloutStatus.model_validate(
+        {
+            "revision": HISTORY_LIMIT,
+            "phase": "Succeeded",
+            "changeHash": "old-10",
+            "history": history,
+        }
+    )
+
+
+def prunes(world: World) -> list[PruneJobs]:
+    return [a for a in world.log if isinstance(a, PruneJobs)]
+
+
+@pytest.mark.parametrize(("passes", "ends"), [(True, "Succeeded"), (False, "RolledBack")])
+def test_as_a_revision_ends_the_jobs_of_revisions_no_longer_in_the_history_go(
+    passes: bool, ends: str
+) -> None:
+    world = world_with({"type": "Replace"})
+    after_ten_revisions(world)
+    world.check_results = Job(world, passes=passes, takes=0)
+    final = world.run(until=DONE, steps=400)
+    assert final.phase.value == ends, final.message
+    # Revision 1 fell out of the history: its Jobs go, those of 2..11 stay.
+    assert [h.revision for h in final.history] == list(range(11, 1, -1))
+    (prune,) = prunes(world)
+    assert prune == PruneJobs(
+        namespace=NS, rollout="change", uid="uid-1", keep=frozenset(range(2, 12))
+    )
+    # Only at that transition, after the status saying it ended is written.
+    (ending,) = [d for d in world.decisions if prune in d.actions]
+    assert ending.status.phase.value == ends
+
+
+def test_an_idle_rollout_and_one_without_rollback_jobs_never_list_jobs() -> None:
+    world = world_with({"type": "Replace"})
+    world.check_results = Job(world, passes=True, takes=0)
+    world.run(until=DONE, steps=400)
+    assert len(prunes(world)) == 1
+    for _ in range(20):  # settled: steps that find nothing new prune nothing
+        world.step()
+        world.now += timedelta(minutes=5)
+    assert len(prunes(world)) == 1
+
+    plain = World.default({"change": {"images": [{"container": "web", "image": CANDIDATE}]}})
+    plain.run(until=DONE, steps=400)
+    assert prunes(plain) == []
+
+
+def test_a_rollout_being_deleted_leaves_its_jobs_to_the_garbage_collector() -> None:
+    world = world_with({"type": "Replace"})
+    world.check_results = Job(world, passes=True, takes=1000)
+    world.run(until={"Baking"}, steps=400)
+    world.deleting = True
+    final = world.run(until=DONE, steps=400)
+    assert final.phase is RolloutPhase.ROLLED_BACK, final.message
+    assert prunes(world) == []
+
+
+def check_job(name: str, revision: str, **labels: str | None) -> dict[str, Any]:
+    base: dict[str, str | None] = {
+        ROLLOUT_LABEL: "change",
+        ROLLOUT_NAMESPACE_LABEL: NS,
+        REVISION_LABEL: revision,
+        CHECK_LABEL: "selftest",
+    }
+    merged = {k: v for k, v in {**base, **labels}.items() if v is not None}
+    owner = {"kind": "InfraRollout", "name": "change", "uid": "uid-1"}
+    meta = {"name": name, "namespace": NS, "uid": f"uid-{name}", "labels": merged}
+    return {"metadata": {**meta, "ownerReferences": [owner]}}
+
+
+def test_only_this_rollouts_check_jobs_of_revisions_not_kept_are_picked() -> None:
+    action = PruneJobs(namespace=NS, rollout="change", uid="uid-1", keep=frozenset({2, 3}))
+    unowned = check_job("copied-labels", "1")
+    unowned["metadata"]["ownerReferences"] = [{"kind": "CronJob", "name": "x", "uid": "other"}]
+    going = check_job("going", "1")
+    going["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    jobs = [
+        check_job("old", "1"),
+        check_job("kept", "2"),
+        check_job("in-flight", "3"),
+        check_job("other-rollout", "1", **{ROLLOUT_LABEL: "another"}),
+        check_job("same-name-elsewhere", "1", **{ROLLOUT_NAMESPACE_LABEL: "staging"}),
+        check_job("not-a-check", "1", **{CHECK_LABEL: None}),
+        check_job("no-revision", "x"),
+        {"metadata": {"name": "users-own", "namespace": NS, "labels": {"app": "web"}}},
+        unowned,
+        going,
+        check_job("older", "0"),
+    ]
+    assert [(p.name, p.uid, p.revision) for p in prunable(jobs, action)] == [
+        ("older", "uid-older", 0),
+        ("old", "uid-old", 1),
+    ]

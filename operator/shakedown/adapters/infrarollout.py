@@ -52,6 +52,7 @@ from shakedown.planning.infrarollout.actions import (
     Delete,
     DeleteNamespace,
     EnsureNamespace,
+    PruneJobs,
     ReleaseLock,
     RunCheck,
     StoreSnapshot,
@@ -265,6 +266,9 @@ class InfraRolloutDriver(ObjectDriver):
             if isinstance(action, RunCheck):
                 self._start_check(action, observed, spec)
                 continue
+            if isinstance(action, PruneJobs):
+                await self._prune(action)
+                continue
             await asyncio.to_thread(self._do, action)
             # Wake-ups are the event loop's: changed here, never from the worker thread.
             if isinstance(action, EnsureNamespace):
@@ -311,6 +315,22 @@ class InfraRolloutDriver(ObjectDriver):
             io.acquire_lease(kube, ns, action)
         elif isinstance(action, ReleaseLock):
             io.release_lease(kube, ns, action)
+
+    async def _prune(self, action: PruneJobs) -> None:
+        """Housekeeping after the revision ended: a failure is logged, not a failed step
+        (the revision's own work is done; the next revision's end prunes again)."""
+        try:
+            deleted = await asyncio.to_thread(io.prune_jobs, self.kube, action)
+        except ApiError as exc:
+            log.warning("%s/%s: cannot prune old check Jobs: %s", self.namespace, self.name, exc)
+            return
+        if deleted:
+            log.info(
+                "%s/%s: deleted check Jobs of revisions no longer in the history: %s",
+                self.namespace,
+                self.name,
+                ", ".join(deleted),
+            )
 
     def _start_check(self, action: RunCheck, observed: Observed, spec: InfraRolloutSpec) -> None:
         self.wakers.follow(self.key, action.namespace)

@@ -14,7 +14,13 @@ from typing import Any, Unpack
 from shakedown.adapters.apiserver import ApiError, Connection, Options
 from shakedown.adapters.watchcache import Caches
 from shakedown.api.infrarollout import Target, TargetKind
-from shakedown.planning.infrarollout.actions import AcquireLock, ReleaseLock, StoreSnapshot
+from shakedown.planning.infrarollout.actions import (
+    AcquireLock,
+    PruneJobs,
+    ReleaseLock,
+    StoreSnapshot,
+)
+from shakedown.planning.infrarollout.job_pruning import prunable, selector
 from shakedown.planning.infrarollout.objects import ObjKey
 from shakedown.planning.infrarollout.serverside import (
     FIELD_MANAGER,
@@ -346,3 +352,18 @@ def release_lease(kube: Kube, namespace: str, lock: ReleaseLock) -> None:
         return
     with contextlib.suppress(Conflict):
         kube.delete("Lease", namespace, lock.lease, uid=obj["metadata"]["uid"])
+
+
+def prune_jobs(kube: Kube, action: PruneJobs) -> list[str]:
+    """Delete the rollout's check Jobs ``job_pruning.prunable`` picks, their pods with them
+    (Background); the names deleted. One gone already is fine; one whose name now
+    belongs to another Job (the uid precondition fails) is not ours, and stays."""
+    jobs = kube.list("Job", action.namespace, labels=selector(action))
+    deleted = []
+    for job in prunable(jobs, action):
+        try:
+            if kube.delete("Job", action.namespace, job.name, uid=job.uid):
+                deleted.append(job.name)
+        except Conflict:
+            continue
+    return deleted

@@ -140,7 +140,8 @@ class Rollback(ApiModel):
     """Test Jobs run in production, by default in the candidate image, once production runs
     the change: for Canary when the first step's pods are rolled out, for Replace and
     BlueGreen when the shift is done. The shift does not move on, nor the bake end, while
-    one runs; a failure rolls back."""
+    one runs; a failure rolls back. Only the Jobs of the revisions status.history lists are
+    kept: as a revision ends, older ones are deleted with their pods."""
 
     @model_validator(mode="after")
     def _unique_check_names(self) -> Rollback:

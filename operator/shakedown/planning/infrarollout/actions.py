@@ -86,6 +86,18 @@ class RunCheck:
     """Path of the check in the spec (``spec.smokeTests.metrics[0]``), for messages."""
 
 
+@dataclass(frozen=True)
+class PruneJobs:
+    """Delete this rollout's production-check Jobs (and their pods) of revisions not in
+    ``keep`` (``planning.infrarollout.job_pruning`` says which Jobs are this rollout's)."""
+
+    namespace: str
+    rollout: str
+    uid: str
+    """The rollout's uid: only Jobs it owns may go."""
+    keep: frozenset[int]
+
+
 Action = (
     Apply
     | Delete
@@ -95,4 +107,5 @@ Action = (
     | AcquireLock
     | ReleaseLock
     | RunCheck
+    | PruneJobs
 )

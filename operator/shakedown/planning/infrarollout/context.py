@@ -29,6 +29,7 @@ from shakedown.api.infrarollout import (
 from shakedown.planning.infrarollout.actions import DeleteNamespace
 from shakedown.planning.infrarollout.change import ChangeError, ResolvedChange
 from shakedown.planning.infrarollout.desired import desired_objects
+from shakedown.planning.infrarollout.job_pruning import prune_jobs
 from shakedown.planning.infrarollout.locking import plan_release
 from shakedown.planning.infrarollout.objects import Meta, ObjKey
 from shakedown.planning.infrarollout.revision import resolve_change
@@ -153,7 +154,8 @@ class RunContext:
         warning: bool = False,
         history_reason: str | None = None,
     ) -> None:
-        """End the revision in ``phase``: its history entry first, then the cleanup."""
+        """End the revision in ``phase``: its history entry first, then the cleanup
+        (and the production Jobs of revisions older than the history, ``job_pruning``)."""
         status = self.status
         entry = RolloutHistoryEntry(
             revision=status.revision,
@@ -164,15 +166,19 @@ class RunContext:
             change_hash=status.change_hash or "",
         )
         earlier = [h for h in status.history if h.revision != status.revision]
+        history = [entry, *earlier][:HISTORY_LIMIT]
         self.step.enter(
             phase,
             message,
             warning=warning,
-            history=[entry, *earlier][:HISTORY_LIMIT],
+            history=history,
             waiting_for=None,
             current_step=status.current_step,
         )
         self.cleanup()
+        if self.spec.rollback.jobs and not self.observed.deleting:
+            # The history changed: the production Jobs of revisions it no longer lists go.
+            self.step.actions.append(prune_jobs(self.who, history))
 
     def cleanup(self) -> None:
         """Leftovers of an ended revision: the shadow namespace and our locks."""

@@ -14,7 +14,9 @@ bake does not end, so a Canary's old pods stay until the check has spoken.
 Each Job is named after the rollout, the check and the revision, and the name
 is written to ``status.checks`` when it is first asked for: a restarted
 operator finds that Job instead of starting a second. Its owner is the
-InfraRollout, so deleting the rollout deletes its Jobs.
+InfraRollout, so deleting the rollout deletes its Jobs; before that, only the
+Jobs of the revisions ``status.history`` lists are kept: as a revision ends,
+those of older revisions are deleted (``job_pruning``).
 """
 
 from __future__ import annotations

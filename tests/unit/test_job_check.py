@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from shakedown.adapters import jobwatch
 from shakedown.adapters.apiserver import Connection
 from shakedown.adapters.credentials import Endpoint
 from shakedown.adapters.jobwatch import THREAD_NAME
@@ -49,7 +50,8 @@ class FakeApi:
         self.jobs: dict[str, Obj] = {}
         self.pods: list[Obj] = []
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self.refuse_watch = False
+        self.refuse_watch = 0
+        """Answer watches with this error status (403: RBAC, 500: the server's trouble)."""
         self.everywhere = True
         self.streams: list[queue.Queue[Obj]] = []
         self.lock = threading.Lock()
@@ -101,9 +103,8 @@ def handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             api.requests.append(("GET", url.path, query))
             if "watch" in query:
                 if api.refuse_watch:
-                    self.answer(
-                        403, {"kind": "Status", "code": 403, "message": "jobs is forbidden"}
-                    )
+                    status = {"kind": "Status", "code": api.refuse_watch, "message": "no watch"}
+                    self.answer(api.refuse_watch, status)
                 else:
                     self.stream(float(query["timeoutSeconds"][0]))
             elif url.path.startswith(f"{JOBS}/"):
@@ -283,7 +284,7 @@ def test_a_refused_watch_falls_back_to_polling_and_still_finishes(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(job_check, "POLL_SECONDS", 0.2)
-    api.refuse_watch = True
+    api.refuse_watch = 403
 
     async def body(task: asyncio.Task[CheckOutcome]) -> CheckOutcome:
         await until(lambda: len(api.watches()) == 1, "the check never tried to watch")
@@ -293,6 +294,26 @@ def test_a_refused_watch_falls_back_to_polling_and_still_finishes(
 
     outcome = run(api, body)
     assert (outcome.passed, outcome.message) == (True, f"Job {NAME} completed")
+
+
+def test_a_failing_watch_is_retried_and_the_check_polls_meanwhile(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_check, "POLL_SECONDS", 0.2)
+    monkeypatch.setattr(jobwatch, "RETRY_SECONDS", 60.0)  # no list again within the test
+    api.refuse_watch = 500
+
+    async def body(task: asyncio.Task[CheckOutcome]) -> CheckOutcome:
+        await until(lambda: len(api.watches()) == 1, "the check never tried to watch")
+        gets = api.job_gets()
+        await until(lambda: api.job_gets() > gets, "the check does not poll")
+        assert watch_threads(), "the watch gave up on a failure it should retry"
+        api.finish("Complete")  # no watch says so: only a poll can see it
+        return await asyncio.wait_for(task, DEADLINE)
+
+    outcome = run(api, body)
+    assert (outcome.passed, outcome.message) == (True, f"Job {NAME} completed")
+    assert len(api.watches()) == 1, "retried only after RETRY_SECONDS"
 
 
 def test_without_a_cluster_wide_list_the_watch_is_of_the_checks_namespace(api: FakeApi) -> None:

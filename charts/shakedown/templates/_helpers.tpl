@@ -68,8 +68,11 @@ The first rule is shakedown's own API: a new kind goes there. */}}
 {{- end -}}
 
 {{/* What the operator does inside the shadow namespaces it creates (InfraRollout):
-copies of the targets, HTTP probe pods, smoke-test Jobs, the isolating
-NetworkPolicy, the ResourceQuota and LimitRange. Nothing of shakedown's own
+copies of the targets, HTTP probe pods, smoke-test Jobs (listed and watched:
+a waiting Job check hears from one shared watch that its Job finished,
+adapters/jobwatch.py; bound cluster-wide in namespaced mode, that reads no
+more than the pods rule already does), the isolating NetworkPolicy, the
+ResourceQuota and LimitRange. Nothing of shakedown's own
 resources and no rollout locks, which live only in watched namespaces; nothing
 is deleted there (the namespace goes as a whole). */}}
 {{- define "shakedown.shadowRules" -}}
@@ -87,7 +90,7 @@ is deleted there (the namespace goes as a whole). */}}
   verbs: [list, watch]
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, create]
+  verbs: [get, list, watch, create]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, create, update, patch]

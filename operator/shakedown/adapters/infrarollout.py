@@ -343,5 +343,6 @@ class InfraRolloutDriver(ObjectDriver):
             image=action.image,
             home_namespace=self.namespace,
             field=action.field,
+            job_news=self.kube.job_news,
         )
         self.checks.start(action, ctx, self._wake)

@@ -7,12 +7,14 @@ changes the image of a container no target has is reported with its field path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
 from shakedown.adapters.apiserver import ApiError, Connection, Options
-from shakedown.adapters.watchcache import Caches
+from shakedown.adapters.jobwatch import JobWatch
+from shakedown.adapters.watchcache import Caches, may_list_everywhere
 from shakedown.api.infrarollout import Target, TargetKind
 from shakedown.planning.infrarollout.actions import (
     AcquireLock,
@@ -101,6 +103,12 @@ class Kube:
         self.conn = conn
         self.caches = caches
         """The watch-fed caches of what shakedown labels, when the operator runs them."""
+
+    @functools.cached_property
+    def job_news(self) -> JobWatch:
+        """The one watch waiting Job checks share (``adapters.jobwatch``), made when first asked."""
+        conn = self.conn
+        return JobWatch(conn, lambda: may_list_everywhere(conn, "batch", "jobs"))
 
     def path(self, kind: str, namespace: str | None, name: str | None = None) -> str:
         prefix, plural, namespaced = _RESOURCES[kind]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shakedown.checks.kube import Kube
+from shakedown.checks.kube import JobNews, Kube
 from shakedown.planning.infrarollout.smoke import CheckOutcome
 
 __all__ = ["Check", "CheckContext", "CheckOutcome", "object_name", "probe_image"]
@@ -41,6 +41,8 @@ class CheckContext:
     """The rollout's namespace, where templates and Secrets it names live (namespace when unset)."""
     field: str = ""
     """Path of the check in the spec, e.g. spec.smokeTests.metrics[0], for messages."""
+    job_news: JobNews | None = None
+    """Wakes a Job check when its Job finishes (``adapters.jobwatch``); None: it polls."""
 
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a blocking client call off the event loop."""

@@ -8,10 +8,10 @@ them and the two packages cannot form an import cycle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["Kube"]
+__all__ = ["JobNews", "Kube", "Subscription"]
 
 
 class Kube(Protocol):
@@ -29,4 +29,25 @@ class Kube(Protocol):
 
     def create(self, kind: str, namespace: str | None, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create; raises when it exists already."""
+        ...
+
+
+class Subscription(Protocol):
+    """A check's interest in one Job; closed when the check ends (also when cancelled)."""
+
+    @property
+    def watching(self) -> bool:
+        """Whether a watch is expected to bring the news; when not, the check polls (slowly)."""
+        ...
+
+    def close(self) -> None:
+        """No more wake-ups; never blocks (the event loop calls it)."""
+        ...
+
+
+class JobNews(Protocol):
+    """Wakes a waiting check when its Job may have finished."""
+
+    def subscribe(self, namespace: str, name: str, wake: Callable[[], None]) -> Subscription:
+        """Call ``wake`` (from any thread) when Job ``namespace/name`` may have finished."""
         ...

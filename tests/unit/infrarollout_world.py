@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
+from shakedown import checks
 from shakedown.api.infrarollout import InfraRolloutSpec, InfraRolloutStatus, RolloutPhase
 from shakedown.planning.infrarollout.actions import (
     AcquireLock,
@@ -329,6 +330,9 @@ class World:
                 if lease_name(lock) == action.lease and holder == action.holder:
                     del self.leases[lock]
         elif isinstance(action, RunCheck):
+            # The operator runs what the planner asks for from this registry (Ready is
+            # never asked: the planner judges it from the pods).
+            assert action.type in checks.registry(), f"no check runs {action.type}"
             result = self.check_results(action)
             if result is not None:
                 self.outcomes[action.name] = result

@@ -40,6 +40,7 @@ from typing import Any
 
 from shakedown.adapters.apiserver import ApiError, Connection
 from shakedown.adapters.watching import LISTED, Follow
+from shakedown.checks.job import ending
 from shakedown.planning.infrarollout.objects import CHECK_LABEL
 
 log = logging.getLogger("shakedown.jobwatch")
@@ -56,14 +57,6 @@ RETRY_SECONDS = 2.0
 REFUSED = (401, 403, 404)
 #: How the watches' threads are named (then the namespace, or "cluster").
 THREAD_NAME = "check jobs"
-
-
-def finished(job: Mapping[str, Any]) -> bool:
-    """Whether a Job says Complete or Failed, as ``checks.job`` judges it."""
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
-            return True
-    return False
 
 
 class _Scope:
@@ -177,11 +170,11 @@ class JobWatch:
         """A (re)list: wake the waiters whose Job finished before the watch could say so."""
         scope.failing = False
         for item in items:
-            if finished(item):
+            if ending(item) is not None:
                 self._wake(scope, _key(item))
 
     def _event(self, scope: _Scope, kind: str, obj: Obj) -> None:
-        if kind == "DELETED" or finished(obj):
+        if kind == "DELETED" or ending(obj) is not None:
             self._wake(scope, _key(obj))
 
     def _wake(self, scope: _Scope, key: Key | None) -> None:

@@ -46,6 +46,19 @@ SAFETY_SECONDS = 60.0
 POLL_SECONDS = 5.0
 
 
+def ending(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The condition that ended a Job (Complete or Failed, status True); None while it runs.
+
+    The one reading of "finished": the check judges by it, and the shared watch
+    (``adapters.jobwatch``) wakes a check by it.
+    """
+    conditions: list[Mapping[str, Any]] = (job.get("status") or {}).get("conditions") or []
+    for condition in conditions:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
+            return condition
+    return None
+
+
 class JobCheck:
     async def run(self, ctx: CheckContext, spec: Mapping[str, Any]) -> CheckOutcome:
         image = spec.get("image") or ctx.image
@@ -124,16 +137,14 @@ class JobCheck:
         self, ctx: CheckContext, name: str, current: Mapping[str, Any]
     ) -> CheckOutcome | None:
         """The outcome once the Job finished; None while it runs."""
-        for condition in current.get("status", {}).get("conditions") or []:
-            if condition.get("status") != "True":
-                continue
-            if condition.get("type") == "Complete":
-                return CheckOutcome(True, f"Job {name} completed", job=name)
-            if condition.get("type") == "Failed":
-                detail = await self._output(ctx, name)
-                reason = condition.get("message") or condition.get("reason") or "failed"
-                return CheckOutcome(False, f"Job {name}: {reason}. {detail}".strip(), job=name)
-        return None
+        condition = ending(current)
+        if condition is None:
+            return None
+        if condition.get("type") == "Complete":
+            return CheckOutcome(True, f"Job {name} completed", job=name)
+        detail = await self._output(ctx, name)
+        reason = condition.get("message") or condition.get("reason") or "failed"
+        return CheckOutcome(False, f"Job {name}: {reason}. {detail}".strip(), job=name)
 
     async def _output(self, ctx: CheckContext, job: str) -> str:
         pods = await ctx.call(ctx.kube.list, "Pod", ctx.namespace, labels=f"job-name={job}")

@@ -263,15 +263,16 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             self._must_read = False
         self._body = body
         self._stepped = (self._stepped[0], meaning(body)[:-1])
+        meta = body.get("metadata") or {}
         if deleting is None:
-            deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
+            deleting = bool(meta.get("deletionTimestamp"))
         try:
             status = driver.parse_status(dict(body.get("status") or {}))
         except ValueError as exc:
             change = unreadable(
                 body.get("status") or {},
                 describe(exc),
-                generation=(body.get("metadata") or {}).get("generation"),
+                generation=meta.get("generation"),
                 now=driver.now(),
             )
             await self._stall(body, change, INVALID_STATUS)
@@ -284,7 +285,7 @@ class Runner(Generic[SpecT, StatusT, ObservedT, ActionT]):
             change = refusal(
                 body.get("status") or {},
                 spec,
-                generation=(body.get("metadata") or {}).get("generation"),
+                generation=meta.get("generation"),
                 now=driver.now(),
             )
             await self._stall(body, change, INVALID_SPEC)

@@ -286,12 +286,17 @@ def test_an_image_for_a_container_no_target_has_is_stalled_and_waits_for_the_tar
     assert len(said.warnings()) == 1
 
 
-def test_a_metric_check_naming_a_missing_template_waits_for_it() -> None:
-    api, said = MemoryApi(), Said()
+def rollout_naming_a_template(api: MemoryApi, said: Said) -> tuple[str, AnyRunner]:
+    """A rollout whose metric check names MetricTemplate ``error-rate``, and its runner."""
     check = {"name": "errors", "templateRef": {"name": "error-rate"}}
     path = api.put("InfraRollout", rollout(smokeTests={"metrics": [check]}))
     api.put("Deployment", web("web"))
-    runner = rollout_runner(api, said)
+    return path, rollout_runner(api, said)
+
+
+def test_a_metric_check_naming_a_missing_template_waits_for_it() -> None:
+    api, said = MemoryApi(), Said()
+    path, runner = rollout_naming_a_template(api, said)
 
     assert step(runner) is Skipped.WAITING, "the template's creation wakes it"
     found = conditions(api, path)
@@ -320,10 +325,7 @@ class TemplatesUnlistable(MemoryApi):
 
 def test_templates_that_cannot_be_listed_fail_the_step_not_the_spec() -> None:
     api, said = TemplatesUnlistable(), Said()
-    check = {"name": "errors", "templateRef": {"name": "error-rate"}}
-    path = api.put("InfraRollout", rollout(smokeTests={"metrics": [check]}))
-    api.put("Deployment", web("web"))
-    runner = rollout_runner(api, said)
+    path, runner = rollout_naming_a_template(api, said)
 
     with pytest.raises(ApiError):  # the runner's loop retries a failed step
         step(runner)
